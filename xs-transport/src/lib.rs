@@ -1,0 +1,2 @@
+//! Unix socket and xenbus device transports for XenStore, driven by mio readiness.
+#![deny(missing_docs)]

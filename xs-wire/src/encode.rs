@@ -1,0 +1,95 @@
+//! Turning a payload description into a whole frame.
+
+use crate::header::{Header, HEADER_SIZE};
+use crate::sink::{Counter, Sink, SliceSink};
+use crate::{Op, WireError};
+
+/// The ids a frame's header carries besides its type and length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ids {
+    /// Request id, echoed by the reply.
+    pub req_id: u32,
+    /// Transaction id, 0 outside a transaction.
+    pub tx_id: u32,
+}
+
+impl Ids {
+    /// Ids for a request outside any transaction.
+    pub const fn new(req_id: u32) -> Ids {
+        Ids { req_id, tx_id: 0 }
+    }
+
+    /// Ids for a request inside transaction `tx_id`.
+    pub const fn in_transaction(req_id: u32, tx_id: u32) -> Ids {
+        Ids { req_id, tx_id }
+    }
+}
+
+/// Something that can describe its payload as a sequence of byte pieces.
+pub(crate) trait Payload {
+    fn visit(&self, sink: &mut dyn Sink);
+
+    fn payload_len(&self) -> usize {
+        let mut counter = Counter(0);
+        self.visit(&mut counter);
+        counter.0
+    }
+}
+
+/// Checks the limit and the room, then writes header and payload to `out`.
+pub(crate) fn to_slice(
+    op: Op,
+    ids: Ids,
+    body: &dyn Payload,
+    limit: usize,
+    out: &mut [u8],
+) -> Result<usize, WireError> {
+    let header = checked_header(op, ids, body, limit)?;
+    let needed = HEADER_SIZE + header.len as usize;
+    if out.len() < needed {
+        return Err(WireError::BufferTooSmall { needed });
+    }
+    let mut sink = SliceSink { buf: out, pos: 0 };
+    sink.put(&header.to_bytes());
+    body.visit(&mut sink);
+    Ok(needed)
+}
+
+/// Builds the header after checking the payload against `limit`.
+pub(crate) fn checked_header(
+    op: Op,
+    ids: Ids,
+    body: &dyn Payload,
+    limit: usize,
+) -> Result<Header, WireError> {
+    let len = body.payload_len();
+    if len > limit {
+        return Err(WireError::PayloadTooLarge { len, max: limit });
+    }
+    Ok(Header {
+        op,
+        req_id: ids.req_id,
+        tx_id: ids.tx_id,
+        // len <= limit, and every limit fits u32.
+        len: len as u32,
+    })
+}
+
+#[cfg(feature = "bytes")]
+pub(crate) fn to_buf<B: bytes::BufMut>(
+    op: Op,
+    ids: Ids,
+    body: &dyn Payload,
+    limit: usize,
+    out: &mut B,
+) -> Result<usize, WireError> {
+    let header = checked_header(op, ids, body, limit)?;
+    let needed = HEADER_SIZE + header.len as usize;
+    if out.remaining_mut() < needed {
+        return Err(WireError::BufferTooSmall { needed });
+    }
+    let mut sink = crate::sink::BufSink(out);
+    sink.put(&header.to_bytes());
+    body.visit(&mut sink);
+    Ok(needed)
+}

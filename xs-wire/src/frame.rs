@@ -1,0 +1,77 @@
+//! Framing: split a byte stream into whole messages.
+//!
+//! A frame is a [`Header`] plus exactly `len` payload bytes. [`decode`]
+//! looks at the front of a buffer and says one of three things: here is a
+//! frame and how many bytes it used, read `needed` more bytes, or the stream
+//! is broken (a length over the limit, after which xenstored itself drops the
+//! connection). It never copies: the frame borrows its payload.
+
+use crate::header::{Header, HEADER_SIZE, PAYLOAD_MAX};
+use crate::{Status, WireError};
+
+/// One whole message, borrowing its payload from the input buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The header.
+    pub header: Header,
+    /// Exactly `header.len` bytes.
+    pub payload: &'a [u8],
+}
+
+impl Frame<'_> {
+    /// Header plus payload size in bytes.
+    pub fn wire_len(&self) -> usize {
+        HEADER_SIZE + self.payload.len()
+    }
+}
+
+/// Decodes one frame from the front of `buf` with the protocol's 4096-byte
+/// payload limit.
+///
+/// ```
+/// use xs_wire::{decode, Header, Op, Status};
+/// let mut buf = Header { op: Op::Read, req_id: 1, tx_id: 0, len: 3 }.to_bytes().to_vec();
+/// buf.extend_from_slice(b"/a\0");
+/// buf.extend_from_slice(&[0xAA; 5]); // the start of the next frame
+/// match decode(&buf).unwrap() {
+///     Status::Complete((frame, used)) => {
+///         assert_eq!(frame.payload, b"/a\0");
+///         assert_eq!(used, 19);
+///     }
+///     Status::Partial { .. } => unreachable!(),
+/// }
+/// assert_eq!(decode(&buf[..10]).unwrap(), Status::Partial { needed: 6 });
+/// ```
+pub fn decode(buf: &[u8]) -> Result<Status<(Frame<'_>, usize)>, WireError> {
+    decode_with_limit(buf, PAYLOAD_MAX)
+}
+
+/// Like [`decode`], with a caller-chosen payload limit (e.g.
+/// [`crate::XENBUS_PAYLOAD_MAX`]).
+pub fn decode_with_limit(
+    buf: &[u8],
+    max_payload: usize,
+) -> Result<Status<(Frame<'_>, usize)>, WireError> {
+    let Some((head, rest)) = buf.split_first_chunk::<HEADER_SIZE>() else {
+        return Ok(Status::Partial {
+            needed: HEADER_SIZE - buf.len(),
+        });
+    };
+    let header = Header::from_bytes(head);
+    let len = header.len as usize;
+    if len > max_payload {
+        return Err(WireError::PayloadTooLarge {
+            len,
+            max: max_payload,
+        });
+    }
+    match rest.get(..len) {
+        Some(payload) => Ok(Status::Complete((
+            Frame { header, payload },
+            HEADER_SIZE + len,
+        ))),
+        None => Ok(Status::Partial {
+            needed: len - rest.len(),
+        }),
+    }
+}

@@ -1,0 +1,79 @@
+//! The 16-byte message header (`struct xsd_sockmsg`).
+//!
+//! ```text
+//!  0        4        8        12       16
+//!  +--------+--------+--------+--------+----------------------+
+//!  |  type  | req_id | tx_id  |  len   |  payload (len bytes) |
+//!  +--------+--------+--------+--------+----------------------+
+//!    u32 each, in the host's native byte order
+//! ```
+//!
+//! The byte order is native because every implementation copies the C struct
+//! as is; a guest and its xenstored always share an architecture.
+
+use nom::number::complete::u32 as nom_u32;
+use nom::number::Endianness;
+use nom::{IResult, Parser};
+
+use crate::Op;
+
+/// Size of the header in bytes.
+pub const HEADER_SIZE: usize = 16;
+
+/// `XENSTORE_PAYLOAD_MAX`: the largest payload xenstored accepts or sends.
+/// A header announcing more makes xenstored drop the connection.
+pub const PAYLOAD_MAX: usize = 4096;
+
+/// The largest payload the Linux `/dev/xen/xenbus` device accepts: its
+/// buffer holds header and payload in 4096 bytes.
+pub const XENBUS_PAYLOAD_MAX: usize = PAYLOAD_MAX - HEADER_SIZE;
+
+/// A decoded message header.
+///
+/// ```
+/// use xs_wire::{Header, Op};
+/// let h = Header { op: Op::Read, req_id: 7, tx_id: 0, len: 3 };
+/// let bytes = h.to_bytes();
+/// assert_eq!(Header::from_bytes(&bytes), h);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// The message type.
+    pub op: Op,
+    /// Chosen by the client, echoed in the reply.
+    pub req_id: u32,
+    /// Transaction id, 0 outside a transaction.
+    pub tx_id: u32,
+    /// Payload length in bytes.
+    pub len: u32,
+}
+
+fn fields(input: &[u8]) -> IResult<&[u8], (u32, u32, u32, u32)> {
+    let field = || nom_u32(Endianness::Native);
+    (field(), field(), field(), field()).parse(input)
+}
+
+impl Header {
+    /// Decodes a header from exactly 16 bytes. Every bit pattern is a header;
+    /// checking `len` against a limit is [`crate::decode`]'s job.
+    pub fn from_bytes(bytes: &[u8; HEADER_SIZE]) -> Header {
+        // Sixteen bytes always hold four u32s; the fallback is unreachable.
+        let (op, req_id, tx_id, len) = fields(bytes).map(|(_, f)| f).unwrap_or((0, 0, 0, 0));
+        Header {
+            op: Op::from_u32(op),
+            req_id,
+            tx_id,
+            len,
+        }
+    }
+
+    /// Encodes the header.
+    pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
+        let mut out = [0u8; HEADER_SIZE];
+        let words = [self.op.to_u32(), self.req_id, self.tx_id, self.len];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        out
+    }
+}

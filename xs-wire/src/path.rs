@@ -1,0 +1,197 @@
+//! Validated XenStore paths.
+//!
+//! A [`Path`] is checked once, when it is made, against the rules xenstored
+//! applies (`canonicalize`/`valid_chars` in the C daemon):
+//!
+//! * bytes from `A-Z a-z 0-9 - / _ @` only, and not empty;
+//! * no `//`, and no trailing `/` except for the root `/` itself;
+//! * absolute paths (starting with `/`) at most 3072 bytes, relative paths at
+//!   most 2048 (`XENSTORE_ABS_PATH_MAX`, `XENSTORE_REL_PATH_MAX`);
+//! * special paths start with `@` and must be `@introduceDomain` or
+//!   `@releaseDomain`, optionally followed by `/<domid>`.
+//!
+//! Relative paths are resolved by the daemon against the connection's home,
+//! `/local/domain/<domid>`. Special paths are only accepted by WATCH,
+//! UNWATCH, GET_PERMS and SET_PERMS; the request encoder enforces that.
+
+use core::fmt;
+
+use crate::error::PathError;
+use crate::WireError;
+
+/// `XENSTORE_ABS_PATH_MAX`.
+pub const ABS_PATH_MAX: usize = 3072;
+/// `XENSTORE_REL_PATH_MAX`.
+pub const REL_PATH_MAX: usize = 2048;
+
+/// The watch path that fires when a domain is introduced.
+pub const INTRODUCE_DOMAIN: &str = "@introduceDomain";
+/// The watch path that fires when a domain is released or dies.
+pub const RELEASE_DOMAIN: &str = "@releaseDomain";
+
+/// What kind of path a [`Path`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PathKind {
+    /// Starts with `/`.
+    Absolute,
+    /// Starts with neither `/` nor `@`; the daemon prefixes the domain's home.
+    Relative,
+    /// `@introduceDomain` or `@releaseDomain`, optionally `/<domid>`.
+    Special,
+}
+
+/// A validated path, borrowing its text.
+///
+/// ```
+/// use xs_wire::{Path, PathKind};
+/// assert_eq!(Path::new("/local/domain/0").unwrap().kind(), PathKind::Absolute);
+/// assert_eq!(Path::new("device/vif").unwrap().kind(), PathKind::Relative);
+/// assert_eq!(Path::new("@releaseDomain").unwrap().kind(), PathKind::Special);
+/// assert!(Path::new("/a/").is_err());
+/// assert!(Path::new("/a b").is_err());
+/// assert!(Path::new("@foo").is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Path<'a>(&'a str);
+
+fn allowed(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'_' | b'@')
+}
+
+fn is_special(path: &str) -> bool {
+    [INTRODUCE_DOMAIN, RELEASE_DOMAIN].iter().any(|name| {
+        path.strip_prefix(name).is_some_and(|rest| {
+            rest.is_empty()
+                || rest
+                    .strip_prefix('/')
+                    .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        })
+    })
+}
+
+impl<'a> Path<'a> {
+    /// The root, `/`.
+    pub const ROOT: Path<'static> = Path("/");
+
+    /// Validates `path`.
+    pub fn new(path: &'a str) -> Result<Path<'a>, WireError> {
+        Self::from_bytes(path.as_bytes()).map(|_| Path(path))
+    }
+
+    /// Validates raw bytes (as found in a received payload).
+    pub fn from_bytes(path: &'a [u8]) -> Result<Path<'a>, WireError> {
+        let err = |e| Err(WireError::InvalidPath(e));
+        if path.is_empty() {
+            return err(PathError::Empty);
+        }
+        if let Some(index) = path.iter().position(|&b| !allowed(b)) {
+            return err(PathError::BadChar { index });
+        }
+        // Every byte is ASCII now, so this cannot fail.
+        let text = core::str::from_utf8(path).map_err(|_| PathError::BadChar { index: 0 })?;
+        let max = if path[0] == b'/' {
+            ABS_PATH_MAX
+        } else {
+            REL_PATH_MAX
+        };
+        if path.len() > max {
+            return err(PathError::TooLong {
+                len: path.len(),
+                max,
+            });
+        }
+        if path.windows(2).any(|w| w == b"//") {
+            return err(PathError::DoubleSlash);
+        }
+        if path.len() > 1 && path.ends_with(b"/") {
+            return err(PathError::TrailingSlash);
+        }
+        if path[0] == b'@' && !is_special(text) {
+            return err(PathError::UnknownSpecial);
+        }
+        Ok(Path(text))
+    }
+
+    /// The path's text.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// The path's bytes, without a NUL.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0.as_bytes()
+    }
+
+    /// Absolute, relative or special.
+    pub fn kind(&self) -> PathKind {
+        match self.0.as_bytes()[0] {
+            b'/' => PathKind::Absolute,
+            b'@' => PathKind::Special,
+            _ => PathKind::Relative,
+        }
+    }
+
+    /// Whether this is an `@` path.
+    pub fn is_special(&self) -> bool {
+        self.kind() == PathKind::Special
+    }
+
+    /// Refuses special paths: the check for ops that only take tree paths.
+    pub fn require_node(self) -> Result<Path<'a>, WireError> {
+        if self.is_special() {
+            Err(WireError::InvalidPath(PathError::SpecialNotAllowed))
+        } else {
+            Ok(self)
+        }
+    }
+
+    /// Whether `other` is this path or below it, by whole components
+    /// (xenstored's `is_child`): `/a` covers `/a` and `/a/b`, not `/ab`.
+    ///
+    /// ```
+    /// use xs_wire::Path;
+    /// let a = Path::new("/a").unwrap();
+    /// assert!(a.covers("/a/b"));
+    /// assert!(!a.covers("/ab"));
+    /// assert!(Path::ROOT.covers("/x"));
+    /// ```
+    pub fn covers(&self, other: &str) -> bool {
+        is_child(other, self.0)
+    }
+}
+
+/// xenstored's `is_child(child, parent)`: `child` equals `parent`, or
+/// `parent` is `/`, or `parent + "/"` is a prefix of `child`.
+pub fn is_child(child: &str, parent: &str) -> bool {
+    if parent == "/" {
+        return true;
+    }
+    child
+        .strip_prefix(parent)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl fmt::Debug for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Path({:?})", self.0)
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl AsRef<str> for Path<'_> {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl<'a> TryFrom<&'a str> for Path<'a> {
+    type Error = WireError;
+    fn try_from(path: &'a str) -> Result<Self, WireError> {
+        Path::new(path)
+    }
+}
