@@ -52,7 +52,7 @@ static void *next_sym(const char *name)
     return p;
 }
 
-/* Declare a static pointer REAL_<name> resolved on first use. */
+/* Declare a static pointer real_<name>, resolved on first use. */
 #define REAL(name)                                                  \
     static __typeof__(name) *real_##name;                           \
     if (!real_##name)                                               \
