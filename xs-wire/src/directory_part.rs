@@ -50,7 +50,7 @@ impl<'a> DirectoryChunk<'a> {
         };
         Ok(DirectoryChunk {
             generation,
-            names: Names::parse(names)?,
+            names: Names::parse(names).map_err(|e| e.in_op(Op::DirectoryPart))?,
             complete,
         })
     }

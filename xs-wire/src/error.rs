@@ -158,6 +158,18 @@ impl fmt::Display for WireError {
     }
 }
 
+impl WireError {
+    /// Attributes a `Malformed` error to `op`, the type of the frame being
+    /// parsed (shared sub-parsers such as [`crate::Names::parse`] name
+    /// their usual op).
+    pub(crate) fn in_op(self, op: Op) -> WireError {
+        match self {
+            WireError::Malformed { what, .. } => WireError::Malformed { op, what },
+            other => other,
+        }
+    }
+}
+
 impl From<PathError> for WireError {
     fn from(e: PathError) -> Self {
         WireError::InvalidPath(e)

@@ -20,7 +20,7 @@ use crate::decimal::{parse_u32, parse_u64, Decimal};
 use crate::encode::{self, Ids, Payload};
 use crate::header::PAYLOAD_MAX;
 use crate::sink::Sink;
-use crate::strings::{exactly, utf8};
+use crate::strings::{exactly, no_nul, utf8};
 use crate::{
     DirectoryChunk, ErrorReply, Frame, Names, Op, PermList, QuotaNames, WatchEvent, WireError,
 };
@@ -167,9 +167,13 @@ impl<'a> Reply<'a> {
     /// Encodes the whole frame into `out` (the server side). `request_op`
     /// is the type of the request being answered; errors and events use
     /// their own types. A payload over 4096 bytes is refused: xenstored
-    /// answers `E2BIG` instead.
+    /// answers `E2BIG` instead. So is a reply that would not parse back as
+    /// itself (a NUL inside a string, transaction id 0, an empty event path
+    /// or error name); nothing is written then.
     pub fn encode(&self, request_op: Op, ids: Ids, out: &mut [u8]) -> Result<usize, WireError> {
-        encode::to_slice(self.wire_op(request_op), ids, self, PAYLOAD_MAX, out)
+        let op = self.wire_op(request_op);
+        self.check(op)?;
+        encode::to_slice(op, ids, self, PAYLOAD_MAX, out)
     }
 
     /// Appends the whole frame to a `bytes::BufMut`.
@@ -180,7 +184,33 @@ impl<'a> Reply<'a> {
         ids: Ids,
         out: &mut B,
     ) -> Result<usize, WireError> {
-        encode::to_buf(self.wire_op(request_op), ids, self, PAYLOAD_MAX, out)
+        let op = self.wire_op(request_op);
+        self.check(op)?;
+        encode::to_buf(op, ids, self, PAYLOAD_MAX, out)
+    }
+
+    /// Refuses a reply the parser would not give back as itself: a NUL
+    /// inside a NUL-terminated string ([`WireError::EmbeddedNul`]), and the
+    /// shapes [`Reply::parse_payload`], [`ErrorReply::parse`] and
+    /// [`WatchEvent::parse`] reject ([`WireError::Malformed`]).
+    fn check(&self, op: Op) -> Result<(), WireError> {
+        let malformed = |what| Err(WireError::Malformed { op, what });
+        match *self {
+            Reply::TransactionId(0) => malformed("transaction id 0"),
+            Reply::DomainPath(path) => no_nul(path).map(drop),
+            Reply::Error(error) => match no_nul(error.name())? {
+                "" => malformed("empty error name"),
+                _ => Ok(()),
+            },
+            Reply::WatchEvent(event) => {
+                no_nul(event.token)?;
+                match no_nul(event.path)? {
+                    "" => malformed("empty event path"),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -267,11 +267,7 @@ impl<'a> Request<'a> {
     /// paths only where allowed, NUL-free strings, and `tx_id` rules.
     pub fn validate(&self, tx_id: u32) -> Result<(), WireError> {
         let op = self.op();
-        if let Some(path) = self.path() {
-            if !matches!(op, Op::Watch | Op::Unwatch | Op::GetPerms | Op::SetPerms) {
-                path.require_node()?;
-            }
-        }
+        self.check_special_path()?;
         match self {
             Request::Watch { token, .. } | Request::Unwatch { token, .. } => {
                 no_nul(token)?;
@@ -292,6 +288,21 @@ impl<'a> Request<'a> {
             return Err(WireError::TransactionNotAllowed(op));
         }
         Ok(())
+    }
+
+    /// `@` paths are only valid for WATCH, UNWATCH, GET_PERMS and SET_PERMS.
+    fn check_special_path(&self) -> Result<(), WireError> {
+        match self.path() {
+            Some(path)
+                if !matches!(
+                    self.op(),
+                    Op::Watch | Op::Unwatch | Op::GetPerms | Op::SetPerms
+                ) =>
+            {
+                path.require_node().map(drop)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Payload length in bytes.
@@ -358,7 +369,7 @@ impl<'a> Request<'a> {
             domid(d)
         };
         let text = |bytes: &'a [u8]| utf8(bytes, op);
-        Ok(match op {
+        let request = match op {
             Op::Control => {
                 let (args, command) = cstr(payload).map_err(|_| WireError::Malformed {
                     op,
@@ -448,7 +459,7 @@ impl<'a> Request<'a> {
                 let (perms, p) = cstr(payload).map_err(|_| malformed_args(op))?;
                 Request::SetPerms {
                     path: path(p)?,
-                    perms: PermList::parse(perms)?,
+                    perms: PermList::parse(perms).map_err(|e| e.in_op(op))?,
                 }
             }
             Op::SetTarget => {
@@ -514,7 +525,9 @@ impl<'a> Request<'a> {
             Op::WatchEvent | Op::Error | Op::Restrict | Op::Invalid | Op::Unknown(_) => {
                 return Err(WireError::UnsupportedOp(op))
             }
-        })
+        };
+        request.check_special_path()?;
+        Ok(request)
     }
 }
 
