@@ -1,0 +1,200 @@
+//! Where xenstored is, and how to reach it.
+//!
+//! libxenstore's `xs_open()` settles this with a few rules that every
+//! XenStore tool follows, so scripts and test set-ups that work with the C
+//! tools work here too:
+//!
+//! 1. `$XENSTORED_PATH`, if set, is the only place tried. `stat()` decides
+//!    the transport: a socket is connected to, anything else (a character
+//!    device, or a path that does not exist yet) is opened as the xenbus
+//!    device.
+//! 2. Otherwise the daemon's socket, `$XENSTORED_RUNDIR/socket`, or
+//!    `/var/run/xenstored/socket` without that variable, if `stat()` says it
+//!    is a socket.
+//! 3. Otherwise the kernel's xenbus device: on Linux `/dev/xen/xenbus` if it
+//!    exists, else `/proc/xen/xenbus` (xenfs); `/kern/xen/xenbus` on NetBSD;
+//!    `/dev/xen/xenstore` on FreeBSD; `/dev/xen/xenbus` elsewhere.
+//!
+//! Two small departures from the C library, both in its spirit: an empty
+//! variable counts as unset (`XENSTORED_PATH= cmd` is a common shell
+//! accident), and the decision is made once, up front, instead of trying
+//! the socket and falling back to the device after a failed connect; a
+//! socket that exists but refuses connections is therefore reported as such
+//! instead of being masked by a "no such device" from the fallback.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use xs_wire::{PAYLOAD_MAX, XENBUS_PAYLOAD_MAX};
+
+use crate::{Connection, TransportError};
+
+/// The environment variable that overrides both the socket and the device
+/// path.
+pub const ENV_PATH: &str = "XENSTORED_PATH";
+/// The environment variable naming xenstored's run directory (which holds
+/// `socket`).
+pub const ENV_RUNDIR: &str = "XENSTORED_RUNDIR";
+/// The run directory without `$XENSTORED_RUNDIR`.
+pub const DEFAULT_RUNDIR: &str = "/var/run/xenstored";
+
+/// The two kinds of connection to xenstored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// xenstored's Unix stream socket (dom0 or a driver domain).
+    Socket,
+    /// The kernel's xenbus character device (`/dev/xen/xenbus` and friends),
+    /// which relays messages over the guest's shared ring.
+    Xenbus,
+}
+
+impl TransportKind {
+    /// The largest payload that can be sent: 4096 on a socket, 4080 through
+    /// the device (its buffer holds header and payload in 4096 bytes).
+    pub const fn max_payload(self) -> usize {
+        match self {
+            TransportKind::Socket => PAYLOAD_MAX,
+            TransportKind::Xenbus => XENBUS_PAYLOAD_MAX,
+        }
+    }
+}
+
+/// A place to connect to: a socket path or a device path.
+///
+/// # Example
+///
+/// ```no_run
+/// use xs_transport::Endpoint;
+///
+/// let endpoint = Endpoint::discover();
+/// println!("talking to xenstored at {}", endpoint.path().display());
+/// let conn = endpoint.connect()?;
+/// # Ok::<(), xs_transport::TransportError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// xenstored's Unix stream socket.
+    Socket(PathBuf),
+    /// The xenbus character device.
+    Xenbus(PathBuf),
+}
+
+/// What `stat()` says about a path, as far as discovery cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    Socket,
+    Other,
+    Missing,
+}
+
+pub(crate) fn probe_fs(path: &Path) -> Probe {
+    match fs::metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => Probe::Socket,
+        Ok(_) => Probe::Other,
+        Err(_) => Probe::Missing,
+    }
+}
+
+fn non_empty(value: Option<OsString>) -> Option<OsString> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// The discovery rules with the environment and `stat()` passed in.
+pub(crate) fn discover_impl(
+    env: impl Fn(&str) -> Option<OsString>,
+    probe: impl Fn(&Path) -> Probe,
+) -> Endpoint {
+    if let Some(path) = non_empty(env(ENV_PATH)) {
+        let path = PathBuf::from(path);
+        return match probe(&path) {
+            Probe::Socket => Endpoint::Socket(path),
+            Probe::Other | Probe::Missing => Endpoint::Xenbus(path),
+        };
+    }
+    let rundir =
+        non_empty(env(ENV_RUNDIR)).map_or_else(|| PathBuf::from(DEFAULT_RUNDIR), PathBuf::from);
+    let socket = rundir.join("socket");
+    if probe(&socket) == Probe::Socket {
+        return Endpoint::Socket(socket);
+    }
+    Endpoint::Xenbus(device_path(&probe))
+}
+
+/// The OS's xenbus device path.
+fn device_path(probe: &impl Fn(&Path) -> Probe) -> PathBuf {
+    if cfg!(target_os = "linux") {
+        let dev = Path::new("/dev/xen/xenbus");
+        if probe(dev) != Probe::Missing {
+            dev.to_path_buf()
+        } else {
+            PathBuf::from("/proc/xen/xenbus")
+        }
+    } else if cfg!(target_os = "netbsd") {
+        PathBuf::from("/kern/xen/xenbus")
+    } else if cfg!(target_os = "freebsd") {
+        PathBuf::from("/dev/xen/xenstore")
+    } else {
+        PathBuf::from("/dev/xen/xenbus")
+    }
+}
+
+impl Endpoint {
+    /// Finds xenstored following libxenstore's rules (see the
+    /// [module docs](crate::endpoint)) with the process environment.
+    ///
+    /// This never fails: if nothing exists, the result is the OS's device
+    /// path, and [`connect`](Endpoint::connect) reports that it is missing.
+    pub fn discover() -> Endpoint {
+        Endpoint::discover_with(|name| std::env::var_os(name))
+    }
+
+    /// Like [`discover`](Endpoint::discover), reading variables through
+    /// `env` instead of the process environment (for tests, and for
+    /// programs that keep their own configuration).
+    ///
+    /// ```
+    /// use std::ffi::OsString;
+    /// use xs_transport::Endpoint;
+    /// // /dev/null exists and is not a socket: it is taken as a device.
+    /// let ep = Endpoint::discover_with(|name| {
+    ///     (name == "XENSTORED_PATH").then(|| OsString::from("/dev/null"))
+    /// });
+    /// assert_eq!(ep, Endpoint::Xenbus("/dev/null".into()));
+    /// ```
+    pub fn discover_with(env: impl Fn(&str) -> Option<OsString>) -> Endpoint {
+        discover_impl(env, probe_fs)
+    }
+
+    /// The OS's xenbus device, ignoring the environment and any socket.
+    pub fn device() -> Endpoint {
+        Endpoint::Xenbus(device_path(&probe_fs))
+    }
+
+    /// Opens a connection: connects to the socket or opens the device, in
+    /// non-blocking mode with `CLOEXEC`.
+    ///
+    /// Errors are [`TransportError::Connect`], naming the path.
+    pub fn connect(&self) -> Result<Connection, TransportError> {
+        match self {
+            Endpoint::Socket(path) => Connection::unix(path),
+            Endpoint::Xenbus(path) => Connection::xenbus(path),
+        }
+    }
+
+    /// The socket or device path.
+    pub fn path(&self) -> &Path {
+        match self {
+            Endpoint::Socket(path) | Endpoint::Xenbus(path) => path,
+        }
+    }
+
+    /// Which transport this endpoint uses.
+    pub fn kind(&self) -> TransportKind {
+        match self {
+            Endpoint::Socket(_) => TransportKind::Socket,
+            Endpoint::Xenbus(_) => TransportKind::Xenbus,
+        }
+    }
+}

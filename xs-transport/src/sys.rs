@@ -1,0 +1,132 @@
+//! The few system calls std does not offer safely.
+//!
+//! Everything here takes a [`BorrowedFd`], so the fd is known to be open
+//! for the duration of the call; the only `unsafe` of the crate lives here.
+//!
+//! * `fcntl` to force `O_NONBLOCK` and `FD_CLOEXEC` on an fd handed in by an
+//!   embedder (std sets `CLOEXEC` on everything it opens itself, but an
+//!   [`OwnedFd`](std::os::fd::OwnedFd) may come from anywhere).
+//! * `send(MSG_NOSIGNAL)`, because `write()` on a socket whose peer has gone
+//!   raises `SIGPIPE`, which kills a process that has not ignored it (a C
+//!   program embedding us, say). On Apple systems, which lack
+//!   `MSG_NOSIGNAL`, the socket gets `SO_NOSIGPIPE` instead.
+//! * `shutdown`, to close a socket towards the peer after a fatal error
+//!   without closing the fd itself (it may still be registered with a
+//!   `mio::Poll`, and closing it would let its number be reused behind the
+//!   registration's back).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Sets `FD_CLOEXEC` and `O_NONBLOCK` on `fd`.
+pub(crate) fn set_cloexec_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` is open for the lifetime of `fd`; F_GETFD/F_SETFD take
+    // and return plain integers and touch no memory of ours.
+    let fd_flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
+    if fd_flags & libc::FD_CLOEXEC == 0 {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(raw, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC) })?;
+    }
+    // SAFETY: as above; F_GETFL/F_SETFL take and return plain integers.
+    let fl_flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
+    if fl_flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(raw, libc::F_SETFL, fl_flags | libc::O_NONBLOCK) })?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_vendor = "apple"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const SEND_FLAGS: libc::c_int = 0;
+
+/// `send(fd, buf, MSG_NOSIGNAL)`: a write to a socket that reports a gone
+/// peer as `EPIPE` instead of raising `SIGPIPE`.
+pub(crate) fn send_nosignal(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `fd` is open for the call; the pointer and length describe
+    // `buf`, which stays borrowed (and unmodified) for the call, and send()
+    // only reads that many bytes from it.
+    let n = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // n >= 0 and at most buf.len(), so it fits usize.
+        Ok(n as usize)
+    }
+}
+
+/// Sets `SO_NOSIGPIPE` where `MSG_NOSIGNAL` does not exist.
+#[cfg(target_vendor = "apple")]
+pub(crate) fn prepare_socket(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `fd` is open for the call; the option value points at a live
+    // c_int and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NOSIGPIPE,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Nothing to do: every write uses `MSG_NOSIGNAL`.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn prepare_socket(_fd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(())
+}
+
+/// `shutdown(fd, SHUT_RDWR)`.
+pub(crate) fn shutdown(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: `fd` is open for the call; shutdown() takes only integers.
+    cvt(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) }).map(drop)
+}
+
+/// Maps an OS error to the xenstore error name a daemon would have sent;
+/// anything outside Xen's table becomes `EINVAL`, as in libxenstore.
+pub(crate) fn errno_name(err: &io::Error) -> xs_wire::Errno {
+    use xs_wire::Errno;
+    let Some(raw) = err.raw_os_error() else {
+        return Errno::EINVAL;
+    };
+    // Errno::from_errno knows Linux numbers; elsewhere go through libc's
+    // constants, which are the platform's own.
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        return Errno::from_errno(raw).unwrap_or(Errno::EINVAL);
+    }
+    let table = [
+        (libc::EINVAL, Errno::EINVAL),
+        (libc::EACCES, Errno::EACCES),
+        (libc::EEXIST, Errno::EEXIST),
+        (libc::EISDIR, Errno::EISDIR),
+        (libc::ENOENT, Errno::ENOENT),
+        (libc::ENOMEM, Errno::ENOMEM),
+        (libc::ENOSPC, Errno::ENOSPC),
+        (libc::EIO, Errno::EIO),
+        (libc::ENOTEMPTY, Errno::ENOTEMPTY),
+        (libc::ENOSYS, Errno::ENOSYS),
+        (libc::EROFS, Errno::EROFS),
+        (libc::EBUSY, Errno::EBUSY),
+        (libc::EAGAIN, Errno::EAGAIN),
+        (libc::EISCONN, Errno::EISCONN),
+        (libc::E2BIG, Errno::E2BIG),
+        (libc::EPERM, Errno::EPERM),
+    ];
+    table
+        .into_iter()
+        .find(|(n, _)| *n == raw)
+        .map_or(Errno::EINVAL, |(_, e)| e)
+}
