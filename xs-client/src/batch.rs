@@ -1,0 +1,110 @@
+//! Pipelined batches: many requests in flight on the one connection, results
+//! in order.
+//!
+//! One request at a time costs a full round trip each; a batch writes up to
+//! [`MAX_DEPTH`] requests before waiting for the first reply, so N requests
+//! cost about N daemon service times instead of N round trips. Bytes in
+//! flight are bounded ([`MAX_BYTES_IN_FLIGHT`]): a client that writes a few
+//! hundred kilobytes before reading deadlocks against oxenstored, which stops
+//! reading while its replies are unread.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar};
+
+use xs_wire::{Path, Reply, Request, HEADER_SIZE};
+
+use crate::store::sealed::Sealed;
+use crate::{reply, Error, Result};
+
+/// Most requests a batch keeps in flight.
+pub const MAX_DEPTH: usize = 128;
+/// Most request bytes a batch keeps in flight: far below a socket buffer,
+/// so a write never blocks while the daemon waits for us to read.
+pub const MAX_BYTES_IN_FLIGHT: usize = 32 * 1024;
+
+/// Sends every request pipelined and parses each reply with `parse`;
+/// results come back in request order. A request refused before sending
+/// gets its error in place; a dead connection fails the rest.
+pub(crate) fn pipeline<T>(
+    s: &(impl Sealed + ?Sized),
+    reqs: &[Request<'_>],
+    parse: impl Fn(Reply<'_>) -> Option<T>,
+) -> Vec<Result<T>> {
+    let inner = s.client().router().inner();
+    let tx = s.tx_id();
+    let signal = Arc::new(Condvar::new());
+    let mut results: Vec<Option<Result<T>>> = (0..reqs.len()).map(|_| None).collect();
+    let mut in_flight = VecDeque::new();
+    let mut bytes = 0;
+    let collect = |(i, ticket, len): (usize, crate::router::Ticket, usize),
+                   bytes: &mut usize,
+                   results: &mut Vec<Option<Result<T>>>| {
+        *bytes -= len;
+        let req: &Request<'_> = &reqs[i];
+        let parsed = inner.wait(ticket).and_then(|resp| {
+            let reply = reply::parse(req, &resp)?;
+            parse(reply).ok_or_else(|| {
+                Error::UnexpectedPacket(format!("{} reply of the wrong shape", req.op()).into())
+            })
+        });
+        results[i] = Some(parsed);
+    };
+    for (i, req) in reqs.iter().enumerate() {
+        let len = HEADER_SIZE + req.payload_len();
+        while !in_flight.is_empty()
+            && (in_flight.len() >= MAX_DEPTH || bytes + len > MAX_BYTES_IN_FLIGHT)
+        {
+            if let Some(front) = in_flight.pop_front() {
+                collect(front, &mut bytes, &mut results);
+            }
+        }
+        match inner.submit(req, tx, &signal) {
+            Ok(ticket) => {
+                bytes += len;
+                in_flight.push_back((i, ticket, len));
+            }
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    while let Some(front) = in_flight.pop_front() {
+        collect(front, &mut bytes, &mut results);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Timeout(Default::default()))))
+        .collect()
+}
+
+/// Parses each path, keeping the error in place of a bad one.
+pub(crate) fn paths<'p>(paths: &[&'p str]) -> Vec<std::result::Result<Path<'p>, Error>> {
+    paths
+        .iter()
+        .map(|p| Path::new(p).map_err(Error::from))
+        .collect()
+}
+
+/// Runs `make` on each valid path and pipelines the requests; invalid paths
+/// keep their error in place.
+pub(crate) fn per_path<'p, T>(
+    s: &(impl Sealed + ?Sized),
+    raw: &[&'p str],
+    make: impl Fn(Path<'p>) -> Request<'p>,
+    parse: impl Fn(Reply<'_>) -> Option<T>,
+) -> Vec<Result<T>> {
+    let parsed = paths(raw);
+    let reqs: Vec<Request<'p>> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|&p| make(p))
+        .collect();
+    let mut replies = pipeline(s, &reqs, parse).into_iter();
+    parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(_) => replies
+                .next()
+                .unwrap_or_else(|| Err(Error::Timeout(Default::default()))),
+            Err(e) => Err(e),
+        })
+        .collect()
+}

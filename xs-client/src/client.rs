@@ -1,0 +1,319 @@
+//! The client handle.
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::time::Duration;
+
+use xs_transport::{Connection, Endpoint, TransportError};
+use xs_wire::{QuotaQuery, Reply, Request};
+
+use crate::protocol::Response;
+use crate::store::{call_and_parse, sealed::Sealed};
+use crate::{Error, Result, Router, Store, Transaction};
+
+/// How many times [`Client::transact`] tries before giving up, by default.
+pub const DEFAULT_TRANSACT_ATTEMPTS: u32 = 16;
+
+/// A connection to xenstored, shared by any number of threads.
+///
+/// `Client` is `Send + Sync` and cheap to clone: clones share one
+/// [`Router`] (one connection), and requests from all of them are pipelined
+/// on it. The connection closes when the last clone (and the last
+/// [`crate::Monitor`]) is dropped. Node operations come from the [`Store`]
+/// trait.
+///
+/// ```no_run
+/// use xs_client::{Client, Store};
+///
+/// let client = Client::open()?; // XENSTORED_PATH, the default socket, or the device
+/// let name = client.read_string("/local/domain/0/name")?;
+/// println!("dom0 is called {name}");
+/// # Ok::<(), xs_client::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    router: Arc<Router>,
+    transact_attempts: u32,
+}
+
+fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
+    match e {
+        TransportError::Connect { path, source } => Error::Connect { path, source },
+        other => Error::Connect {
+            path: endpoint.path().to_owned(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// Options for a [`Client`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use xs_client::Client;
+///
+/// let client = Client::builder()
+///     .unix("/var/run/xenstored/socket")
+///     .timeout(Duration::from_secs(5))
+///     .connect()?;
+/// # Ok::<(), xs_client::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ClientBuilder {
+    endpoint: Option<Endpoint>,
+    timeout: Option<Duration>,
+    transact_attempts: Option<u32>,
+}
+
+impl ClientBuilder {
+    /// Connect to the Unix socket at `path`.
+    pub fn unix(mut self, path: impl AsRef<FsPath>) -> Self {
+        self.endpoint = Some(Endpoint::Socket(path.as_ref().to_owned()));
+        self
+    }
+
+    /// Connect through the xenbus device at `path`.
+    pub fn xenbus(mut self, path: impl AsRef<FsPath>) -> Self {
+        self.endpoint = Some(Endpoint::Xenbus(path.as_ref().to_owned()));
+        self
+    }
+
+    /// Give up waiting for any reply after `timeout` ([`Error::Timeout`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How many times [`Client::transact`] tries a conflicting transaction.
+    pub fn transact_attempts(mut self, attempts: u32) -> Self {
+        self.transact_attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// Connects (discovering the endpoint if none was given). Fails in the
+    /// caller's thread with [`Error::Connect`] naming the path.
+    pub fn connect(self) -> Result<Client> {
+        let endpoint = self.endpoint.unwrap_or_else(Endpoint::discover);
+        let conn = endpoint
+            .connect()
+            .map_err(|e| connect_error(&endpoint, e))?;
+        let router = Router::with_timeout(conn, self.timeout)?;
+        Ok(Client {
+            router: Arc::new(router),
+            transact_attempts: self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS),
+        })
+    }
+}
+
+impl Client {
+    /// Connects the way libxenstore does: `$XENSTORED_PATH`, else
+    /// `$XENSTORED_RUNDIR/socket`, else `/var/run/xenstored/socket`, else
+    /// the xenbus device.
+    pub fn open() -> Result<Client> {
+        Client::builder().connect()
+    }
+
+    /// Connects to the Unix socket at `path`.
+    pub fn unix(path: impl AsRef<FsPath>) -> Result<Client> {
+        Client::builder().unix(path).connect()
+    }
+
+    /// Connects through the xenbus device at `path` (e.g. `/dev/xen/xenbus`).
+    pub fn xenbus(path: impl AsRef<FsPath>) -> Result<Client> {
+        Client::builder().xenbus(path).connect()
+    }
+
+    /// Options: endpoint, timeout, retry count.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client over a router made by hand (e.g. from an existing
+    /// [`Connection`]).
+    pub fn with_router(router: Router) -> Client {
+        Client {
+            router: Arc::new(router),
+            transact_attempts: DEFAULT_TRANSACT_ATTEMPTS,
+        }
+    }
+
+    /// A client over an already-open connection.
+    pub fn with_connection(conn: Connection) -> Result<Client> {
+        Ok(Client::with_router(Router::new(conn)?))
+    }
+
+    /// The router this client (and its clones) share.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Whether the connection is still usable.
+    pub fn is_connected(&self) -> bool {
+        self.router.is_connected()
+    }
+
+    /// Opens a transaction.
+    pub fn transaction(&self) -> Result<Transaction<'_>> {
+        Transaction::start(self)
+    }
+
+    /// Runs `f` in a transaction and commits, retrying from scratch on a
+    /// conflict (`EAGAIN`) up to the configured number of attempts
+    /// (default [`DEFAULT_TRANSACT_ATTEMPTS`]), then failing with
+    /// [`Error::Conflict`]. An error from `f` aborts the transaction and is
+    /// returned unchanged.
+    ///
+    /// ```no_run
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let new = client.transact(|tx| {
+    ///     let n: u64 = tx.read_string("/counter")?.parse().unwrap_or(0);
+    ///     tx.write("/counter", (n + 1).to_string())?;
+    ///     Ok::<_, xs_client::Error>(n + 1)
+    /// })?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn transact<T, E>(
+        &self,
+        mut f: impl FnMut(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        for _ in 0..self.transact_attempts {
+            let tx = self.transaction()?;
+            match f(&tx) {
+                Ok(value) => {
+                    if tx.commit()? {
+                        return Ok(value);
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.rollback();
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::Conflict {
+            attempts: self.transact_attempts,
+        }
+        .into())
+    }
+
+    /// A domain's home path, `/local/domain/<domid>` (the daemon does not
+    /// check that the domain exists).
+    pub fn get_domain_path(&self, domid: u32) -> Result<String> {
+        call_and_parse(self, Request::GetDomainPath { domid }, |r| match r {
+            Reply::DomainPath(p) => Some(p.to_owned()),
+            _ => None,
+        })
+    }
+
+    /// Whether xenstored knows the domain (privileged).
+    pub fn is_domain_introduced(&self, domid: u32) -> Result<bool> {
+        call_and_parse(self, Request::IsDomainIntroduced { domid }, |r| match r {
+            Reply::Bool(b) => Some(b),
+            _ => None,
+        })
+    }
+
+    /// Tells xenstored about a new domain and its store ring (privileged).
+    pub fn introduce_domain(&self, domid: u32, gfn: u64, evtchn: u32) -> Result<()> {
+        self.ack(Request::Introduce { domid, gfn, evtchn })
+    }
+
+    /// Makes xenstored forget a domain (privileged); fires `@releaseDomain`.
+    pub fn release_domain(&self, domid: u32) -> Result<()> {
+        self.ack(Request::Release { domid })
+    }
+
+    /// Clears a domain's shutdown flag (privileged).
+    pub fn resume_domain(&self, domid: u32) -> Result<()> {
+        self.ack(Request::Resume { domid })
+    }
+
+    /// Gives `domid` the rights of `target` (privileged; for device-model
+    /// stub domains).
+    pub fn set_target(&self, domid: u32, target: u32) -> Result<()> {
+        self.ack(Request::SetTarget { domid, target })
+    }
+
+    /// Drops every watch and transaction of this connection. Never use it
+    /// over the xenbus device: that connection is the guest kernel's too.
+    pub fn reset_watches(&self) -> Result<()> {
+        self.ack(Request::ResetWatches)
+    }
+
+    /// Sends a CONTROL command (privileged, implementation-defined) and
+    /// returns its raw output.
+    pub fn control(&self, command: &str, args: &[u8]) -> Result<Vec<u8>> {
+        call_and_parse(self, Request::Control { command, args }, |r| match r {
+            Reply::Text(t) => Some(t.to_vec()),
+            _ => None,
+        })
+    }
+
+    /// Feature bits of a domain, or the daemon's own (`None`) (Xen 4.21+).
+    pub fn get_features(&self, domid: Option<u32>) -> Result<u64> {
+        self.number(Request::GetFeature { domid })
+    }
+
+    /// Sets a domain's feature bits before it is introduced (Xen 4.21+).
+    pub fn set_features(&self, domid: u32, features: u32) -> Result<()> {
+        self.ack(Request::SetFeature { domid, features })
+    }
+
+    /// The names of the daemon's quotas (Xen 4.22+).
+    pub fn get_quota_names(&self) -> Result<Vec<String>> {
+        call_and_parse(self, Request::GetQuota(QuotaQuery::Names), |r| match r {
+            Reply::QuotaNames(n) => Some(n.iter().map(str::to_owned).collect()),
+            _ => None,
+        })
+    }
+
+    /// A quota's value, global (`domid: None`) or a domain's (Xen 4.22+).
+    pub fn get_quota(&self, domid: Option<u32>, name: &str) -> Result<u64> {
+        let query = match domid {
+            Some(domid) => QuotaQuery::Domain { domid, name },
+            None => QuotaQuery::Global(name),
+        };
+        self.number(Request::GetQuota(query))
+    }
+
+    /// Sets a quota, global (`domid: None`) or a domain's (Xen 4.22+).
+    pub fn set_quota(&self, domid: Option<u32>, name: &str, value: u32) -> Result<()> {
+        self.ack(Request::SetQuota { domid, name, value })
+    }
+
+    fn ack(&self, req: Request<'_>) -> Result<()> {
+        call_and_parse(self, req, |r| matches!(r, Reply::Ack).then_some(()))
+    }
+
+    fn number(&self, req: Request<'_>) -> Result<u64> {
+        call_and_parse(self, req, |r| match r {
+            Reply::Number(n) => Some(n),
+            _ => None,
+        })
+    }
+}
+
+impl Sealed for Client {
+    fn call(&self, req: &Request<'_>) -> Result<Response> {
+        self.router.inner().call(req, 0)
+    }
+    fn client(&self) -> &Client {
+        self
+    }
+    fn tx_id(&self) -> u32 {
+        0
+    }
+}
+
+impl Store for Client {}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.router.peer())
+    }
+}

@@ -1,0 +1,42 @@
+//! An owned watch event, as delivered to a [`crate::Monitor`].
+
+use std::fmt;
+
+/// A fired watch: the path that changed and the token of the watch.
+///
+/// ```
+/// use xs_client::Event;
+/// let ev = Event::new("/vm/1/name", "tok");
+/// assert_eq!(ev.path, "/vm/1/name");
+/// assert_eq!(ev, ("/vm/1/name", "tok"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Event {
+    /// The path that changed: absolute, relative (for a relative watch), or
+    /// `@introduceDomain`/`@releaseDomain`, as the daemon sent it.
+    pub path: String,
+    /// The token given when the watch was registered.
+    pub token: String,
+}
+
+impl Event {
+    /// An event.
+    pub fn new(path: impl Into<String>, token: impl Into<String>) -> Event {
+        Event {
+            path: path.into(),
+            token: token.into(),
+        }
+    }
+}
+
+impl PartialEq<(&str, &str)> for Event {
+    fn eq(&self, other: &(&str, &str)) -> bool {
+        self.path == other.0 && self.token == other.1
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]", self.path, self.token)
+    }
+}

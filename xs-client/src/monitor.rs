@@ -1,0 +1,328 @@
+//! Watches and their events.
+//!
+//! A [`Monitor`] shares its client's connection. Events are routed to it by
+//! token (never by request id: the xenbus device leaves `req_id` garbage on
+//! events), and only if one of its *current* watches covers the event's path,
+//! so leftovers after an unwatch do not leak through. The registration is
+//! recorded before WATCH is sent, so the initial event xenstored fires at
+//! registration is never lost, even over the device where it can arrive
+//! before the WATCH reply.
+//!
+//! Each monitor's queue is bounded. If a slow consumer lets it fill, later
+//! events are counted, not queued, and the next call returns
+//! [`Error::Overflow`] with the count: nothing is lost silently, and other
+//! requests on the connection never stall behind a full queue.
+
+use std::sync::{Arc, Condvar};
+use std::time::{Duration, Instant};
+
+use xs_wire::{Path, Request};
+
+use crate::protocol::{MonitorId, WireAction};
+use crate::store::sealed::Sealed;
+use crate::{reply, Client, Error, Event, Result};
+
+/// Events a monitor queues before reporting overflow, by default.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+
+/// Options for [`Client::monitor_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct MonitorOptions {
+    /// Queue bound; past it events are counted and reported as
+    /// [`Error::Overflow`].
+    pub capacity: usize,
+    /// Also deliver events whose watch was removed (queued before or
+    /// arriving after the unwatch), like pyxs's `wait(unwatched=True)`.
+    pub keep_unwatched: bool,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> Self {
+        MonitorOptions {
+            capacity: DEFAULT_QUEUE_CAPACITY,
+            keep_unwatched: false,
+        }
+    }
+}
+
+/// Receives watch events. Dropping it removes all its watches.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use xs_client::{Client, Store};
+///
+/// let client = Client::open()?;
+/// let monitor = client.monitor();
+/// monitor.watch("/local/domain/0/data", "data")?;
+/// // The daemon fires once at registration.
+/// let first = monitor.wait()?;
+/// assert_eq!(first.path, "/local/domain/0/data");
+/// client.write("/local/domain/0/data/x", "1")?;
+/// let ev = monitor.wait_timeout(Duration::from_secs(1))?.expect("an event");
+/// assert_eq!(ev.path, "/local/domain/0/data/x");
+/// # Ok::<(), xs_client::Error>(())
+/// ```
+pub struct Monitor {
+    client: Client,
+    id: MonitorId,
+    signal: Arc<Condvar>,
+}
+
+impl Client {
+    /// A monitor sharing this client's connection.
+    pub fn monitor(&self) -> Monitor {
+        self.monitor_with(MonitorOptions::default())
+    }
+
+    /// A monitor with explicit options.
+    pub fn monitor_with(&self, options: MonitorOptions) -> Monitor {
+        let signal = Arc::new(Condvar::new());
+        let id = self.router().inner().add_monitor(
+            options.capacity,
+            options.keep_unwatched,
+            signal.clone(),
+        );
+        Monitor {
+            client: self.clone(),
+            id,
+            signal,
+        }
+    }
+
+    /// Blocks until `path` exists and returns its value, re-checking at
+    /// every event under it; [`Error::Timeout`] after `timeout`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// let backend = client.wait_for("device/vif/0/backend", Duration::from_secs(10))?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn wait_for(&self, path: &str, timeout: Duration) -> Result<Vec<u8>> {
+        self.wait_until(path, timeout, |value| value.map(<[u8]>::to_vec))
+    }
+
+    /// Blocks until `check` returns `Some` for the value at `path` (`None`
+    /// when the node is missing), re-reading at every event under `path`;
+    /// [`Error::Timeout`] after `timeout`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// // Wait for a backend to reach XenbusStateConnected (4).
+    /// client.wait_until("backend/vif/1/0/state", Duration::from_secs(30), |v| {
+    ///     (v == Some(b"4".as_slice())).then_some(())
+    /// })?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn wait_until<T>(
+        &self,
+        path: &str,
+        timeout: Duration,
+        mut check: impl FnMut(Option<&[u8]>) -> Option<T>,
+    ) -> Result<T> {
+        let deadline = Instant::now() + timeout;
+        let monitor = self.monitor();
+        monitor.watch(path, "xs-client/wait")?;
+        loop {
+            let value = crate::Store::read_opt(self, path)?;
+            if let Some(done) = check(value.as_deref()) {
+                return Ok(done);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match monitor.wait_timeout(left) {
+                Ok(Some(_)) | Err(Error::Overflow { .. }) => continue,
+                Ok(None) => return Err(Error::Timeout(timeout)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Opens a client (by discovery, like [`Client::open`]) and a monitor on it
+/// in one call, as `pyxs.monitor()` does. The monitor keeps the client alive.
+pub fn monitor() -> Result<Monitor> {
+    Ok(Client::open()?.monitor())
+}
+
+impl Monitor {
+    /// The client this monitor shares a connection with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Watches `path` (an ordinary path, or `@introduceDomain` /
+    /// `@releaseDomain`) with `token`. The daemon fires one event at once;
+    /// it is delivered like any other. Watching a (path, token) pair this
+    /// monitor already has gives `EEXIST`.
+    pub fn watch(&self, path: &str, token: &str) -> Result<()> {
+        let req = Request::Watch {
+            path: Path::new(path)?,
+            token,
+            depth: None,
+        };
+        req.validate(0)?;
+        let inner = self.client.router().inner();
+        let action = inner.with_proto(|p| p.watch(self.id, path, token))?;
+        if action == WireAction::Nothing {
+            self.signal.notify_all();
+            return Ok(());
+        }
+        inner.ensure_background();
+        let result = self
+            .client
+            .call(&req)
+            .and_then(|resp| reply::parse(&req, &resp).map(drop));
+        if let Err(e) = result {
+            inner.with_proto(|p| p.watch_failed(self.id, path, token));
+            inner.wake_reader();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes a watch. Succeeds if the daemon no longer had it (`ENOENT`)
+    /// or this monitor never had it. Events already queued for it are
+    /// dropped unless the monitor keeps unwatched events.
+    pub fn unwatch(&self, path: &str, token: &str) -> Result<()> {
+        let req = Request::Unwatch {
+            path: Path::new(path)?,
+            token,
+        };
+        req.validate(0)?;
+        let inner = self.client.router().inner();
+        let action = match inner.with_proto(|p| p.unwatch(self.id, path, token)) {
+            Ok(action) => action,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        inner.wake_reader();
+        if action == WireAction::Nothing {
+            return Ok(());
+        }
+        match self
+            .client
+            .call(&req)
+            .and_then(|resp| reply::parse(&req, &resp).map(drop))
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The (path, token) pairs this monitor watches, sorted.
+    pub fn watched(&self) -> Vec<(String, String)> {
+        self.client
+            .router()
+            .inner()
+            .with_proto(|p| p.watched(self.id))
+    }
+
+    /// The next event, without blocking: `Ok(None)` if none is queued.
+    pub fn try_next(&self) -> Result<Option<Event>> {
+        self.client
+            .router()
+            .inner()
+            .with_proto(|p| p.next_event(self.id))
+            .transpose()
+    }
+
+    /// Blocks until the next event. Fails with [`Error::Overflow`] after
+    /// lost events, and with the connection's error once it is gone.
+    pub fn wait(&self) -> Result<Event> {
+        loop {
+            if let Some(ev) = self.wait_inner(None)? {
+                return Ok(ev);
+            }
+        }
+    }
+
+    /// Like [`Monitor::wait`], giving up after `timeout` with `Ok(None)`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<Event>> {
+        self.wait_inner(Some(Instant::now() + timeout))
+    }
+
+    fn wait_inner(&self, deadline: Option<Instant>) -> Result<Option<Event>> {
+        let inner = self.client.router().inner();
+        loop {
+            if let Some(ev) = self.try_next()? {
+                return Ok(Some(ev));
+            }
+            let id = self.id;
+            match inner.wait_until(&self.signal, deadline, |st| st.proto().has_event(id)) {
+                Ok(()) => {}
+                Err(Error::Timeout(_)) => return self.try_next(),
+                Err(e) => return Err(e),
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.try_next();
+            }
+        }
+    }
+
+    /// A blocking iterator over events; it ends after yielding the error
+    /// that closed the connection.
+    pub fn iter(&self) -> EventIter<'_> {
+        EventIter {
+            monitor: self,
+            done: false,
+        }
+    }
+}
+
+/// Blocking iterator returned by [`Monitor::iter`].
+pub struct EventIter<'m> {
+    monitor: &'m Monitor,
+    done: bool,
+}
+
+impl Iterator for EventIter<'_> {
+    type Item = Result<Event>;
+    fn next(&mut self) -> Option<Result<Event>> {
+        if self.done {
+            return None;
+        }
+        let item = self.monitor.wait();
+        if matches!(&item, Err(e) if e.is_disconnected()) {
+            self.done = true;
+        }
+        Some(item)
+    }
+}
+
+impl<'m> IntoIterator for &'m Monitor {
+    type Item = Result<Event>;
+    type IntoIter = EventIter<'m>;
+    fn into_iter(self) -> EventIter<'m> {
+        self.iter()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let inner = self.client.router().inner();
+        let released = inner.with_proto(|p| p.remove_monitor(self.id));
+        inner.wake_reader();
+        for (path, token) in released {
+            if let Ok(path) = Path::new(&path) {
+                // Best effort: a dead connection has no watches left.
+                let _ = self.client.call(&Request::Unwatch {
+                    path,
+                    token: &token,
+                });
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("watched", &self.watched())
+            .finish()
+    }
+}

@@ -1,0 +1,448 @@
+//! The router: one connection shared by every thread, transaction and
+//! monitor of a client, with requests pipelined and matched by request id.
+//!
+//! # Who reads the socket
+//!
+//! The C library writes a request and reads the reply in the calling
+//! thread; a router that hands every reply over from a background thread
+//! adds a thread wake-up to every round trip. So this router uses a
+//! *leader/follower* scheme: whichever waiting thread finds no reader active
+//! becomes the reader, reads and dispatches frames (its own reply and
+//! everyone else's) until its own reply is in, then hands the role on.
+//! A lone thread doing one request at a time therefore writes and reads
+//! inline, exactly like libxenstore.
+//!
+//! Watch events must be drained even when nobody is waiting (a monitor's
+//! bounded queue reports overflow instead of the socket backing up), so while
+//! at least one watch is registered a background thread takes the reader
+//! role whenever it is free, much as libxenstore starts its reader thread at
+//! the first watch. The thread is started at the first watch and joined when
+//! the last handle to the router is dropped.
+//!
+//! # Failure
+//!
+//! Any read or write error, or a frame the [`Protocol`] rejects, declares
+//! the connection dead: every pending caller and every monitor is woken with
+//! the error, later calls fail at once, and the background thread exits.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+use xs_transport::{Connection, FrameReceiver, FrameSender, TransportKind};
+use xs_wire::{Ids, Request, FRAME_MAX};
+
+use crate::protocol::{MonitorId, Protocol, Response};
+use crate::Error;
+
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
+
+type Signal = Arc<Condvar>;
+
+/// State shared under one lock.
+pub(crate) struct Shared {
+    proto: Protocol<Signal>,
+    /// Someone holds the reader role.
+    reader_active: bool,
+    /// Threads sleeping until a reply, an event or the reader role is free.
+    sleepers: Vec<Signal>,
+    shutdown: bool,
+    background: Option<JoinHandle<()>>,
+}
+
+/// What only the reader touches.
+struct ReaderIo {
+    receiver: FrameReceiver,
+    poll: Poll,
+    events: Events,
+}
+
+pub(crate) struct Inner {
+    shared: Mutex<Shared>,
+    background_signal: Signal,
+    reader: Mutex<ReaderIo>,
+    writer: Mutex<FrameSender>,
+    waker: Waker,
+    kind: TransportKind,
+    max_payload: usize,
+    peer: String,
+    timeout: Option<Duration>,
+}
+
+/// Owns a connection to xenstored and routes replies and events to the
+/// callers sharing it. Cheap to share: clients hold it in an `Arc`.
+///
+/// Most programs never touch it directly: [`crate::Client::open`] makes one.
+/// Build one by hand to use a connection made elsewhere:
+///
+/// ```no_run
+/// use xs_client::{Client, Router};
+/// use xs_transport::Connection;
+///
+/// let conn = Connection::unix("/var/run/xenstored/socket")?;
+/// let client = Client::with_router(Router::new(conn)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves consistent state here; go on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn transport_error(e: xs_transport::TransportError) -> Error {
+    Error::Disconnected {
+        reason: e.to_string().into(),
+    }
+}
+
+impl Router {
+    /// Takes ownership of a connection.
+    pub fn new(conn: Connection) -> Result<Router, Error> {
+        Router::with_timeout(conn, None)
+    }
+
+    /// Takes ownership of a connection; every wait for a reply gives up
+    /// after `timeout` (`None`: wait forever).
+    pub fn with_timeout(conn: Connection, timeout: Option<Duration>) -> Result<Router, Error> {
+        let kind = conn.kind();
+        let max_payload = conn.max_payload();
+        let peer = conn.peer().to_owned();
+        let (mut receiver, sender) = conn.split().map_err(transport_error)?;
+        let io_err = |e: std::io::Error| Error::Disconnected {
+            reason: format!("cannot set up polling: {e}").into(),
+        };
+        let poll = Poll::new().map_err(io_err)?;
+        poll.registry()
+            .register(&mut receiver, SOCKET, Interest::READABLE)
+            .map_err(io_err)?;
+        let waker = Waker::new(poll.registry(), WAKE).map_err(io_err)?;
+        Ok(Router {
+            inner: Arc::new(Inner {
+                shared: Mutex::new(Shared {
+                    proto: Protocol::new(),
+                    reader_active: false,
+                    sleepers: Vec::new(),
+                    shutdown: false,
+                    background: None,
+                }),
+                background_signal: Arc::new(Condvar::new()),
+                reader: Mutex::new(ReaderIo {
+                    receiver,
+                    poll,
+                    events: Events::with_capacity(16),
+                }),
+                writer: Mutex::new(sender),
+                waker,
+                kind,
+                max_payload,
+                peer,
+                timeout,
+            }),
+        })
+    }
+
+    /// Socket or xenbus device.
+    pub fn kind(&self) -> TransportKind {
+        self.inner.kind
+    }
+
+    /// The largest payload this connection carries (4096, or 4080 on the
+    /// xenbus device).
+    pub fn max_payload(&self) -> usize {
+        self.inner.max_payload
+    }
+
+    /// What the connection is to (its path).
+    pub fn peer(&self) -> &str {
+        &self.inner.peer
+    }
+
+    /// Whether the connection is still usable.
+    pub fn is_connected(&self) -> bool {
+        !lock(&self.inner.shared).proto.is_dead()
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let background = {
+            let mut st = lock(&self.inner.shared);
+            st.shutdown = true;
+            let woken = st.proto.fail(Error::Disconnected {
+                reason: "client closed".into(),
+            });
+            notify(&woken);
+            notify(&st.sleepers);
+            st.background.take()
+        };
+        self.inner.background_signal.notify_all();
+        let _ = self.inner.waker.wake();
+        if let Some(handle) = background {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn notify(signals: &[Signal]) {
+    for s in signals {
+        s.notify_all();
+    }
+}
+
+/// A request that has been sent and not yet collected.
+pub(crate) struct Ticket {
+    req_id: u32,
+    signal: Signal,
+}
+
+impl Inner {
+    /// Encodes and sends `req`; the reply is collected with [`Inner::wait`].
+    /// The request is checked (paths, sizes, transaction rules) before
+    /// anything is written.
+    pub(crate) fn submit(
+        &self,
+        req: &Request<'_>,
+        tx_id: u32,
+        signal: &Signal,
+    ) -> Result<Ticket, Error> {
+        let mut buf = [0u8; FRAME_MAX];
+        // Validate with a dummy id so nothing is registered for a bad request.
+        let len =
+            req.encode_with_limit(Ids::in_transaction(0, tx_id), self.max_payload, &mut buf)?;
+        let req_id = lock(&self.shared)
+            .proto
+            .register(req.op(), tx_id, signal.clone())?;
+        buf[4..8].copy_from_slice(&req_id.to_ne_bytes());
+        let sent = lock(&self.writer).send_all(&buf[..len], self.timeout);
+        if let Err(e) = sent {
+            let err = transport_error(e);
+            let mut st = lock(&self.shared);
+            st.proto.unregister(req_id);
+            let woken = st.proto.fail(err.duplicate());
+            notify(&woken);
+            notify(&st.sleepers);
+            return Err(err);
+        }
+        Ok(Ticket {
+            req_id,
+            signal: signal.clone(),
+        })
+    }
+
+    /// Waits for a submitted request's reply, reading the socket itself when
+    /// nobody else is.
+    pub(crate) fn wait(&self, ticket: Ticket) -> Result<Response, Error> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let req_id = ticket.req_id;
+        let result = self.wait_until(&ticket.signal, deadline, |st| st.proto.is_ready(req_id));
+        let mut st = lock(&self.shared);
+        match result {
+            Err(e) => {
+                st.proto.abandon(req_id);
+                Err(e)
+            }
+            Ok(()) => st
+                .proto
+                .take(req_id)
+                .unwrap_or_else(|| Err(st.proto.dead_error())),
+        }
+    }
+
+    /// Sends `req` and waits for its reply.
+    pub(crate) fn call(&self, req: &Request<'_>, tx_id: u32) -> Result<Response, Error> {
+        let signal = Arc::new(Condvar::new());
+        let ticket = self.submit(req, tx_id, &signal)?;
+        self.wait(ticket)
+    }
+
+    /// Blocks until `ready` holds (checked under the lock), taking the
+    /// reader role whenever it is free. `Err(Timeout)` at the deadline.
+    pub(crate) fn wait_until(
+        &self,
+        signal: &Signal,
+        deadline: Option<Instant>,
+        ready: impl Fn(&Shared) -> bool,
+    ) -> Result<(), Error> {
+        let mut st = lock(&self.shared);
+        loop {
+            if ready(&st) || st.proto.is_dead() {
+                return Ok(());
+            }
+            let remaining = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(r) if !r.is_zero() => Some(r),
+                    _ => return Err(Error::Timeout(self.timeout.unwrap_or_default())),
+                },
+                None => None,
+            };
+            if !st.reader_active {
+                st.reader_active = true;
+                drop(st);
+                self.read_until(&ready, deadline);
+                st = lock(&self.shared);
+                self.release_reader(&mut st);
+                continue;
+            }
+            st.sleepers.push(signal.clone());
+            st = match remaining {
+                Some(r) => signal
+                    .wait_timeout(st, r)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0),
+                None => signal.wait(st).unwrap_or_else(|e| e.into_inner()),
+            };
+            if let Some(i) = st.sleepers.iter().position(|s| Arc::ptr_eq(s, signal)) {
+                st.sleepers.swap_remove(i);
+            }
+        }
+    }
+
+    fn release_reader(&self, st: &mut Shared) {
+        st.reader_active = false;
+        notify(&st.sleepers);
+        self.background_signal.notify_all();
+    }
+
+    /// The reader's loop: poll, drain, dispatch, until `done` or the
+    /// deadline, shutdown or death.
+    fn read_until(&self, done: &impl Fn(&Shared) -> bool, deadline: Option<Instant>) {
+        let mut io = lock(&self.reader);
+        let ReaderIo {
+            receiver,
+            poll,
+            events,
+        } = &mut *io;
+        loop {
+            {
+                let st = lock(&self.shared);
+                if done(&st) || st.proto.is_dead() || st.shutdown {
+                    return;
+                }
+            }
+            let timeout = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(r) => Some(r),
+                    None => return,
+                },
+                None => None,
+            };
+            if let Err(e) = poll.poll(events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                self.fail(Error::Disconnected {
+                    reason: format!("poll failed: {e}").into(),
+                });
+                return;
+            }
+            let mut st = lock(&self.shared);
+            let mut woken: Vec<Signal> = Vec::new();
+            let mut bad = None;
+            let outcome = receiver.recv(|frame| {
+                if bad.is_none() {
+                    if let Err(e) = st
+                        .proto
+                        .handle_frame(&frame, &mut |s: &Signal| woken.push(s.clone()))
+                    {
+                        bad = Some(e);
+                    }
+                }
+            });
+            if let Err(e) = outcome {
+                woken.extend(st.proto.fail(transport_error(e)));
+            }
+            if bad.is_some() || st.proto.is_dead() {
+                notify(&st.sleepers);
+                self.background_signal.notify_all();
+            }
+            drop(st);
+            notify(&woken);
+        }
+    }
+
+    /// Declares the connection dead and wakes everyone.
+    pub(crate) fn fail(&self, err: Error) {
+        let mut st = lock(&self.shared);
+        let woken = st.proto.fail(err);
+        notify(&woken);
+        notify(&st.sleepers);
+        self.background_signal.notify_all();
+    }
+
+    /// Runs `f` on the protocol state under the lock.
+    pub(crate) fn with_proto<T>(&self, f: impl FnOnce(&mut Protocol<Signal>) -> T) -> T {
+        f(&mut lock(&self.shared).proto)
+    }
+
+    /// Starts the background reader if watches exist and it is not running.
+    pub(crate) fn ensure_background(self: &Arc<Self>) {
+        let mut st = lock(&self.shared);
+        if st.background.is_some() || st.shutdown {
+            return;
+        }
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("xs-router".into())
+            .spawn(move || me.background_loop());
+        if let Ok(handle) = spawned {
+            st.background = Some(handle);
+        }
+        // If the thread cannot start, monitors still read for themselves
+        // while they wait; events are only drained later.
+    }
+
+    fn background_loop(self: Arc<Self>) {
+        loop {
+            let mut st = lock(&self.shared);
+            loop {
+                if st.shutdown || st.proto.is_dead() {
+                    return;
+                }
+                if st.proto.registration_count() > 0 && !st.reader_active {
+                    break;
+                }
+                st = self
+                    .background_signal
+                    .wait(st)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            st.reader_active = true;
+            drop(st);
+            self.read_until(&|st: &Shared| st.proto.registration_count() == 0, None);
+            let mut st = lock(&self.shared);
+            self.release_reader(&mut st);
+        }
+    }
+
+    /// Wakes the reader out of its poll (e.g. after the last unwatch).
+    pub(crate) fn wake_reader(&self) {
+        let _ = self.waker.wake();
+    }
+
+    /// Registers a monitor.
+    pub(crate) fn add_monitor(
+        &self,
+        capacity: usize,
+        keep_unwatched: bool,
+        signal: Signal,
+    ) -> MonitorId {
+        lock(&self.shared)
+            .proto
+            .add_monitor(capacity, keep_unwatched, signal)
+    }
+}
+
+impl Shared {
+    pub(crate) fn proto(&self) -> &Protocol<Signal> {
+        &self.proto
+    }
+}

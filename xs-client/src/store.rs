@@ -1,0 +1,233 @@
+//! The operations a [`crate::Client`] and a [`crate::Transaction`] share.
+//!
+//! Both implement [`Store`], so code that reads and writes nodes can take
+//! `&impl Store` and run inside or outside a transaction alike.
+
+use xs_wire::{Errno, Path, Perm, PermList, Reply, Request};
+
+use crate::protocol::Response;
+use crate::walk::WalkEntry;
+use crate::{reply, Error, Result};
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// The plumbing behind [`Store`]; not for use outside the crate.
+    pub trait Sealed {
+        /// Sends `req` (in this handle's transaction) and waits for the reply.
+        fn call(&self, req: &Request<'_>) -> Result<Response>;
+        /// The client this handle belongs to.
+        fn client(&self) -> &crate::Client;
+        /// This handle's transaction id, 0 outside one.
+        fn tx_id(&self) -> u32;
+    }
+}
+
+/// Sends `req` and parses the reply with `f`.
+pub(crate) fn run<T>(
+    s: &(impl sealed::Sealed + ?Sized),
+    req: Request<'_>,
+    f: impl FnOnce(Reply<'_>) -> Option<T>,
+) -> Result<T> {
+    let resp = s.call(&req)?;
+    let reply = reply::parse(&req, &resp)?;
+    f(reply).ok_or_else(|| {
+        Error::UnexpectedPacket(format!("{} reply of the wrong shape", req.op()).into())
+    })
+}
+
+fn ack(reply: Reply<'_>) -> Option<()> {
+    matches!(reply, Reply::Ack).then_some(())
+}
+
+/// Node operations, on a [`crate::Client`] or inside a
+/// [`crate::Transaction`]. Paths are checked before anything is sent; values
+/// are bytes.
+///
+/// ```no_run
+/// use xs_client::{Client, Store};
+///
+/// let client = Client::open()?;
+/// client.write("/vm/demo/name", "demo")?;
+/// assert_eq!(client.read("/vm/demo/name")?, b"demo");
+/// assert_eq!(client.list("/vm/demo")?, ["name"]);
+/// client.delete("/vm/demo")?;
+/// # Ok::<(), xs_client::Error>(())
+/// ```
+pub trait Store: sealed::Sealed {
+    /// A node's value; [`Error::Daemon`] with `ENOENT` if it is missing.
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let path = Path::new(path)?;
+        run(self, Request::Read { path }, |r| match r {
+            Reply::Value(v) => Some(v.to_vec()),
+            _ => None,
+        })
+    }
+
+    /// A node's value, or `None` if it does not exist.
+    fn read_opt(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.read(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A node's value, or `default` if it does not exist.
+    fn read_or(&self, path: &str, default: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.read_opt(path)?.unwrap_or_else(|| default.to_vec()))
+    }
+
+    /// A node's value as text (invalid UTF-8 is replaced).
+    fn read_string(&self, path: &str) -> Result<String> {
+        Ok(String::from_utf8_lossy(&self.read(path)?).into_owned())
+    }
+
+    /// Sets a node's value, creating it and any missing parents.
+    fn write(&self, path: &str, value: impl AsRef<[u8]>) -> Result<()> {
+        let path = Path::new(path)?;
+        run(
+            self,
+            Request::Write {
+                path,
+                value: value.as_ref(),
+            },
+            ack,
+        )
+    }
+
+    /// Creates a node (and missing parents) with an empty value; succeeds if
+    /// it exists already, leaving its value alone.
+    fn mkdir(&self, path: &str) -> Result<()> {
+        let path = Path::new(path)?;
+        run(self, Request::Mkdir { path }, ack)
+    }
+
+    /// Removes a node and everything below it. Succeeds if the node is
+    /// already gone but its parent exists; `ENOENT` if the parent is missing.
+    fn delete(&self, path: &str) -> Result<()> {
+        let path = Path::new(path)?;
+        run(self, Request::Rm { path }, ack)
+    }
+
+    /// The names of a node's children (empty for a leaf). A listing too big
+    /// for one reply (`E2BIG`) is fetched in parts with DIRECTORY_PART, as
+    /// libxenstore does.
+    fn list(&self, path: &str) -> Result<Vec<String>> {
+        let p = Path::new(path)?;
+        let direct = run(self, Request::Directory { path: p }, |r| match r {
+            Reply::Directory(names) => Some(names.iter().map(str::to_owned).collect()),
+            _ => None,
+        });
+        match direct {
+            Err(e) if e.errno() == Some(Errno::E2BIG) => {
+                crate::directory_part::list_in_parts(self, p)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a node exists.
+    fn exists(&self, path: &str) -> Result<bool> {
+        Ok(self.read_opt(path)?.is_some())
+    }
+
+    /// A node's permissions; the first entry is the owner and the default.
+    fn get_perms(&self, path: &str) -> Result<Vec<Perm>> {
+        let path = Path::new(path)?;
+        run(self, Request::GetPerms { path }, |r| match r {
+            Reply::Perms(list) => Some(list.iter().collect()),
+            _ => None,
+        })
+    }
+
+    /// Replaces a node's permissions; `perms[0]` becomes the owner and the
+    /// default for unlisted domains.
+    fn set_perms(&self, path: &str, perms: &[Perm]) -> Result<()> {
+        let path = Path::new(path)?;
+        let perms = PermList::new(perms)?;
+        run(self, Request::SetPerms { path, perms }, ack)
+    }
+
+    /// The subtree under `top`, parents before children. A level of the
+    /// tree is fetched as one pipelined batch, so this costs one round trip
+    /// per level, not two per node.
+    ///
+    /// ```no_run
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// for node in client.walk("/local/domain/0")? {
+    ///     println!("{} = {:?}", node.path, String::from_utf8_lossy(&node.value));
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    fn walk(&self, top: &str) -> Result<Vec<WalkEntry>> {
+        crate::walk::walk(self, top, true)
+    }
+
+    /// Like [`Store::walk`], children before parents at every depth.
+    fn walk_bottom_up(&self, top: &str) -> Result<Vec<WalkEntry>> {
+        crate::walk::walk(self, top, false)
+    }
+
+    /// Reads many nodes with the requests pipelined; results in order.
+    ///
+    /// ```no_run
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let values = client.read_many(&["/a", "/b", "/c"]);
+    /// for v in values {
+    ///     println!("{:?}", v.ok());
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    fn read_many(&self, paths: &[&str]) -> Vec<Result<Vec<u8>>> {
+        crate::batch::per_path(
+            self,
+            paths,
+            |path| Request::Read { path },
+            |r| match r {
+                Reply::Value(v) => Some(v.to_vec()),
+                _ => None,
+            },
+        )
+    }
+
+    /// Lists many nodes with the requests pipelined; results in order.
+    fn list_many(&self, paths: &[&str]) -> Vec<Result<Vec<String>>> {
+        crate::batch::per_path(
+            self,
+            paths,
+            |path| Request::Directory { path },
+            |r| match r {
+                Reply::Directory(n) => Some(n.iter().map(str::to_owned).collect()),
+                _ => None,
+            },
+        )
+    }
+
+    /// Writes many nodes with the requests pipelined; results in order.
+    fn write_many(&self, items: &[(&str, &[u8])]) -> Vec<Result<()>> {
+        let parsed: Vec<_> = items
+            .iter()
+            .map(|(p, v)| Path::new(p).map(|p| (p, *v)))
+            .collect();
+        let reqs: Vec<Request<'_>> = parsed
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|&(path, value)| Request::Write { path, value })
+            .collect();
+        let mut done = crate::batch::pipeline(self, &reqs, ack).into_iter();
+        parsed
+            .into_iter()
+            .map(|r| match r {
+                Ok(_) => done.next().unwrap_or(Ok(())),
+                Err(e) => Err(e.into()),
+            })
+            .collect()
+    }
+}
+
+pub(crate) use run as call_and_parse;

@@ -1,0 +1,107 @@
+//! Transactions: a guard that aborts on drop, and a retry loop.
+//!
+//! xenstored transactions are optimistic: reads and writes run on a
+//! snapshot, and the commit fails with `EAGAIN` if a node the transaction
+//! *read* changed meanwhile. The transaction is gone after the commit
+//! whatever the answer, so a retry starts from scratch; [`crate::Client::transact`]
+//! does that for you.
+
+use xs_wire::{Errno, Reply, Request};
+
+use crate::protocol::Response;
+use crate::store::{call_and_parse, sealed::Sealed};
+use crate::{Client, Result, Store};
+
+/// An open transaction. Reads and writes through it (the [`Store`] methods)
+/// see a snapshot and its own changes; others see nothing until
+/// [`Transaction::commit`]. Dropping it without committing aborts it on the
+/// daemon, so it never leaks.
+///
+/// ```no_run
+/// use xs_client::{Client, Store};
+///
+/// let client = Client::open()?;
+/// let tx = client.transaction()?;
+/// let n: u64 = tx.read_string("/counter")?.parse().unwrap_or(0);
+/// tx.write("/counter", (n + 1).to_string())?;
+/// if !tx.commit()? {
+///     println!("conflict: somebody changed /counter, try again");
+/// }
+/// # Ok::<(), xs_client::Error>(())
+/// ```
+#[must_use = "a transaction is aborted when dropped; call commit()"]
+pub struct Transaction<'c> {
+    client: &'c Client,
+    id: u32,
+    finished: bool,
+}
+
+impl<'c> Transaction<'c> {
+    pub(crate) fn start(client: &'c Client) -> Result<Transaction<'c>> {
+        let id = call_and_parse(client, Request::TransactionStart, |r| match r {
+            Reply::TransactionId(id) => Some(id),
+            _ => None,
+        })?;
+        Ok(Transaction {
+            client,
+            id,
+            finished: false,
+        })
+    }
+
+    /// The daemon's id for this transaction.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn end(&mut self, commit: bool) -> Result<()> {
+        self.finished = true;
+        call_and_parse(self, Request::TransactionEnd { commit }, |r| {
+            matches!(r, Reply::Ack).then_some(())
+        })
+    }
+
+    /// Commits. `Ok(false)` means a conflict (`EAGAIN`): nothing was
+    /// applied and the transaction is gone; start a new one to retry.
+    pub fn commit(mut self) -> Result<bool> {
+        match self.end(true) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno() == Some(Errno::EAGAIN) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Aborts, discarding every change.
+    pub fn rollback(mut self) -> Result<()> {
+        self.end(false)
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Best effort: if the connection is gone, so is the transaction.
+            let _ = self.end(false);
+        }
+    }
+}
+
+impl Sealed for Transaction<'_> {
+    fn call(&self, req: &Request<'_>) -> Result<Response> {
+        self.client.router().inner().call(req, self.id)
+    }
+    fn client(&self) -> &Client {
+        self.client
+    }
+    fn tx_id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl Store for Transaction<'_> {}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction").field("id", &self.id).finish()
+    }
+}

@@ -1,0 +1,121 @@
+//! Walking a subtree, a level at a time with pipelined requests.
+//!
+//! pyxs reads a node, lists it, then recurses: two round trips per node.
+//! Here every level of the tree is fetched as one pipelined batch (a READ and
+//! a DIRECTORY per node), so a tree costs about `2N` daemon service times
+//! plus one round trip per *level*. The result is ordered like
+//! `os.walk`: parents before children (top-down) or after them (bottom-up),
+//! and bottom-up really is post-order at every depth (pyxs's is not).
+
+use xs_wire::{Reply, Request};
+
+use crate::batch;
+use crate::{Result, Store};
+
+/// One node of a walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalkEntry {
+    /// The node's full path.
+    pub path: String,
+    /// Its value (empty if it could not be read).
+    pub value: Vec<u8>,
+    /// Its children's names.
+    pub children: Vec<String>,
+}
+
+fn join(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+/// Fetches the subtree under `top` (which must exist). Nodes that vanish
+/// during the walk are left out.
+pub(crate) fn walk(s: &(impl Store + ?Sized), top: &str, top_down: bool) -> Result<Vec<WalkEntry>> {
+    // The top must exist: list it on its own so a missing one is an error.
+    let top_children = s.list(top)?;
+    let top_value = s.read(top).unwrap_or_default();
+    // Nodes in breadth-first order, with each node's children's indices.
+    let mut nodes = vec![(
+        WalkEntry {
+            path: top.to_owned(),
+            value: top_value,
+            children: top_children,
+        },
+        Vec::new(),
+    )];
+    let mut level = vec![0usize];
+    while !level.is_empty() {
+        let mut paths = Vec::new();
+        let mut parents = Vec::new();
+        for &i in &level {
+            for child in &nodes[i].0.children {
+                paths.push(join(&nodes[i].0.path, child));
+                parents.push(i);
+            }
+        }
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let lists = batch::per_path(
+            s,
+            &refs,
+            |path| Request::Directory { path },
+            |r| match r {
+                Reply::Directory(n) => Some(n.iter().map(str::to_owned).collect::<Vec<_>>()),
+                _ => None,
+            },
+        );
+        let values = batch::per_path(
+            s,
+            &refs,
+            |path| Request::Read { path },
+            |r| match r {
+                Reply::Value(v) => Some(v.to_vec()),
+                _ => None,
+            },
+        );
+        let mut next = Vec::new();
+        for (((path, parent), children), value) in
+            paths.into_iter().zip(parents).zip(lists).zip(values)
+        {
+            let children = match children {
+                Ok(c) => c,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => s.list(&path)?,
+                Err(e) => return Err(e),
+            };
+            let index = nodes.len();
+            nodes.push((
+                WalkEntry {
+                    path,
+                    value: value.unwrap_or_default(),
+                    children,
+                },
+                Vec::new(),
+            ));
+            nodes[parent].1.push(index);
+            next.push(index);
+        }
+        level = next;
+    }
+    // Depth-first order from the breadth-first table.
+    let mut order = Vec::with_capacity(nodes.len());
+    let mut stack = vec![(0usize, false)];
+    while let Some((i, expanded)) = stack.pop() {
+        if expanded {
+            order.push(i);
+            continue;
+        }
+        if top_down {
+            order.push(i);
+        } else {
+            stack.push((i, true));
+        }
+        for &c in nodes[i].1.iter().rev() {
+            stack.push((c, false));
+        }
+    }
+    let mut slots: Vec<Option<WalkEntry>> = nodes.into_iter().map(|(e, _)| Some(e)).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
