@@ -1,0 +1,2 @@
+//! Benchmark driver (see docs/benchmarks.md).
+fn main() {}
