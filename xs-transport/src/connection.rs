@@ -25,7 +25,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -796,7 +796,11 @@ impl FrameSender {
     /// [`Connection::send`].
     pub fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
         let FrameSender { io, tx, closed, .. } = self;
-        guarded(closed, io, || tx.send(io, frame))
+        let result = guarded(closed, io, || tx.send(io, frame));
+        if *closed {
+            tx.writer.clear();
+        }
+        result
     }
 
     /// Writes queued bytes until the fd would block; `Ok(true)` when the
@@ -959,5 +963,30 @@ impl Source for FrameSender {
 impl FrameSender {
     fn socket_fd(&self, interests: Interest) -> Option<(RawFd, Interest)> {
         (self.kind == TransportKind::Socket).then(|| (self.io.raw(), interests))
+    }
+}
+
+/// The socket or device fd, e.g. to check its flags or to drive it from
+/// another event loop. On the device, made-up error replies for rejected
+/// WATCH/UNWATCH writes do not make this fd readable (the mio
+/// registration covers them); such a loop must call `recv` after a send
+/// that may have been rejected.
+impl AsFd for Connection {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.file.as_fd()
+    }
+}
+
+/// The receiver's fd (the original one); see [`Connection`]'s `AsFd`.
+impl AsFd for FrameReceiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.file.as_fd()
+    }
+}
+
+/// The sender's fd (a `dup` of the connection's).
+impl AsFd for FrameSender {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.file.as_fd()
     }
 }
