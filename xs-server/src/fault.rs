@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// One kind of misbehaviour.
 ///
-/// ```ignore
+/// ```
 /// use std::time::Duration;
 /// use xs_server::{Fault, Server};
 /// let server = Server::builder()
@@ -49,7 +49,6 @@ pub enum Fault {
 }
 
 /// The faults of a server, merged.
-#[allow(dead_code)] // used by the I/O layer, next commit
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Faults {
     pub(crate) fail_commits: u64,
@@ -59,7 +58,6 @@ pub(crate) struct Faults {
     pub(crate) malformed_at: Option<u64>,
 }
 
-#[allow(dead_code)]
 impl Faults {
     /// Adds one fault; a later fault of the same kind replaces the earlier.
     pub(crate) fn add(&mut self, fault: Fault) {
@@ -74,5 +72,4 @@ impl Faults {
 }
 
 /// The payload length the malformed-reply fault announces.
-#[allow(dead_code)]
 pub(crate) const MALFORMED_LEN: u32 = 5000;

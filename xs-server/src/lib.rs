@@ -17,12 +17,11 @@
 //!
 //! # Example
 //!
-//! ```ignore
+//! ```
 //! use std::io::{Read, Write};
 //! use xs_server::Server;
 //! use xs_wire::{decode, Ids, Path, Reply, Request, Status};
 //!
-//! # return;
 //! let server = Server::spawn_temp();
 //! let mut sock = server.connect().unwrap();
 //! let req = Request::Read { path: Path::new("/tool/xenstored").unwrap() };
@@ -53,9 +52,11 @@ mod domain;
 pub mod engine;
 mod error;
 pub mod fault;
+mod io;
 
 mod paths;
 pub mod quota;
+mod server;
 
 pub mod store;
 pub mod transaction;
@@ -68,5 +69,6 @@ pub use error::XsError;
 pub use fault::Fault;
 pub use paths::domain_path;
 pub use quota::Quota;
+pub use server::{Server, ServerBuilder, ServerHandle};
 
 pub use store::XENSTORED_NAME;

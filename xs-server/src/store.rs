@@ -4,9 +4,9 @@
 //! owner and default) and its children, sorted by name (oxenstored keeps
 //! children in a map, so `DIRECTORY` lists them in byte order).
 //!
-//! The tree is *persistent*: nodes are shared through [`Rc`] and a change
+//! The tree is *persistent*: nodes are shared through [`Arc`] and a change
 //! copies only the nodes on the path from the root to the changed node
-//! (`Rc::make_mut`). Cloning a [`Store`] is therefore O(1), which is what a
+//! (`Arc::make_mut`). Cloning a [`Store`] is therefore O(1), which is what a
 //! transaction needs: its snapshot is a clone taken at `TRANSACTION_START`,
 //! and the live tree moves on independently.
 //!
@@ -23,7 +23,7 @@
 //! being created), never the other ancestors.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use xs_wire::Perm;
 
@@ -47,17 +47,17 @@ impl Generations {
 #[derive(Clone, Debug)]
 pub(crate) struct Node {
     /// The value, any bytes.
-    pub(crate) value: Rc<[u8]>,
+    pub(crate) value: Arc<[u8]>,
     /// The permission list; never empty.
-    pub(crate) perms: Rc<[Perm]>,
+    pub(crate) perms: Arc<[Perm]>,
     /// Children by name, in byte order.
-    pub(crate) children: BTreeMap<Rc<str>, Rc<Node>>,
+    pub(crate) children: BTreeMap<Arc<str>, Arc<Node>>,
     /// Generation of the last change of this node.
     pub(crate) gen: u64,
 }
 
 impl Node {
-    fn new(value: &[u8], perms: Rc<[Perm]>, gen: u64) -> Node {
+    fn new(value: &[u8], perms: Arc<[Perm]>, gen: u64) -> Node {
         Node {
             value: value.into(),
             perms,
@@ -84,7 +84,7 @@ impl Node {
 /// The tree. Cloning it takes a snapshot in O(1).
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
-    root: Rc<Node>,
+    root: Arc<Node>,
 }
 
 /// The value of `/tool/xenstored` in a fresh store.
@@ -96,9 +96,9 @@ impl Store {
     /// `/tool/xenstored`, all owned by dom0 with no access for others
     /// (`n0`). There is no `/local/domain`.
     pub(crate) fn initial(gens: &mut Generations) -> Store {
-        let perms: Rc<[Perm]> = dom0_only().into();
+        let perms: Arc<[Perm]> = dom0_only().into();
         let mut store = Store {
-            root: Rc::new(Node::new(b"", perms, gens.next())),
+            root: Arc::new(Node::new(b"", perms, gens.next())),
         };
         for path in ["/@introduceDomain", "/@releaseDomain", "/local", "/tool"] {
             store
@@ -145,12 +145,12 @@ impl Store {
     fn node_mut(&mut self, names: &[&str]) -> &mut Node {
         let mut cur = &mut self.root;
         for name in names {
-            cur = Rc::make_mut(cur)
+            cur = Arc::make_mut(cur)
                 .children
                 .get_mut(*name)
                 .expect("node_mut is only called on existing paths");
         }
-        Rc::make_mut(cur)
+        Arc::make_mut(cur)
     }
 
     /// How many leading components of `names` exist, and the deepest
@@ -190,18 +190,18 @@ impl Store {
         gens: &mut Generations,
         names: &[&str],
         depth: usize,
-        perms: Rc<[Perm]>,
+        perms: Arc<[Perm]>,
         value: &[u8],
     ) {
         let gen = gens.next();
         let mut node = Node::new(value, perms.clone(), gen);
         for i in (depth + 1..names.len()).rev() {
             let mut parent = Node::new(b"", perms.clone(), gen);
-            parent.children.insert(names[i].into(), Rc::new(node));
+            parent.children.insert(names[i].into(), Arc::new(node));
             node = parent;
         }
         let parent = self.node_mut(&names[..depth]);
-        parent.children.insert(names[depth].into(), Rc::new(node));
+        parent.children.insert(names[depth].into(), Arc::new(node));
         parent.gen = gen;
     }
 
@@ -333,11 +333,11 @@ impl Store {
             node.perms.iter().any(|p| p.domid == domid)
                 || node.children.values().any(|c| mentions(c, domid))
         }
-        fn scrub(node: &mut Rc<Node>, domid: u32, gen: u64) {
+        fn scrub(node: &mut Arc<Node>, domid: u32, gen: u64) {
             if !mentions(node, domid) {
                 return;
             }
-            let node = Rc::make_mut(node);
+            let node = Arc::make_mut(node);
             if node.perms.iter().any(|p| p.domid == domid) {
                 let (owner, acl) = node.perms.split_first().expect("perms are never empty");
                 let owner = if owner.domid == domid {
@@ -367,7 +367,7 @@ impl Store {
     /// Whether two stores share the same root (nothing changed between
     /// them).
     pub(crate) fn same_as(&self, other: &Store) -> bool {
-        Rc::ptr_eq(&self.root, &other.root)
+        Arc::ptr_eq(&self.root, &other.root)
     }
 }
 

@@ -1,0 +1,231 @@
+//! One client connection of the event loop: bytes in, frames to the engine,
+//! frames out, with flow control and the I/O faults.
+//!
+//! Frames travel through three queues, each with a job:
+//!
+//! ```text
+//! engine queue ──pump──▶ staging (due time) ──▶ transport queue ──▶ socket
+//! ```
+//!
+//! * the engine queues replies and events as it produces them;
+//! * staging holds each frame until it is due (the delay fault) and is
+//!   where the reorder fault swaps replies; its length is the connection's
+//!   backlog: at `max_outstanding` frames the connection is no longer read
+//!   (like oxenstored's `maxoutstanding`), and past
+//!   `max_outstanding + max_queued_events` (events piling up for a client
+//!   that does not read) it is closed, so no client can make the server's
+//!   memory grow without bound;
+//! * the transport (xs-transport's [`Connection`]) holds at most
+//!   [`TRANSPORT_HIGH`] bytes more than the socket took.
+//!
+//! The input side is bounded by xs-transport's frame reader: one frame of
+//! at most 4112 bytes; a header announcing more than 4096 makes `recv` fail
+//! and the connection is closed without a reply, exactly like xenstored.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use mio::Interest;
+use xs_transport::{Connection, TransportError};
+use xs_wire::Header;
+
+use crate::engine::{ConnId, Engine};
+use crate::fault::{Faults, MALFORMED_LEN};
+
+/// Bytes the transport may hold before staging stops feeding it.
+pub(crate) const TRANSPORT_HIGH: usize = 64 * 1024;
+
+#[derive(Debug)]
+enum State {
+    Open,
+    /// Stop reading; close once everything queued has been written, after
+    /// writing these bytes (the malformed-reply fault) if any.
+    Closing(Option<Vec<u8>>),
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// The peer closed, or the transport failed.
+    Transport(TransportError),
+    /// The client let too much output pile up.
+    Backlog,
+    /// A fault closed it.
+    Fault,
+}
+
+/// One accepted client.
+#[derive(Debug)]
+pub(crate) struct Client {
+    conn: Connection,
+    /// A second handle on the socket, used only to write the malformed
+    /// frame the transport (rightly) refuses to send.
+    raw: UnixStream,
+    pub(crate) id: ConnId,
+    requests: u64,
+    staging: VecDeque<(Instant, Vec<u8>)>,
+    /// Data may be waiting on the socket that was not read (paused).
+    pub(crate) want_read: bool,
+    state: State,
+    /// The interest the socket is registered with.
+    pub(crate) registered: Interest,
+}
+
+impl Client {
+    /// Wraps an accepted stream for engine connection `id`.
+    pub(crate) fn new(stream: UnixStream, id: ConnId) -> std::io::Result<Client> {
+        let raw = stream.try_clone()?;
+        let conn = Connection::from_unix_stream(stream).map_err(std::io::Error::other)?;
+        Ok(Client {
+            conn,
+            raw,
+            id,
+            requests: 0,
+            staging: VecDeque::new(),
+            want_read: true,
+            state: State::Open,
+            registered: Interest::READABLE,
+        })
+    }
+
+    /// The mio source to register.
+    pub(crate) fn source(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The readiness to wait for now.
+    pub(crate) fn interest(&self) -> Interest {
+        self.conn.interest()
+    }
+
+    fn backlog(&self, engine: &Engine) -> usize {
+        self.staging.len() + engine.queued(self.id)
+    }
+
+    /// Whether the connection may be read now.
+    pub(crate) fn can_read(&self, engine: &Engine) -> bool {
+        matches!(self.state, State::Open)
+            && self.backlog(engine) < engine.config().quota.max_outstanding
+    }
+
+    /// Reads and handles every complete request waiting on the socket.
+    pub(crate) fn read(
+        &mut self,
+        engine: &mut Engine,
+        faults: &Faults,
+        now: Instant,
+    ) -> Result<(), End> {
+        if !self.can_read(engine) {
+            self.want_read = true;
+            return Ok(());
+        }
+        self.want_read = false;
+        if faults.reorder {
+            self.stage(engine, faults, now);
+        }
+        let id = self.id;
+        let requests = &mut self.requests;
+        let mut groups: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut stop: Option<Option<Vec<u8>>> = None;
+        let result = self.conn.recv(|frame| {
+            if stop.is_some() {
+                return;
+            }
+            *requests += 1;
+            if faults.close_after.is_some_and(|k| *requests > k) {
+                stop = Some(None);
+                return;
+            }
+            if faults.malformed_at == Some(*requests) {
+                stop = Some(Some(malformed(&frame.header)));
+                return;
+            }
+            engine.handle(id, &frame.header, frame.payload);
+            if faults.reorder {
+                groups.push(std::iter::from_fn(|| engine.pop_output(id)).collect());
+            }
+        });
+        for pair in groups.chunks_mut(2) {
+            pair.reverse();
+        }
+        let due = now + faults.delay.unwrap_or_default();
+        self.staging
+            .extend(groups.into_iter().flatten().map(|frame| (due, frame)));
+        if let Some(bytes) = stop {
+            self.state = State::Closing(bytes);
+        }
+        result.map_err(End::Transport)
+    }
+
+    /// Moves the engine's output to staging.
+    fn stage(&mut self, engine: &mut Engine, faults: &Faults, now: Instant) {
+        let due = now + faults.delay.unwrap_or_default();
+        while let Some(frame) = engine.pop_output(self.id) {
+            self.staging.push_back((due, frame));
+        }
+    }
+
+    /// Moves output along (engine → staging → transport → socket).
+    /// `Ok(true)` while the connection lives on.
+    pub(crate) fn pump(
+        &mut self,
+        engine: &mut Engine,
+        faults: &Faults,
+        now: Instant,
+    ) -> Result<bool, End> {
+        self.stage(engine, faults, now);
+        let quota = engine.config().quota;
+        if engine.overflowed(self.id)
+            || self.staging.len() > quota.max_outstanding + quota.max_queued_events
+        {
+            return Err(End::Backlog);
+        }
+        while let Some((due, _)) = self.staging.front() {
+            if *due > now || self.conn.queued_bytes() >= TRANSPORT_HIGH {
+                break;
+            }
+            let (due, frame) = self.staging.pop_front().expect("front exists");
+            match self.conn.send(&frame) {
+                Ok(()) => {}
+                Err(TransportError::QueueFull { .. }) => {
+                    self.staging.push_front((due, frame));
+                    break;
+                }
+                Err(e) => return Err(End::Transport(e)),
+            }
+        }
+        self.conn.flush().map_err(End::Transport)?;
+        if let State::Closing(bad) = &mut self.state {
+            if self.staging.is_empty() && self.conn.queued_bytes() == 0 {
+                if let Some(bytes) = bad.take() {
+                    // Best effort: the peer is about to lose the connection.
+                    let _ = self.raw.write_all(&bytes);
+                }
+                return Err(End::Fault);
+            }
+        }
+        Ok(true)
+    }
+
+    /// When the next staged frame falls due, if it is in the future.
+    pub(crate) fn next_due(&self, now: Instant) -> Option<Instant> {
+        self.staging
+            .front()
+            .map(|(due, _)| *due)
+            .filter(|due| *due > now)
+    }
+}
+
+/// The malformed-reply fault's frame: the request's header with the length
+/// set over the protocol's limit, followed by some filler.
+fn malformed(request: &Header) -> Vec<u8> {
+    let header = Header {
+        len: MALFORMED_LEN,
+        ..*request
+    };
+    let mut bytes = header.to_bytes().to_vec();
+    bytes.extend_from_slice(&[b'X'; 64]);
+    bytes
+}

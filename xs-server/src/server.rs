@@ -1,0 +1,565 @@
+//! The server: a single-threaded `mio` event loop on Unix sockets, on its
+//! own thread, serving one [`Engine`].
+//!
+//! One thread is enough (oxenstored is single-threaded too) and keeps every
+//! request atomic without locks: requests are handled one at a time, in the
+//! order they are read; replies on a connection go out in request order
+//! (unless [`Fault::ReorderReplies`] says otherwise).
+//!
+//! Besides the main socket, whose clients are privileged dom0, the server
+//! can listen on one extra socket per simulated domain
+//! ([`ServerHandle::socket_for_domain`]): clients there act as that
+//! unprivileged domain (relative paths resolve to `/local/domain/<domid>`,
+//! permissions are checked, privileged operations give `EACCES`), which is
+//! how tests exercise permissions through the real protocol without a
+//! CONTROL backdoor.
+//!
+//! The thread is controlled through a command channel and a
+//! [`mio::Waker`]: statistics, runtime faults, new domain sockets and
+//! shutdown. Dropping the [`ServerHandle`] shuts the loop down, joins the
+//! thread and removes the socket files (and the temporary directory of
+//! [`Server::spawn_temp`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::net::UnixListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::engine::{Config, ConnInfo, Engine, Stats};
+use crate::fault::{Fault, Faults};
+use crate::io::{Client, End};
+use crate::quota::Quota;
+
+const WAKER: Token = Token(0);
+
+/// Entry point: [`Server::builder`] or [`Server::spawn_temp`].
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with defaults: a temporary socket, oxenstored's quotas,
+    /// no faults.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Starts a server with defaults on a socket in a fresh temporary
+    /// directory (removed when the handle is dropped).
+    ///
+    /// # Panics
+    ///
+    /// If the socket cannot be created.
+    ///
+    /// ```
+    /// let server = xs_server::Server::spawn_temp();
+    /// assert!(server.socket_path().exists());
+    /// ```
+    pub fn spawn_temp() -> ServerHandle {
+        Server::builder()
+            .spawn()
+            .expect("cannot start xs-server on a temporary socket")
+    }
+}
+
+/// Configures and starts a server.
+///
+/// ```
+/// use xs_server::{Fault, Quota, Server};
+/// let server = Server::builder()
+///     .quota(Quota { max_watches: Some(10), ..Quota::default() })
+///     .fault(Fault::FailCommits(1))
+///     .domain_socket(5)
+///     .spawn()
+///     .unwrap();
+/// assert!(server.socket_for_domain(5).exists());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ServerBuilder {
+    socket_path: Option<PathBuf>,
+    config: Config,
+    faults: Faults,
+    domain_sockets: Vec<u32>,
+    verbose: bool,
+}
+
+impl ServerBuilder {
+    /// Listen at `path` (a stale socket file there is replaced). Without
+    /// it, the socket goes into a fresh temporary directory.
+    pub fn socket_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.socket_path = Some(path.into());
+        self
+    }
+
+    /// Use these limits.
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.config.quota = quota;
+        self
+    }
+
+    /// Switch a fault on (see [`Fault`]).
+    pub fn fault(mut self, fault: Fault) -> Self {
+        self.faults.add(fault);
+        if let Fault::FailCommits(n) = fault {
+            self.config.fail_commits = n;
+        }
+        self
+    }
+
+    /// Answer `DIRECTORY_PART` (default) or, like oxenstored, `ENOSYS`.
+    pub fn directory_part(mut self, enabled: bool) -> Self {
+        self.config.directory_part = enabled;
+        self
+    }
+
+    /// Also listen on a socket whose clients act as unprivileged domain
+    /// `domid` (more can be added later with
+    /// [`ServerHandle::socket_for_domain`]).
+    pub fn domain_socket(mut self, domid: u32) -> Self {
+        self.domain_sockets.push(domid);
+        self
+    }
+
+    /// Log connections and errors to stderr.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Binds the sockets and starts the event loop on its own thread.
+    pub fn spawn(self) -> io::Result<ServerHandle> {
+        let (socket_path, temp_dir) = match self.socket_path {
+            Some(path) => (path, None),
+            None => {
+                let dir = make_temp_dir()?;
+                (dir.join("socket"), Some(dir))
+            }
+        };
+        let cleanup = |e: io::Error| {
+            if let Some(dir) = &temp_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            e
+        };
+        let poll = Poll::new().map_err(cleanup)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(cleanup)?);
+        let mut ev = EventLoop {
+            poll,
+            engine: Engine::new(self.config),
+            faults: self.faults,
+            listeners: HashMap::new(),
+            clients: HashMap::new(),
+            next_token: 1,
+            base: socket_path.clone(),
+            verbose: self.verbose,
+            stop: false,
+        };
+        ev.listen(&socket_path, ConnInfo::DOM0).map_err(cleanup)?;
+        for domid in self.domain_sockets {
+            ev.domain_socket(domid).map_err(cleanup)?;
+        }
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("xs-server".into())
+            .spawn(move || ev.run(rx))
+            .map_err(cleanup)?;
+        Ok(ServerHandle {
+            socket_path,
+            temp_dir,
+            commands: tx,
+            waker,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Makes a fresh private directory under the system's temporary directory.
+fn make_temp_dir() -> io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("xs-server-{}-{n}-{nanos:08x}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+enum Command {
+    Shutdown,
+    Stats(SyncSender<Stats>),
+    FailCommits(u64),
+    DomainSocket(u32, SyncSender<io::Result<PathBuf>>),
+}
+
+/// A running server. Dropping it shuts the server down.
+#[derive(Debug)]
+pub struct ServerHandle {
+    socket_path: PathBuf,
+    temp_dir: Option<PathBuf>,
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The main (dom0) socket.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket_path
+    }
+
+    fn command(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok() && self.waker.wake().is_ok()
+    }
+
+    /// The socket whose clients act as unprivileged domain `domid`,
+    /// created on first use.
+    pub fn try_socket_for_domain(&self, domid: u32) -> io::Result<PathBuf> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if !self.command(Command::DomainSocket(domid, tx)) {
+            return Err(io::Error::other("xs-server is not running"));
+        }
+        rx.recv()
+            .map_err(|_| io::Error::other("xs-server is not running"))?
+    }
+
+    /// Like [`try_socket_for_domain`](Self::try_socket_for_domain).
+    ///
+    /// # Panics
+    ///
+    /// If the socket cannot be created or the server is gone.
+    pub fn socket_for_domain(&self, domid: u32) -> PathBuf {
+        self.try_socket_for_domain(domid)
+            .unwrap_or_else(|e| panic!("xs-server: no socket for domain {domid}: {e}"))
+    }
+
+    /// A new privileged (dom0) client connection.
+    pub fn connect(&self) -> io::Result<UnixStream> {
+        UnixStream::connect(&self.socket_path)
+    }
+
+    /// A new client connection acting as unprivileged domain `domid`.
+    ///
+    /// ```
+    /// let server = xs_server::Server::spawn_temp();
+    /// let _dom5 = server.connect_as(5).unwrap();
+    /// ```
+    pub fn connect_as(&self, domid: u32) -> io::Result<UnixStream> {
+        UnixStream::connect(self.try_socket_for_domain(domid)?)
+    }
+
+    /// The engine's counters (connections, transactions, watches, ...), as
+    /// of the moment the event loop answers. All zero if it is gone.
+    pub fn stats(&self) -> Stats {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if !self.command(Command::Stats(tx)) {
+            return Stats::default();
+        }
+        rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default()
+    }
+
+    /// Makes the next `n` commits fail with `EAGAIN`.
+    pub fn fail_next_commits(&self, n: u64) {
+        self.command(Command::FailCommits(n));
+    }
+
+    /// Stops the event loop, joins its thread and removes the sockets.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.command(Command::Shutdown);
+            let _ = thread.join();
+        }
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Listener {
+    socket: UnixListener,
+    path: PathBuf,
+    info: ConnInfo,
+}
+
+struct EventLoop {
+    poll: Poll,
+    engine: Engine,
+    faults: Faults,
+    listeners: HashMap<Token, Listener>,
+    clients: HashMap<Token, Client>,
+    next_token: usize,
+    base: PathBuf,
+    verbose: bool,
+    stop: bool,
+}
+
+/// Binds a listening socket, replacing a stale socket file.
+fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        } else {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+    }
+    let socket = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(socket)
+}
+
+impl EventLoop {
+    fn token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        t
+    }
+
+    fn log(&self, what: std::fmt::Arguments<'_>) {
+        if self.verbose {
+            eprintln!("xs-server: {what}");
+        }
+    }
+
+    fn listen(&mut self, path: &Path, info: ConnInfo) -> io::Result<()> {
+        let mut socket = bind(path)?;
+        let token = self.token();
+        self.poll
+            .registry()
+            .register(&mut socket, token, Interest::READABLE)?;
+        self.listeners.insert(
+            token,
+            Listener {
+                socket,
+                path: path.to_path_buf(),
+                info,
+            },
+        );
+        self.log(format_args!(
+            "listening on {} as domain {}{}",
+            path.display(),
+            info.domid,
+            if info.privileged { " (privileged)" } else { "" }
+        ));
+        Ok(())
+    }
+
+    fn domain_socket(&mut self, domid: u32) -> io::Result<PathBuf> {
+        let info = ConnInfo::domain(domid);
+        if let Some(l) = self.listeners.values().find(|l| l.info == info) {
+            return Ok(l.path.clone());
+        }
+        let mut name = self.base.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".dom{domid}"));
+        let path = self.base.with_file_name(name);
+        self.listen(&path, info)?;
+        Ok(path)
+    }
+
+    fn run(mut self, commands: Receiver<Command>) {
+        let mut events = Events::with_capacity(256);
+        while !self.stop {
+            let now = Instant::now();
+            let runnable = self
+                .clients
+                .values()
+                .any(|c| c.want_read && c.can_read(&self.engine));
+            let timeout = if runnable {
+                Some(Duration::ZERO)
+            } else {
+                self.clients
+                    .values()
+                    .filter_map(|c| c.next_due(now))
+                    .min()
+                    .map(|due| due - now)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                self.log(format_args!("poll failed: {e}"));
+                break;
+            }
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER {
+                    self.commands(&commands);
+                } else if self.listeners.contains_key(&token) {
+                    self.accept(token);
+                } else if let Some(client) = self.clients.get_mut(&token) {
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        client.want_read = true;
+                    }
+                }
+            }
+            self.service();
+        }
+        self.close_all();
+    }
+
+    fn commands(&mut self, commands: &Receiver<Command>) {
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Shutdown => self.stop = true,
+                Command::Stats(reply) => {
+                    let _ = reply.send(self.engine.stats());
+                }
+                Command::FailCommits(n) => self.engine.fail_next_commits(n),
+                Command::DomainSocket(domid, reply) => {
+                    let _ = reply.send(self.domain_socket(domid));
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, token: Token) {
+        loop {
+            let Some(listener) = self.listeners.get(&token) else {
+                return;
+            };
+            let info = listener.info;
+            match listener.socket.accept() {
+                Ok((stream, _)) => {
+                    let id = self.engine.connect(info);
+                    let client = match Client::new(stream.into(), id) {
+                        Ok(client) => client,
+                        Err(e) => {
+                            self.engine.disconnect(id);
+                            self.log(format_args!("cannot set up a connection: {e}"));
+                            continue;
+                        }
+                    };
+                    let ctoken = self.token();
+                    let mut client = client;
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(client.source(), ctoken, Interest::READABLE)
+                    {
+                        self.engine.disconnect(id);
+                        self.log(format_args!("cannot register a connection: {e}"));
+                        continue;
+                    }
+                    self.log(format_args!("connection {id:?} as domain {}", info.domid));
+                    self.clients.insert(ctoken, client);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.log(format_args!("accept failed: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads from every client that may have input, then moves everyone's
+    /// output along, until nothing changes.
+    fn service(&mut self) {
+        let tokens: Vec<Token> = self.clients.keys().copied().collect();
+        let mut ended: BTreeMap<Token, End> = BTreeMap::new();
+        // Reading one client can queue events for others, and writing can
+        // unpause readers: go round until quiet (bounded, to stay fair).
+        for _ in 0..4 {
+            let mut progress = false;
+            let now = Instant::now();
+            for &token in &tokens {
+                if ended.contains_key(&token) {
+                    continue;
+                }
+                let Some(client) = self.clients.get_mut(&token) else {
+                    continue;
+                };
+                if client.want_read && client.can_read(&self.engine) {
+                    progress = true;
+                    if let Err(end) = client.read(&mut self.engine, &self.faults, now) {
+                        ended.insert(token, end);
+                        continue;
+                    }
+                }
+            }
+            for &token in &tokens {
+                if ended.contains_key(&token) {
+                    continue;
+                }
+                let Some(client) = self.clients.get_mut(&token) else {
+                    continue;
+                };
+                if let Err(end) = client.pump(&mut self.engine, &self.faults, now) {
+                    ended.insert(token, end);
+                    continue;
+                }
+                let interest = client.interest();
+                if interest != client.registered {
+                    client.registered = interest;
+                    let _ = self
+                        .poll
+                        .registry()
+                        .reregister(client.source(), token, interest);
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        for (token, end) in ended {
+            self.drop_client(token, end);
+        }
+    }
+
+    fn drop_client(&mut self, token: Token, end: End) {
+        if let Some(mut client) = self.clients.remove(&token) {
+            let _ = self.poll.registry().deregister(client.source());
+            self.engine.disconnect(client.id);
+            match end {
+                End::Transport(xs_transport::TransportError::Closed) => {
+                    self.log(format_args!("connection {:?} closed", client.id))
+                }
+                other => self.log(format_args!(
+                    "connection {:?} dropped: {other:?}",
+                    client.id
+                )),
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for (_, mut client) in self.clients.drain() {
+            let _ = self.poll.registry().deregister(client.source());
+            self.engine.disconnect(client.id);
+        }
+        for (_, listener) in self.listeners.drain() {
+            let _ = std::fs::remove_file(&listener.path);
+        }
+        self.log(format_args!("stopped"));
+    }
+}
