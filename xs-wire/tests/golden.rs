@@ -1129,66 +1129,47 @@ fn reply_cases() -> Vec<ReplyCase> {
     ];
     // ERROR: every name of xsd_errors[] (section 3), in table order. The
     // request was a READ with req_id 11; the reply's type is ERROR (16).
-    for (index, (errno, len, payload)) in ERROR_TABLE.iter().enumerate() {
+    for (errno, _, len, payload) in ERROR_TABLE {
         cases.push(ReplyCase {
-            what: ERROR_WHAT[index],
+            what: errno.name(),
             request_op: Op::Read,
             kind: ReplyKind::Value,
             ids: Ids::new(11),
-            reply: Reply::Error(ErrorReply::Known(*errno)),
+            reply: Reply::Error(ErrorReply::Known(errno)),
             wire: bytes(&[
-                &[16, 0, 0, 0], // type 16 = ERROR
-                &[11, 0, 0, 0], // req_id 11
-                &[0, 0, 0, 0],  // tx_id 0
-                &[*len, 0, 0, 0],
-                payload, // <ENAME>\0
+                &[16, 0, 0, 0],  // type 16 = ERROR
+                &[11, 0, 0, 0],  // req_id 11
+                &[0, 0, 0, 0],   // tx_id 0
+                &[len, 0, 0, 0], // len
+                payload,         // <ENAME>\0
             ]),
         });
     }
     cases
 }
 
-/// Section 3: `(name, payload len, payload)` in `xsd_errors[]` order.
-const ERROR_TABLE: [(Errno, u8, &[u8]); 16] = [
-    (Errno::EINVAL, 7, b"EINVAL\0"),
-    (Errno::EACCES, 7, b"EACCES\0"),
-    (Errno::EEXIST, 7, b"EEXIST\0"),
-    (Errno::EISDIR, 7, b"EISDIR\0"),
-    (Errno::ENOENT, 7, b"ENOENT\0"),
-    (Errno::ENOMEM, 7, b"ENOMEM\0"),
-    (Errno::ENOSPC, 7, b"ENOSPC\0"),
-    (Errno::EIO, 4, b"EIO\0"),
-    (Errno::ENOTEMPTY, 10, b"ENOTEMPTY\0"),
-    (Errno::ENOSYS, 7, b"ENOSYS\0"),
-    (Errno::EROFS, 6, b"EROFS\0"),
-    (Errno::EBUSY, 6, b"EBUSY\0"),
-    (Errno::EAGAIN, 7, b"EAGAIN\0"),
-    (Errno::EISCONN, 8, b"EISCONN\0"),
-    (Errno::E2BIG, 6, b"E2BIG\0"),
-    (Errno::EPERM, 6, b"EPERM\0"),
+/// Section 3: `xsd_errors[]` in table order, with the Linux errno of
+/// each name (for reference; only the name travels).
+#[rustfmt::skip]
+const ERROR_TABLE: [(Errno, i32, u8, &[u8]); 16] = [
+    // name            errno  len  payload
+    (Errno::EINVAL,    22,    7,   b"EINVAL\0"),    // index 0
+    (Errno::EACCES,    13,    7,   b"EACCES\0"),    // 1
+    (Errno::EEXIST,    17,    7,   b"EEXIST\0"),    // 2
+    (Errno::EISDIR,    21,    7,   b"EISDIR\0"),    // 3
+    (Errno::ENOENT,    2,     7,   b"ENOENT\0"),    // 4
+    (Errno::ENOMEM,    12,    7,   b"ENOMEM\0"),    // 5
+    (Errno::ENOSPC,    28,    7,   b"ENOSPC\0"),    // 6
+    (Errno::EIO,       5,     4,   b"EIO\0"),       // 7
+    (Errno::ENOTEMPTY, 39,    10,  b"ENOTEMPTY\0"), // 8
+    (Errno::ENOSYS,    38,    7,   b"ENOSYS\0"),    // 9
+    (Errno::EROFS,     30,    6,   b"EROFS\0"),     // 10
+    (Errno::EBUSY,     16,    6,   b"EBUSY\0"),     // 11
+    (Errno::EAGAIN,    11,    7,   b"EAGAIN\0"),    // 12
+    (Errno::EISCONN,   106,   8,   b"EISCONN\0"),   // 13
+    (Errno::E2BIG,     7,     6,   b"E2BIG\0"),     // 14
+    (Errno::EPERM,     1,     6,   b"EPERM\0"),     // 15
 ];
-
-const ERROR_WHAT: [&str; 16] = [
-    "ERROR EINVAL",
-    "ERROR EACCES",
-    "ERROR EEXIST",
-    "ERROR EISDIR",
-    "ERROR ENOENT",
-    "ERROR ENOMEM",
-    "ERROR ENOSPC",
-    "ERROR EIO",
-    "ERROR ENOTEMPTY",
-    "ERROR ENOSYS",
-    "ERROR EROFS",
-    "ERROR EBUSY",
-    "ERROR EAGAIN",
-    "ERROR EISCONN",
-    "ERROR E2BIG",
-    "ERROR EPERM",
-];
-
-/// Section 3: the Linux errno of each name, for reference.
-const LINUX_ERRNO: [i32; 16] = [22, 13, 17, 21, 2, 12, 28, 5, 39, 38, 30, 16, 11, 106, 7, 1];
 
 fn reply_variant(reply: &Reply<'_>) -> &'static str {
     match reply {
@@ -1257,13 +1238,13 @@ fn golden_reply_bytes_parse_back() {
 #[test]
 fn error_names_follow_xsd_errors_table_order_and_errno_values() {
     assert_eq!(Errno::ALL.len(), 16);
-    for (index, (errno, _, payload)) in ERROR_TABLE.iter().enumerate() {
-        assert_eq!(Errno::ALL[index], *errno, "table index {index}");
+    for (index, (errno, linux, _, payload)) in ERROR_TABLE.into_iter().enumerate() {
+        assert_eq!(Errno::ALL[index], errno, "table index {index}");
         let name = &payload[..payload.len() - 1];
         assert_eq!(errno.name().as_bytes(), name);
-        assert_eq!(Errno::from_name(name), Some(*errno));
-        assert_eq!(errno.errno(), LINUX_ERRNO[index], "{errno}");
-        assert_eq!(Errno::from_errno(LINUX_ERRNO[index]), Some(*errno));
+        assert_eq!(Errno::from_name(name), Some(errno));
+        assert_eq!(errno.errno(), linux, "{errno}");
+        assert_eq!(Errno::from_errno(linux), Some(errno));
     }
     // Names are matched exactly: case, NULs and unknown names do not map.
     for other in [&b"EQUOTA"[..], b"einval", b"EINVAL\0", b"", b"EBADF"] {
