@@ -178,12 +178,19 @@ fn register_parts(
         How::Reregister => SourceFd(&raw).reregister(registry, token, interest),
         How::Deregister => SourceFd(&raw).deregister(registry),
     };
+    if let How::Deregister = how {
+        // Deregister both even if one fails; report the first failure.
+        let main = fd.map_or(Ok(()), |(raw, interest)| apply(raw, interest));
+        let side = wake.map_or(Ok(()), |raw| apply(raw, Interest::READABLE));
+        return main.and(side);
+    }
     if let Some((raw, interest)) = fd {
         apply(raw, interest)?;
     }
     if let Some(raw) = wake {
         if let Err(e) = apply(raw, Interest::READABLE) {
             if let (How::Register, Some((raw, _))) = (how, fd) {
+                // Leave nothing half registered.
                 let _ = SourceFd(&raw).deregister(registry);
             }
             return Err(e);

@@ -125,3 +125,17 @@ fn errno_names() {
     );
     assert_eq!(errno_name(&Error::other("no errno")), Errno::EINVAL);
 }
+
+#[test]
+fn types_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<crate::Connection>();
+    send::<crate::FrameReceiver>();
+    send::<crate::FrameSender>();
+    send::<crate::FrameReader>();
+    send::<crate::FrameWriter>();
+    send::<crate::TransportError>();
+    fn sync<T: Sync>() {}
+    sync::<crate::TransportError>();
+    sync::<crate::Connection>();
+}

@@ -28,6 +28,9 @@ use crate::{TransportError, TransportKind};
 /// The write queue's default limit in bytes (1 MiB, 255 largest frames).
 pub const DEFAULT_QUEUE_LIMIT: usize = 1 << 20;
 
+/// How much of the queue's allocation is kept once it has drained.
+const KEEP_CAPACITY: usize = 4 * FRAME_MAX;
+
 /// Checks that `frame` is exactly one encoded frame whose payload is within
 /// `max_payload`, and returns its header.
 ///
@@ -278,8 +281,10 @@ impl FrameWriter {
         matches!(self.header_at(start).op, Op::Watch | Op::Unwatch)
     }
 
+    /// Empties the queue, keeping a modest allocation for the next burst.
     fn clear_keep_capacity(&mut self) {
         self.buf.clear();
+        self.buf.shrink_to(KEEP_CAPACITY);
         self.head = 0;
         self.frames.clear();
     }
