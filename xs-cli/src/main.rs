@@ -198,7 +198,8 @@ impl Failure {
         match &self.error {
             Error::Connect { .. } => self.error.to_string(),
             Error::Daemon { path, name, .. } => {
-                let path = self.path.as_deref().or(path.as_deref());
+                // The request's own path first: a walk fails below its top.
+                let path = path.as_deref().or(self.path.as_deref());
                 match path {
                     Some(p) => format!("{command} {p}: {name}"),
                     None => format!("{command}: {name}"),
@@ -309,6 +310,21 @@ fn refs(paths: &[String]) -> Vec<&str> {
     paths.iter().map(String::as_str).collect()
 }
 
+/// The values of `results` up to the first failure, and that failure.
+fn until_failure<T>(
+    paths: &[&str],
+    results: Vec<xs_client::Result<T>>,
+) -> (Vec<T>, Option<Failure>) {
+    let mut values = Vec::with_capacity(results.len());
+    for (path, result) in paths.iter().zip(results) {
+        match result {
+            Ok(value) => values.push(value),
+            Err(e) => return (values, Some(at(path)(e))),
+        }
+    }
+    (values, None)
+}
+
 /// The values of `results` in order, or the first failure with its path.
 fn all_ok<T>(paths: &[&str], results: Vec<xs_client::Result<T>>) -> Result<Vec<T>, Failure> {
     paths
@@ -320,12 +336,14 @@ fn all_ok<T>(paths: &[&str], results: Vec<xs_client::Result<T>>) -> Result<Vec<T
 
 fn read(client: &Client, paths: &[String], prefix: bool, raw: bool) -> Outcome {
     let paths = refs(paths);
-    let values = if let [path] = paths[..] {
-        vec![client.read(path).map_err(at(path))?]
+    let results = if let [path] = paths[..] {
+        vec![client.read(path)]
     } else {
         // One snapshot for all of them, as xenstore-read does.
-        client.transact(|tx| all_ok(&paths, tx.read_many(&paths)))?
+        client.transact(|tx| Ok::<_, Error>(tx.read_many(&paths)))?
     };
+    // Like xenstore-read: the values before the first failure are printed.
+    let (values, failure) = until_failure(&paths, results);
     let mut out = Vec::new();
     for (path, value) in paths.iter().zip(values) {
         if prefix {
@@ -340,7 +358,7 @@ fn read(client: &Client, paths: &[String], prefix: bool, raw: bool) -> Outcome {
         }
     }
     emit(&out);
-    Ok(ExitCode::SUCCESS)
+    failure.map_or(Ok(ExitCode::SUCCESS), Err)
 }
 
 fn write(client: &Client, pairs: &[OsString], raw: bool) -> Outcome {
@@ -483,11 +501,13 @@ fn list_tree(client: &Client, path: Option<&str>, full: bool, show_perms: bool) 
 
 fn list(client: &Client, paths: &[String], prefix: bool) -> Outcome {
     let paths = refs(paths);
-    let listings = if let [path] = paths[..] {
-        vec![client.list(path).map_err(at(path))?]
+    let results = if let [path] = paths[..] {
+        vec![client.list(path)]
     } else {
-        client.transact(|tx| all_ok(&paths, tx.list_many(&paths)))?
+        client.transact(|tx| Ok::<_, Error>(tx.list_many(&paths)))?
     };
+    // Like xenstore-list: the listings before the first failure are printed.
+    let (listings, failure) = until_failure(&paths, results);
     let mut out = String::new();
     for (path, names) in paths.iter().zip(listings) {
         for name in names {
@@ -500,7 +520,7 @@ fn list(client: &Client, paths: &[String], prefix: bool) -> Outcome {
         }
     }
     emit(out.as_bytes());
-    Ok(ExitCode::SUCCESS)
+    failure.map_or(Ok(ExitCode::SUCCESS), Err)
 }
 
 /// The parent of `path`, if it has one worth looking at.
