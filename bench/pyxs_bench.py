@@ -1,0 +1,94 @@
+"""The pyxs side of the benchmarks (see scripts/bench).
+
+    XENSTORED_PATH=SOCKET /usr/bin/python3 pyxs_bench.py WORKLOAD MODE VALUE WARMUP
+
+WORKLOAD: read | write | dir100 | txn | watch | walk
+MODE:     secs (run for VALUE seconds) | ops (run exactly VALUE operations)
+WARMUP:   operations done first, untimed
+
+Prints one line "OPS NANOSECONDS" for the timed part (connection set-up and
+warm-up excluded). Needs Debian's python3-pyxs, i.e. /usr/bin/python3.
+"""
+import os
+import sys
+import time
+
+from pyxs import Client
+
+READ_PATH = b"/bench/seq/key"
+READ_VALUE = b"value-0123456789abcdef"
+WRITE_PATH = b"/bench/seq/w"
+DIR_PATH = b"/bench/dir100"
+TXN_PATH = b"/bench/txn/key"
+WATCH_DIR = b"/bench/watch/p"
+WATCH_NODE = b"/bench/watch/p/node"
+TREE_PATH = b"/bench/tree"
+
+
+def main():
+    if len(sys.argv) != 5:
+        sys.exit("usage: pyxs_bench.py WORKLOAD secs|ops VALUE WARMUP")
+    workload, mode, value, warmup = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    if mode not in ("secs", "ops"):
+        sys.exit("pyxs_bench: MODE must be secs or ops")
+
+    with Client(unix_socket_path=os.environ["XENSTORED_PATH"]) as c:
+        if workload == "read":
+            def op():
+                if len(c.read(READ_PATH)) != len(READ_VALUE):
+                    sys.exit("pyxs_bench: unexpected value")
+        elif workload == "write":
+            def op():
+                c.write(WRITE_PATH, READ_VALUE)
+        elif workload == "dir100":
+            def op():
+                if len(c.list(DIR_PATH)) != 100:
+                    sys.exit("pyxs_bench: expected 100 children")
+        elif workload == "txn":
+            def op():
+                c.transaction()
+                c.write(TXN_PATH, READ_VALUE)
+                c.commit()
+        elif workload == "watch":
+            c.write(WATCH_NODE, b"x")
+            m = c.monitor()
+            m.watch(WATCH_DIR, b"bench")
+            events = m.wait()
+            next(events)  # the event fired at registration
+
+            def op():
+                c.write(WATCH_NODE, b"x")
+                next(events)
+        elif workload == "walk":
+            def op():
+                n = 0
+                for _ in c.walk(TREE_PATH):
+                    n += 1
+                if n < 2:
+                    sys.exit("pyxs_bench: tree has %d nodes" % n)
+        else:
+            sys.exit("pyxs_bench: unknown workload " + workload)
+
+        for _ in range(warmup):
+            op()
+        ops = 0
+        clock = time.perf_counter_ns
+        start = clock()
+        if mode == "secs":
+            limit = int(value * 1e9)
+            while True:
+                op()
+                ops += 1
+                end = clock()
+                if end - start >= limit:
+                    break
+        else:
+            for _ in range(int(value)):
+                op()
+            ops = int(value)
+            end = clock()
+        print(ops, end - start, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,567 @@
+//! The results as Markdown: tables, ratios, targets, commands, machine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::suite::{
+    Callgrind, ClientKind, DaemonKind, Key, Mode, DEPTHS, SEQUENTIAL, WINDOW_BATCH,
+};
+use crate::workload;
+
+/// Facts about the machine and the run.
+#[derive(Clone, Debug)]
+pub struct Facts {
+    pub date: String,
+    pub nproc: String,
+    pub model: String,
+    pub hypervisor: Option<String>,
+    pub kernel: String,
+    pub rustc: String,
+    pub packages: Vec<String>,
+    pub commit: String,
+    pub quick: bool,
+    pub reps: usize,
+    pub secs: f64,
+    /// `/proc/loadavg` when the run started and when it ended.
+    pub load: (String, String),
+}
+
+/// Every sample (ops/s) of every cell.
+#[derive(Clone, Debug, Default)]
+pub struct Results {
+    samples: BTreeMap<Key, Vec<f64>>,
+}
+
+impl Results {
+    pub fn add(&mut self, key: Key, ops_per_sec: f64) {
+        self.samples.entry(key).or_default().push(ops_per_sec);
+    }
+
+    fn get(
+        &self,
+        daemon: DaemonKind,
+        mode: Mode,
+        workload: &str,
+        client: ClientKind,
+    ) -> Option<&[f64]> {
+        self.samples
+            .get(&Key {
+                daemon,
+                mode,
+                workload: workload.to_owned(),
+                client,
+            })
+            .map(Vec::as_slice)
+    }
+
+    /// The median ops/s of a cell.
+    fn median(
+        &self,
+        daemon: DaemonKind,
+        mode: Mode,
+        workload: &str,
+        client: ClientKind,
+    ) -> Option<f64> {
+        self.get(daemon, mode, workload, client).and_then(median)
+    }
+
+    /// (max - min) / median of a cell, in percent.
+    fn spread(
+        &self,
+        daemon: DaemonKind,
+        mode: Mode,
+        workload: &str,
+        client: ClientKind,
+    ) -> Option<f64> {
+        let s = self.get(daemon, mode, workload, client)?;
+        let m = median(s)?;
+        let max = s.iter().cloned().fold(f64::MIN, f64::max);
+        let min = s.iter().cloned().fold(f64::MAX, f64::min);
+        Some((max - min) / m * 100.0)
+    }
+}
+
+/// Median of the samples (mean of the middle two for an even count).
+pub fn median(s: &[f64]) -> Option<f64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v = s.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Everything the report is made of.
+pub struct Input<'a> {
+    pub facts: Facts,
+    pub results: &'a Results,
+    pub callgrind: &'a [Callgrind],
+    pub commands: &'a BTreeMap<String, String>,
+    pub notes: &'a [String],
+    pub failures: &'a [String],
+    pub elapsed: f64,
+}
+
+fn thousands(n: f64) -> String {
+    let s = format!("{:.0}", n.round());
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+fn ops(v: Option<f64>) -> String {
+    match v {
+        Some(v) => format!("{} ({:.1} µs)", thousands(v), 1e6 / v),
+        None => "—".into(),
+    }
+}
+
+fn rate(v: Option<f64>) -> String {
+    v.map_or("—".into(), thousands)
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn x(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.2}x"))
+}
+
+fn ms(ops_per_sec: Option<f64>) -> String {
+    ops_per_sec.map_or("—".into(), |v| format!("{:.0} ms", 1e3 / v))
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "—",
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:.0}%"))
+}
+
+fn max_opt(vals: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
+    vals.into_iter().flatten().reduce(f64::max)
+}
+
+/// Worst (lowest) ratio over rows, with the row's name.
+fn worst(rows: &[(String, Option<f64>)]) -> Option<(String, f64)> {
+    rows.iter()
+        .filter_map(|(n, r)| r.map(|r| (n.clone(), r)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// Renders the Markdown report.
+pub fn render(input: &Input<'_>) -> String {
+    let f = &input.facts;
+    let r = input.results;
+    let ox = DaemonKind::Oxenstored;
+    let mut s = String::new();
+    let w = &mut s;
+
+    let _ = writeln!(
+        w,
+        "## Results: xs-client vs libxenstore vs pyxs (`scripts/bench`)\n"
+    );
+    let _ = writeln!(
+        w,
+        "Measured {} at commit {}{}. Machine: {} CPUs (`nproc`), {}{}, kernel {}; {}. {}.\n",
+        f.date,
+        f.commit,
+        if f.quick {
+            " in **quick mode** (`BENCH_QUICK=1`: smoke test, not for comparison)"
+        } else {
+            ""
+        },
+        f.nproc,
+        f.model,
+        f.hypervisor
+            .as_ref()
+            .map(|h| format!(" (virtualised, {h})"))
+            .unwrap_or_default(),
+        f.kernel,
+        f.rustc,
+        f.packages.join(", ")
+    );
+    let _ = writeln!(
+        w,
+        "Every client is its own process, run against **one** oxenstored (the unmodified \
+         Debian daemon under `scripts/oxenstored/start`). Each cell is the **median of {} runs** \
+         of {} s each (connection set-up and warm-up not timed; walks: whole walks). Clients, \
+         workloads and the two modes are interleaved within each repetition, and the client \
+         order rotates between repetitions. *pinned*: daemon (`taskset -a -p -c 0 PID`) and \
+         client (`taskset -c 0`) share CPU 0; *unpinned*: no affinity. *spread* is \
+         (max − min) / median of the noisiest client in the row. Whole run: {:.0} s. Load \
+         average (1, 5, 15 min) at the start: {}; at the end: {} (anything well above 0 means \
+         other work shared the CPUs).\n",
+        f.reps, f.secs, input.elapsed, f.load.0, f.load.1
+    );
+
+    // Sequential.
+    let _ = writeln!(w, "### Sequential operations (ops/s, µs per op)\n");
+    let _ = writeln!(
+        w,
+        "`read` 22-byte value; `write` same size; `dir100` DIRECTORY of a node with 100 \
+         children; `txn` TRANSACTION_START + WRITE + TRANSACTION_END(commit); `watch` WRITE \
+         of a watched node, then wait for its event (one round trip plus the event).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| workload | mode | xs-client | libxenstore | pyxs | ours / libxenstore | ours / pyxs | target (≥ 1.0x, ≥ 3x) | spread |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---|---:|");
+    let mut vs_c = Vec::new();
+    let mut vs_py = Vec::new();
+    for wl in SEQUENTIAL {
+        for mode in Mode::ALL {
+            let ours = r.median(ox, mode, wl, ClientKind::Ours);
+            let c = r.median(ox, mode, wl, ClientKind::Libxenstore);
+            let py = r.median(ox, mode, wl, ClientKind::Pyxs);
+            let (rc, rp) = (ratio(ours, c), ratio(ours, py));
+            vs_c.push((format!("{wl} {}", mode.label()), rc));
+            vs_py.push((format!("{wl} {}", mode.label()), rp));
+            let ok = match (rc, rp) {
+                (Some(a), Some(b)) => Some(a >= 1.0 && b >= 3.0),
+                _ => None,
+            };
+            let spread = max_opt(
+                [ClientKind::Ours, ClientKind::Libxenstore, ClientKind::Pyxs]
+                    .map(|k| r.spread(ox, mode, wl, k)),
+            );
+            let _ = writeln!(
+                w,
+                "| {wl} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                mode.label(),
+                ops(ours),
+                ops(c),
+                ops(py),
+                x(rc),
+                x(rp),
+                verdict(ok),
+                pct(spread)
+            );
+        }
+    }
+
+    // Pipelined.
+    let _ = writeln!(w, "\n### Pipelined reads (reads/s)\n");
+    let _ = writeln!(
+        w,
+        "*raw load generator*: `xs-bench run raw depthN`, std `UnixStream` + `xs-wire`, keeps \
+         exactly N READs in flight (one `write` of new requests per `read` of replies): the \
+         daemon's limit. *xs-client*: `read_many` with batches of N paths (each batch is sent \
+         pipelined and drained before the next: xs-client has no depth knob, so batch size \
+         stands in for depth). The last row is one `read_many` of {WINDOW_BATCH} paths, i.e. \
+         the library's own sliding window (`MAX_DEPTH` = {}), compared with raw depth 64.\n",
+        xs_client::MAX_DEPTH
+    );
+    let _ = writeln!(
+        w,
+        "| depth / batch | mode | raw load generator | xs-client `read_many` | ours / raw | target | spread |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---|---:|");
+    let mut pipe64 = Vec::new();
+    for d in DEPTHS {
+        for mode in Mode::ALL {
+            let raw = r.median(ox, mode, &format!("depth{d}"), ClientKind::Raw);
+            let ours = r.median(ox, mode, &format!("many{d}"), ClientKind::Ours);
+            let rr = ratio(ours, raw);
+            let target = if d == 64 {
+                pipe64.push((format!("depth 64 {}", mode.label()), rr));
+                verdict(rr.map(|v| v >= 0.9)).to_owned() + " (≥ 0.9x)"
+            } else {
+                "—".into()
+            };
+            let spread = max_opt([
+                r.spread(ox, mode, &format!("depth{d}"), ClientKind::Raw),
+                r.spread(ox, mode, &format!("many{d}"), ClientKind::Ours),
+            ]);
+            let _ = writeln!(
+                w,
+                "| {d} | {} | {} | {} | {} | {target} | {} |",
+                mode.label(),
+                rate(raw),
+                rate(ours),
+                x(rr),
+                pct(spread)
+            );
+        }
+    }
+    for mode in Mode::ALL {
+        let raw = r.median(ox, mode, "depth64", ClientKind::Raw);
+        let many = format!("many{WINDOW_BATCH}");
+        let ours = r.median(ox, mode, &many, ClientKind::Ours);
+        let _ = writeln!(
+            w,
+            "| window ({WINDOW_BATCH} paths) | {} | {} (depth 64) | {} | {} | — | {} |",
+            mode.label(),
+            rate(raw),
+            rate(ours),
+            x(ratio(ours, raw)),
+            pct(r.spread(ox, mode, &many, ClientKind::Ours))
+        );
+    }
+
+    // Walk.
+    let _ = writeln!(
+        w,
+        "\n### Walk of a {}-node tree (time per walk)\n",
+        thousands(workload::tree_nodes() as f64)
+    );
+    let _ = writeln!(
+        w,
+        "`{}`: 4 levels below the top, fan-out {:?}, every node with a short value. \
+         *xs-client*: `Store::walk` (a level at a time, pipelined). *xenstore-ls*: the C tool, \
+         timed as a whole process (exec + connect are ~1 ms of it), output to /dev/null. *pyxs*: \
+         `Client.walk`. *libxenstore DFS*: `bench/libxenstore_bench.c walk`, the same \
+         READ + DIRECTORY per node in-process (no exec, no printing), for reference. *daemon \
+         floor*: the time the daemon needs for the walk's 2 requests per node at the raw \
+         generator's depth-64 rate: no client can walk faster against this daemon.\n",
+        workload::TREE_PATH,
+        workload::TREE_FANOUT
+    );
+    let _ = writeln!(
+        w,
+        "| mode | xs-client | xenstore-ls | pyxs | libxenstore DFS | daemon floor | xenstore-ls / ours | pyxs / ours | target (≥ 5x, ≥ 20x) | spread |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    let mut walk_ls = Vec::new();
+    let mut walk_py = Vec::new();
+    for mode in Mode::ALL {
+        let ours = r.median(ox, mode, "walk", ClientKind::Ours);
+        let ls = r.median(ox, mode, "walk", ClientKind::XenstoreLs);
+        let py = r.median(ox, mode, "walk", ClientKind::Pyxs);
+        let c = r.median(ox, mode, "walk", ClientKind::Libxenstore);
+        // Faster = fewer seconds: ours' rate over theirs.
+        let (rl, rp) = (ratio(ours, ls), ratio(ours, py));
+        walk_ls.push((format!("walk {}", mode.label()), rl));
+        walk_py.push((format!("walk {}", mode.label()), rp));
+        let ok = match (rl, rp) {
+            (Some(a), Some(b)) => Some(a >= 5.0 && b >= 20.0),
+            _ => None,
+        };
+        let spread = max_opt(
+            [
+                ClientKind::Ours,
+                ClientKind::XenstoreLs,
+                ClientKind::Pyxs,
+                ClientKind::Libxenstore,
+            ]
+            .map(|k| r.spread(ox, mode, "walk", k)),
+        );
+        // 2 requests per node at the raw generator's depth-64 rate.
+        let floor = r
+            .median(ox, mode, "depth64", ClientKind::Raw)
+            .map(|rate| rate / (2.0 * workload::tree_nodes() as f64));
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            mode.label(),
+            ms(ours),
+            ms(ls),
+            ms(py),
+            ms(c),
+            ms(floor),
+            x(rl),
+            x(rp),
+            verdict(ok),
+            pct(spread)
+        );
+    }
+
+    // xs-server.
+    let _ = writeln!(w, "\n### xs-server beside oxenstored (requests/s)\n");
+    let xs = DaemonKind::XsServer;
+    let have_xs = r.samples.keys().any(|k| k.daemon == xs);
+    if have_xs {
+        let _ = writeln!(
+            w,
+            "Same clients, same commands, against the in-tree `xs-server --socket PATH` (pinned \
+             like oxenstored, all its threads).\n"
+        );
+        let _ = writeln!(
+            w,
+            "| client / workload | mode | oxenstored | xs-server | xs-server / oxenstored |"
+        );
+        let _ = writeln!(w, "|---|---|---:|---:|---:|");
+        let mut rows: Vec<(String, String, ClientKind)> = vec![
+            ("xs-client read".into(), "read".into(), ClientKind::Ours),
+            ("xs-client write".into(), "write".into(), ClientKind::Ours),
+        ];
+        for d in DEPTHS {
+            rows.push((
+                format!("raw depth {d}"),
+                format!("depth{d}"),
+                ClientKind::Raw,
+            ));
+        }
+        for d in DEPTHS {
+            rows.push((
+                format!("xs-client read_many({d})"),
+                format!("many{d}"),
+                ClientKind::Ours,
+            ));
+        }
+        for (name, wl, client) in rows {
+            for mode in Mode::ALL {
+                let a = r.median(ox, mode, &wl, client);
+                let b = r.median(xs, mode, &wl, client);
+                let _ = writeln!(
+                    w,
+                    "| {name} | {} | {} | {} | {} |",
+                    mode.label(),
+                    rate(a),
+                    rate(b),
+                    x(ratio(b, a))
+                );
+            }
+        }
+    } else {
+        let _ = writeln!(
+            w,
+            "**Not measured in this run** (hook in place: `scripts/bench` builds the \
+             `xs-server` binary when the crate has one and passes `--xs-server BIN`; the suite \
+             then starts `xs-server --socket DIR/socket`, populates it and runs the raw load \
+             generator and xs-client against it beside oxenstored).\n"
+        );
+    }
+
+    // Callgrind.
+    let _ = writeln!(w, "\n### Client instructions per read (callgrind)\n");
+    let mut instr_ok = None;
+    if input.callgrind.len() == 2 {
+        let per = |c: &Callgrind| (c.total as f64 - c.baseline as f64) / c.reads.max(1) as f64;
+        let (o, c) = (&input.callgrind[0], &input.callgrind[1]);
+        let _ = writeln!(
+            w,
+            "`valgrind --tool=callgrind` on the client process only (user-space instructions, \
+             libc and the library included, kernel not), {} sequential reads minus a run with \
+             0 reads (same connect and 100-read warm-up), divided by {}. Deterministic up to a \
+             few instructions.\n",
+            thousands(o.reads as f64),
+            thousands(o.reads as f64)
+        );
+        let _ = writeln!(
+            w,
+            "| client | instructions, {} reads | instructions, 0 reads | **per read** |",
+            thousands(o.reads as f64)
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|");
+        for cg in [o, c] {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | **{}** |",
+                cg.client.label(),
+                thousands(cg.total as f64),
+                thousands(cg.baseline as f64),
+                thousands(per(cg))
+            );
+        }
+        let rr = per(o) / per(c);
+        instr_ok = Some(rr <= 1.0);
+        let _ = writeln!(w, "\nxs-client / libxenstore: {rr:.2}x.");
+    } else {
+        let _ = writeln!(w, "Not measured (callgrind failed; see failures).");
+    }
+
+    // Targets.
+    let _ = writeln!(w, "\n### Targets\n");
+    let _ = writeln!(w, "| target | worst case (row) | result |");
+    let _ = writeln!(w, "|---|---|---|");
+    let mut target = |name: &str, rows: &[(String, Option<f64>)], need: f64| {
+        let wst = worst(rows);
+        let ok = wst.as_ref().map(|(_, v)| *v >= need);
+        let _ = writeln!(
+            w,
+            "| {name} | {} | {} |",
+            wst.map_or("—".into(), |(n, v)| format!("{v:.2}x ({n})")),
+            verdict(ok)
+        );
+    };
+    target("every sequential op ≥ 1.0x libxenstore ops/s", &vs_c, 1.0);
+    target("every sequential op ≥ 3x pyxs ops/s", &vs_py, 3.0);
+    target(
+        "pipelined reads, depth 64 ≥ 0.9x raw load generator",
+        &pipe64,
+        0.9,
+    );
+    target("walk ≥ 5x faster than xenstore-ls", &walk_ls, 5.0);
+    target("walk ≥ 20x faster than pyxs", &walk_py, 20.0);
+    let _ = writeln!(
+        w,
+        "| client instructions per read ≤ libxenstore's | see above | {} |",
+        verdict(instr_ok)
+    );
+
+    if !input.notes.is_empty() || !input.failures.is_empty() {
+        let _ = writeln!(w, "\n### Notes\n");
+        for n in input.notes {
+            let _ = writeln!(w, "- {n}");
+        }
+        for e in input.failures {
+            let _ = writeln!(w, "- FAILED: {e}");
+        }
+    }
+
+    // Commands.
+    let _ = writeln!(w, "\n### Commands\n");
+    let _ = writeln!(
+        w,
+        "Everything: `scripts/bench` (`BENCH_QUICK=1` for a smoke run; `BENCH_REPS`, \
+         `BENCH_SECS`, `BENCH_CALLGRIND_READS` override). It builds `xs-bench` (release), \
+         compiles `cc -O2 bench/libxenstore_bench.c -lxenstore`, then runs `xs-bench suite`, \
+         which starts oxenstored with `scripts/oxenstored/start DIR` (`$SOCK` = its last \
+         line), writes the tree (`xs-bench populate $SOCK`), and runs, per cell (shown \
+         unpinned; pinned adds `taskset -c 0` in front and pins the daemon with \
+         `taskset -a -p -c 0 $(cat DIR/daemon.pid)`):\n"
+    );
+    let _ = writeln!(w, "```sh");
+    for (k, v) in input.commands {
+        let _ = writeln!(w, "# {k}\n{v}");
+    }
+    for cg in input.callgrind {
+        let _ = writeln!(
+            w,
+            "# callgrind, {} (and the same with `ops 0`)\n{}",
+            cg.client.label(),
+            cg.command
+        );
+    }
+    let _ = writeln!(w, "```");
+
+    // Raw samples.
+    let _ = writeln!(w, "\n### Raw samples (ops/s per run, in run order)\n");
+    let _ = writeln!(w, "| daemon | mode | workload | client | samples |");
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for (k, v) in &r.samples {
+        let list: Vec<String> = v.iter().map(|x| thousands(*x)).collect();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} |",
+            k.daemon.label(),
+            k.mode.label(),
+            k.workload,
+            k.client.label(),
+            list.join(", ")
+        );
+    }
+    s
+}
