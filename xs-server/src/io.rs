@@ -66,6 +66,8 @@ pub(crate) struct Client {
     pub(crate) id: ConnId,
     requests: u64,
     staging: VecDeque<(Instant, Vec<u8>)>,
+    /// Requests read but not handled yet (the backlog was full).
+    held: VecDeque<(Header, Vec<u8>)>,
     /// Data may be waiting on the socket that was not read (paused).
     pub(crate) want_read: bool,
     state: State,
@@ -84,6 +86,7 @@ impl Client {
             id,
             requests: 0,
             staging: VecDeque::new(),
+            held: VecDeque::new(),
             want_read: true,
             state: State::Open,
             registered: Interest::READABLE,
@@ -100,53 +103,68 @@ impl Client {
         self.conn.interest()
     }
 
-    fn backlog(&self, engine: &Engine) -> usize {
-        self.staging.len() + engine.queued(self.id)
-    }
-
-    /// Whether the connection may be read now.
+    /// Whether requests could be handled now: there is input and the
+    /// backlog is under the limit.
     pub(crate) fn can_read(&self, engine: &Engine) -> bool {
-        matches!(self.state, State::Open)
-            && self.backlog(engine) < engine.config().quota.max_outstanding
+        self.has_input()
+            && self.staging.len() + engine.queued(self.id) < engine.config().quota.max_outstanding
     }
 
-    /// Reads and handles every complete request waiting on the socket.
+    /// Frames waiting to be handed to the socket.
+    pub(crate) fn staged(&self) -> usize {
+        self.staging.len()
+    }
+
+    /// Handles requests: first those read earlier but held back, then
+    /// whatever waits on the socket. Requests are handled only while the
+    /// backlog is under `max_outstanding`; the rest of what one read drained
+    /// from the socket is held (at most a socket buffer's worth) until the
+    /// client has read some replies.
     pub(crate) fn read(
         &mut self,
         engine: &mut Engine,
         faults: &Faults,
         now: Instant,
     ) -> Result<(), End> {
-        if !self.can_read(engine) {
-            self.want_read = true;
+        if !matches!(self.state, State::Open) {
             return Ok(());
         }
-        self.want_read = false;
+        let max = engine.config().quota.max_outstanding;
         if faults.reorder {
             self.stage(engine, faults, now);
         }
-        let id = self.id;
-        let requests = &mut self.requests;
-        let mut groups: Vec<Vec<Vec<u8>>> = Vec::new();
-        let mut stop: Option<Option<Vec<u8>>> = None;
-        let result = self.conn.recv(|frame| {
-            if stop.is_some() {
-                return;
-            }
-            *requests += 1;
-            if faults.close_after.is_some_and(|k| *requests > k) {
-                stop = Some(None);
-                return;
-            }
-            if faults.malformed_at == Some(*requests) {
-                stop = Some(Some(malformed(&frame.header)));
-                return;
-            }
-            engine.handle(id, &frame.header, frame.payload);
-            if faults.reorder {
-                groups.push(std::iter::from_fn(|| engine.pop_output(id)).collect());
-            }
-        });
+        let mut batch = Batch {
+            id: self.id,
+            requests: &mut self.requests,
+            held: &mut self.held,
+            staged: self.staging.len(),
+            max,
+            groups: Vec::new(),
+            stop: None,
+        };
+        while batch.stop.is_none() && batch.room(engine) {
+            let Some((header, payload)) = batch.held.pop_front() else {
+                break;
+            };
+            batch.handle(engine, faults, &header, &payload);
+        }
+        let mut result = Ok(());
+        if self.want_read && batch.held.is_empty() && batch.stop.is_none() && batch.room(engine) {
+            self.want_read = false;
+            result = self.conn.recv(|frame| {
+                if batch.stop.is_some() {
+                    return;
+                }
+                if !batch.held.is_empty() || !batch.room(engine) {
+                    batch.held.push_back((frame.header, frame.payload.to_vec()));
+                    return;
+                }
+                batch.handle(engine, faults, &frame.header, frame.payload);
+            });
+        }
+        let Batch {
+            mut groups, stop, ..
+        } = batch;
         for pair in groups.chunks_mut(2) {
             pair.reverse();
         }
@@ -155,8 +173,15 @@ impl Client {
             .extend(groups.into_iter().flatten().map(|frame| (due, frame)));
         if let Some(bytes) = stop {
             self.state = State::Closing(bytes);
+            self.held.clear();
         }
         result.map_err(End::Transport)
+    }
+
+    /// Whether requests are waiting to be handled (held back, or maybe on
+    /// the socket).
+    pub(crate) fn has_input(&self) -> bool {
+        matches!(self.state, State::Open) && (self.want_read || !self.held.is_empty())
     }
 
     /// Moves the engine's output to staging.
@@ -215,6 +240,41 @@ impl Client {
             .front()
             .map(|(due, _)| *due)
             .filter(|due| *due > now)
+    }
+}
+
+/// The requests of one `read`, and what they produced.
+struct Batch<'a> {
+    id: ConnId,
+    requests: &'a mut u64,
+    held: &'a mut VecDeque<(Header, Vec<u8>)>,
+    staged: usize,
+    max: usize,
+    groups: Vec<Vec<Vec<u8>>>,
+    stop: Option<Option<Vec<u8>>>,
+}
+
+impl Batch<'_> {
+    fn room(&self, engine: &Engine) -> bool {
+        let grouped: usize = self.groups.iter().map(Vec::len).sum();
+        self.staged + grouped + engine.queued(self.id) < self.max
+    }
+
+    fn handle(&mut self, engine: &mut Engine, faults: &Faults, header: &Header, payload: &[u8]) {
+        *self.requests += 1;
+        if faults.close_after.is_some_and(|k| *self.requests > k) {
+            self.stop = Some(None);
+            return;
+        }
+        if faults.malformed_at == Some(*self.requests) {
+            self.stop = Some(Some(malformed(header)));
+            return;
+        }
+        engine.handle(self.id, header, payload);
+        if faults.reorder {
+            self.groups
+                .push(std::iter::from_fn(|| engine.pop_output(self.id)).collect());
+        }
     }
 }
 

@@ -389,10 +389,7 @@ impl EventLoop {
         let mut events = Events::with_capacity(256);
         while !self.stop {
             let now = Instant::now();
-            let runnable = self
-                .clients
-                .values()
-                .any(|c| c.want_read && c.can_read(&self.engine));
+            let runnable = self.clients.values().any(|c| c.can_read(&self.engine));
             let timeout = if runnable {
                 Some(Duration::ZERO)
             } else {
@@ -431,7 +428,13 @@ impl EventLoop {
             match command {
                 Command::Shutdown => self.stop = true,
                 Command::Stats(reply) => {
-                    let _ = reply.send(self.engine.stats());
+                    let mut stats = self.engine.stats();
+                    for conn in &mut stats.per_connection {
+                        if let Some(c) = self.clients.values().find(|c| c.id == conn.id) {
+                            conn.queued += c.staged();
+                        }
+                    }
+                    let _ = reply.send(stats);
                 }
                 Command::FailCommits(n) => self.engine.fail_next_commits(n),
                 Command::DomainSocket(domid, reply) => {
@@ -499,7 +502,7 @@ impl EventLoop {
                 let Some(client) = self.clients.get_mut(&token) else {
                     continue;
                 };
-                if client.want_read && client.can_read(&self.engine) {
+                if client.can_read(&self.engine) {
                     progress = true;
                     if let Err(end) = client.read(&mut self.engine, &self.faults, now) {
                         ended.insert(token, end);
