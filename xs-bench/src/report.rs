@@ -434,6 +434,31 @@ pub fn render(input: &Input<'_>) -> String {
                 );
             }
         }
+        let _ = writeln!(
+            w,
+            "\nWalk of the same {}-node tree on xs-server (time per walk):\n",
+            thousands(workload::tree_nodes() as f64)
+        );
+        let _ = writeln!(
+            w,
+            "| mode | xs-client | xenstore-ls | pyxs | xenstore-ls / ours | pyxs / ours |"
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
+        for mode in Mode::ALL {
+            let ours = r.median(xs, mode, "walk", ClientKind::Ours);
+            let ls = r.median(xs, mode, "walk", ClientKind::XenstoreLs);
+            let py = r.median(xs, mode, "walk", ClientKind::Pyxs);
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} | {} |",
+                mode.label(),
+                ms(ours),
+                ms(ls),
+                ms(py),
+                x(ratio(ours, ls)),
+                x(ratio(ours, py))
+            );
+        }
     } else {
         let _ = writeln!(
             w,

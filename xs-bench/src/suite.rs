@@ -216,6 +216,7 @@ impl Daemon {
         let child = Command::new(bin)
             .arg("--socket")
             .arg(&socket)
+            .arg("--quiet")
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
@@ -267,6 +268,15 @@ impl Daemon {
     fn stop(&mut self) {
         match self.child.take() {
             Some(mut child) => {
+                // SIGTERM first (a clean stop), SIGKILL after 3 s. The child
+                // is not reaped yet, so its pid cannot have been reused.
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 let _ = child.kill();
                 let _ = child.wait();
             }
@@ -278,6 +288,7 @@ impl Daemon {
             }
             None => {}
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -452,6 +463,11 @@ fn jobs(cfg: &Config, have_xs_server: bool) -> Vec<Vec<Job>> {
                 job(xs, format!("many{d}"), ClientKind::Ours, 1024),
             ]);
         }
+        groups.push(vec![
+            job(xs, "walk".into(), ClientKind::Ours, 1),
+            job(xs, "walk".into(), ClientKind::XenstoreLs, 0),
+            job(xs, "walk".into(), ClientKind::Pyxs, 0),
+        ]);
     }
     groups
 }
