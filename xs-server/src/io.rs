@@ -10,11 +10,14 @@
 //! * the engine queues replies and events as it produces them;
 //! * staging holds each frame until it is due (the delay fault) and is
 //!   where the reorder fault swaps replies; its length is the connection's
-//!   backlog: at `max_outstanding` frames the connection is no longer read
-//!   (like oxenstored's `maxoutstanding`), and past
-//!   `max_outstanding + max_queued_events` (events piling up for a client
-//!   that does not read) it is closed, so no client can make the server's
-//!   memory grow without bound;
+//!   backlog: at `max_outstanding` frames no further request of the
+//!   connection is handled and the socket is no longer read (like
+//!   oxenstored's `maxoutstanding`); requests already drained from the
+//!   socket by that read wait, undecoded, in a hold queue (at most one
+//!   socket buffer's worth). Past `max_outstanding + max_queued_events`
+//!   (watch events piling up for a client that does not read) the
+//!   connection is closed, so no client can make the server's memory grow
+//!   without bound;
 //! * the transport (xs-transport's [`Connection`]) holds at most
 //!   [`TRANSPORT_HIGH`] bytes more than the socket took.
 //!

@@ -5,7 +5,7 @@
 //!
 //! * [`Engine`]: the whole protocol as a sans-IO state machine. Feed it
 //!   request frames, take reply and event frames out. It owns the store
-//!   ([`store`](crate::store) module docs explain the persistent tree),
+//!   ([`store`] module docs explain the persistent tree),
 //!   transactions, watches, domains and quotas.
 //! * [`Server`]: a single-threaded `mio` event loop serving an [`Engine`]
 //!   on a Unix socket (plus one socket per simulated domain), on its own
@@ -13,7 +13,7 @@
 //!
 //! Behaviour follows oxenstored 4.17, the daemon the project's CI runs; the
 //! places where it differs from C xenstored or the protocol notes are listed
-//! in the [`engine`](crate::engine) module docs.
+//! in the [`engine`] module docs.
 //!
 //! # Example
 //!

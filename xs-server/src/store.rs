@@ -6,7 +6,7 @@
 //!
 //! The tree is *persistent*: nodes are shared through [`Arc`] and a change
 //! copies only the nodes on the path from the root to the changed node
-//! (`Arc::make_mut`). Cloning a [`Store`] is therefore O(1), which is what a
+//! (`Arc::make_mut`). Cloning a `Store` is therefore O(1), which is what a
 //! transaction needs: its snapshot is a clone taken at `TRANSACTION_START`,
 //! and the live tree moves on independently.
 //!
