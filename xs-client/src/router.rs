@@ -100,6 +100,20 @@ fn transport_error(e: xs_transport::TransportError) -> Error {
     }
 }
 
+/// An error from reading the socket. A frame the transport refuses to
+/// decode (a header announcing more than 4096 bytes) is the daemon
+/// breaking the protocol, not the connection going away: report it as
+/// [`Error::UnexpectedPacket`], like every other frame the client cannot
+/// accept. EOF, a frame cut short and I/O errors stay `Disconnected`.
+fn receive_error(e: xs_transport::TransportError) -> Error {
+    match e {
+        xs_transport::TransportError::Protocol(wire) => {
+            Error::UnexpectedPacket(format!("undecodable frame from xenstored: {wire}").into())
+        }
+        other => transport_error(other),
+    }
+}
+
 impl Router {
     /// Takes ownership of a connection.
     pub fn new(conn: Connection) -> Result<Router, Error> {
@@ -358,7 +372,7 @@ impl Inner {
                 }
             });
             if let Err(e) = outcome {
-                woken.extend(st.proto.fail(transport_error(e)));
+                woken.extend(st.proto.fail(receive_error(e)));
             }
             if bad.is_some() || st.proto.is_dead() {
                 notify(&st.sleepers);
