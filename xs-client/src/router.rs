@@ -236,7 +236,25 @@ impl Inner {
             .proto
             .register(req.op(), tx_id, signal.clone())?;
         buf[4..8].copy_from_slice(&req_id.to_ne_bytes());
-        let sent = lock(&self.writer).send_all(&buf[..len], self.timeout);
+        let sent = {
+            let mut writer = lock(&self.writer);
+            // The connection may have died while this thread waited for
+            // the writer (e.g. the holder's write timed out against a daemon
+            // that stopped reading): fail now instead of queueing behind a
+            // half-written frame and waiting a whole timeout of our own.
+            // Lock order writer -> shared; nothing takes them the other way.
+            let dead = {
+                let mut st = lock(&self.shared);
+                st.proto.is_dead().then(|| {
+                    st.proto.unregister(req_id);
+                    st.proto.dead_error()
+                })
+            };
+            if let Some(err) = dead {
+                return Err(err);
+            }
+            writer.send_all(&buf[..len], self.timeout)
+        };
         if let Err(e) = sent {
             let err = transport_error(e);
             let mut st = lock(&self.shared);
