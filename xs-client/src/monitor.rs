@@ -179,6 +179,9 @@ impl Monitor {
             .and_then(|resp| reply::parse(&req, &resp).map(drop));
         if let Err(e) = result {
             inner.with_proto(|p| p.watch_failed(self.id, path, token));
+            // After a timeout the daemon may still register the watch; its
+            // late reply asks for an UNWATCH, held back until this release.
+            inner.run_cleanups();
             inner.wake_reader();
             return Err(e);
         }

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use xs_wire::{is_child, Frame, Header, Op, WatchEvent};
+use xs_wire::{is_child, Frame, Header, Op, Reply, ReplyKind, WatchEvent};
 
 use crate::{Error, Event};
 
@@ -41,6 +41,37 @@ struct Pending<W> {
     seq: u64,
     result: Option<Result<Response, Error>>,
     waker: W,
+    /// A WATCH's (path, token), to undo it if its reply comes too late.
+    watch: Option<(String, String)>,
+}
+
+/// A request whose caller gave up (timed out), kept until its reply comes
+/// so that the reply is recognised and dropped, and whatever it created on
+/// the daemon undone (see [`Cleanup`]).
+struct Abandoned {
+    op: Op,
+    seq: u64,
+    watch: Option<(String, String)>,
+}
+
+/// Something a late reply created on the daemon that nobody is left to
+/// use: the caller sends the request that undoes it (see
+/// [`Protocol::take_cleanups`]) and ignores the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// TRANSACTION_END `F` for a transaction opened by a TRANSACTION_START
+    /// whose caller timed out; otherwise it would stay open on the daemon
+    /// (against its transaction limit) until the connection closes.
+    EndTransaction(u32),
+    /// UNWATCH for a watch registered by a WATCH whose caller timed out;
+    /// otherwise the daemon would keep it (and fire it) until the
+    /// connection closes.
+    Unwatch {
+        /// The watched path.
+        path: String,
+        /// The watch's token.
+        token: String,
+    },
 }
 
 /// A monitor's view: what it watches and what it has not consumed yet.
@@ -80,7 +111,8 @@ pub struct Protocol<W> {
     next_req_id: u32,
     next_seq: u64,
     pending: HashMap<u32, Pending<W>>,
-    abandoned: HashSet<u32>,
+    abandoned: HashMap<u32, Abandoned>,
+    cleanups: Vec<Cleanup>,
     monitors: HashMap<MonitorId, MonitorState<W>>,
     next_monitor: MonitorId,
     /// Registrations on the wire: (path, token) -> monitors using it.
@@ -101,7 +133,8 @@ impl<W: Clone> Protocol<W> {
             next_req_id: 1,
             next_seq: 0,
             pending: HashMap::new(),
-            abandoned: HashSet::new(),
+            abandoned: HashMap::new(),
+            cleanups: Vec::new(),
             monitors: HashMap::new(),
             next_monitor: 1,
             registrations: HashMap::new(),
@@ -119,7 +152,7 @@ impl<W: Clone> Protocol<W> {
         let req_id = loop {
             let id = self.next_req_id;
             self.next_req_id = id.wrapping_add(1);
-            if id != 0 && !self.pending.contains_key(&id) && !self.abandoned.contains(&id) {
+            if id != 0 && !self.pending.contains_key(&id) && !self.abandoned.contains_key(&id) {
                 break id;
             }
         };
@@ -133,9 +166,18 @@ impl<W: Clone> Protocol<W> {
                 seq,
                 result: None,
                 waker,
+                watch: None,
             },
         );
         Ok(req_id)
+    }
+
+    /// Records the (path, token) of the WATCH sent as `req_id`, so that it
+    /// can be undone if its caller times out and the reply comes later.
+    pub fn note_watch(&mut self, req_id: u32, path: &str, token: &str) {
+        if let Some(p) = self.pending.get_mut(&req_id) {
+            p.watch = Some((path.to_owned(), token.to_owned()));
+        }
     }
 
     /// Forgets a request that was never sent (its write failed).
@@ -157,11 +199,22 @@ impl<W: Clone> Protocol<W> {
         }
     }
 
-    /// Gives up on `req_id` (timeout): a late reply will be dropped.
+    /// Gives up on `req_id` (timeout): a late reply will be dropped, and
+    /// what it created undone (see [`Protocol::take_cleanups`]).
     pub fn abandon(&mut self, req_id: u32) {
         if let Some(p) = self.pending.remove(&req_id) {
-            if p.result.is_none() {
-                self.abandoned.insert(req_id);
+            match p.result {
+                None => {
+                    let late = Abandoned {
+                        op: p.op,
+                        seq: p.seq,
+                        watch: p.watch,
+                    };
+                    self.abandoned.insert(req_id, late);
+                }
+                // The reply came just as its caller gave up.
+                Some(Ok(resp)) => self.undo_late(p.op, p.watch, &resp.header, &resp.payload),
+                Some(Err(_)) => {}
             }
         }
         if self.abandoned.len() > ABANDONED_MAX {
@@ -234,16 +287,34 @@ impl<W: Clone> Protocol<W> {
         let h = frame.header;
         let req_id = match self.pending.get(&h.req_id) {
             Some(p) if p.result.is_none() => h.req_id,
-            _ if self.abandoned.remove(&h.req_id) => return Ok(()),
+            _ if self.abandoned.contains_key(&h.req_id) => {
+                self.late_reply(h.req_id, frame);
+                return Ok(());
+            }
             // The xenbus device answers WATCH with req_id 0 (a known kernel
-            // bug): give it to the oldest WATCH still waiting.
-            _ if h.req_id == 0 && h.op == Op::Watch => self
-                .pending
-                .iter()
-                .filter(|(_, p)| p.op == Op::Watch && p.result.is_none())
-                .min_by_key(|(_, p)| p.seq)
-                .map(|(&id, _)| id)
-                .ok_or_else(|| unexpected(&h, "WATCH reply with no WATCH waiting"))?,
+            // bug): give it to the oldest WATCH still unanswered. That may
+            // be one whose caller timed out (the daemon answers in order),
+            // in which case the reply is a late one, not the next caller's.
+            _ if h.req_id == 0 && h.op == Op::Watch => {
+                let waiting = self
+                    .pending
+                    .iter()
+                    .filter(|(_, p)| p.op == Op::Watch && p.result.is_none())
+                    .map(|(&id, p)| (p.seq, id, false));
+                let given_up = self
+                    .abandoned
+                    .iter()
+                    .filter(|(_, a)| a.op == Op::Watch)
+                    .map(|(&id, a)| (a.seq, id, true));
+                match waiting.chain(given_up).min() {
+                    Some((_, id, false)) => id,
+                    Some((_, id, true)) => {
+                        self.late_reply(id, frame);
+                        return Ok(());
+                    }
+                    None => return Err(unexpected(&h, "WATCH reply with no WATCH waiting")),
+                }
+            }
             _ => return Err(unexpected(&h, "reply to a request id never sent")),
         };
         let Some(p) = self.pending.get_mut(&req_id) else {
@@ -267,6 +338,56 @@ impl<W: Clone> Protocol<W> {
         }));
         wake(&p.waker);
         Ok(())
+    }
+
+    /// Drops the late reply to abandoned request `req_id`, noting what it
+    /// created on the daemon for [`Protocol::take_cleanups`].
+    fn late_reply(&mut self, req_id: u32, frame: &Frame<'_>) {
+        if let Some(a) = self.abandoned.remove(&req_id) {
+            self.undo_late(a.op, a.watch, &frame.header, frame.payload);
+        }
+    }
+
+    fn undo_late(&mut self, op: Op, watch: Option<(String, String)>, h: &Header, payload: &[u8]) {
+        if h.op != op {
+            return; // an error reply: nothing was created
+        }
+        match op {
+            Op::TransactionStart => {
+                let kind = ReplyKind::TransactionId;
+                if let Ok(Reply::TransactionId(id)) = Reply::parse_payload(op, kind, payload) {
+                    self.cleanups.push(Cleanup::EndTransaction(id));
+                }
+            }
+            Op::Watch => {
+                if let Some((path, token)) = watch {
+                    self.cleanups.push(Cleanup::Unwatch { path, token });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What late replies created on the daemon and nobody will use; the
+    /// caller should send the undoing requests (and ignore their answers).
+    ///
+    /// An UNWATCH is held back while a monitor still holds the (path,
+    /// token) registration: another monitor may have shared the timed-out
+    /// WATCH and rely on it, or the timed-out monitor has not released it
+    /// yet. It goes out once nobody does (a duplicate of a monitor's own
+    /// UNWATCH just gets `ENOENT`, which is ignored).
+    pub fn take_cleanups(&mut self) -> Vec<Cleanup> {
+        let registrations = &self.registrations;
+        let (ready, held) = std::mem::take(&mut self.cleanups)
+            .into_iter()
+            .partition(|c| match c {
+                Cleanup::Unwatch { path, token } => {
+                    !registrations.contains_key(&(path.clone(), token.clone()))
+                }
+                Cleanup::EndTransaction(_) => true,
+            });
+        self.cleanups = held;
+        ready
     }
 
     fn handle_event(&mut self, payload: &[u8], wake: &mut impl FnMut(&W)) -> Result<(), Error> {

@@ -344,3 +344,94 @@ fn a_failed_watch_leaves_no_registration() {
     assert_eq!(p.registration_count(), 0);
     assert!(p.watched(m).is_empty());
 }
+
+#[test]
+fn a_late_transaction_start_is_ended() {
+    let mut p = P::new();
+    let a = p.register(Op::TransactionStart, 0, 1).unwrap();
+    p.abandon(a);
+    assert!(p.take_cleanups().is_empty());
+    let (woken, r) = feed(&mut p, &frame(Op::TransactionStart, a, 0, b"5\0"));
+    r.unwrap();
+    assert!(woken.is_empty());
+    assert_eq!(p.take_cleanups(), [Cleanup::EndTransaction(5)]);
+    assert!(p.take_cleanups().is_empty(), "taken once");
+}
+
+#[test]
+fn a_late_error_reply_needs_no_cleanup() {
+    let mut p = P::new();
+    let a = p.register(Op::TransactionStart, 0, 1).unwrap();
+    let w = p.register(Op::Watch, 0, 2).unwrap();
+    p.note_watch(w, "/w", "t");
+    p.abandon(a);
+    p.abandon(w);
+    feed(&mut p, &frame(Op::Error, a, 0, b"EAGAIN\0"))
+        .1
+        .unwrap();
+    feed(&mut p, &frame(Op::Error, w, 0, b"ENOSPC\0"))
+        .1
+        .unwrap();
+    assert!(p.take_cleanups().is_empty());
+    assert!(!p.is_dead());
+}
+
+#[test]
+fn a_reply_racing_the_timeout_is_cleaned_up_too() {
+    let mut p = P::new();
+    let a = p.register(Op::TransactionStart, 0, 1).unwrap();
+    feed(&mut p, &frame(Op::TransactionStart, a, 0, b"9\0"))
+        .1
+        .unwrap();
+    // The caller timed out just as the reply came, and never took it.
+    p.abandon(a);
+    assert_eq!(p.take_cleanups(), [Cleanup::EndTransaction(9)]);
+}
+
+#[test]
+fn a_late_watch_is_unwatched_once_nobody_holds_it() {
+    let mut p = P::new();
+    let m = p.add_monitor(8, false, 10);
+    assert_eq!(p.watch(m, "/w", "t").unwrap(), WireAction::Send);
+    let w = p.register(Op::Watch, 0, 1).unwrap();
+    p.note_watch(w, "/w", "t");
+    p.abandon(w);
+    feed(&mut p, &frame(Op::Watch, w, 0, b"OK\0")).1.unwrap();
+    // The timed-out monitor has not released the registration yet.
+    assert!(p.take_cleanups().is_empty());
+    p.watch_failed(m, "/w", "t");
+    assert_eq!(
+        p.take_cleanups(),
+        [Cleanup::Unwatch {
+            path: "/w".into(),
+            token: "t".into()
+        }]
+    );
+}
+
+#[test]
+fn a_req_id_zero_watch_reply_goes_to_the_oldest_watch_even_if_abandoned() {
+    let mut p = P::new();
+    let old = p.register(Op::Watch, 0, 1).unwrap();
+    p.note_watch(old, "/old", "t");
+    p.abandon(old);
+    let new = p.register(Op::Watch, 0, 2).unwrap();
+    // The daemon answers in order: the first req_id-0 reply is the old one's.
+    let (woken, r) = feed(&mut p, &frame(Op::Watch, 0, 0, b"OK\0"));
+    r.unwrap();
+    assert!(woken.is_empty());
+    assert!(!p.is_ready(new));
+    assert_eq!(
+        p.take_cleanups(),
+        [Cleanup::Unwatch {
+            path: "/old".into(),
+            token: "t".into()
+        }]
+    );
+    let (woken, r) = feed(&mut p, &frame(Op::Watch, 0, 0, b"OK\0"));
+    r.unwrap();
+    assert_eq!(woken, [2]);
+    assert!(p.is_ready(new));
+    // A third has nobody to go to.
+    assert!(feed(&mut p, &frame(Op::Watch, 0, 0, b"OK\0")).1.is_err());
+}

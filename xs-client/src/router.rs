@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 use xs_transport::{Connection, FrameReceiver, FrameSender, TransportKind};
-use xs_wire::{Ids, Request, FRAME_MAX};
+use xs_wire::{Ids, Path, Request, FRAME_MAX};
 
-use crate::protocol::{MonitorId, Protocol, Response};
+use crate::protocol::{Cleanup, MonitorId, Protocol, Response};
 use crate::Error;
 
 const SOCKET: Token = Token(0);
@@ -232,9 +232,14 @@ impl Inner {
         // Validate with a dummy id so nothing is registered for a bad request.
         let len =
             req.encode_with_limit(Ids::in_transaction(0, tx_id), self.max_payload, &mut buf)?;
-        let req_id = lock(&self.shared)
-            .proto
-            .register(req.op(), tx_id, signal.clone())?;
+        let req_id = {
+            let mut st = lock(&self.shared);
+            let req_id = st.proto.register(req.op(), tx_id, signal.clone())?;
+            if let Request::Watch { path, token, .. } = req {
+                st.proto.note_watch(req_id, path.as_str(), token);
+            }
+            req_id
+        };
         buf[4..8].copy_from_slice(&req_id.to_ne_bytes());
         let sent = {
             let mut writer = lock(&self.writer);
@@ -280,6 +285,9 @@ impl Inner {
         match result {
             Err(e) => {
                 st.proto.abandon(req_id);
+                let cleanups = st.proto.take_cleanups();
+                drop(st);
+                self.send_cleanups(cleanups);
                 Err(e)
             }
             Ok(()) => st
@@ -354,11 +362,14 @@ impl Inner {
             events,
         } = &mut *io;
         loop {
-            {
-                let st = lock(&self.shared);
-                if done(&st) || st.proto.is_dead() || st.shutdown {
-                    return;
-                }
+            let (cleanups, stop) = {
+                let mut st = lock(&self.shared);
+                let stop = done(&st) || st.proto.is_dead() || st.shutdown;
+                (st.proto.take_cleanups(), stop)
+            };
+            self.send_cleanups(cleanups);
+            if stop {
+                return;
             }
             let timeout = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
@@ -398,6 +409,32 @@ impl Inner {
             }
             drop(st);
             notify(&woken);
+        }
+    }
+
+    /// Sends whatever undoing requests late replies have made necessary
+    /// (see [`Protocol::take_cleanups`]).
+    pub(crate) fn run_cleanups(&self) {
+        let cleanups = lock(&self.shared).proto.take_cleanups();
+        self.send_cleanups(cleanups);
+    }
+
+    /// Sends each cleanup request without waiting for its answer (it is
+    /// abandoned at once, so the answer is dropped when it comes). Best
+    /// effort: on a dead connection there is nothing left to undo.
+    fn send_cleanups(&self, cleanups: Vec<Cleanup>) {
+        for cleanup in cleanups {
+            let (req, tx_id) = match &cleanup {
+                Cleanup::EndTransaction(id) => (Request::TransactionEnd { commit: false }, *id),
+                Cleanup::Unwatch { path, token } => match Path::new(path) {
+                    Ok(path) => (Request::Unwatch { path, token }, 0),
+                    Err(_) => continue,
+                },
+            };
+            let signal = Arc::new(Condvar::new());
+            if let Ok(ticket) = self.submit(&req, tx_id, &signal) {
+                lock(&self.shared).proto.abandon(ticket.req_id);
+            }
         }
     }
 
