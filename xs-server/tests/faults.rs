@@ -118,9 +118,16 @@ fn close_after_answers_the_pipelined_first_k() {
         .spawn()
         .unwrap();
     let mut c = Raw::new(server.connect().unwrap());
-    for _ in 0..4 {
-        c.send(0, Request::Read { path: p("/tool") });
+    // One write, so the server's close cannot race the client's writes.
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 64];
+    for id in 1..=4u32 {
+        let n = Request::Read { path: p("/tool") }
+            .encode(Ids::new(id), &mut buf)
+            .unwrap();
+        bytes.extend_from_slice(&buf[..n]);
     }
+    c.sock.write_all(&bytes).unwrap();
     assert_eq!(c.frame().unwrap().header.req_id, 1);
     assert_eq!(c.frame().unwrap().header.req_id, 2);
     assert!(c.is_closed());
