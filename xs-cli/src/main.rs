@@ -218,6 +218,9 @@ type Outcome = Result<ExitCode, Failure>;
 fn main() -> ExitCode {
     sys::default_sigpipe();
     let cli = Cli::parse();
+    if let Command::Write { pairs, .. } = &cli.command {
+        check_pairs(pairs); // usage errors before connecting
+    }
     let name = command_name(&cli.command);
     let client = match connect(&cli) {
         Ok(c) => c,
@@ -297,7 +300,7 @@ fn run(client: &Client, command: Command) -> Outcome {
     }
 }
 
-/// Writes everything at once (commands that fail print nothing).
+/// Writes `bytes` to standard output in one go.
 fn emit(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     if out.write_all(bytes).and_then(|()| out.flush()).is_err() {
@@ -361,18 +364,26 @@ fn read(client: &Client, paths: &[String], prefix: bool, raw: bool) -> Outcome {
     failure.map_or(Ok(ExitCode::SUCCESS), Err)
 }
 
-fn write(client: &Client, pairs: &[OsString], raw: bool) -> Outcome {
+/// Exits with a usage error unless `pairs` are PATH VALUE pairs with
+/// textual paths.
+fn check_pairs(pairs: &[OsString]) {
     if pairs.len() % 2 != 0 {
         usage_error(
             "write",
             "write takes PATH VALUE pairs: the last PATH has no VALUE".into(),
         );
     }
+    for path in pairs.iter().step_by(2) {
+        if path.to_str().is_none() {
+            usage_error("write", format!("path {path:?} is not valid text"));
+        }
+    }
+}
+
+fn write(client: &Client, pairs: &[OsString], raw: bool) -> Outcome {
     let mut items = Vec::with_capacity(pairs.len() / 2);
     for pair in pairs.chunks(2) {
-        let Some(path) = pair[0].to_str() else {
-            usage_error("write", format!("path {:?} is not valid text", pair[0]));
-        };
+        let path = pair[0].to_str().unwrap_or_default(); // checked by check_pairs
         let value = pair[1].as_bytes();
         let value = if raw {
             value.to_vec()
