@@ -10,7 +10,6 @@
 //! (a real `xenstored` or `oxenstored`) and works under `/tour`, which it
 //! removes at the end.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use xs_client::compat::{Xs, XBT_NULL};
@@ -44,34 +43,42 @@ fn main() -> Result<(), Error> {
     println!("==============");
 
     // Where the daemon is. The server handle must outlive every client.
-    let (server, socket) = match std::env::var_os("XENSTORED_PATH") {
+    let server = match std::env::var_os("XENSTORED_PATH") {
         Some(path) => {
             println!(
                 "Using the daemon at {} (XENSTORED_PATH).",
                 path.to_string_lossy()
             );
-            (None, PathBuf::from(path))
+            None
         }
         None => {
             let server = xs_server::Server::builder()
                 .spawn()
                 .expect("start the embedded xs-server");
-            let socket = server.socket_path().to_owned();
-            println!("Started the embedded xs-server on {}.", socket.display());
+            println!(
+                "Started the embedded xs-server on {}.",
+                server.socket_path().display()
+            );
             println!("(Set XENSTORED_PATH to tour a real xenstored instead.)");
-            (Some(server), socket)
+            Some(server)
         }
+    };
+    // A new connection: to the embedded server, or found the way
+    // libxenstore finds it (XENSTORED_PATH may also name the xenbus device).
+    let connect = || match &server {
+        Some(server) => Client::unix(server.socket_path()),
+        None => Client::open(),
     };
 
     // One connection, shared by every clone, thread, transaction and monitor.
-    let client = Client::unix(&socket)?;
+    let client = connect()?;
     println!("Connected: {client:?}");
     client.delete(ROOT)?; // a clean slate (fine if it is not there)
 
     basics(&client)?;
     directories(&client)?;
     permissions(&client, server.as_ref())?;
-    transactions(&client, &socket)?;
+    transactions(&client, connect()?)?;
     watches(&client)?;
     compatibility(&client)?;
 
@@ -184,7 +191,7 @@ fn permissions(client: &Client, server: Option<&xs_server::ServerHandle>) -> Res
     Ok(())
 }
 
-fn transactions(client: &Client, socket: &std::path::Path) -> Result<(), Error> {
+fn transactions(client: &Client, other: Client) -> Result<(), Error> {
     section(4, "Transactions");
     println!("  A transaction sees a snapshot; nobody sees its writes before commit.");
     client.write("/tour/counter", "0")?;
@@ -204,7 +211,7 @@ fn transactions(client: &Client, socket: &std::path::Path) -> Result<(), Error> 
     println!("  client.transact(...) commits, and on a conflict (EAGAIN) runs the");
     println!("  closure again from scratch. Here another program changes the counter");
     println!("  while the first attempt is under way:");
-    let other = Client::unix(socket)?; // a second connection
+    // `other` is a second connection, as another program would have.
     let mut attempts = 0;
     let result = client.transact(|tx| {
         attempts += 1;
