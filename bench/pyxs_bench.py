@@ -6,8 +6,9 @@ WORKLOAD: read | write | dir100 | txn | watch | walk
 MODE:     secs (run for VALUE seconds) | ops (run exactly VALUE operations)
 WARMUP:   operations done first, untimed
 
-Prints one line "OPS NANOSECONDS" for the timed part (connection set-up and
-warm-up excluded). Needs Debian's python3-pyxs, i.e. /usr/bin/python3.
+Prints one line "OPS NANOSECONDS CPU_NANOSECONDS" for the timed part
+(connection set-up and warm-up excluded; CPU time is user + system of all
+threads, including pyxs's router thread). Needs Debian's python3-pyxs, i.e. /usr/bin/python3.
 """
 import os
 import sys
@@ -73,6 +74,7 @@ def main():
             op()
         ops = 0
         clock = time.perf_counter_ns
+        cpu = time.process_time_ns()
         start = clock()
         if mode == "secs":
             limit = int(value * 1e9)
@@ -87,7 +89,8 @@ def main():
                 op()
             ops = int(value)
             end = clock()
-        print(ops, end - start, flush=True)
+        cpu = time.process_time_ns() - cpu
+        print(ops, end - start, cpu, flush=True)
 
 
 if __name__ == "__main__":

@@ -47,11 +47,11 @@ fn run(args: &[String]) -> Result<(), String> {
     let warmup: u64 = args[4]
         .parse()
         .map_err(|e| format!("bad warm-up {:?}: {e}", args[4]))?;
-    let (ops, ns) = match args[0].as_str() {
+    let (ops, ns, cpu) = match args[0].as_str() {
         "ours" => workload::run_ours(&args[1], limit, warmup)?,
         "raw" => workload::run_raw(&args[1], limit, warmup)?,
         other => return Err(format!("client must be ours or raw, not {other:?}")),
     };
-    println!("{ops} {ns}");
+    println!("{ops} {ns} {cpu}");
     Ok(())
 }

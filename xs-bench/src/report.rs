@@ -30,11 +30,35 @@ pub struct Facts {
 #[derive(Clone, Debug, Default)]
 pub struct Results {
     samples: BTreeMap<Key, Vec<f64>>,
+    /// Client CPU nanoseconds per operation.
+    cpu: BTreeMap<Key, Vec<f64>>,
 }
 
 impl Results {
     pub fn add(&mut self, key: Key, ops_per_sec: f64) {
         self.samples.entry(key).or_default().push(ops_per_sec);
+    }
+
+    pub fn add_cpu(&mut self, key: Key, nanos_per_op: f64) {
+        self.cpu.entry(key).or_default().push(nanos_per_op);
+    }
+
+    /// Median client CPU nanoseconds per operation of a cell.
+    fn cpu_median(
+        &self,
+        daemon: DaemonKind,
+        mode: Mode,
+        workload: &str,
+        client: ClientKind,
+    ) -> Option<f64> {
+        self.cpu
+            .get(&Key {
+                daemon,
+                mode,
+                workload: workload.to_owned(),
+                client,
+            })
+            .and_then(|v| median(v))
     }
 
     fn get(
@@ -257,6 +281,51 @@ pub fn render(input: &Input<'_>) -> String {
                 x(rp),
                 verdict(ok),
                 pct(spread)
+            );
+        }
+    }
+
+    // Client CPU.
+    let _ = writeln!(w, "\n### Client CPU per operation (µs, user + system)\n");
+    let _ = writeln!(
+        w,
+        "CPU time of the client process (all its threads, kernel time for its system calls \
+         included) during the timed part, divided by the operations: what a request costs the \
+         client, much less sensitive to other load than ops/s. Median of the same runs.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| workload | mode | xs-client | libxenstore | pyxs | ours / libxenstore |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|");
+    let us = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1}", v / 1e3));
+    for wl in SEQUENTIAL {
+        for mode in Mode::ALL {
+            let ours = r.cpu_median(ox, mode, wl, ClientKind::Ours);
+            let c = r.cpu_median(ox, mode, wl, ClientKind::Libxenstore);
+            let py = r.cpu_median(ox, mode, wl, ClientKind::Pyxs);
+            let _ = writeln!(
+                w,
+                "| {wl} | {} | {} | {} | {} | {} |",
+                mode.label(),
+                us(ours),
+                us(c),
+                us(py),
+                x(ratio(ours, c))
+            );
+        }
+    }
+    for d in DEPTHS {
+        for mode in Mode::ALL {
+            let raw = r.cpu_median(ox, mode, &format!("depth{d}"), ClientKind::Raw);
+            let ours = r.cpu_median(ox, mode, &format!("many{d}"), ClientKind::Ours);
+            let _ = writeln!(
+                w,
+                "| pipelined read, depth/batch {d} | {} | {} | (raw generator: {}) | — | {} vs raw |",
+                mode.label(),
+                us(ours),
+                us(raw),
+                x(ratio(ours, raw))
             );
         }
     }

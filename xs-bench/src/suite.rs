@@ -360,6 +360,8 @@ fn with_taskset(mode: Mode, argv: Vec<String>) -> Vec<String> {
 struct Outcome {
     ops: u64,
     nanos: u64,
+    /// CPU time of the client process in the timed part, if it said.
+    cpu_nanos: Option<u64>,
 }
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
@@ -403,12 +405,17 @@ fn run_process(argv: &[String], socket: &str, wall: bool) -> Result<Outcome, Str
         return Ok(Outcome {
             ops: 1,
             nanos: elapsed.as_nanos() as u64,
+            cpu_nanos: None,
         });
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut fields = text.split_whitespace().map(str::parse::<u64>);
     match (fields.next(), fields.next()) {
-        (Some(Ok(ops)), Some(Ok(nanos))) if nanos > 0 => Ok(Outcome { ops, nanos }),
+        (Some(Ok(ops)), Some(Ok(nanos))) if nanos > 0 => Ok(Outcome {
+            ops,
+            nanos,
+            cpu_nanos: fields.next().and_then(Result::ok),
+        }),
         _ => Err(format!("unexpected output {text:?}")),
     }
 }
@@ -732,7 +739,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
                     };
                     let wall = job.client == ClientKind::XenstoreLs;
                     match run_process(&v, &socket_of(job.daemon), wall) {
-                        Ok(o) => results.add(key, o.ops as f64 * 1e9 / o.nanos as f64),
+                        Ok(o) => {
+                            if let Some(cpu) = o.cpu_nanos.filter(|_| o.ops > 0) {
+                                results.add_cpu(key.clone(), cpu as f64 / o.ops as f64);
+                            }
+                            results.add(key, o.ops as f64 * 1e9 / o.nanos as f64)
+                        }
                         Err(e) => {
                             let msg = format!(
                                 "{} {} {} {}: {e}",

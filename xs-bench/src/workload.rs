@@ -13,6 +13,8 @@
 //! operation); `ops VALUE` runs exactly VALUE operations and reads the clock
 //! twice, so that instruction counts under callgrind are the client's alone.
 //! WARMUP operations are done first, untimed. Connecting is never timed.
+//! The third number printed is the CPU time (user + system, all threads) the
+//! process spent in the timed part, from `CLOCK_PROCESS_CPUTIME_ID`.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -81,17 +83,36 @@ impl Limit {
 
 type Res<T> = Result<T, String>;
 
+/// What a timed run did: operations, wall nanoseconds, CPU nanoseconds.
+pub type Timing = (u64, u64, u64);
+
+/// CPU time of this process (all threads, user + system), in nanoseconds.
+pub fn cpu_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
+    // every Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 fn err(what: &str) -> impl Fn(xs_client::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
 /// Runs `op` (which reports how many operations it did) `warmup` times
-/// untimed, then under `limit`. Returns (operations, nanoseconds).
-pub fn timed(limit: Limit, warmup: u64, mut op: impl FnMut() -> Res<u64>) -> Res<(u64, u64)> {
+/// untimed, then under `limit`.
+pub fn timed(limit: Limit, warmup: u64, mut op: impl FnMut() -> Res<u64>) -> Res<Timing> {
     let mut warm = 0;
     while warm < warmup {
         warm += op()?;
     }
+    let cpu = cpu_now_ns();
     let start = Instant::now();
     let mut ops = 0u64;
     match limit {
@@ -110,7 +131,8 @@ pub fn timed(limit: Limit, warmup: u64, mut op: impl FnMut() -> Res<u64>) -> Res
             }
         }
     }
-    Ok((ops, start.elapsed().as_nanos() as u64))
+    let wall = start.elapsed().as_nanos() as u64;
+    Ok((ops, wall, cpu_now_ns().saturating_sub(cpu)))
 }
 
 fn socket_path() -> Res<String> {
@@ -121,7 +143,7 @@ fn socket_path() -> Res<String> {
 /// paths (each batch is sent pipelined, then drained: the API has no
 /// sliding-window depth knob, see the report); every path counts as one
 /// operation.
-pub fn run_ours(workload: &str, limit: Limit, warmup: u64) -> Res<(u64, u64)> {
+pub fn run_ours(workload: &str, limit: Limit, warmup: u64) -> Res<Timing> {
     let client = Client::unix(socket_path()?).map_err(err("connect"))?;
     match workload {
         "read" => timed(limit, warmup, || {
@@ -192,7 +214,7 @@ pub fn run_ours(workload: &str, limit: Limit, warmup: u64) -> Res<(u64, u64)> {
 /// The raw pipelining load generator: `depthN` keeps N READs of
 /// [`READ_PATH`] in flight on one connection (std `UnixStream`, frames made
 /// with `xs-wire`), as fast as the daemon answers.
-pub fn run_raw(workload: &str, limit: Limit, warmup: u64) -> Res<(u64, u64)> {
+pub fn run_raw(workload: &str, limit: Limit, warmup: u64) -> Res<Timing> {
     let depth: usize = workload
         .strip_prefix("depth")
         .and_then(|d| d.parse().ok())
@@ -260,15 +282,16 @@ impl LoadGen {
 
     /// Keeps `depth` requests in flight until `limit`, then drains. Returns
     /// the replies counted within the limit and the time they took.
-    fn run(&mut self, depth: usize, limit: Limit) -> Res<(u64, u64)> {
+    fn run(&mut self, depth: usize, limit: Limit) -> Res<Timing> {
         let (budget, deadline) = match limit {
             Limit::Ops(n) => (n, None),
             Limit::Secs(s) => (u64::MAX, Some(Duration::from_secs_f64(s.max(0.0)))),
         };
+        let cpu = cpu_now_ns();
         let start = Instant::now();
         let mut issued = 0u64;
         let mut done = 0u64;
-        let mut result: Option<(u64, u64)> = None;
+        let mut result: Option<Timing> = None;
         while issued < budget && (issued as usize) < depth {
             self.queue_request();
             issued += 1;
@@ -308,7 +331,8 @@ impl LoadGen {
                 if let Some(d) = deadline {
                     let elapsed = start.elapsed();
                     if elapsed >= d {
-                        result = Some((done, elapsed.as_nanos() as u64));
+                        let used = cpu_now_ns().saturating_sub(cpu);
+                        result = Some((done, elapsed.as_nanos() as u64, used));
                     }
                 }
             }
@@ -323,7 +347,10 @@ impl LoadGen {
                 self.flush()?;
             }
         }
-        Ok(result.unwrap_or_else(|| (done, start.elapsed().as_nanos() as u64)))
+        Ok(result.unwrap_or_else(|| {
+            let wall = start.elapsed().as_nanos() as u64;
+            (done, wall, cpu_now_ns().saturating_sub(cpu))
+        }))
     }
 }
 
