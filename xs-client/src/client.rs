@@ -12,7 +12,32 @@ use crate::store::{call_and_parse, sealed::Sealed};
 use crate::{Error, Result, Router, Store, Transaction};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
-pub const DEFAULT_TRANSACT_ATTEMPTS: u32 = 16;
+pub const DEFAULT_TRANSACT_ATTEMPTS: u32 = 64;
+
+/// Longest pause between two attempts of [`Client::transact`].
+const MAX_BACKOFF: Duration = Duration::from_millis(10);
+
+/// A random pause before retry `attempt` (1-based): uniform in
+/// `[0, min(50 us * 2^attempt, MAX_BACKOFF)]`, so clients that conflicted
+/// with each other do not collide again in lock step.
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = Duration::from_micros(50)
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(MAX_BACKOFF);
+    // RandomState is seeded per process and hashes differently per call
+    // site state; mixed with the time it is random enough for jitter.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(h.finish() % nanos)
+}
 
 /// A connection to xenstored, shared by any number of threads.
 ///
@@ -160,8 +185,9 @@ impl Client {
     /// Runs `f` in a transaction and commits, retrying from scratch on a
     /// conflict (`EAGAIN`) up to the configured number of attempts
     /// (default [`DEFAULT_TRANSACT_ATTEMPTS`]), then failing with
-    /// [`Error::Conflict`]. An error from `f` aborts the transaction and is
-    /// returned unchanged.
+    /// [`Error::Conflict`]. Retries wait a short random, growing pause (at
+    /// most 10 ms) so contending clients spread out. An error from `f`
+    /// aborts the transaction and is returned unchanged.
     ///
     /// ```no_run
     /// use xs_client::{Client, Store};
@@ -181,7 +207,10 @@ impl Client {
     where
         E: From<Error>,
     {
-        for _ in 0..self.transact_attempts {
+        for attempt in 0..self.transact_attempts {
+            if attempt > 0 {
+                std::thread::sleep(backoff(attempt));
+            }
             let tx = self.transaction()?;
             match f(&tx) {
                 Ok(value) => {
@@ -255,6 +284,10 @@ impl Client {
     }
 
     /// Feature bits of a domain, or the daemon's own (`None`) (Xen 4.21+).
+    ///
+    /// `None` sends an empty payload, which oxenstored 4.17 leaves
+    /// unanswered until more bytes arrive on the connection: against it,
+    /// use a client with a timeout.
     pub fn get_features(&self, domid: Option<u32>) -> Result<u64> {
         self.number(Request::GetFeature { domid })
     }
@@ -265,6 +298,10 @@ impl Client {
     }
 
     /// The names of the daemon's quotas (Xen 4.22+).
+    ///
+    /// This sends an empty payload, which oxenstored 4.17 leaves unanswered
+    /// until more bytes arrive on the connection: against it, use a client
+    /// with a timeout.
     pub fn get_quota_names(&self) -> Result<Vec<String>> {
         call_and_parse(self, Request::GetQuota(QuotaQuery::Names), |r| match r {
             Reply::QuotaNames(n) => Some(n.iter().map(str::to_owned).collect()),

@@ -48,3 +48,8 @@ pub use transaction::Transaction;
 pub use walk::WalkEntry;
 pub use xs_transport::TransportKind;
 pub use xs_wire::{Access, Errno, Perm};
+
+/// The examples of `docs/tutorial.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tutorial.md")]
+mod tutorial {}

@@ -387,28 +387,29 @@ impl Inner {
                 });
                 return;
             }
-            let mut st = lock(&self.shared);
-            let mut woken: Vec<Signal> = Vec::new();
-            let mut bad = None;
+            // The lock is taken per frame, not for the whole drain: a peer
+            // flooding events must not stall other threads' requests.
             let outcome = receiver.recv(|frame| {
-                if bad.is_none() {
-                    if let Err(e) = st
+                let mut woken: Vec<Signal> = Vec::new();
+                let mut st = lock(&self.shared);
+                if !st.proto.is_dead() {
+                    // A rejected frame kills the connection inside
+                    // `handle_frame`, waking every waiter.
+                    let _ = st
                         .proto
-                        .handle_frame(&frame, &mut |s: &Signal| woken.push(s.clone()))
-                    {
-                        bad = Some(e);
-                    }
+                        .handle_frame(&frame, &mut |s: &Signal| woken.push(s.clone()));
                 }
+                drop(st);
+                notify(&woken);
             });
             if let Err(e) = outcome {
-                woken.extend(st.proto.fail(receive_error(e)));
+                self.fail(receive_error(e));
             }
-            if bad.is_some() || st.proto.is_dead() {
+            let st = lock(&self.shared);
+            if st.proto.is_dead() {
                 notify(&st.sleepers);
                 self.background_signal.notify_all();
             }
-            drop(st);
-            notify(&woken);
         }
     }
 
