@@ -604,6 +604,29 @@ pub fn render(input: &Input<'_>) -> String {
         "| client instructions per read ≤ libxenstore's | see above | {} |",
         verdict(instr_ok)
     );
+    // What the daemon allows at best: a client with no cost at all.
+    let mut bounds = Vec::new();
+    for mode in Mode::ALL {
+        let raw1 = r.median(ox, mode, "depth1", ClientKind::Raw);
+        let py = r.median(ox, mode, "read", ClientKind::Pyxs);
+        let floor = r
+            .median(ox, mode, "depth64", ClientKind::Raw)
+            .map(|rate| rate / (2.0 * workload::tree_nodes() as f64));
+        let ls = r.median(ox, mode, "walk", ClientKind::XenstoreLs);
+        let pyw = r.median(ox, mode, "walk", ClientKind::Pyxs);
+        bounds.push(format!(
+            "{}: raw depth-1 read / pyxs read = {}, daemon-floor walk vs xenstore-ls = {}, vs pyxs = {}",
+            mode.label(),
+            x(ratio(raw1, py)),
+            x(ratio(floor, ls)),
+            x(ratio(floor, pyw))
+        ));
+    }
+    let _ = writeln!(
+        w,
+        "\nUpper bounds on oxenstored (what a client with zero cost would reach): {}.",
+        bounds.join("; ")
+    );
 
     if !input.notes.is_empty() || !input.failures.is_empty() {
         let _ = writeln!(w, "\n### Notes\n");

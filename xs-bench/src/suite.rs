@@ -498,11 +498,7 @@ pub fn display_command(argv: &[String], root: &Path) -> String {
     let root = root.to_string_lossy();
     let shown: Vec<String> = argv
         .iter()
-        .map(|a| {
-            a.strip_prefix(&format!("{root}/"))
-                .map(str::to_owned)
-                .unwrap_or_else(|| a.clone())
-        })
+        .map(|a| a.replace(&format!("{root}/"), ""))
         .collect();
     format!("XENSTORED_PATH=$SOCK {}", shown.join(" "))
 }
