@@ -47,10 +47,13 @@ fn backoff(attempt: u32) -> Duration {
 /// [`crate::Monitor`]) is dropped. Node operations come from the [`Store`]
 /// trait.
 ///
-/// ```no_run
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 /// use xs_client::{Client, Store};
 ///
 /// let client = Client::open()?; // XENSTORED_PATH, the default socket, or the device
+/// # client.write("/local/domain/0/name", "Domain-0")?;
 /// let name = client.read_string("/local/domain/0/name")?;
 /// println!("dom0 is called {name}");
 /// # Ok::<(), xs_client::Error>(())
@@ -73,12 +76,16 @@ fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
 
 /// Options for a [`Client`].
 ///
-/// ```no_run
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 /// use std::time::Duration;
 /// use xs_client::Client;
 ///
+/// let socket = "/var/run/xenstored/socket";
+/// # let socket = _xs.socket_path();
 /// let client = Client::builder()
-///     .unix("/var/run/xenstored/socket")
+///     .unix(socket)
 ///     .timeout(Duration::from_secs(5))
 ///     .connect()?;
 /// # Ok::<(), xs_client::Error>(())
@@ -189,15 +196,18 @@ impl Client {
     /// most 10 ms) so contending clients spread out. An error from `f`
     /// aborts the transaction and is returned unchanged.
     ///
-    /// ```no_run
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use xs_client::{Client, Store};
     ///
     /// let client = Client::open()?;
     /// let new = client.transact(|tx| {
-    ///     let n: u64 = tx.read_string("/counter")?.parse().unwrap_or(0);
+    ///     let n: u64 = tx.read_string("/counter").unwrap_or_default().parse().unwrap_or(0);
     ///     tx.write("/counter", (n + 1).to_string())?;
     ///     Ok::<_, xs_client::Error>(n + 1)
     /// })?;
+    /// assert_eq!(new, 1);
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn transact<T, E>(

@@ -44,7 +44,9 @@ impl Store for InTx<'_> {}
 
 /// A `xen.lowlevel.xs`-style handle.
 ///
-/// ```no_run
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 /// use xs_client::compat::{Xs, XBT_NULL};
 ///
 /// let xs = Xs::open()?;

@@ -1,7 +1,9 @@
 //! A XenStore client: read, write, list, watch and transact on the tree
 //! every Xen host keeps in `xenstored`.
 //!
-//! ```no_run
+//! ```
+//! # let _xs = xs_server::Server::spawn_temp();
+//! # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 //! use xs_client::{Client, Store};
 //!
 //! let client = Client::open()?;

@@ -47,7 +47,9 @@ impl Default for MonitorOptions {
 
 /// Receives watch events. Dropping it removes all its watches.
 ///
-/// ```no_run
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 /// use std::time::Duration;
 /// use xs_client::{Client, Store};
 ///
@@ -92,11 +94,15 @@ impl Client {
     /// Blocks until `path` exists and returns its value, re-checking at
     /// every event under it; [`Error::Timeout`] after `timeout`.
     ///
-    /// ```no_run
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use std::time::Duration;
     /// use xs_client::Client;
     ///
     /// let client = Client::open()?;
+    /// # use xs_client::Store;
+    /// # client.write("device/vif/0/backend", "/local/domain/0/backend/vif/1/0")?;
     /// let backend = client.wait_for("device/vif/0/backend", Duration::from_secs(10))?;
     /// # Ok::<(), xs_client::Error>(())
     /// ```
@@ -108,11 +114,15 @@ impl Client {
     /// when the node is missing), re-reading at every event under `path`;
     /// [`Error::Timeout`] after `timeout`.
     ///
-    /// ```no_run
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use std::time::Duration;
     /// use xs_client::Client;
     ///
     /// let client = Client::open()?;
+    /// # use xs_client::Store;
+    /// # client.write("backend/vif/1/0/state", "4")?;
     /// // Wait for a backend to reach XenbusStateConnected (4).
     /// client.wait_until("backend/vif/1/0/state", Duration::from_secs(30), |v| {
     ///     (v == Some(b"4".as_slice())).then_some(())

@@ -77,11 +77,15 @@ pub(crate) struct Inner {
 /// Most programs never touch it directly: [`crate::Client::open`] makes one.
 /// Build one by hand to use a connection made elsewhere:
 ///
-/// ```no_run
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 /// use xs_client::{Client, Router};
 /// use xs_transport::Connection;
 ///
-/// let conn = Connection::unix("/var/run/xenstored/socket")?;
+/// let socket = "/var/run/xenstored/socket";
+/// # let socket = _xs.socket_path();
+/// let conn = Connection::unix(socket)?;
 /// let client = Client::with_router(Router::new(conn)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -44,7 +44,9 @@ fn ack(reply: Reply<'_>) -> Option<()> {
 /// [`crate::Transaction`]. Paths are checked before anything is sent; values
 /// are bytes.
 ///
-/// ```no_run
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 /// use xs_client::{Client, Store};
 ///
 /// let client = Client::open()?;
@@ -153,10 +155,13 @@ pub trait Store: sealed::Sealed {
     /// tree is fetched as one pipelined batch, so this costs one round trip
     /// per level, not two per node.
     ///
-    /// ```no_run
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use xs_client::{Client, Store};
     ///
     /// let client = Client::open()?;
+    /// # client.write("/local/domain/0/name", "Domain-0")?;
     /// for node in client.walk("/local/domain/0")? {
     ///     println!("{} = {:?}", node.path, String::from_utf8_lossy(&node.value));
     /// }
@@ -173,7 +178,9 @@ pub trait Store: sealed::Sealed {
 
     /// Reads many nodes with the requests pipelined; results in order.
     ///
-    /// ```no_run
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use xs_client::{Client, Store};
     ///
     /// let client = Client::open()?;

@@ -17,10 +17,13 @@ use crate::{Client, Result, Store};
 /// [`Transaction::commit`]. Dropping it without committing aborts it on the
 /// daemon, so it never leaks.
 ///
-/// ```no_run
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
 /// use xs_client::{Client, Store};
 ///
 /// let client = Client::open()?;
+/// # client.write("/counter", "0")?;
 /// let tx = client.transaction()?;
 /// let n: u64 = tx.read_string("/counter")?.parse().unwrap_or(0);
 /// tx.write("/counter", (n + 1).to_string())?;
