@@ -8,7 +8,7 @@
 //! really be sent (several monitors may share one registration), and what
 //! happens when the daemon misbehaves: the connection is declared dead and
 //! every waiter is told. Threads, locks and sockets live in
-//! [`crate::router`]; this file is tested with scripted frames.
+//! the router (`router.rs`); this file is tested with scripted frames.
 //!
 //! `W` is whatever wakes a waiter (a condition variable in the router, a
 //! counter in tests); [`Protocol::handle_frame`] calls back with each one
