@@ -1974,3 +1974,71 @@ fn largest_frames_decode_at_both_limits() {
         assert_eq!((got.0.payload.len(), got.1), (len, 16 + len));
     }
 }
+
+/// With the `bytes` feature, `encode_buf` writes the same golden bytes as
+/// `encode`, and refuses the same requests without writing.
+#[cfg(feature = "bytes")]
+#[test]
+fn encode_buf_writes_the_same_golden_bytes() {
+    for case in request_cases() {
+        let mut out = Vec::new();
+        let n = case.request.encode_buf(case.ids, PAYLOAD_MAX, &mut out);
+        assert_eq!(n, Ok(case.wire.len()), "{}", case.what);
+        assert_eq!(out, case.wire, "{}", case.what);
+    }
+    for case in reply_cases() {
+        let mut out = Vec::new();
+        let n = case.reply.encode_buf(case.request_op, case.ids, &mut out);
+        assert_eq!(n, Ok(case.wire.len()), "{}", case.what);
+        assert_eq!(out, case.wire, "{}", case.what);
+    }
+    for case in refusals() {
+        // A `&mut [u8]` is a BufMut with exactly its length of room.
+        let mut buf = vec![SENTINEL; case.buf_len];
+        let mut room = &mut buf[..];
+        let got = case.request.encode_buf(case.ids, case.limit, &mut room);
+        assert_eq!(got, Err(case.want), "{}", case.what);
+        assert!(untouched(&buf), "{}: output buffer was written", case.what);
+    }
+    let mut buf = vec![SENTINEL; 64];
+    let mut room = &mut buf[..];
+    let token_with_nul = Reply::WatchEvent(WatchEvent {
+        path: "/a",
+        token: "t\0",
+    });
+    let got = token_with_nul.encode_buf(Op::Watch, Ids::new(0), &mut room);
+    assert_eq!(got, Err(WireError::EmbeddedNul));
+    assert!(untouched(&buf));
+}
+
+/// Section 7, libxenstore's algorithm: start at offset 0, append each
+/// chunk's names, advance the offset by their bytes (the end marker
+/// included), stop at the chunk that ends `\0\0`.
+#[rustfmt::skip]
+#[test]
+fn directory_part_chunks_reassemble_like_libxenstore() {
+    /// `(payload, offset sent, names, advance, last)`.
+    type Chunk = (&'static [u8], u32, &'static [&'static str], usize, bool);
+    // payload of the chunk              offset sent  names        advance  last
+    let chunks: [Chunk; 3] = [
+        (b"42\0a\0b\0",                   0,           &["a", "b"], 4,       false), // first
+        (b"42\0c\0",                      4,           &["c"],      2,       false), // middle
+        (b"42\0d\0e\0\0",                 6,           &["d", "e"], 5,       true),  // last
+    ];
+    let mut offset = 0u32;
+    let mut all = Vec::new();
+    for (payload, sent, names, advance, last) in chunks {
+        assert_eq!(offset, sent);
+        let chunk = DirectoryChunk::parse(payload).unwrap();
+        assert_eq!(chunk.generation, 42);
+        assert_eq!(chunk.names.iter().collect::<Vec<_>>(), names);
+        assert_eq!(chunk.advance(), advance);
+        assert_eq!(chunk.complete, last);
+        all.extend(chunk.names.iter());
+        offset += chunk.advance() as u32;
+    }
+    assert_eq!(all, ["a", "b", "c", "d", "e"]);
+    // Asking at or past the end: no names, one byte, complete.
+    let past_end = DirectoryChunk::parse(b"42\0\0").unwrap();
+    assert_eq!((past_end.names.len(), past_end.advance(), past_end.complete), (0, 1, true));
+}
