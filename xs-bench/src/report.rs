@@ -239,6 +239,22 @@ pub fn render(input: &Input<'_>) -> String {
         f.reps, f.secs, input.elapsed, f.load.0, f.load.1
     );
 
+    let busy = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v >= 1.0)
+    };
+    if busy(&f.load.0) || busy(&f.load.1) {
+        let _ = writeln!(
+            w,
+            "> **Other work shared this machine during the run** (1-minute load average ≥ 1 on \
+             {} CPUs). Wall-clock numbers (ops/s, walk times) are then noisy, see *spread*; the \
+             client CPU per operation and the callgrind counts are not affected much.\n",
+            f.nproc
+        );
+    }
+
     // Sequential.
     let _ = writeln!(w, "### Sequential operations (ops/s, µs per op)\n");
     let _ = writeln!(
