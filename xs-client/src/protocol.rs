@@ -15,6 +15,7 @@
 //! that has something new.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use xs_wire::{is_child, Frame, Header, Op, Reply, ReplyKind, WatchEvent};
@@ -74,6 +75,28 @@ pub enum Cleanup {
     },
 }
 
+/// Hashes request ids with one multiplication. They are chosen by this
+/// client (sequential, never by the peer), so a keyed hash buys nothing, and
+/// SipHash cost more than the rest of matching a reply.
+#[derive(Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
 /// A monitor's view: what it watches and what it has not consumed yet.
 struct MonitorState<W> {
     watches: HashSet<(String, String)>,
@@ -110,8 +133,8 @@ pub enum WireAction {
 pub struct Protocol<W> {
     next_req_id: u32,
     next_seq: u64,
-    pending: HashMap<u32, Pending<W>>,
-    abandoned: HashMap<u32, Abandoned>,
+    pending: IdMap<Pending<W>>,
+    abandoned: IdMap<Abandoned>,
     cleanups: Vec<Cleanup>,
     monitors: HashMap<MonitorId, MonitorState<W>>,
     next_monitor: MonitorId,
@@ -132,8 +155,8 @@ impl<W: Clone> Protocol<W> {
         Protocol {
             next_req_id: 1,
             next_seq: 0,
-            pending: HashMap::new(),
-            abandoned: HashMap::new(),
+            pending: IdMap::default(),
+            abandoned: IdMap::default(),
             cleanups: Vec::new(),
             monitors: HashMap::new(),
             next_monitor: 1,

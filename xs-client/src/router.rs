@@ -36,6 +36,8 @@ use xs_wire::{Ids, Path, Request, FRAME_MAX};
 use crate::protocol::{Cleanup, MonitorId, Protocol, Response};
 use crate::Error;
 
+static NEXT_ROUTER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
 
@@ -57,9 +59,13 @@ struct ReaderIo {
     receiver: FrameReceiver,
     poll: Poll,
     events: Events,
+    /// Scratch list of waiters to wake, reused for every frame.
+    woken: Vec<Signal>,
 }
 
 pub(crate) struct Inner {
+    /// Unique for the life of the process.
+    id: u64,
     shared: Mutex<Shared>,
     background_signal: Signal,
     reader: Mutex<ReaderIo>,
@@ -141,6 +147,7 @@ impl Router {
         let waker = Waker::new(poll.registry(), WAKE).map_err(io_err)?;
         Ok(Router {
             inner: Arc::new(Inner {
+                id: NEXT_ROUTER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 shared: Mutex::new(Shared {
                     proto: Protocol::new(),
                     reader_active: false,
@@ -153,6 +160,7 @@ impl Router {
                     receiver,
                     poll,
                     events: Events::with_capacity(16),
+                    woken: Vec::new(),
                 }),
                 writer: Mutex::new(sender),
                 waker,
@@ -232,10 +240,23 @@ impl Inner {
         tx_id: u32,
         signal: &Signal,
     ) -> Result<Ticket, Error> {
-        let mut buf = [0u8; FRAME_MAX];
+        thread_local! {
+            // A frame buffer per thread: zeroing 4 KiB for every request
+            // cost more than the rest of the client's work put together.
+            static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; FRAME_MAX]);
+        }
+        FRAME.with(|frame| self.submit_in(req, tx_id, signal, &mut frame.borrow_mut()))
+    }
+
+    fn submit_in(
+        &self,
+        req: &Request<'_>,
+        tx_id: u32,
+        signal: &Signal,
+        buf: &mut [u8],
+    ) -> Result<Ticket, Error> {
         // Validate with a dummy id so nothing is registered for a bad request.
-        let len =
-            req.encode_with_limit(Ids::in_transaction(0, tx_id), self.max_payload, &mut buf)?;
+        let len = req.encode_with_limit(Ids::in_transaction(0, tx_id), self.max_payload, buf)?;
         let req_id = {
             let mut st = lock(&self.shared);
             let req_id = st.proto.register(req.op(), tx_id, signal.clone())?;
@@ -303,9 +324,30 @@ impl Inner {
 
     /// Sends `req` and waits for its reply.
     pub(crate) fn call(&self, req: &Request<'_>, tx_id: u32) -> Result<Response, Error> {
-        let signal = Arc::new(Condvar::new());
+        let signal = self.thread_signal();
         let ticket = self.submit(req, tx_id, &signal)?;
         self.wait(ticket)
+    }
+
+    /// This thread's condition variable for this router, made once and
+    /// reused by every call (a thread waits for one call at a time).
+    /// Keyed by the router's unique id, so a condition variable is never
+    /// shared between two routers' mutexes.
+    pub(crate) fn thread_signal(&self) -> Signal {
+        thread_local! {
+            static SIGNAL: std::cell::RefCell<Option<(u64, Signal)>> = const { std::cell::RefCell::new(None) };
+        }
+        SIGNAL.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            match &*cached {
+                Some((id, signal)) if *id == self.id => signal.clone(),
+                _ => {
+                    let signal = Arc::new(Condvar::new());
+                    *cached = Some((self.id, signal.clone()));
+                    signal
+                }
+            }
+        })
     }
 
     /// Blocks until `ready` holds (checked under the lock), taking the
@@ -353,7 +395,9 @@ impl Inner {
     fn release_reader(&self, st: &mut Shared) {
         st.reader_active = false;
         notify(&st.sleepers);
-        self.background_signal.notify_all();
+        if st.background.is_some() {
+            self.background_signal.notify_all();
+        }
     }
 
     /// The reader's loop: poll, drain, dispatch, until `done` or the
@@ -364,6 +408,7 @@ impl Inner {
             receiver,
             poll,
             events,
+            woken,
         } = &mut *io;
         loop {
             let (cleanups, stop) = {
@@ -394,7 +439,7 @@ impl Inner {
             // The lock is taken per frame, not for the whole drain: a peer
             // flooding events must not stall other threads' requests.
             let outcome = receiver.recv(|frame| {
-                let mut woken: Vec<Signal> = Vec::new();
+                woken.clear();
                 let mut st = lock(&self.shared);
                 if !st.proto.is_dead() {
                     // A rejected frame kills the connection inside
@@ -403,8 +448,12 @@ impl Inner {
                         .proto
                         .handle_frame(&frame, &mut |s: &Signal| woken.push(s.clone()));
                 }
+                // Only sleeping threads need a (system call) wake-up: the
+                // reader itself, and anyone not asleep yet, re-check under
+                // this lock before sleeping.
+                woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
                 drop(st);
-                notify(&woken);
+                notify(woken);
             });
             if let Err(e) = outcome {
                 self.fail(receive_error(e));

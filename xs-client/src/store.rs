@@ -59,11 +59,19 @@ fn ack(reply: Reply<'_>) -> Option<()> {
 pub trait Store: sealed::Sealed {
     /// A node's value; [`Error::Daemon`] with `ENOENT` if it is missing.
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        let path = Path::new(path)?;
-        run(self, Request::Read { path }, |r| match r {
-            Reply::Value(v) => Some(v.to_vec()),
-            _ => None,
-        })
+        let req = Request::Read {
+            path: Path::new(path)?,
+        };
+        let resp = self.call(&req)?;
+        // A READ reply's payload is the value: hand over the buffer itself.
+        if resp.header.op == xs_wire::Op::Read {
+            return Ok(resp.payload);
+        }
+        // Anything else is an error reply (or a protocol violation).
+        reply::parse(&req, &resp)?;
+        Err(Error::UnexpectedPacket(
+            "READ reply of the wrong shape".into(),
+        ))
     }
 
     /// A node's value, or `None` if it does not exist.

@@ -150,6 +150,10 @@ impl TxState {
                 }
             }
         }
+        if self.device.is_none() && self.writer.is_empty() {
+            check_frame(frame, self.writer.max_payload())?;
+            return self.writer.send_direct(&mut &*io, frame).map(drop);
+        }
         self.writer.push(frame)?;
         self.flush(io).map(drop)
     }

@@ -220,6 +220,42 @@ impl FrameWriter {
         Ok(())
     }
 
+    /// Sends `frame` (already checked) straight from the caller's slice when
+    /// nothing is queued on a socket, queueing only what the socket did not
+    /// take; otherwise queues it behind the rest and flushes. Saves a copy
+    /// through the queue on the common path. Returns whether the queue is
+    /// empty afterwards.
+    pub(crate) fn send_direct<W: Write + ?Sized>(
+        &mut self,
+        sink: &mut W,
+        frame: &[u8],
+    ) -> Result<bool, TransportError> {
+        let mut written = 0;
+        while written < frame.len() {
+            match sink.write(&frame[written..]) {
+                Ok(0) => {
+                    return Err(TransportError::Io(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "xenstore connection accepted no bytes",
+                    )))
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(TransportError::Io(e)),
+            }
+        }
+        if written == frame.len() {
+            return Ok(true);
+        }
+        // The rest waits for writability, as one queued piece.
+        self.compact();
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&frame[written..]);
+        self.frames.push_back((start, self.buf.len()));
+        Ok(false)
+    }
+
     /// Writes queued bytes to `sink` until it would block or the queue is
     /// empty; returns `Ok(true)` when the queue is empty. `EINTR` is
     /// retried.
