@@ -79,7 +79,7 @@ fn binary_serves_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("xs-server-bin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("socket");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xs-server"))
+    let child = Command::new(env!("CARGO_BIN_EXE_xs-server"))
         .args([
             "--socket",
             socket.to_str().unwrap(),
@@ -88,23 +88,35 @@ fn binary_serves_and_stops_on_sigterm() {
             "--quiet",
         ])
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(|| socket.exists());
+    // Kill the child if the test fails half-way.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Guard(child);
+    let dom5 = dir.join("socket.dom5");
+    // Both sockets listen once the second one accepts a connection.
+    wait_for(|| std::os::unix::net::UnixStream::connect(&dom5).is_ok());
     let mut c = Raw::new(std::os::unix::net::UnixStream::connect(&socket).unwrap());
     assert_eq!(c.write("/bin", "ok"), Ans::Ok);
     assert_eq!(c.read("/bin"), val("ok"));
-    let dom5 = dir.join("socket.dom5");
     let mut d = Raw::new(std::os::unix::net::UnixStream::connect(&dom5).unwrap());
     assert_eq!(d.read("/bin"), err("EACCES"));
     let rc = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(rc.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "xs-server ignored SIGTERM");

@@ -130,7 +130,7 @@ impl Raw {
     /// reply to `req`.
     pub fn reply(&mut self, req: &Request<'_>) -> (Header, Ans) {
         loop {
-            let f = self.frame().expect("reply");
+            let f = self.frame().unwrap_or_else(|e| panic!("no reply: {e:?}"));
             if f.header.op == Op::WatchEvent {
                 self.push_event(&f);
                 continue;
@@ -229,7 +229,7 @@ impl Raw {
             if let Some(e) = self.events.pop_front() {
                 return e;
             }
-            let f = self.frame().expect("event");
+            let f = self.frame().unwrap_or_else(|e| panic!("no event: {e:?}"));
             assert_eq!(f.header.op, Op::WatchEvent, "expected an event, got {f:?}");
             self.push_event(&f);
         }
