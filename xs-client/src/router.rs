@@ -52,6 +52,23 @@ pub(crate) struct Shared {
     sleepers: Vec<Signal>,
     shutdown: bool,
     background: Option<JoinHandle<()>>,
+    /// On the xenbus device only: one request on the wire at a time.
+    device: Option<DeviceGate>,
+}
+
+/// The Linux xenbus device keeps a pointer to a request's body in the open
+/// file's single write buffer and copies it to the ring later, from its
+/// xenbus thread; a second `write()` before that overwrites the first
+/// request's body (seen on Linux 6.1: the first request reaches xenstored
+/// with the second one's path). So on the device a frame is written only
+/// when the previous one has been answered; later frames wait here and the
+/// reader writes the next one as each reply comes in.
+#[derive(Default)]
+struct DeviceGate {
+    /// The request written and not yet answered.
+    busy: Option<u32>,
+    /// Frames waiting for their turn, with their request ids.
+    queue: std::collections::VecDeque<(u32, Vec<u8>)>,
 }
 
 /// What only the reader touches.
@@ -154,6 +171,7 @@ impl Router {
                     sleepers: Vec::new(),
                     shutdown: false,
                     background: None,
+                    device: (kind == TransportKind::Xenbus).then(DeviceGate::default),
                 }),
                 background_signal: Arc::new(Condvar::new()),
                 reader: Mutex::new(ReaderIo {
@@ -283,7 +301,11 @@ impl Inner {
             if let Some(err) = dead {
                 return Err(err);
             }
-            writer.send_all(&buf[..len], self.timeout)
+            if self.take_device_turn(req_id, &buf[..len]) {
+                writer.send_all(&buf[..len], self.timeout)
+            } else {
+                Ok(())
+            }
         };
         if let Err(e) = sent {
             let err = transport_error(e);
@@ -298,6 +320,53 @@ impl Inner {
             req_id,
             signal: signal.clone(),
         })
+    }
+
+    /// On the device, claims the wire for `req_id` if no request is
+    /// unanswered (true: write the frame now), else queues a copy of the
+    /// frame (false). Always true on a socket. Called with the writer lock
+    /// held, so frames keep their order.
+    fn take_device_turn(&self, req_id: u32, frame: &[u8]) -> bool {
+        let mut st = lock(&self.shared);
+        match st.device.as_mut() {
+            None => true,
+            Some(gate) if gate.busy.is_none() && gate.queue.is_empty() => {
+                gate.busy = Some(req_id);
+                true
+            }
+            Some(gate) => {
+                gate.queue.push_back((req_id, frame.to_vec()));
+                false
+            }
+        }
+    }
+
+    /// On the device, after a reply to the request holding the wire: frees
+    /// the wire and returns the next queued frame, now holding it, for the
+    /// caller to write once the lock is released.
+    fn next_device_frame(st: &mut Shared, header: &xs_wire::Header) -> Option<Vec<u8>> {
+        let dead = st.proto.is_dead();
+        let gate = st.device.as_mut()?;
+        if header.op == xs_wire::Op::WatchEvent || gate.busy != Some(header.req_id) {
+            return None;
+        }
+        gate.busy = None;
+        if dead {
+            gate.queue.clear();
+            return None;
+        }
+        let (req_id, frame) = gate.queue.pop_front()?;
+        gate.busy = Some(req_id);
+        Some(frame)
+    }
+
+    /// Writes a frame that waited for its turn on the device; a failure
+    /// kills the connection like any other write error.
+    fn write_queued(&self, frame: &[u8]) {
+        let sent = lock(&self.writer).send_all(frame, self.timeout);
+        if let Err(e) = sent {
+            self.fail(transport_error(e));
+        }
     }
 
     /// Waits for a submitted request's reply, reading the socket itself when
@@ -448,12 +517,16 @@ impl Inner {
                         .proto
                         .handle_frame(&frame, &mut |s: &Signal| woken.push(s.clone()));
                 }
+                let next = Self::next_device_frame(&mut st, &frame.header);
                 // Only sleeping threads need a (system call) wake-up: the
                 // reader itself, and anyone not asleep yet, re-check under
                 // this lock before sleeping.
                 woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
                 drop(st);
                 notify(woken);
+                if let Some(frame) = next {
+                    self.write_queued(&frame);
+                }
             });
             if let Err(e) = outcome {
                 self.fail(receive_error(e));
@@ -567,5 +640,97 @@ impl Inner {
 impl Shared {
     pub(crate) fn proto(&self) -> &Protocol<Signal> {
         &self.proto
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use std::io::{ErrorKind, Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    use xs_transport::Connection;
+    use xs_wire::{decode, Header, Op, Status};
+
+    use crate::{Client, Router, Store};
+
+    /// A stand-in for the xenbus device (one end of a socket pair, with the
+    /// device's rules): answers each READ with the path it named, after
+    /// checking that nothing else was written while it was unanswered.
+    /// Returns (frames answered, frames that arrived too early).
+    fn one_at_a_time_daemon(mut s: UnixStream) -> (usize, usize) {
+        let (mut answered, mut early) = (0, 0);
+        let mut buf = Vec::new();
+        loop {
+            let (header, payload) = loop {
+                if let Ok(Status::Complete((f, used))) = decode(&buf) {
+                    let item = (f.header, f.payload.to_vec());
+                    buf.drain(..used);
+                    break item;
+                }
+                let mut chunk = [0u8; 8192];
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return (answered, early),
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            // Give a pipelining client time to write more, then look.
+            std::thread::sleep(Duration::from_millis(1));
+            s.set_nonblocking(true).unwrap();
+            let mut chunk = [0u8; 8192];
+            match s.read(&mut chunk) {
+                Ok(n) if n > 0 => {
+                    early += 1;
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                Err(e) if e.kind() != ErrorKind::WouldBlock => return (answered, early),
+                _ => {}
+            }
+            if !buf.is_empty() {
+                early += 1;
+            }
+            s.set_nonblocking(false).unwrap();
+            assert_eq!(header.op, Op::Read);
+            let value = &payload[..payload.len() - 1];
+            let reply = Header {
+                len: value.len() as u32,
+                ..header
+            };
+            let mut frame = reply.to_bytes().to_vec();
+            frame.extend_from_slice(value);
+            if s.write_all(&frame).is_err() {
+                return (answered, early);
+            }
+            answered += 1;
+        }
+    }
+
+    /// Pipelined batches from several threads reach the device one request
+    /// at a time, and every reply still goes to its own caller.
+    #[test]
+    fn the_device_gets_one_request_at_a_time() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let daemon = std::thread::spawn(move || one_at_a_time_daemon(theirs));
+        let conn = Connection::from_xenbus_fd(ours.into()).unwrap();
+        let client = Client::with_router(Router::new(conn).unwrap());
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let c = client.clone();
+                scope.spawn(move || {
+                    let paths: Vec<String> = (0..20).map(|i| format!("/t{t}/n{i}")).collect();
+                    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+                    for (p, r) in refs.iter().zip(c.read_many(&refs)) {
+                        assert_eq!(r.unwrap(), p.as_bytes());
+                    }
+                    for p in &refs[..5] {
+                        assert_eq!(c.read(p).unwrap(), p.as_bytes());
+                    }
+                });
+            }
+        });
+        drop(client);
+        let (answered, early) = daemon.join().unwrap();
+        assert_eq!(answered, 100);
+        assert_eq!(early, 0, "frames written while another was unanswered");
     }
 }
