@@ -225,6 +225,18 @@ fn load(path: &Path) -> Result<Saved, String> {
     Ok(saved)
 }
 
+/// A line for the report: long runs (big payloads) cut in the middle.
+fn shorten(line: &str) -> String {
+    const KEEP: usize = 60;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= 2 * KEEP + 20 {
+        return line.to_owned();
+    }
+    let head: String = chars[..KEEP].iter().collect();
+    let tail: String = chars[chars.len() - KEEP..].iter().collect();
+    format!("{head}[... {} chars ...]{tail}", chars.len() - 2 * KEEP)
+}
+
 fn compare(args: &[String]) -> Result<(), String> {
     let mut report_path = None;
     let mut files = Vec::new();
@@ -266,16 +278,16 @@ fn compare(args: &[String]) -> Result<(), String> {
         let _ = writeln!(report, "- {summary}");
         let _ = writeln!(details, "\n## {} vs {}\n", base.label, other.label);
         for (heading, ours, theirs) in differ {
-            let _ = writeln!(details, "### {heading}\n\n```text");
+            let _ = writeln!(details, "### {}\n\n```text", shorten(heading));
             let _ = writeln!(details, "{}:", base.label);
             for l in ours {
-                let _ = writeln!(details, "    {l}");
+                let _ = writeln!(details, "    {}", shorten(l));
             }
             let _ = writeln!(details, "{}:", other.label);
             match theirs {
                 Some(lines) => {
                     for l in lines {
-                        let _ = writeln!(details, "    {l}");
+                        let _ = writeln!(details, "    {}", shorten(l));
                     }
                 }
                 None => {
