@@ -6,8 +6,8 @@
 //!     Plays every script of xs_interop::scripts::all() (each in its own
 //!     subtree /conformance/<script>) and writes DIR/<file>.txt (one line
 //!     per received frame, compared by `replay compare`) and DIR/<file>.json,
-//!     where <file> is NAME in lower case with anything but [a-z0-9-]
-//!     replaced by '-'.
+//!     where <file> is NAME in lower case with each run of anything but
+//!     [a-z0-9] made one '-' ("oxenstored 4.17 (dom0)": oxenstored-4-17-dom0).
 //!
 //! replay compare [--report FILE] BASE.txt OTHER.txt...
 //!     Compares BASE with each OTHER step by step, prints one summary line
@@ -145,18 +145,17 @@ fn play(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `label` in lower case, runs of anything but `[a-z0-9]` made one `-`.
 fn file_name(label: &str) -> String {
-    label
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    let mut out = String::new();
+    for c in label.to_ascii_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
 }
 
 fn json_str(s: &str) -> String {
