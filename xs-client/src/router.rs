@@ -347,7 +347,10 @@ impl Inner {
     fn next_device_frame(st: &mut Shared, header: &xs_wire::Header) -> Option<Vec<u8>> {
         let dead = st.proto.is_dead();
         let gate = st.device.as_mut()?;
-        if header.op == xs_wire::Op::WatchEvent || gate.busy != Some(header.req_id) {
+        // One request is on the wire at a time, so any reply answers it,
+        // whatever its req_id says: the device answers WATCH with req_id 0
+        // (a known kernel bug), which must free the wire too.
+        if header.op == xs_wire::Op::WatchEvent || gate.busy.is_none() {
             return None;
         }
         gate.busy = None;
@@ -732,5 +735,81 @@ mod device_tests {
         let (answered, early) = daemon.join().unwrap();
         assert_eq!(answered, 100);
         assert_eq!(early, 0, "frames written while another was unanswered");
+    }
+
+    /// The device answers WATCH with req_id 0 (a kernel bug), sometimes after
+    /// the initial event. That reply must free the wire for the next request.
+    #[test]
+    fn a_watch_reply_with_req_id_zero_frees_the_device() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let daemon = std::thread::spawn(move || {
+            let mut writer = theirs.try_clone().unwrap();
+            let mut theirs = theirs;
+            let mut buf = Vec::new();
+            let mut next = || loop {
+                if let Ok(Status::Complete((f, used))) = decode(&buf) {
+                    let item = (f.header, f.payload.to_vec());
+                    buf.drain(..used);
+                    return Some(item);
+                }
+                let mut chunk = [0u8; 4096];
+                match theirs.read(&mut chunk) {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let frame = |h: Header, p: &[u8]| {
+                let mut f = Header {
+                    len: p.len() as u32,
+                    ..h
+                }
+                .to_bytes()
+                .to_vec();
+                f.extend_from_slice(p);
+                f
+            };
+            let mut out = Vec::new();
+            while let Some((h, payload)) = next() {
+                out.clear();
+                match h.op {
+                    Op::Watch => {
+                        // Initial event first, then OK with req_id 0.
+                        let ev = Header {
+                            op: Op::WatchEvent,
+                            req_id: 0xdead,
+                            tx_id: 0xbeef,
+                            len: 0,
+                        };
+                        let mut body = payload.clone();
+                        out.extend(frame(ev, &body));
+                        body.clear();
+                        out.extend(frame(Header { req_id: 0, ..h }, b"OK\0"));
+                    }
+                    Op::Read => out.extend(frame(h, b"v")),
+                    _ => out.extend(frame(h, b"OK\0")),
+                }
+                if writer.write_all(&out).is_err() {
+                    return;
+                }
+            }
+        });
+        let conn = Connection::from_xenbus_fd(ours.into()).unwrap();
+        let router = Router::with_timeout(conn, Some(Duration::from_secs(2))).unwrap();
+        let client = Client::with_router(router);
+        let monitor = client.monitor();
+        monitor.watch("/w", "tok").unwrap();
+        assert_eq!(
+            monitor
+                .wait_timeout(Duration::from_secs(2))
+                .unwrap()
+                .unwrap()
+                .path,
+            "/w"
+        );
+        // This READ would wait forever behind a WATCH that never freed the wire.
+        assert_eq!(client.read("/w").unwrap(), b"v");
+        drop(monitor);
+        drop(client);
+        daemon.join().unwrap();
     }
 }
