@@ -105,8 +105,12 @@ fn permissions_round_trip_with_the_owner_first() {
 fn special_paths_have_permissions() {
     let h = common::setup("special_perms");
     let c = h.client();
-    let perms = c.get_perms("@releaseDomain").unwrap();
-    assert_eq!(perms[0].domid, 0);
+    match c.get_perms("@releaseDomain") {
+        Ok(perms) => assert_eq!(perms[0].domid, 0),
+        // C xenstored 4.17 refuses GET_PERMS on special paths.
+        Err(e) if h.is_real() && e.errno() == Some(Errno::EINVAL) => {}
+        Err(e) => panic!("{e:?}"),
+    }
 }
 
 /// Bad input is refused before anything is sent, with a typed error.
@@ -159,7 +163,8 @@ fn invalid_requests_are_refused_before_sending() {
             c.write("/big", vec![0u8; 4096]),
             WireError::PayloadTooLarge {
                 len: 4101,
-                max: 4096,
+                // 4096 on a socket, 4080 through the xenbus device.
+                max: c.router().max_payload(),
             },
         ),
         (

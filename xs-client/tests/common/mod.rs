@@ -55,7 +55,7 @@ fn setup_embedded(builder: xs_server::ServerBuilder, root: String) -> Harness {
 
 impl Harness {
     pub fn client(&self) -> Client {
-        Client::unix(&self.socket).expect("connect")
+        connect(self.is_real(), &self.socket).expect("connect")
     }
 
     /// `rel` under this test's subtree.
@@ -78,11 +78,21 @@ impl Harness {
     }
 }
 
+/// The embedded server's socket, or the real daemon the way libxenstore
+/// finds it: `XENSTORED_PATH` names a socket or the xenbus device.
+fn connect(real: bool, socket: &std::path::Path) -> xs_client::Result<Client> {
+    if real {
+        Client::open()
+    } else {
+        Client::unix(socket)
+    }
+}
+
 impl Drop for Harness {
     fn drop(&mut self) {
         // Leave a shared real daemon clean.
         if self.is_real() {
-            if let Ok(c) = Client::unix(&self.socket) {
+            if let Ok(c) = connect(true, &self.socket) {
                 let _ = xs_client::Store::delete(&c, &self.root);
             }
         }
