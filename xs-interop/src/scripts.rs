@@ -66,7 +66,6 @@ pub fn all() -> Vec<Script> {
                 s(Read, "{r}/t/u\0"),
                 s(Rm, "{r}/t\0"),
                 s(Rm, "{r}/nope/deeper\0"),
-                s(Rm, "/\0"),
             ],
         },
         Script {
@@ -301,6 +300,16 @@ pub fn all() -> Vec<Script> {
                 s(Write, long("{r}/o\0", 5000)),
                 s(Read, "{r}/o\0"),
                 s(Read, "{r}/o\0").on(1),
+            ],
+        },
+        // Last: on daemons that accept it, this empties the whole tree.
+        Script {
+            name: "rm_root",
+            steps: vec![
+                s(Write, "{r}/x\0v"),
+                s(Rm, "/\0"),
+                s(Read, "{r}/x\0"),
+                s(GetPerms, "@releaseDomain\0"),
             ],
         },
     ]
