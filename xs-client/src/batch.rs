@@ -17,9 +17,40 @@ use crate::store::sealed::Sealed;
 use crate::{reply, Error, Result};
 
 /// Most requests a batch keeps in flight.
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// use xs_client::{Client, Store, MAX_DEPTH};
+///
+/// let client = Client::open()?;
+/// // 200 reads: two pipelined bursts of at most MAX_DEPTH, not 200 round trips.
+/// let paths: Vec<String> = (0..200).map(|d| format!("/local/domain/{d}/name")).collect();
+/// let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+/// assert!(refs.len() > MAX_DEPTH);
+/// let values = client.read_many(&refs);
+/// assert!(values.iter().all(|v| v.as_ref().unwrap_err().is_not_found()));
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 pub const MAX_DEPTH: usize = 128;
 /// Most request bytes a batch keeps in flight: far below a socket buffer,
 /// so a write never blocks while the daemon waits for us to read.
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// use xs_client::{Client, Store, MAX_BYTES_IN_FLIGHT};
+///
+/// let client = Client::open()?;
+/// // 64 KiB of values in one batch: sent in windows of MAX_BYTES_IN_FLIGHT,
+/// // so neither side's socket buffer fills while the other waits.
+/// let value = vec![b'x'; 2048];
+/// let paths: Vec<String> = (0..32).map(|i| format!("/local/domain/0/data/{i}")).collect();
+/// let items: Vec<(&str, &[u8])> = paths.iter().map(|p| (p.as_str(), &value[..])).collect();
+/// assert!(items.len() * value.len() > MAX_BYTES_IN_FLIGHT);
+/// assert!(client.write_many(&items).iter().all(|r| r.is_ok()));
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 pub const MAX_BYTES_IN_FLIGHT: usize = 32 * 1024;
 
 /// Sends every request pipelined and parses each reply with `parse`;

@@ -12,6 +12,19 @@ use crate::store::{call_and_parse, sealed::Sealed};
 use crate::{Error, Result, Router, Store, Transaction};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// use xs_client::{Client, Error, Store, DEFAULT_TRANSACT_ATTEMPTS};
+///
+/// let client = Client::open()?;
+/// // Every commit fails: transact gives up after the default number of tries.
+/// _xs.fail_next_commits(u64::from(DEFAULT_TRANSACT_ATTEMPTS));
+/// let err = client.transact(|tx| tx.write("/local/domain/0/counter", "1")).unwrap_err();
+/// assert!(matches!(err, Error::Conflict { attempts: DEFAULT_TRANSACT_ATTEMPTS }));
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 pub const DEFAULT_TRANSACT_ATTEMPTS: u32 = 64;
 
 /// Longest pause between two attempts of [`Client::transact`].
@@ -99,24 +112,74 @@ pub struct ClientBuilder {
 
 impl ClientBuilder {
     /// Connect to the Unix socket at `path`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, TransportKind};
+    ///
+    /// let socket = "/var/run/xenstored/socket";
+    /// # let socket = _xs.socket_path();
+    /// let client = Client::builder().unix(socket).connect()?;
+    /// assert_eq!(client.router().kind(), TransportKind::Socket);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn unix(mut self, path: impl AsRef<FsPath>) -> Self {
         self.endpoint = Some(Endpoint::Socket(path.as_ref().to_owned()));
         self
     }
 
     /// Connect through the xenbus device at `path`.
+    ///
+    /// ```no_run
+    /// // no_run: needs the xenbus device of a Xen guest or dom0 kernel.
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .xenbus("/dev/xen/xenbus")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .connect()?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn xenbus(mut self, path: impl AsRef<FsPath>) -> Self {
         self.endpoint = Some(Endpoint::Xenbus(path.as_ref().to_owned()));
         self
     }
 
     /// Give up waiting for any reply after `timeout` ([`Error::Timeout`]).
+    ///
+    /// ```
+    /// # use xs_server::{Fault, Server};
+    /// # let _xs = Server::builder().fault(Fault::DelayReplies(Duration::from_millis(500))).spawn()?;
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::{Client, Error, Store};
+    ///
+    /// // This daemon takes half a second to answer anything.
+    /// let client = Client::builder().timeout(Duration::from_millis(50)).connect()?;
+    /// let err = client.read("/local/domain/0/name").unwrap_err();
+    /// assert!(matches!(err, Error::Timeout(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// How many times [`Client::transact`] tries a conflicting transaction.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Error, Store};
+    ///
+    /// let client = Client::builder().transact_attempts(2).connect()?;
+    /// _xs.fail_next_commits(2); // two conflicts in a row
+    /// let err = client.transact(|tx| tx.write("/local/domain/1/name", "guest1")).unwrap_err();
+    /// assert!(matches!(err, Error::Conflict { attempts: 2 }));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn transact_attempts(mut self, attempts: u32) -> Self {
         self.transact_attempts = Some(attempts.max(1));
         self
@@ -124,6 +187,19 @@ impl ClientBuilder {
 
     /// Connects (discovering the endpoint if none was given). Fails in the
     /// caller's thread with [`Error::Connect`] naming the path.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Error};
+    ///
+    /// // No endpoint given: XENSTORED_PATH, the default socket, or the device.
+    /// let client = Client::builder().connect()?;
+    /// assert!(client.is_connected());
+    /// let err = Client::builder().unix("/nonexistent/socket").connect().unwrap_err();
+    /// assert!(matches!(err, Error::Connect { .. }));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn connect(self) -> Result<Client> {
         let endpoint = self.endpoint.unwrap_or_else(Endpoint::discover);
         let conn = endpoint
@@ -141,27 +217,88 @@ impl Client {
     /// Connects the way libxenstore does: `$XENSTORED_PATH`, else
     /// `$XENSTORED_RUNDIR/socket`, else `/var/run/xenstored/socket`, else
     /// the xenbus device.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// assert!(client.is_connected());
+    /// assert!(client.exists("/tool/xenstored")?);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn open() -> Result<Client> {
         Client::builder().connect()
     }
 
     /// Connects to the Unix socket at `path`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let socket = "/var/run/xenstored/socket";
+    /// # let socket = _xs.socket_path();
+    /// let client = Client::unix(socket)?;
+    /// assert!(client.exists("/tool/xenstored")?);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn unix(path: impl AsRef<FsPath>) -> Result<Client> {
         Client::builder().unix(path).connect()
     }
 
     /// Connects through the xenbus device at `path` (e.g. `/dev/xen/xenbus`).
+    ///
+    /// ```no_run
+    /// // no_run: needs the xenbus device of a Xen guest or dom0 kernel.
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::xenbus("/dev/xen/xenbus")?;
+    /// // In a guest, relative paths are under its own /local/domain/<domid>.
+    /// let name = client.read_string("name")?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn xenbus(path: impl AsRef<FsPath>) -> Result<Client> {
         Client::builder().xenbus(path).connect()
     }
 
     /// Options: endpoint, timeout, retry count.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .timeout(Duration::from_secs(5))
+    ///     .transact_attempts(8)
+    ///     .connect()?;
+    /// assert!(client.is_connected());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 
     /// A client over a router made by hand (e.g. from an existing
     /// [`Connection`]).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::{Client, Router, Store};
+    /// use xs_transport::Connection;
+    ///
+    /// let conn = Connection::unix(_xs.socket_path())?;
+    /// let router = Router::with_timeout(conn, Some(Duration::from_secs(5)))?;
+    /// let client = Client::with_router(router);
+    /// assert!(client.exists("/tool/xenstored")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_router(router: Router) -> Client {
         Client {
             router: Arc::new(router),
@@ -170,21 +307,75 @@ impl Client {
     }
 
     /// A client over an already-open connection.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    /// use xs_transport::Connection;
+    ///
+    /// let socket = "/var/run/xenstored/socket";
+    /// # let socket = _xs.socket_path();
+    /// let conn = Connection::unix(socket)?;
+    /// let client = Client::with_connection(conn)?;
+    /// assert!(client.exists("/tool/xenstored")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_connection(conn: Connection) -> Result<Client> {
         Ok(Client::with_router(Router::new(conn)?))
     }
 
     /// The router this client (and its clones) share.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, TransportKind};
+    ///
+    /// let client = Client::open()?;
+    /// let router = client.router();
+    /// assert_eq!(router.kind(), TransportKind::Socket);
+    /// assert_eq!(router.max_payload(), 4096);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn router(&self) -> &Router {
         &self.router
     }
 
     /// Whether the connection is still usable.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// assert!(client.is_connected());
+    /// drop(_xs); // the daemon goes away
+    /// let _ = client.read("/tool/xenstored"); // fails: connection closed
+    /// assert!(!client.is_connected());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn is_connected(&self) -> bool {
         self.router.is_connected()
     }
 
     /// Opens a transaction.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let tx = client.transaction()?;
+    /// tx.write("/local/domain/1/device/vif/0/state", "1")?;
+    /// tx.write("/local/domain/0/backend/vif/1/0/state", "1")?;
+    /// assert!(!client.exists("/local/domain/1/device/vif/0")?); // not yet visible
+    /// assert!(tx.commit()?); // both nodes appear at once
+    /// assert!(client.exists("/local/domain/1/device/vif/0")?);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn transaction(&self) -> Result<Transaction<'_>> {
         Transaction::start(self)
     }
@@ -242,6 +433,16 @@ impl Client {
 
     /// A domain's home path, `/local/domain/<domid>` (the daemon does not
     /// check that the domain exists).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// assert_eq!(client.get_domain_path(5)?, "/local/domain/5");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn get_domain_path(&self, domid: u32) -> Result<String> {
         call_and_parse(self, Request::GetDomainPath { domid }, |r| match r {
             Reply::DomainPath(p) => Some(p.to_owned()),
@@ -250,6 +451,18 @@ impl Client {
     }
 
     /// Whether xenstored knows the domain (privileged).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// assert!(!client.is_domain_introduced(7)?);
+    /// client.introduce_domain(7, 0xfefff, 3)?;
+    /// assert!(client.is_domain_introduced(7)?);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn is_domain_introduced(&self, domid: u32) -> Result<bool> {
         call_and_parse(self, Request::IsDomainIntroduced { domid }, |r| match r {
             Reply::Bool(b) => Some(b),
@@ -258,34 +471,114 @@ impl Client {
     }
 
     /// Tells xenstored about a new domain and its store ring (privileged).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("@introduceDomain", "intro")?;
+    /// monitor.wait_timeout(Duration::from_secs(1))?; // the initial event
+    /// // Domain 3's store ring is at gfn 0xfeffc, bound to event channel 1.
+    /// client.introduce_domain(3, 0xfeffc, 1)?;
+    /// let ev = monitor.wait_timeout(Duration::from_secs(1))?.expect("an event");
+    /// assert_eq!(ev, ("@introduceDomain", "intro"));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn introduce_domain(&self, domid: u32, gfn: u64, evtchn: u32) -> Result<()> {
         self.ack(Request::Introduce { domid, gfn, evtchn })
     }
 
     /// Makes xenstored forget a domain (privileged); fires `@releaseDomain`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// client.introduce_domain(3, 0xfeffc, 1)?;
+    /// client.release_domain(3)?; // the domain died
+    /// assert!(!client.is_domain_introduced(3)?);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn release_domain(&self, domid: u32) -> Result<()> {
         self.ack(Request::Release { domid })
     }
 
     /// Clears a domain's shutdown flag (privileged).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// client.introduce_domain(3, 0xfeffc, 1)?;
+    /// // After a suspend/resume cycle (e.g. a checkpoint), let it run on.
+    /// client.resume_domain(3)?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn resume_domain(&self, domid: u32) -> Result<()> {
         self.ack(Request::Resume { domid })
     }
 
     /// Gives `domid` the rights of `target` (privileged; for device-model
     /// stub domains).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// client.introduce_domain(1, 0xfeffc, 1)?; // the guest
+    /// client.introduce_domain(2, 0xfeffd, 2)?; // its device-model stub domain
+    /// client.set_target(2, 1)?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn set_target(&self, domid: u32, target: u32) -> Result<()> {
         self.ack(Request::SetTarget { domid, target })
     }
 
     /// Drops every watch and transaction of this connection. Never use it
     /// over the xenbus device: that connection is the guest kernel's too.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// // A toolstack restarting on a long-lived connection starts clean.
+    /// client.reset_watches()?;
+    /// assert!(client.is_connected());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn reset_watches(&self) -> Result<()> {
         self.ack(Request::ResetWatches)
     }
 
     /// Sends a CONTROL command (privileged, implementation-defined) and
     /// returns its raw output.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// // Ask the daemon to log a line (what `xenstore-control log` does).
+    /// match client.control("log", b"hello from the toolstack") {
+    ///     Ok(output) => println!("{}", String::from_utf8_lossy(&output)),
+    ///     Err(e) if e.is_unsupported() || e.is_permission_denied() => {}
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn control(&self, command: &str, args: &[u8]) -> Result<Vec<u8>> {
         call_and_parse(self, Request::Control { command, args }, |r| match r {
             Reply::Text(t) => Some(t.to_vec()),
@@ -298,11 +591,42 @@ impl Client {
     /// `None` sends an empty payload, which oxenstored 4.17 leaves
     /// unanswered until more bytes arrive on the connection: against it,
     /// use a client with a timeout.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::builder().timeout(Duration::from_secs(5)).connect()?;
+    /// let features = match client.get_features(None) {
+    ///     Ok(bits) => bits,
+    ///     Err(e) if e.is_unsupported() => 0, // before Xen 4.21
+    ///     Err(e) => return Err(e),
+    /// };
+    /// println!("daemon features: {features:#x}");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn get_features(&self, domid: Option<u32>) -> Result<u64> {
         self.number(Request::GetFeature { domid })
     }
 
     /// Sets a domain's feature bits before it is introduced (Xen 4.21+).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// // Offer no optional features to domain 4 (set before introducing it).
+    /// match client.set_features(4, 0) {
+    ///     Ok(()) => {}
+    ///     Err(e) if e.is_unsupported() => {} // before Xen 4.21
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn set_features(&self, domid: u32, features: u32) -> Result<()> {
         self.ack(Request::SetFeature { domid, features })
     }
@@ -312,6 +636,21 @@ impl Client {
     /// This sends an empty payload, which oxenstored 4.17 leaves unanswered
     /// until more bytes arrive on the connection: against it, use a client
     /// with a timeout.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::builder().timeout(Duration::from_secs(5)).connect()?;
+    /// match client.get_quota_names() {
+    ///     Ok(names) => println!("quotas: {}", names.join(", ")),
+    ///     Err(e) if e.is_unsupported() => println!("no quota interface (before Xen 4.22)"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn get_quota_names(&self) -> Result<Vec<String>> {
         call_and_parse(self, Request::GetQuota(QuotaQuery::Names), |r| match r {
             Reply::QuotaNames(n) => Some(n.iter().map(str::to_owned).collect()),
@@ -320,6 +659,21 @@ impl Client {
     }
 
     /// A quota's value, global (`domid: None`) or a domain's (Xen 4.22+).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// // How many watches domain 1 may register.
+    /// match client.get_quota(Some(1), "watches") {
+    ///     Ok(n) => println!("domain 1 may have {n} watches"),
+    ///     Err(e) if e.is_unsupported() => {} // before Xen 4.22
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn get_quota(&self, domid: Option<u32>, name: &str) -> Result<u64> {
         let query = match domid {
             Some(domid) => QuotaQuery::Domain { domid, name },
@@ -329,6 +683,21 @@ impl Client {
     }
 
     /// Sets a quota, global (`domid: None`) or a domain's (Xen 4.22+).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// // Let domain 1 register more watches than the global default.
+    /// match client.set_quota(Some(1), "watches", 256) {
+    ///     Ok(()) => {}
+    ///     Err(e) if e.is_unsupported() => {} // before Xen 4.22
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn set_quota(&self, domid: Option<u32>, name: &str, value: u32) -> Result<()> {
         self.ack(Request::SetQuota { domid, name, value })
     }

@@ -20,6 +20,16 @@ use crate::store::{call_and_parse, sealed::Sealed};
 use crate::{Client, Event, Monitor, Result, Store};
 
 /// The "no transaction" id.
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// use xs_client::compat::{Xs, XBT_NULL};
+///
+/// let xs = Xs::open()?;
+/// xs.write(XBT_NULL, "/local/domain/0/name", b"Domain-0")?; // outside any transaction
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 pub const XBT_NULL: u32 = 0;
 
 /// Issues requests in transaction `tx` (possibly 0) on `client`.
@@ -67,11 +77,34 @@ pub struct Xs {
 
 impl Xs {
     /// Opens a connection by discovery, like `xs.xs()`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// assert_eq!(xs.read(XBT_NULL, "/tool/xenstored")?.is_some(), true);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn open() -> Result<Xs> {
         Ok(Xs::with_client(Client::open()?))
     }
 
     /// A handle over an existing client (sharing its connection).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let xs = Xs::with_client(client.clone()); // same connection
+    /// xs.write(XBT_NULL, "/local/domain/1/name", b"guest1")?;
+    /// assert_eq!(client.read("/local/domain/1/name")?, b"guest1");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn with_client(client: Client) -> Xs {
         let monitor = client.monitor();
         Xs { client, monitor }
@@ -85,16 +118,51 @@ impl Xs {
     }
 
     /// A node's value, or `None` if it does not exist.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.write(XBT_NULL, "/local/domain/1/name", b"guest1")?;
+    /// assert_eq!(xs.read(XBT_NULL, "/local/domain/1/name")?, Some(b"guest1".to_vec()));
+    /// assert_eq!(xs.read(XBT_NULL, "/local/domain/1/missing")?, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn read(&self, tx: u32, path: &str) -> Result<Option<Vec<u8>>> {
         self.tx(tx).read_opt(path)
     }
 
     /// Writes a value.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.write(XBT_NULL, "/local/domain/0/backend/vif/1/0/state", b"1")?;
+    /// assert_eq!(xs.read(XBT_NULL, "/local/domain/0/backend/vif/1/0/state")?, Some(b"1".to_vec()));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn write(&self, tx: u32, path: &str, value: &[u8]) -> Result<()> {
         self.tx(tx).write(path, value)
     }
 
     /// Child names, or `None` if the node does not exist.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.write(XBT_NULL, "/local/domain/1/device/vif/0/state", b"1")?;
+    /// assert_eq!(xs.ls(XBT_NULL, "/local/domain/1/device")?, Some(vec!["vif".to_owned()]));
+    /// assert_eq!(xs.ls(XBT_NULL, "/local/domain/1/device/vbd")?, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn ls(&self, tx: u32, path: &str) -> Result<Option<Vec<String>>> {
         match self.tx(tx).list(path) {
             Ok(names) => Ok(Some(names)),
@@ -104,41 +172,144 @@ impl Xs {
     }
 
     /// Creates a node.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.mkdir(XBT_NULL, "/local/domain/1/data")?;
+    /// assert_eq!(xs.read(XBT_NULL, "/local/domain/1/data")?, Some(Vec::new()));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn mkdir(&self, tx: u32, path: &str) -> Result<()> {
         self.tx(tx).mkdir(path)
     }
 
     /// Removes a subtree.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.write(XBT_NULL, "/local/domain/0/backend/vif/1/0/state", b"6")?;
+    /// xs.rm(XBT_NULL, "/local/domain/0/backend/vif/1")?;
+    /// assert_eq!(xs.ls(XBT_NULL, "/local/domain/0/backend/vif/1")?, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn rm(&self, tx: u32, path: &str) -> Result<()> {
         self.tx(tx).delete(path)
     }
 
     /// A node's permissions, owner first.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    /// use xs_client::{Access, Perm};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.write(XBT_NULL, "/local/domain/0/name", b"Domain-0")?;
+    /// let perms = xs.get_permissions(XBT_NULL, "/local/domain/0/name")?;
+    /// assert_eq!(perms[0], Perm::new(Access::None, 0)); // dom0 owns it
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn get_permissions(&self, tx: u32, path: &str) -> Result<Vec<Perm>> {
         self.tx(tx).get_perms(path)
     }
 
     /// Replaces a node's permissions.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    /// use xs_client::{Access, Perm};
+    ///
+    /// let xs = Xs::open()?;
+    /// let dir = "/local/domain/1/device/vbd/768";
+    /// xs.mkdir(XBT_NULL, dir)?;
+    /// // Domain 1 owns its frontend; dom0 may read it.
+    /// let perms = [Perm::new(Access::Both, 1), Perm::new(Access::Read, 0)];
+    /// xs.set_permissions(XBT_NULL, dir, &perms)?;
+    /// assert_eq!(xs.get_permissions(XBT_NULL, dir)?, perms);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn set_permissions(&self, tx: u32, path: &str, perms: &[Perm]) -> Result<()> {
         self.tx(tx).set_perms(path, perms)
     }
 
     /// Watches `path` with `token`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.watch("/local/domain/1/control/shutdown", "shutdown")?;
+    /// assert_eq!(xs.read_watch()?, ("/local/domain/1/control/shutdown", "shutdown"));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn watch(&self, path: &str, token: &str) -> Result<()> {
         self.monitor.watch(path, token)
     }
 
     /// Blocks for the next event of any of this handle's watches.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.watch("/local/domain/1/device", "dev")?;
+    /// xs.read_watch()?; // fired at registration
+    /// xs.write(XBT_NULL, "/local/domain/1/device/vif/0/state", b"1")?;
+    /// let ev = xs.read_watch()?;
+    /// assert_eq!((ev.path.as_str(), ev.token.as_str()), ("/local/domain/1/device/vif/0/state", "dev"));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn read_watch(&self) -> Result<Event> {
         self.monitor.wait()
     }
 
     /// Removes a watch.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.watch("@releaseDomain", "release")?;
+    /// xs.unwatch("@releaseDomain", "release")?;
+    /// xs.unwatch("@releaseDomain", "release")?; // gone already: still fine
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn unwatch(&self, path: &str, token: &str) -> Result<()> {
         self.monitor.unwatch(path, token)
     }
 
     /// Starts a transaction and returns its id.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// let t = xs.transaction_start()?;
+    /// xs.write(t, "/local/domain/1/device/vif/0/state", b"1")?;
+    /// assert_eq!(xs.read(XBT_NULL, "/local/domain/1/device/vif/0/state")?, None); // not yet
+    /// assert!(xs.transaction_end(t, false)?);
+    /// assert!(xs.read(XBT_NULL, "/local/domain/1/device/vif/0/state")?.is_some());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn transaction_start(&self) -> Result<u32> {
         call_and_parse(&self.client, Request::TransactionStart, |r| match r {
             Reply::TransactionId(id) => Some(id),
@@ -148,6 +319,29 @@ impl Xs {
 
     /// Ends transaction `tx`: aborts if `abort`, else commits. `Ok(false)`
     /// on a conflict (`EAGAIN`); the transaction is gone either way.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// // The usual retry loop of toolstack code.
+    /// loop {
+    ///     let t = xs.transaction_start()?;
+    ///     let n: u32 = xs.read(t, "/local/domain/0/counter")?
+    ///         .map_or(0, |v| String::from_utf8_lossy(&v).parse().unwrap_or(0));
+    ///     xs.write(t, "/local/domain/0/counter", (n + 1).to_string().as_bytes())?;
+    ///     if xs.transaction_end(t, false)? {
+    ///         break; // committed
+    ///     }
+    /// }
+    /// let t = xs.transaction_start()?;
+    /// xs.write(t, "/local/domain/0/counter", b"99")?;
+    /// xs.transaction_end(t, true)?; // abort
+    /// assert_eq!(xs.read(XBT_NULL, "/local/domain/0/counter")?, Some(b"1".to_vec()));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn transaction_end(&self, tx: u32, abort: bool) -> Result<bool> {
         let ended = call_and_parse(
             &self.tx(tx),
@@ -162,31 +356,101 @@ impl Xs {
     }
 
     /// See [`Client::introduce_domain`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.introduce_domain(3, 0xfeffc, 1)?;
+    /// assert_eq!(xs.get_domain_path(3)?, "/local/domain/3");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn introduce_domain(&self, domid: u32, mfn: u64, eventchn: u32) -> Result<()> {
         self.client.introduce_domain(domid, mfn, eventchn)
     }
 
     /// See [`Client::release_domain`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.watch("@releaseDomain", "release")?;
+    /// xs.read_watch()?; // fired at registration
+    /// xs.introduce_domain(3, 0xfeffc, 1)?;
+    /// xs.release_domain(3)?;
+    /// assert_eq!(xs.read_watch()?, ("@releaseDomain", "release"));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn release_domain(&self, domid: u32) -> Result<()> {
         self.client.release_domain(domid)
     }
 
     /// See [`Client::resume_domain`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.introduce_domain(3, 0xfeffc, 1)?;
+    /// xs.resume_domain(3)?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn resume_domain(&self, domid: u32) -> Result<()> {
         self.client.resume_domain(domid)
     }
 
     /// See [`Client::set_target`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.introduce_domain(1, 0xfeffc, 1)?; // the guest
+    /// xs.introduce_domain(2, 0xfeffd, 2)?; // its stub device model
+    /// xs.set_target(2, 1)?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn set_target(&self, domid: u32, target: u32) -> Result<()> {
         self.client.set_target(domid, target)
     }
 
     /// See [`Client::get_domain_path`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// let home = xs.get_domain_path(7)?;
+    /// assert_eq!(home, "/local/domain/7");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn get_domain_path(&self, domid: u32) -> Result<String> {
         self.client.get_domain_path(domid)
     }
 
     /// Closes the handle (its watches are removed; the connection closes
     /// unless other clones of its client are alive).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.watch("@introduceDomain", "intro")?;
+    /// xs.close(); // the watch goes with it
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn close(self) {}
 }

@@ -79,6 +79,15 @@ pub enum Error {
 
 impl Error {
     /// A daemon error reply.
+    ///
+    /// ```
+    /// use xs_client::Error;
+    /// use xs_wire::{Errno, Op};
+    /// let e = Error::daemon(Op::Write, Some("/local/domain/1/data/big"), "EQUOTA");
+    /// assert_eq!(e.errno(), None); // not in Xen's errno table, but kept by name
+    /// assert!(matches!(&e, Error::Daemon { name, .. } if name == "EQUOTA"));
+    /// assert_eq!(Error::daemon(Op::Rm, None, "EACCES").errno(), Some(Errno::EACCES));
+    /// ```
     pub fn daemon(op: Op, path: Option<&str>, name: &str) -> Error {
         Error::Daemon {
             op,
@@ -89,6 +98,18 @@ impl Error {
     }
 
     /// The daemon's errno, for [`Error::Daemon`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Errno, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.mkdir("/local/domain/1/device/vif/0")?;
+    /// let err = client.list("/local/domain/1/device/vif/0/state").unwrap_err();
+    /// assert_eq!(err.errno(), Some(Errno::ENOENT));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Error::Daemon { errno, .. } => *errno,
@@ -97,28 +118,93 @@ impl Error {
     }
 
     /// The node (or transaction, or watch) does not exist: `ENOENT`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// match client.read("/local/domain/1/device/vif/0/backend") {
+    ///     Ok(path) => println!("backend at {}", String::from_utf8_lossy(&path)),
+    ///     Err(e) if e.is_not_found() => println!("no vif 0 yet"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn is_not_found(&self) -> bool {
         self.errno() == Some(Errno::ENOENT)
     }
 
     /// A transaction conflict: `EAGAIN` from the daemon, or
     /// [`Error::Conflict`] after retries.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::builder().transact_attempts(1).connect()?;
+    /// _xs.fail_next_commits(1);
+    /// let err = client.transact(|tx| tx.write("/local/domain/0/counter", "1")).unwrap_err();
+    /// assert!(err.is_conflict()); // worth retrying later
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. }) || self.errno() == Some(Errno::EAGAIN)
     }
 
     /// Permission denied: `EACCES` (or `EPERM`).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// // Domain 1 may not touch dom0's nodes.
+    /// let guest = Client::unix(_xs.socket_for_domain(1))?;
+    /// let err = guest.write("/local/domain/0/name", "mine").unwrap_err();
+    /// assert!(err.is_permission_denied());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn is_permission_denied(&self) -> bool {
         matches!(self.errno(), Some(Errno::EACCES | Errno::EPERM))
     }
 
     /// The daemon does not support the operation: `ENOSYS`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// let quota = match client.get_quota(None, "nodes") {
+    ///     Ok(n) => Some(n),
+    ///     Err(e) if e.is_unsupported() => None, // daemon older than Xen 4.22
+    ///     Err(e) => return Err(e),
+    /// };
+    /// # assert_eq!(quota, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn is_unsupported(&self) -> bool {
         self.errno() == Some(Errno::ENOSYS)
     }
 
     /// The connection is gone (or was never made), so retrying on this
     /// client cannot succeed.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// drop(_xs); // xenstored goes away
+    /// let err = client.read("/local/domain/0/name").unwrap_err();
+    /// assert!(err.is_disconnected()); // reconnect: this client is done
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn is_disconnected(&self) -> bool {
         matches!(
             self,

@@ -21,6 +21,12 @@ pub struct Event {
 
 impl Event {
     /// An event.
+    ///
+    /// ```
+    /// use xs_client::Event;
+    /// let ev = Event::new("@releaseDomain", String::from("domains"));
+    /// assert_eq!(ev.to_string(), "@releaseDomain [domains]");
+    /// ```
     pub fn new(path: impl Into<String>, token: impl Into<String>) -> Event {
         Event {
             path: path.into(),

@@ -23,9 +23,28 @@ use crate::store::sealed::Sealed;
 use crate::{reply, Client, Error, Event, Result};
 
 /// Events a monitor queues before reporting overflow, by default.
+///
+/// ```
+/// use xs_client::{MonitorOptions, DEFAULT_QUEUE_CAPACITY};
+/// assert_eq!(MonitorOptions::default().capacity, DEFAULT_QUEUE_CAPACITY);
+/// ```
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 
 /// Options for [`Client::monitor_with`].
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// use xs_client::{Client, MonitorOptions};
+///
+/// let client = Client::open()?;
+/// // A small queue; events a slow consumer misses are reported, not lost silently.
+/// let options = MonitorOptions { capacity: 64, ..MonitorOptions::default() };
+/// let monitor = client.monitor_with(options);
+/// monitor.watch("/local/domain/0/backend", "be")?;
+/// assert_eq!(monitor.wait()?, ("/local/domain/0/backend", "be"));
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct MonitorOptions {
     /// Queue bound; past it events are counted and reported as
@@ -72,11 +91,40 @@ pub struct Monitor {
 
 impl Client {
     /// A monitor sharing this client's connection.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("/local/domain/0/backend/vif", "vif-backends")?;
+    /// assert_eq!(monitor.wait()?.token, "vif-backends"); // the initial event
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn monitor(&self) -> Monitor {
         self.monitor_with(MonitorOptions::default())
     }
 
     /// A monitor with explicit options.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::{Client, MonitorOptions};
+    ///
+    /// let client = Client::open()?;
+    /// // Also see events of watches already removed, like pyxs's wait(unwatched=True).
+    /// let monitor = client.monitor_with(MonitorOptions { keep_unwatched: true, ..Default::default() });
+    /// monitor.watch("/local/domain/1/device", "dev")?;
+    /// monitor.unwatch("/local/domain/1/device", "dev")?;
+    /// // The registration event still arrives.
+    /// let ev = monitor.wait_timeout(Duration::from_secs(1))?.expect("an event");
+    /// assert_eq!(ev, ("/local/domain/1/device", "dev"));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn monitor_with(&self, options: MonitorOptions) -> Monitor {
         let signal = Arc::new(Condvar::new());
         let id = self.router().inner().add_monitor(
@@ -155,12 +203,36 @@ impl Client {
 
 /// Opens a client (by discovery, like [`Client::open`]) and a monitor on it
 /// in one call, as `pyxs.monitor()` does. The monitor keeps the client alive.
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// let monitor = xs_client::monitor()?;
+/// monitor.watch("@releaseDomain", "dying")?;
+/// assert_eq!(monitor.wait()?, ("@releaseDomain", "dying"));
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 pub fn monitor() -> Result<Monitor> {
     Ok(Client::open()?.monitor())
 }
 
 impl Monitor {
     /// The client this monitor shares a connection with.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::Store;
+    ///
+    /// let monitor = xs_client::monitor()?;
+    /// monitor.watch("/local/domain/1/control/shutdown", "shutdown")?;
+    /// monitor.wait()?; // the initial event
+    /// monitor.client().write("/local/domain/1/control/shutdown", "poweroff")?;
+    /// let ev = monitor.wait_timeout(Duration::from_secs(1))?.expect("an event");
+    /// assert_eq!(ev.path, "/local/domain/1/control/shutdown");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -169,6 +241,25 @@ impl Monitor {
     /// `@releaseDomain`) with `token`. The daemon fires one event at once;
     /// it is delivered like any other. Watching a (path, token) pair this
     /// monitor already has gives `EEXIST`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::{Client, Errno, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// // A backend watches its frontend's state node.
+    /// monitor.watch("/local/domain/1/device/vif/0/state", "fe-state")?;
+    /// assert_eq!(monitor.wait()?, ("/local/domain/1/device/vif/0/state", "fe-state"));
+    /// client.write("/local/domain/1/device/vif/0/state", "3")?;
+    /// let ev = monitor.wait_timeout(Duration::from_secs(1))?.expect("an event");
+    /// assert_eq!(ev.token, "fe-state");
+    /// let again = monitor.watch("/local/domain/1/device/vif/0/state", "fe-state");
+    /// assert_eq!(again.unwrap_err().errno(), Some(Errno::EEXIST));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn watch(&self, path: &str, token: &str) -> Result<()> {
         let req = Request::Watch {
             path: Path::new(path)?,
@@ -201,6 +292,23 @@ impl Monitor {
     /// Removes a watch. Succeeds if the daemon no longer had it (`ENOENT`)
     /// or this monitor never had it. Events already queued for it are
     /// dropped unless the monitor keeps unwatched events.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("/local/domain/1/device", "dev")?;
+    /// monitor.unwatch("/local/domain/1/device", "dev")?;
+    /// assert!(monitor.watched().is_empty());
+    /// monitor.unwatch("/local/domain/1/device", "dev")?; // not watched: fine
+    /// client.write("/local/domain/1/device/vif/0/state", "1")?;
+    /// assert_eq!(monitor.wait_timeout(Duration::from_millis(100))?, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn unwatch(&self, path: &str, token: &str) -> Result<()> {
         let req = Request::Unwatch {
             path: Path::new(path)?,
@@ -228,6 +336,23 @@ impl Monitor {
     }
 
     /// The (path, token) pairs this monitor watches, sorted.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("@introduceDomain", "intro")?;
+    /// monitor.watch("@releaseDomain", "release")?;
+    /// assert_eq!(
+    ///     monitor.watched(),
+    ///     [("@introduceDomain".to_owned(), "intro".to_owned()),
+    ///      ("@releaseDomain".to_owned(), "release".to_owned())]
+    /// );
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn watched(&self) -> Vec<(String, String)> {
         self.client
             .router()
@@ -236,6 +361,24 @@ impl Monitor {
     }
 
     /// The next event, without blocking: `Ok(None)` if none is queued.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// assert_eq!(monitor.try_next()?, None); // nothing watched, nothing queued
+    /// monitor.watch("/local/domain/0/backend", "be")?;
+    /// monitor.wait()?; // the initial event
+    /// client.write("/local/domain/0/backend/vbd/1/768/state", "2")?;
+    /// // Poll, e.g. from a loop that has other work to do.
+    /// while monitor.try_next()?.is_none() {
+    ///     std::thread::yield_now();
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn try_next(&self) -> Result<Option<Event>> {
         self.client
             .router()
@@ -246,6 +389,19 @@ impl Monitor {
 
     /// Blocks until the next event. Fails with [`Error::Overflow`] after
     /// lost events, and with the connection's error once it is gone.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("/local/domain/1/device/vbd/768/state", "vbd")?;
+    /// let ev = monitor.wait()?; // the event fired at registration
+    /// assert_eq!(ev, ("/local/domain/1/device/vbd/768/state", "vbd"));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn wait(&self) -> Result<Event> {
         loop {
             if let Some(ev) = self.wait_inner(None)? {
@@ -255,6 +411,21 @@ impl Monitor {
     }
 
     /// Like [`Monitor::wait`], giving up after `timeout` with `Ok(None)`.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("/local/domain/1/control/shutdown", "shutdown")?;
+    /// monitor.wait()?; // the initial event
+    /// // Nobody asks the guest to shut down: the wait gives up.
+    /// assert_eq!(monitor.wait_timeout(Duration::from_millis(50))?, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<Event>> {
         self.wait_inner(Some(Instant::now() + timeout))
     }
@@ -279,6 +450,27 @@ impl Monitor {
 
     /// A blocking iterator over events; it ends after yielding the error
     /// that closed the connection.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("/local/domain/1/device", "dev")?;
+    /// client.write("/local/domain/1/device/vif/0/state", "1")?;
+    /// client.write("/local/domain/1/device/vif/0/state", "3")?;
+    /// // The initial event, then at least one per write, in order.
+    /// for ev in monitor.iter() {
+    ///     if ev?.path == "/local/domain/1/device/vif/0/state"
+    ///         && client.read("/local/domain/1/device/vif/0/state")? == b"3"
+    ///     {
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn iter(&self) -> EventIter<'_> {
         EventIter {
             monitor: self,
@@ -288,6 +480,19 @@ impl Monitor {
 }
 
 /// Blocking iterator returned by [`Monitor::iter`].
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// use xs_client::{Client, Event};
+///
+/// let client = Client::open()?;
+/// let monitor = client.monitor();
+/// monitor.watch("/local/domain/0/backend", "be")?;
+/// let first: Vec<Event> = monitor.iter().take(1).collect::<Result<_, _>>()?;
+/// assert_eq!(first, [Event::new("/local/domain/0/backend", "be")]);
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 pub struct EventIter<'m> {
     monitor: &'m Monitor,
     done: bool,

@@ -143,12 +143,36 @@ fn receive_error(e: xs_transport::TransportError) -> Error {
 
 impl Router {
     /// Takes ownership of a connection.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Router, TransportKind};
+    /// use xs_transport::Connection;
+    ///
+    /// let router = Router::new(Connection::unix(_xs.socket_path())?)?;
+    /// assert!(router.is_connected());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(conn: Connection) -> Result<Router, Error> {
         Router::with_timeout(conn, None)
     }
 
     /// Takes ownership of a connection; every wait for a reply gives up
     /// after `timeout` (`None`: wait forever).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::{Client, Router, Store};
+    /// use xs_transport::Connection;
+    ///
+    /// let conn = Connection::unix(_xs.socket_path())?;
+    /// let client = Client::with_router(Router::with_timeout(conn, Some(Duration::from_secs(5)))?);
+    /// assert!(client.exists("/tool/xenstored")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_timeout(conn: Connection, timeout: Option<Duration>) -> Result<Router, Error> {
         let kind = conn.kind();
         let max_payload = conn.max_payload();
@@ -191,22 +215,68 @@ impl Router {
     }
 
     /// Socket or xenbus device.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Router, TransportKind};
+    /// use xs_transport::Connection;
+    ///
+    /// let router = Router::new(Connection::unix(_xs.socket_path())?)?;
+    /// assert_eq!(router.kind(), TransportKind::Socket);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kind(&self) -> TransportKind {
         self.inner.kind
     }
 
     /// The largest payload this connection carries (4096, or 4080 on the
     /// xenbus device).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Router, TransportKind};
+    /// use xs_transport::Connection;
+    ///
+    /// let router = Router::new(Connection::unix(_xs.socket_path())?)?;
+    /// assert_eq!(router.max_payload(), 4096); // 4080 over /dev/xen/xenbus
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_payload(&self) -> usize {
         self.inner.max_payload
     }
 
     /// What the connection is to (its path).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Router, TransportKind};
+    /// use xs_transport::Connection;
+    ///
+    /// let router = Router::new(Connection::unix(_xs.socket_path())?)?;
+    /// assert!(router.peer().ends_with("socket"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer(&self) -> &str {
         &self.inner.peer
     }
 
     /// Whether the connection is still usable.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// assert!(client.router().is_connected());
+    /// drop(_xs);
+    /// let _ = client.read("/tool/xenstored"); // finds the connection closed
+    /// assert!(!client.router().is_connected());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_connected(&self) -> bool {
         !lock(&self.inner.shared).proto.is_dead()
     }

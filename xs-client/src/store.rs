@@ -58,6 +58,19 @@ fn ack(reply: Reply<'_>) -> Option<()> {
 /// ```
 pub trait Store: sealed::Sealed {
     /// A node's value; [`Error::Daemon`] with `ENOENT` if it is missing.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/1/name", "guest1")?;
+    /// assert_eq!(client.read("/local/domain/1/name")?, b"guest1");
+    /// let err = client.read("/local/domain/1/no-such-node").unwrap_err();
+    /// assert!(err.is_not_found());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn read(&self, path: &str) -> Result<Vec<u8>> {
         let req = Request::Read {
             path: Path::new(path)?,
@@ -75,6 +88,19 @@ pub trait Store: sealed::Sealed {
     }
 
     /// A node's value, or `None` if it does not exist.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/1/device/vif/0/state", "4")?;
+    /// let state = client.read_opt("/local/domain/1/device/vif/0/state")?;
+    /// assert_eq!(state.as_deref(), Some(&b"4"[..]));
+    /// assert_eq!(client.read_opt("/local/domain/1/device/vbd/768/state")?, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn read_opt(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match self.read(path) {
             Ok(v) => Ok(Some(v)),
@@ -84,16 +110,53 @@ pub trait Store: sealed::Sealed {
     }
 
     /// A node's value, or `default` if it does not exist.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// // A backend nobody has set up yet counts as XenbusStateInitialising (1).
+    /// let state = client.read_or("/local/domain/0/backend/vif/1/0/state", b"1")?;
+    /// assert_eq!(state, b"1");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn read_or(&self, path: &str, default: &[u8]) -> Result<Vec<u8>> {
         Ok(self.read_opt(path)?.unwrap_or_else(|| default.to_vec()))
     }
 
     /// A node's value as text (invalid UTF-8 is replaced).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/0/name", "Domain-0")?;
+    /// assert_eq!(client.read_string("/local/domain/0/name")?, "Domain-0");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn read_string(&self, path: &str) -> Result<String> {
         Ok(String::from_utf8_lossy(&self.read(path)?).into_owned())
     }
 
     /// Sets a node's value, creating it and any missing parents.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// // Missing parents are created on the way.
+    /// client.write("/local/domain/0/backend/vbd/1/51712/state", "1")?;
+    /// client.write("/local/domain/0/backend/vbd/1/51712/mode", b"w")?;
+    /// assert!(client.exists("/local/domain/0/backend/vbd/1")?);
+    /// assert_eq!(client.read("/local/domain/0/backend/vbd/1/51712/mode")?, b"w");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn write(&self, path: &str, value: impl AsRef<[u8]>) -> Result<()> {
         let path = Path::new(path)?;
         run(
@@ -108,6 +171,20 @@ pub trait Store: sealed::Sealed {
 
     /// Creates a node (and missing parents) with an empty value; succeeds if
     /// it exists already, leaving its value alone.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.mkdir("/local/domain/1/device")?;
+    /// assert_eq!(client.read("/local/domain/1/device")?, b"");
+    /// client.write("/local/domain/1/name", "guest1")?;
+    /// client.mkdir("/local/domain/1/name")?; // exists: value kept
+    /// assert_eq!(client.read("/local/domain/1/name")?, b"guest1");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn mkdir(&self, path: &str) -> Result<()> {
         let path = Path::new(path)?;
         run(self, Request::Mkdir { path }, ack)
@@ -115,6 +192,20 @@ pub trait Store: sealed::Sealed {
 
     /// Removes a node and everything below it. Succeeds if the node is
     /// already gone but its parent exists; `ENOENT` if the parent is missing.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/0/backend/vif/1/0/state", "6")?;
+    /// client.delete("/local/domain/0/backend/vif/1")?;
+    /// assert!(!client.exists("/local/domain/0/backend/vif/1/0/state")?);
+    /// client.delete("/local/domain/0/backend/vif/1")?; // already gone: fine
+    /// assert!(client.delete("/local/domain/9/no/parent").unwrap_err().is_not_found());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn delete(&self, path: &str) -> Result<()> {
         let path = Path::new(path)?;
         run(self, Request::Rm { path }, ack)
@@ -123,6 +214,21 @@ pub trait Store: sealed::Sealed {
     /// The names of a node's children (empty for a leaf). A listing too big
     /// for one reply (`E2BIG`) is fetched in parts with DIRECTORY_PART, as
     /// libxenstore does.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/1/device/vif/0/state", "1")?;
+    /// client.write("/local/domain/1/device/vif/1/state", "1")?;
+    /// let mut vifs = client.list("/local/domain/1/device/vif")?;
+    /// vifs.sort();
+    /// assert_eq!(vifs, ["0", "1"]);
+    /// assert!(client.list("/local/domain/1/device/vif/0/state")?.is_empty());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn list(&self, path: &str) -> Result<Vec<String>> {
         let p = Path::new(path)?;
         let direct = run(self, Request::Directory { path: p }, |r| match r {
@@ -138,11 +244,37 @@ pub trait Store: sealed::Sealed {
     }
 
     /// Whether a node exists.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/1/control/shutdown", "")?;
+    /// assert!(client.exists("/local/domain/1/control/shutdown")?);
+    /// assert!(!client.exists("/local/domain/1/control/sysrq")?);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn exists(&self, path: &str) -> Result<bool> {
         Ok(self.read_opt(path)?.is_some())
     }
 
     /// A node's permissions; the first entry is the owner and the default.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// use xs_client::{Access, Perm};
+    /// client.write("/local/domain/0/name", "Domain-0")?;
+    /// let perms = client.get_perms("/local/domain/0/name")?;
+    /// // Made by dom0: owned by dom0, nobody else may look.
+    /// assert_eq!(perms, [Perm::new(Access::None, 0)]);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn get_perms(&self, path: &str) -> Result<Vec<Perm>> {
         let path = Path::new(path)?;
         run(self, Request::GetPerms { path }, |r| match r {
@@ -153,6 +285,21 @@ pub trait Store: sealed::Sealed {
 
     /// Replaces a node's permissions; `perms[0]` becomes the owner and the
     /// default for unlisted domains.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// use xs_client::{Access, Perm};
+    /// // Hand a frontend directory to domain 1, readable by the backend in dom0.
+    /// let dir = "/local/domain/1/device/vif/0";
+    /// client.mkdir(dir)?;
+    /// client.set_perms(dir, &[Perm::new(Access::Both, 1), Perm::new(Access::Read, 0)])?;
+    /// assert_eq!(client.get_perms(dir)?[0], Perm::new(Access::Both, 1));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn set_perms(&self, path: &str, perms: &[Perm]) -> Result<()> {
         let path = Path::new(path)?;
         let perms = PermList::new(perms)?;
@@ -180,6 +327,20 @@ pub trait Store: sealed::Sealed {
     }
 
     /// Like [`Store::walk`], children before parents at every depth.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/0/backend/vif/1/0/state", "4")?;
+    /// let nodes = client.walk_bottom_up("/local/domain/0/backend")?;
+    /// // Children first: safe order for tearing a subtree down node by node.
+    /// assert_eq!(nodes[0].path, "/local/domain/0/backend/vif/1/0/state");
+    /// assert_eq!(nodes.last().unwrap().path, "/local/domain/0/backend");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn walk_bottom_up(&self, top: &str) -> Result<Vec<WalkEntry>> {
         crate::walk::walk(self, top, false)
     }
@@ -211,6 +372,20 @@ pub trait Store: sealed::Sealed {
     }
 
     /// Lists many nodes with the requests pipelined; results in order.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/1/device/vif/0/state", "4")?;
+    /// client.write("/local/domain/1/device/vbd/768/state", "4")?;
+    /// let lists = client.list_many(&["/local/domain/1/device/vif", "/local/domain/1/device/vbd"]);
+    /// assert_eq!(lists[0].as_ref().unwrap(), &["0"]);
+    /// assert_eq!(lists[1].as_ref().unwrap(), &["768"]);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn list_many(&self, paths: &[&str]) -> Vec<Result<Vec<String>>> {
         crate::batch::per_path(
             self,
@@ -224,6 +399,22 @@ pub trait Store: sealed::Sealed {
     }
 
     /// Writes many nodes with the requests pipelined; results in order.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let be = "/local/domain/0/backend/vif/1/0";
+    /// let results = client.write_many(&[
+    ///     ("/local/domain/0/backend/vif/1/0/frontend-id", b"1"),
+    ///     ("/local/domain/0/backend/vif/1/0/state", b"2"),
+    /// ]);
+    /// assert!(results.iter().all(|r| r.is_ok()));
+    /// assert_eq!(client.read(&format!("{be}/state"))?, b"2");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     fn write_many(&self, items: &[(&str, &[u8])]) -> Vec<Result<()>> {
         let parsed: Vec<_> = items
             .iter()

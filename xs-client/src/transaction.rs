@@ -53,6 +53,18 @@ impl<'c> Transaction<'c> {
     }
 
     /// The daemon's id for this transaction.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let tx = client.transaction()?;
+    /// assert_ne!(tx.id(), 0); // 0 means "no transaction" on the wire
+    /// tx.rollback()?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn id(&self) -> u32 {
         self.id
     }
@@ -66,6 +78,23 @@ impl<'c> Transaction<'c> {
 
     /// Commits. `Ok(false)` means a conflict (`EAGAIN`): nothing was
     /// applied and the transaction is gone; start a new one to retry.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let tx = client.transaction()?;
+    /// tx.write("/local/domain/0/backend/vif/1/0/state", "4")?;
+    /// assert!(tx.commit()?);
+    /// _xs.fail_next_commits(1); // pretend another writer got in first
+    /// let tx = client.transaction()?;
+    /// tx.write("/local/domain/0/backend/vif/1/0/state", "5")?;
+    /// assert!(!tx.commit()?); // conflict: nothing applied
+    /// assert_eq!(client.read("/local/domain/0/backend/vif/1/0/state")?, b"4");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn commit(mut self) -> Result<bool> {
         match self.end(true) {
             Ok(()) => Ok(true),
@@ -75,6 +104,19 @@ impl<'c> Transaction<'c> {
     }
 
     /// Aborts, discarding every change.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let tx = client.transaction()?;
+    /// tx.write("/local/domain/1/device/vif/0/state", "1")?;
+    /// tx.rollback()?; // changed our mind
+    /// assert!(!client.exists("/local/domain/1/device/vif/0/state")?);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
     pub fn rollback(mut self) -> Result<()> {
         self.end(false)
     }

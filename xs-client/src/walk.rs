@@ -13,6 +13,20 @@ use crate::batch;
 use crate::{Result, Store};
 
 /// One node of a walk.
+///
+/// ```
+/// # let _xs = xs_server::Server::spawn_temp();
+/// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+/// use xs_client::{Client, Store};
+///
+/// let client = Client::open()?;
+/// client.write("/local/domain/1/device/vif/0/state", "4")?;
+/// let top = &client.walk("/local/domain/1/device")?[0];
+/// assert_eq!(top.path, "/local/domain/1/device");
+/// assert_eq!(top.value, b"");
+/// assert_eq!(top.children, ["vif"]);
+/// # Ok::<(), xs_client::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalkEntry {
     /// The node's full path.
