@@ -77,6 +77,17 @@ impl Default for Quota {
 impl Quota {
     /// No request limits at all (flow control stays on: it protects the
     /// server, not the store).
+    ///
+    /// ```
+    /// use xs_server::{Quota, Server};
+    ///
+    /// // Let a test domain store as much as it likes.
+    /// let quota = Quota { apply_to_privileged: true, ..Quota::unlimited() };
+    /// assert_eq!(quota.max_nodes_per_domain, None);
+    /// assert_eq!(quota.max_outstanding, Quota::default().max_outstanding); // flow control stays
+    /// let server = Server::builder().quota(quota).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unlimited() -> Quota {
         Quota {
             max_value_size: None,

@@ -42,12 +42,49 @@ use crate::quota::Quota;
 const WAKER: Token = Token(0);
 
 /// Entry point: [`Server::builder`] or [`Server::spawn_temp`].
+///
+/// ```
+/// use xs_wire::{Op, Path, Request};
+/// use xs_server::Server;
+///
+/// let server = Server::spawn_temp();
+/// let mut sock = server.connect()?;
+/// let (op, value) = call(&mut sock, 0, Request::Read { path: Path::new("/tool/xenstored")? });
+/// assert_eq!((op, value.as_slice()), (Op::Read, &b"xs-server"[..]));
+/// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+/// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+/// #     use std::io::{Read, Write};
+/// #     let mut buf = [0u8; 4200];
+/// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+/// #     sock.write_all(&buf[..n]).unwrap();
+/// #     let mut got = Vec::new();
+/// #     loop {
+/// #         let mut chunk = [0u8; 4200];
+/// #         let n = sock.read(&mut chunk).unwrap();
+/// #         assert!(n > 0, "connection closed");
+/// #         got.extend_from_slice(&chunk[..n]);
+/// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+/// #             return (f.header.op, f.payload.to_vec());
+/// #         }
+/// #     }
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Server;
 
 impl Server {
     /// A builder with defaults: a temporary socket, oxenstored's quotas,
     /// no faults.
+    ///
+    /// ```
+    /// use xs_server::Server;
+    ///
+    /// // oxenstored's behaviour, but no DIRECTORY_PART and a domain-3 socket.
+    /// let server = Server::builder().directory_part(false).domain_socket(3).spawn()?;
+    /// assert!(server.socket_for_domain(3).exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
     }
@@ -94,18 +131,96 @@ pub struct ServerBuilder {
 impl ServerBuilder {
     /// Listen at `path` (a stale socket file there is replaced). Without
     /// it, the socket goes into a fresh temporary directory.
+    ///
+    /// ```
+    /// use xs_server::Server;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("xs-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let server = Server::builder().socket_path(dir.join("socket")).spawn()?;
+    /// assert_eq!(server.socket_path(), dir.join("socket"));
+    /// server.shutdown(); // removes the socket file, not the directory
+    /// assert!(!dir.join("socket").exists());
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn socket_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.socket_path = Some(path.into());
         self
     }
 
     /// Use these limits.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use xs_server::{Quota, Server};
+    ///
+    /// let quota = Quota { max_value_size: Some(16), ..Quota::default() };
+    /// let server = Server::builder().quota(quota).spawn()?;
+    /// let mut dom0 = server.connect()?;
+    /// let path = Path::new("/local/domain/0/data/blob")?;
+    /// let (op, err) = call(&mut dom0, 0, Request::Write { path, value: &[b'x'; 17] });
+    /// assert_eq!((op, err.as_slice()), (Op::Error, &b"E2BIG\0"[..]));
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn quota(mut self, quota: Quota) -> Self {
         self.config.quota = quota;
         self
     }
 
     /// Switch a fault on (see [`Fault`]).
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use std::io::{Read, Write};
+    /// use xs_server::{Fault, Server};
+    /// use xs_wire::Ids;
+    ///
+    /// // A daemon that dies after answering one request per connection.
+    /// let server = Server::builder().fault(Fault::CloseAfter(1)).spawn()?;
+    /// let mut sock = server.connect()?;
+    /// let (op, _) = call(&mut sock, 0, Request::Read { path: Path::new("/tool/xenstored")? });
+    /// assert_eq!(op, Op::Read);
+    /// let mut buf = [0u8; 64];
+    /// let n = Request::Read { path: Path::new("/tool")? }.encode(Ids::new(2), &mut buf)?;
+    /// sock.write_all(&buf[..n])?;
+    /// assert_eq!(sock.read(&mut buf)?, 0); // closed, unanswered
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fault(mut self, fault: Fault) -> Self {
         self.faults.add(fault);
         if let Fault::FailCommits(n) = fault {
@@ -115,6 +230,35 @@ impl ServerBuilder {
     }
 
     /// Answer `DIRECTORY_PART` (default) or, like oxenstored, `ENOSYS`.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use xs_server::Server;
+    ///
+    /// // Like oxenstored 4.17: clients must cope without DIRECTORY_PART.
+    /// let server = Server::builder().directory_part(false).spawn()?;
+    /// let mut sock = server.connect()?;
+    /// let req = Request::DirectoryPart { path: Path::new("/tool")?, offset: 0 };
+    /// assert_eq!(call(&mut sock, 0, req), (Op::Error, b"ENOSYS\0".to_vec()));
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn directory_part(mut self, enabled: bool) -> Self {
         self.config.directory_part = enabled;
         self
@@ -123,18 +267,67 @@ impl ServerBuilder {
     /// Also listen on a socket whose clients act as unprivileged domain
     /// `domid` (more can be added later with
     /// [`ServerHandle::socket_for_domain`]).
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::builder().domain_socket(5).spawn()?;
+    /// let mut dom5 = UnixStream::connect(server.socket_for_domain(5))?;
+    /// // Unprivileged: dom0's nodes are out of reach.
+    /// let req = Request::Read { path: Path::new("/tool/xenstored")? };
+    /// assert_eq!(call(&mut dom5, 0, req), (Op::Error, b"EACCES\0".to_vec()));
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn domain_socket(mut self, domid: u32) -> Self {
         self.domain_sockets.push(domid);
         self
     }
 
     /// Log connections and errors to stderr.
+    ///
+    /// ```
+    /// use xs_server::Server;
+    ///
+    /// // Prints "xs-server: listening on ...", connections and errors to stderr.
+    /// let server = Server::builder().verbose(true).spawn()?;
+    /// let _conn = server.connect()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn verbose(mut self, verbose: bool) -> Self {
         self.verbose = verbose;
         self
     }
 
     /// Binds the sockets and starts the event loop on its own thread.
+    ///
+    /// ```
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::builder().spawn()?;
+    /// assert!(server.socket_path().exists());
+    /// let err = Server::builder().socket_path("/nonexistent/dir/socket").spawn().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn(self) -> io::Result<ServerHandle> {
         let (socket_path, temp_dir) = match self.socket_path {
             Some(path) => (path, None),
@@ -210,6 +403,17 @@ enum Command {
 }
 
 /// A running server. Dropping it shuts the server down.
+///
+/// ```
+/// use xs_server::Server;
+///
+/// let server = Server::spawn_temp();
+/// let socket = server.socket_path().to_owned();
+/// let _client = server.connect()?;
+/// drop(server); // stops the event loop, removes the socket
+/// assert!(!socket.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ServerHandle {
     socket_path: PathBuf,
@@ -221,6 +425,16 @@ pub struct ServerHandle {
 
 impl ServerHandle {
     /// The main (dom0) socket.
+    ///
+    /// ```
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::spawn_temp();
+    /// // Point libxenstore-style clients (and xs_client::Client::open) at it.
+    /// std::env::set_var("XENSTORED_PATH", server.socket_path());
+    /// assert!(server.socket_path().ends_with("socket"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn socket_path(&self) -> &Path {
         &self.socket_path
     }
@@ -231,6 +445,15 @@ impl ServerHandle {
 
     /// The socket whose clients act as unprivileged domain `domid`,
     /// created on first use.
+    ///
+    /// ```
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::spawn_temp();
+    /// let dom7 = server.try_socket_for_domain(7)?;
+    /// assert_eq!(server.try_socket_for_domain(7)?, dom7); // made once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_socket_for_domain(&self, domid: u32) -> io::Result<PathBuf> {
         let (tx, rx) = mpsc::sync_channel(1);
         if !self.command(Command::DomainSocket(domid, tx)) {
@@ -245,12 +468,70 @@ impl ServerHandle {
     /// # Panics
     ///
     /// If the socket cannot be created or the server is gone.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::spawn_temp();
+    /// let mut guest = UnixStream::connect(server.socket_for_domain(1))?;
+    /// // Relative paths are under the domain's home, /local/domain/1.
+    /// let req = Request::GetDomainPath { domid: 1 };
+    /// assert_eq!(call(&mut guest, 0, req), (Op::GetDomainPath, b"/local/domain/1\0".to_vec()));
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn socket_for_domain(&self, domid: u32) -> PathBuf {
         self.try_socket_for_domain(domid)
             .unwrap_or_else(|e| panic!("xs-server: no socket for domain {domid}: {e}"))
     }
 
     /// A new privileged (dom0) client connection.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::spawn_temp();
+    /// let mut dom0 = server.connect()?;
+    /// let req = Request::Write { path: Path::new("/local/domain/0/name")?, value: b"Domain-0" };
+    /// assert_eq!(call(&mut dom0, 0, req), (Op::Write, b"OK\0".to_vec()));
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(&self) -> io::Result<UnixStream> {
         UnixStream::connect(&self.socket_path)
     }
@@ -267,6 +548,38 @@ impl ServerHandle {
 
     /// The engine's counters (connections, transactions, watches, ...), as
     /// of the moment the event loop answers. All zero if it is gone.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::spawn_temp();
+    /// let mut sock = server.connect()?;
+    /// let fresh = server.stats().nodes;
+    /// let path = Path::new("/local/domain/1/device/vif/0/state")?;
+    /// call(&mut sock, 0, Request::Write { path, value: b"1" });
+    /// let stats = server.stats();
+    /// assert_eq!(stats.connections, 1);
+    /// assert_eq!(stats.nodes, fresh + 6); // domain, 1, device, vif, 0 and state
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> Stats {
         let (tx, rx) = mpsc::sync_channel(1);
         if !self.command(Command::Stats(tx)) {
@@ -276,11 +589,56 @@ impl ServerHandle {
     }
 
     /// Makes the next `n` commits fail with `EAGAIN`.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::spawn_temp();
+    /// let mut sock = server.connect()?;
+    /// server.fail_next_commits(1);
+    /// let (_, id) = call(&mut sock, 0, Request::TransactionStart);
+    /// let tx: u32 = std::str::from_utf8(&id[..id.len() - 1])?.parse()?;
+    /// let end = call(&mut sock, tx, Request::TransactionEnd { commit: true });
+    /// assert_eq!(end, (Op::Error, b"EAGAIN\0".to_vec())); // as after a real conflict
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fail_next_commits(&self, n: u64) {
         self.command(Command::FailCommits(n));
     }
 
     /// Stops the event loop, joins its thread and removes the sockets.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::spawn_temp();
+    /// let socket = server.socket_path().to_owned();
+    /// let mut client = server.connect()?;
+    /// server.shutdown();
+    /// assert!(!socket.exists());
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(client.read(&mut buf)?, 0); // its clients see EOF
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(mut self) {
         self.stop();
     }
