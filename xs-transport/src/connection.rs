@@ -340,6 +340,23 @@ impl Connection {
     /// Connects to a xenstored Unix socket.
     ///
     /// Errors are [`TransportError::Connect`], naming `path`.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixListener;
+    /// use xs_transport::{Connection, TransportError, TransportKind};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("xs-transport-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("socket"); // usually /var/run/xenstored/socket
+    /// let _daemon = UnixListener::bind(&path)?;
+    /// let conn = Connection::unix(&path)?;
+    /// assert_eq!(conn.kind(), TransportKind::Socket);
+    /// assert_eq!(conn.peer(), path.display().to_string());
+    /// let err = Connection::unix(dir.join("missing")).unwrap_err();
+    /// assert!(matches!(err, TransportError::Connect { .. }));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unix(path: impl AsRef<Path>) -> Result<Connection, TransportError> {
         let path = path.as_ref();
         let connect_error = |source| TransportError::Connect {
@@ -360,6 +377,19 @@ impl Connection {
     /// Errors are [`TransportError::Connect`], naming `path`. On Linux,
     /// `ENOENT` from an existing device means the kernel has no xenstore
     /// connection (it is not running on Xen).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use xs_transport::{Connection, TransportError};
+    ///
+    /// // On a Xen guest or dom0 this opens the device; elsewhere it is missing.
+    /// match Connection::xenbus("/dev/xen/xenbus") {
+    ///     Ok(conn) => assert_eq!(conn.max_payload(), 4080),
+    ///     Err(TransportError::Connect { path, .. }) => assert_eq!(path, Path::new("/dev/xen/xenbus")),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn xenbus(path: impl AsRef<Path>) -> Result<Connection, TransportError> {
         let path = path.as_ref();
         let connect_error = |source| TransportError::Connect {
@@ -383,6 +413,18 @@ impl Connection {
 
     /// Wraps a connected Unix stream (e.g. one end of
     /// [`UnixStream::pair`]), making it non-blocking and close-on-exec.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportKind};
+    ///
+    /// // An in-process "daemon" on the other end, e.g. for tests.
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let conn = Connection::from_unix_stream(ours)?;
+    /// assert_eq!(conn.kind(), TransportKind::Socket);
+    /// assert!(!conn.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_unix_stream(stream: UnixStream) -> Result<Connection, TransportError> {
         let peer = stream
             .peer_addr()
@@ -399,6 +441,19 @@ impl Connection {
     /// Wraps an open xenbus device fd, making it non-blocking and
     /// close-on-exec. The device's rules apply whatever the fd is, so a
     /// test can hand in one end of a socket pair as a stand-in.
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportKind};
+    ///
+    /// // A socket pair standing in for /dev/xen/xenbus: the device's rules apply.
+    /// let (ours, _device) = UnixStream::pair()?;
+    /// let conn = Connection::from_xenbus_fd(OwnedFd::from(ours))?;
+    /// assert_eq!(conn.kind(), TransportKind::Xenbus);
+    /// assert_eq!(conn.max_payload(), 4080);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_xenbus_fd(fd: OwnedFd) -> Result<Connection, TransportError> {
         let peer = describe_fd(fd.as_raw_fd(), "xenbus device");
         Ok(Connection::build(fd, TransportKind::Xenbus, peer)?)
@@ -430,6 +485,16 @@ impl Connection {
     }
 
     /// The transport.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportKind};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let conn = Connection::from_unix_stream(ours)?;
+    /// assert_eq!(conn.kind(), TransportKind::Socket);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kind(&self) -> TransportKind {
         self.kind
     }
@@ -437,17 +502,56 @@ impl Connection {
     /// The largest payload [`send`](Connection::send) accepts: 4096 on a
     /// socket, 4080 on the device. Received payloads may be up to 4096 on
     /// both.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportError};
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// let mut frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4097 }.to_bytes().to_vec();
+    /// frame.resize(16 + 4097, b'x');
+    /// assert_eq!(conn.max_payload(), 4096);
+    /// let err = conn.send(&frame).unwrap_err();
+    /// assert!(matches!(err, TransportError::PayloadTooLarge { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_payload(&self) -> usize {
         self.kind.max_payload()
     }
 
     /// A human description of the other end: the socket or device path
     /// when known.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let conn = Connection::from_unix_stream(ours)?;
+    /// // An unnamed socket: described by its fd.
+    /// assert!(conn.peer().starts_with("unix socket"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer(&self) -> &str {
         &self.peer
     }
 
     /// Whether a fatal error has closed the connection.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportError};
+    ///
+    /// let (ours, daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// drop(daemon); // xenstored went away
+    /// let err = conn.recv(|_| {}).unwrap_err();
+    /// assert!(matches!(err, TransportError::Closed));
+    /// assert!(conn.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.closed
     }
@@ -461,6 +565,25 @@ impl Connection {
     /// each closes the connection (frames read before the error have been
     /// delivered). On the device, made-up error replies for rejected
     /// WATCH/UNWATCH writes come first.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// // The daemon fires a watch: "<path>\0<token>\0".
+    /// let body = b"/local/domain/1/device/vif/0/state\0fe\0";
+    /// let header = Header { op: Op::WatchEvent, req_id: 0, tx_id: 0, len: body.len() as u32 };
+    /// daemon.write_all(&header.to_bytes())?;
+    /// daemon.write_all(body)?;
+    /// let mut events = Vec::new();
+    /// conn.recv(|frame| events.push((frame.header.op, frame.payload.to_vec())))?;
+    /// assert_eq!(events, [(Op::WatchEvent, body.to_vec())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
         let Connection {
             io, rx, tx, closed, ..
@@ -481,6 +604,24 @@ impl Connection {
     /// [`flush`](Connection::flush) when writable). Refused with nothing
     /// queued: [`TransportError::MalformedFrame`],
     /// [`TransportError::PayloadTooLarge`], [`TransportError::QueueFull`].
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Ids, Path, Request};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// let mut frame = [0u8; 64];
+    /// let n = Request::Read { path: Path::new("/local/domain/0/name")? }.encode(Ids::new(1), &mut frame)?;
+    /// conn.send(&frame[..n])?;
+    /// assert_eq!(conn.queued_bytes(), 0); // written at once
+    /// let mut got = vec![0u8; n];
+    /// daemon.read_exact(&mut got)?;
+    /// assert_eq!(got, &frame[..n]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
         let Connection { io, tx, closed, .. } = self;
         let result = guarded(closed, io, || tx.send(io, frame));
@@ -495,30 +636,106 @@ impl Connection {
     ///
     /// On the device, writes never block, so `send` leaves nothing queued
     /// and this is only needed if a stand-in fd would block.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// let frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4096 }.to_bytes();
+    /// let mut frame = frame.to_vec();
+    /// frame.resize(16 + 4096, b'x');
+    /// // Nobody reads: the socket buffer fills and frames queue up.
+    /// while conn.queued_bytes() == 0 {
+    ///     conn.send(&frame)?;
+    /// }
+    /// std::thread::spawn(move || std::io::copy(&mut daemon, &mut std::io::sink()));
+    /// while !conn.flush()? {} // a real program polls for WRITABLE instead
+    /// assert_eq!(conn.queued_bytes(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&mut self) -> Result<bool, TransportError> {
         let Connection { io, tx, closed, .. } = self;
         guarded(closed, io, || tx.flush(io))
     }
 
     /// Bytes queued but not yet written.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// let mut frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4096 }.to_bytes().to_vec();
+    /// frame.resize(16 + 4096, b'x');
+    /// while conn.queued_bytes() == 0 {
+    ///     conn.send(&frame)?; // the daemon is not reading
+    /// }
+    /// assert!(conn.queued_bytes() <= conn.queue_limit());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queued_bytes(&self) -> usize {
         self.tx.writer.queued_bytes()
     }
 
     /// The write queue's limit in bytes (default
     /// [`DEFAULT_QUEUE_LIMIT`](crate::DEFAULT_QUEUE_LIMIT)).
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, DEFAULT_QUEUE_LIMIT};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let conn = Connection::from_unix_stream(ours)?;
+    /// assert_eq!(conn.queue_limit(), DEFAULT_QUEUE_LIMIT);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queue_limit(&self) -> usize {
         self.tx.writer.queue_limit()
     }
 
     /// Changes the write queue's limit (raised to 4112 bytes, one largest
     /// frame, if smaller).
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// conn.set_queue_limit(64 * 1024);
+    /// assert_eq!(conn.queue_limit(), 64 * 1024);
+    /// conn.set_queue_limit(0); // never below one largest frame
+    /// assert_eq!(conn.queue_limit(), 4112);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_queue_limit(&mut self, limit: usize) {
         self.tx.writer.set_queue_limit(limit);
     }
 
     /// The readiness to wait for: READABLE, plus WRITABLE while bytes are
     /// queued on a socket. Always READABLE only on the device.
+    ///
+    /// ```
+    /// use mio::{Interest, Poll, Token};
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// let mut poll = Poll::new()?;
+    /// let interest = conn.interest();
+    /// assert_eq!(interest, Interest::READABLE); // nothing queued
+    /// poll.registry().register(&mut conn, Token(0), interest)?;
+    /// // After each send or flush, keep the registration in step:
+    /// let interest = conn.interest();
+    /// poll.registry().reregister(&mut conn, Token(0), interest)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn interest(&self) -> Interest {
         match self.kind {
             TransportKind::Socket if self.queued_bytes() > 0 => {
@@ -536,6 +753,23 @@ impl Connection {
     /// the sender gets a `dup` of it (close-on-exec). Buffered and queued
     /// bytes go with their half. A fatal error on one half shuts a socket
     /// down, so the other half fails on its next call too.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (mut rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// let frame = Header { op: Op::Read, req_id: 9, tx_id: 0, len: 0 }.to_bytes();
+    /// tx.send(&frame)?; // e.g. from the caller's thread
+    /// daemon.write_all(&frame)?; // echoed back
+    /// let mut ids = Vec::new();
+    /// rx.recv(|f| ids.push(f.header.req_id))?; // e.g. from a reader thread
+    /// assert_eq!(ids, [9]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn split(self) -> Result<(FrameReceiver, FrameSender), TransportError> {
         let Connection {
             io,
@@ -685,6 +919,22 @@ impl fmt::Debug for FrameReceiver {
 impl FrameReceiver {
     /// Reads until the fd would block, calling `on_frame` for every
     /// complete frame; see [`Connection::recv`].
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (mut rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// daemon.write_all(&Header { op: Op::Write, req_id: 3, tx_id: 0, len: 3 }.to_bytes())?;
+    /// daemon.write_all(b"OK\0")?;
+    /// let mut replies = Vec::new();
+    /// rx.recv(|f| replies.push((f.header.req_id, f.payload.to_vec())))?;
+    /// assert_eq!(replies, [(3, b"OK\0".to_vec())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
         let FrameReceiver { io, rx, closed, .. } = self;
         guarded(closed, io, || rx.recv(io, on_frame))
@@ -693,27 +943,79 @@ impl FrameReceiver {
     /// Whether made-up error replies (device only) are waiting for the next
     /// [`recv`](FrameReceiver::recv). Polling through mio makes this
     /// unnecessary: their arrival makes the receiver readable.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert!(!rx.has_pending()); // always false on a socket
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn has_pending(&self) -> bool {
         self.rx.device.as_ref().is_some_and(DeviceRx::has_pending)
     }
 
     /// The transport.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportKind};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert_eq!(rx.kind(), TransportKind::Socket);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kind(&self) -> TransportKind {
         self.kind
     }
 
     /// The largest payload the transport accepts for sending (4096 or
     /// 4080); received payloads may be up to 4096.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert_eq!(rx.max_payload(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_payload(&self) -> usize {
         self.kind.max_payload()
     }
 
     /// A human description of the other end.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert!(rx.peer().starts_with("unix socket"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer(&self) -> &str {
         &self.peer
     }
 
     /// Whether a fatal error has closed this half.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, daemon) = UnixStream::pair()?;
+    /// let (mut rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// drop(daemon);
+    /// assert!(rx.recv(|_| {}).is_err());
+    /// assert!(rx.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.closed
     }
@@ -805,6 +1107,23 @@ impl fmt::Debug for FrameSender {
 impl FrameSender {
     /// Queues one complete encoded frame and tries to write it now; see
     /// [`Connection::send`].
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Ids, Path, Request};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// let mut frame = [0u8; 64];
+    /// let n = Request::Rm { path: Path::new("/local/domain/0/backend/vif/1")? }.encode(Ids::new(2), &mut frame)?;
+    /// tx.send(&frame[..n])?;
+    /// let mut got = vec![0u8; n];
+    /// daemon.read_exact(&mut got)?;
+    /// assert_eq!(got, &frame[..n]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
         let FrameSender { io, tx, closed, .. } = self;
         let result = guarded(closed, io, || tx.send(io, frame));
@@ -816,6 +1135,24 @@ impl FrameSender {
 
     /// Writes queued bytes until the fd would block; `Ok(true)` when the
     /// queue is empty.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// let mut frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4096 }.to_bytes().to_vec();
+    /// frame.resize(16 + 4096, b'x');
+    /// while tx.queued_bytes() == 0 {
+    ///     tx.send(&frame)?; // nobody reads yet
+    /// }
+    /// std::thread::spawn(move || std::io::copy(&mut daemon, &mut std::io::sink()));
+    /// while !tx.flush()? {}
+    /// assert_eq!(tx.queued_bytes(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&mut self) -> Result<bool, TransportError> {
         let FrameSender { io, tx, closed, .. } = self;
         guarded(closed, io, || tx.flush(io))
@@ -896,37 +1233,125 @@ impl FrameSender {
     }
 
     /// Bytes queued but not yet written.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// let mut frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4096 }.to_bytes().to_vec();
+    /// frame.resize(16 + 4096, b'x');
+    /// assert_eq!(tx.queued_bytes(), 0);
+    /// while tx.queued_bytes() == 0 {
+    ///     tx.send(&frame)?; // until the socket buffer is full
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queued_bytes(&self) -> usize {
         self.tx.writer.queued_bytes()
     }
 
     /// The write queue's limit in bytes.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, DEFAULT_QUEUE_LIMIT};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (_rx, tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert_eq!(tx.queue_limit(), DEFAULT_QUEUE_LIMIT);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queue_limit(&self) -> usize {
         self.tx.writer.queue_limit()
     }
 
     /// Changes the write queue's limit (raised to 4112 bytes if smaller).
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportError};
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// tx.set_queue_limit(16 * 1024);
+    /// let mut frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4096 }.to_bytes().to_vec();
+    /// frame.resize(16 + 4096, b'x');
+    /// // Nobody reads: once 16 KiB are queued, further frames are refused.
+    /// let err = loop {
+    ///     if let Err(e) = tx.send(&frame) { break e; }
+    /// };
+    /// assert!(matches!(err, TransportError::QueueFull { .. }) && !err.is_fatal());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_queue_limit(&mut self, limit: usize) {
         self.tx.writer.set_queue_limit(limit);
     }
 
     /// The transport.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportKind};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (_rx, tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert_eq!(tx.kind(), TransportKind::Socket);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kind(&self) -> TransportKind {
         self.kind
     }
 
     /// The largest payload [`send`](FrameSender::send) accepts: 4096 on a
     /// socket, 4080 on the device.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (_rx, tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert_eq!(tx.max_payload(), 4096); // 4080 on the xenbus device
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_payload(&self) -> usize {
         self.kind.max_payload()
     }
 
     /// A human description of the other end.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (_rx, tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// println!("sending to {}", tx.peer());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer(&self) -> &str {
         &self.peer
     }
 
     /// Whether a fatal error has closed this half.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, daemon) = UnixStream::pair()?;
+    /// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// drop(daemon);
+    /// let frame = Header { op: Op::Read, req_id: 1, tx_id: 0, len: 0 }.to_bytes();
+    /// assert!(tx.send(&frame).is_err()); // EPIPE
+    /// assert!(tx.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.closed
     }

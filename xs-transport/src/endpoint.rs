@@ -33,14 +33,50 @@ use crate::{Connection, TransportError};
 
 /// The environment variable that overrides both the socket and the device
 /// path.
+///
+/// ```
+/// use xs_transport::endpoint::ENV_PATH;
+/// use xs_transport::Endpoint;
+///
+/// let ep = Endpoint::discover_with(|name| (name == ENV_PATH).then(|| "/dev/xen/xenbus".into()));
+/// assert_eq!(ep, Endpoint::Xenbus("/dev/xen/xenbus".into()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const ENV_PATH: &str = "XENSTORED_PATH";
 /// The environment variable naming xenstored's run directory (which holds
 /// `socket`).
+///
+/// ```
+/// use xs_transport::endpoint::ENV_RUNDIR;
+/// use xs_transport::{Endpoint, TransportKind};
+///
+/// // No socket in /nonexistent: discovery falls back to the device.
+/// let ep = Endpoint::discover_with(|name| (name == ENV_RUNDIR).then(|| "/nonexistent".into()));
+/// assert_eq!(ep.kind(), TransportKind::Xenbus);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const ENV_RUNDIR: &str = "XENSTORED_RUNDIR";
 /// The run directory without `$XENSTORED_RUNDIR`.
+///
+/// ```
+/// use xs_transport::endpoint::DEFAULT_RUNDIR;
+///
+/// let socket = std::path::Path::new(DEFAULT_RUNDIR).join("socket");
+/// assert_eq!(socket, std::path::Path::new("/var/run/xenstored/socket"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_RUNDIR: &str = "/var/run/xenstored";
 
 /// The two kinds of connection to xenstored.
+///
+/// ```
+/// use xs_transport::{Endpoint, TransportKind};
+///
+/// let ep = Endpoint::Socket("/var/run/xenstored/socket".into());
+/// assert_eq!(ep.kind(), TransportKind::Socket);
+/// assert_eq!(Endpoint::device().kind(), TransportKind::Xenbus);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TransportKind {
     /// xenstored's Unix stream socket (dom0 or a driver domain).
@@ -53,6 +89,14 @@ pub enum TransportKind {
 impl TransportKind {
     /// The largest payload that can be sent: 4096 on a socket, 4080 through
     /// the device (its buffer holds header and payload in 4096 bytes).
+    ///
+    /// ```
+    /// use xs_transport::TransportKind;
+    ///
+    /// assert_eq!(TransportKind::Socket.max_payload(), 4096);
+    /// assert_eq!(TransportKind::Xenbus.max_payload(), 4080);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn max_payload(self) -> usize {
         match self {
             TransportKind::Socket => PAYLOAD_MAX,
@@ -146,6 +190,20 @@ impl Endpoint {
     ///
     /// This never fails: if nothing exists, the result is the OS's device
     /// path, and [`connect`](Endpoint::connect) reports that it is missing.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixListener;
+    /// use xs_transport::Endpoint;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("xs-discover-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let socket = dir.join("socket");
+    /// let _daemon = UnixListener::bind(&socket)?;
+    /// std::env::set_var("XENSTORED_PATH", &socket); // a socket: used as one
+    /// assert_eq!(Endpoint::discover(), Endpoint::Socket(socket));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn discover() -> Endpoint {
         Endpoint::discover_with(|name| std::env::var_os(name))
     }
@@ -168,6 +226,16 @@ impl Endpoint {
     }
 
     /// The OS's xenbus device, ignoring the environment and any socket.
+    ///
+    /// ```
+    /// use xs_transport::{Endpoint, TransportKind};
+    ///
+    /// let dev = Endpoint::device();
+    /// assert_eq!(dev.kind(), TransportKind::Xenbus);
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(dev.path().ends_with("xenbus")); // /dev/xen/xenbus or /proc/xen/xenbus
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn device() -> Endpoint {
         Endpoint::Xenbus(device_path(&probe_fs))
     }
@@ -176,6 +244,17 @@ impl Endpoint {
     /// non-blocking mode with `CLOEXEC`.
     ///
     /// Errors are [`TransportError::Connect`], naming the path.
+    ///
+    /// ```
+    /// use xs_transport::{Endpoint, TransportError};
+    ///
+    /// let ep = Endpoint::Socket("/nonexistent/xenstored/socket".into());
+    /// match ep.connect() {
+    ///     Err(TransportError::Connect { path, .. }) => assert_eq!(path, ep.path()),
+    ///     other => panic!("unexpected: {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(&self) -> Result<Connection, TransportError> {
         match self {
             Endpoint::Socket(path) => Connection::unix(path),
@@ -184,6 +263,15 @@ impl Endpoint {
     }
 
     /// The socket or device path.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use xs_transport::Endpoint;
+    ///
+    /// let ep = Endpoint::Xenbus("/dev/xen/xenbus".into());
+    /// assert_eq!(ep.path(), Path::new("/dev/xen/xenbus"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         match self {
             Endpoint::Socket(path) | Endpoint::Xenbus(path) => path,
@@ -191,6 +279,15 @@ impl Endpoint {
     }
 
     /// Which transport this endpoint uses.
+    ///
+    /// ```
+    /// use xs_transport::{Endpoint, TransportKind};
+    ///
+    /// let ep = Endpoint::Socket("/var/run/xenstored/socket".into());
+    /// assert_eq!(ep.kind(), TransportKind::Socket);
+    /// assert_eq!(ep.kind().max_payload(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kind(&self) -> TransportKind {
         match self {
             Endpoint::Socket(_) => TransportKind::Socket,

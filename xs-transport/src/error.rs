@@ -97,6 +97,18 @@ impl TransportError {
     /// `PayloadTooLarge`, `QueueFull`, `MalformedFrame` and `TimedOut` refuse
     /// or delay one frame and leave the connection usable; everything else
     /// means it is closed.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::{Connection, TransportError};
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let mut conn = Connection::from_unix_stream(ours)?;
+    /// let err = conn.send(b"too short").unwrap_err(); // not a whole frame
+    /// assert!(matches!(err, TransportError::MalformedFrame { .. }));
+    /// assert!(!err.is_fatal() && !conn.is_closed()); // the connection lives on
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self,
