@@ -5,6 +5,16 @@ use crate::sink::{Counter, Sink, SliceSink};
 use crate::{Op, WireError};
 
 /// The ids a frame's header carries besides its type and length.
+///
+/// ```
+/// use xs_wire::{Header, Ids, Path, Request};
+/// let ids = Ids::in_transaction(5, 12);
+/// let mut out = [0u8; 64];
+/// let n = Request::Write { path: Path::new("/vm/1/state")?, value: b"running" }.encode(ids, &mut out)?;
+/// let h = Header::from_bytes(out[..16].try_into().unwrap());
+/// assert_eq!((h.req_id, h.tx_id, h.len as usize), (5, 12, n - 16));
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ids {
     /// Request id, echoed by the reply.
@@ -15,11 +25,24 @@ pub struct Ids {
 
 impl Ids {
     /// Ids for a request outside any transaction.
+    ///
+    /// ```
+    /// use xs_wire::Ids;
+    /// assert_eq!(Ids::new(9), Ids { req_id: 9, tx_id: 0 });
+    /// ```
     pub const fn new(req_id: u32) -> Ids {
         Ids { req_id, tx_id: 0 }
     }
 
     /// Ids for a request inside transaction `tx_id`.
+    ///
+    /// ```
+    /// use xs_wire::{Ids, Request};
+    /// let end = Request::TransactionEnd { commit: true };
+    /// let mut out = [0u8; 32];
+    /// assert!(end.encode(Ids::in_transaction(3, 17), &mut out).is_ok());
+    /// assert!(end.encode(Ids::new(3), &mut out).is_err()); // needs a transaction
+    /// ```
     pub const fn in_transaction(req_id: u32, tx_id: u32) -> Ids {
         Ids { req_id, tx_id }
     }

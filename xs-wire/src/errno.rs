@@ -55,6 +55,12 @@ pub enum Errno {
 
 impl Errno {
     /// All 16 names in `xsd_errors[]` table order.
+    ///
+    /// ```
+    /// use xs_wire::Errno;
+    /// assert_eq!(Errno::ALL[0], Errno::EINVAL);
+    /// assert!(Errno::ALL.iter().all(|e| Errno::from_name(e.name().as_bytes()) == Some(*e)));
+    /// ```
     pub const ALL: [Errno; 16] = [
         Errno::EINVAL,
         Errno::EACCES,
@@ -75,6 +81,12 @@ impl Errno {
     ];
 
     /// The name as it travels on the wire (without the NUL).
+    ///
+    /// ```
+    /// use xs_wire::Errno;
+    /// assert_eq!(Errno::ENOENT.name(), "ENOENT");
+    /// assert_eq!(Errno::EAGAIN.to_string(), "EAGAIN");
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Errno::EINVAL => "EINVAL",
@@ -97,6 +109,12 @@ impl Errno {
     }
 
     /// The Linux errno value of the name (what libxenstore would set).
+    ///
+    /// ```
+    /// use xs_wire::Errno;
+    /// assert_eq!(Errno::ENOENT.errno(), 2);
+    /// assert_eq!(Errno::EACCES.errno(), 13);
+    /// ```
     pub const fn errno(self) -> i32 {
         match self {
             Errno::EINVAL => 22,
@@ -119,11 +137,24 @@ impl Errno {
     }
 
     /// Looks a wire name up (exact, case-sensitive, without the NUL).
+    ///
+    /// ```
+    /// use xs_wire::Errno;
+    /// assert_eq!(Errno::from_name(b"EQUOTA"), None); // oxenstored's own
+    /// assert_eq!(Errno::from_name(b"enoent"), None); // case matters
+    /// assert_eq!(Errno::from_name(b"ENOSYS"), Some(Errno::ENOSYS));
+    /// ```
     pub fn from_name(name: &[u8]) -> Option<Errno> {
         Errno::ALL.into_iter().find(|e| e.name().as_bytes() == name)
     }
 
     /// Maps a Linux errno value back to a name, if it is in the table.
+    ///
+    /// ```
+    /// use xs_wire::Errno;
+    /// assert_eq!(Errno::from_errno(11), Some(Errno::EAGAIN));
+    /// assert_eq!(Errno::from_errno(110), None); // ETIMEDOUT has no wire name
+    /// ```
     pub fn from_errno(errno: i32) -> Option<Errno> {
         Errno::ALL.into_iter().find(|e| e.errno() == errno)
     }

@@ -23,6 +23,13 @@ pub enum ErrorReply<'a> {
 
 impl<'a> ErrorReply<'a> {
     /// Parses `<NAME>\0`.
+    ///
+    /// ```
+    /// use xs_wire::{Errno, ErrorReply};
+    /// assert_eq!(ErrorReply::parse(b"EACCES\0")?, ErrorReply::Known(Errno::EACCES));
+    /// assert!(ErrorReply::parse(b"\0").is_err()); // no name
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn parse(payload: &'a [u8]) -> Result<ErrorReply<'a>, WireError> {
         let [name] = exactly::<1>(payload, Op::Error)?;
         if name.is_empty() {
@@ -38,6 +45,13 @@ impl<'a> ErrorReply<'a> {
     }
 
     /// The name as sent.
+    ///
+    /// ```
+    /// use xs_wire::{Errno, ErrorReply};
+    /// assert_eq!(ErrorReply::parse(b"EQUOTA\0")?.name(), "EQUOTA");
+    /// assert_eq!(ErrorReply::Known(Errno::E2BIG).name(), "E2BIG");
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn name(&self) -> &'a str {
         match self {
             ErrorReply::Known(errno) => errno.name(),
@@ -46,6 +60,13 @@ impl<'a> ErrorReply<'a> {
     }
 
     /// The table entry, if the name is in Xen's table.
+    ///
+    /// ```
+    /// use xs_wire::{Errno, ErrorReply};
+    /// assert_eq!(ErrorReply::parse(b"EAGAIN\0")?.errno(), Some(Errno::EAGAIN));
+    /// assert_eq!(ErrorReply::parse(b"EQUOTA\0")?.errno(), None);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn errno(&self) -> Option<Errno> {
         match self {
             ErrorReply::Known(errno) => Some(*errno),

@@ -10,6 +10,16 @@ use crate::header::{Header, HEADER_SIZE, PAYLOAD_MAX};
 use crate::{Status, WireError};
 
 /// One whole message, borrowing its payload from the input buffer.
+///
+/// ```
+/// use xs_wire::{decode, Header, Op, Status};
+/// let mut buf = Header { op: Op::Read, req_id: 4, tx_id: 0, len: 8 }.to_bytes().to_vec();
+/// buf.extend_from_slice(b"Domain-0");
+/// let Status::Complete((frame, _)) = decode(&buf)? else { unreachable!() };
+/// assert_eq!(frame.header.req_id, 4);
+/// assert_eq!(frame.payload, b"Domain-0");
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame<'a> {
     /// The header.
@@ -20,6 +30,16 @@ pub struct Frame<'a> {
 
 impl Frame<'_> {
     /// Header plus payload size in bytes.
+    ///
+    /// ```
+    /// use xs_wire::{decode, Header, Op};
+    /// let mut buf = Header { op: Op::Read, req_id: 1, tx_id: 0, len: 5 }.to_bytes().to_vec();
+    /// buf.extend_from_slice(b"hello");
+    /// let (frame, used) = decode(&buf)?.complete().unwrap();
+    /// assert_eq!(frame.wire_len(), used);
+    /// assert_eq!(frame.wire_len(), 21);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn wire_len(&self) -> usize {
         HEADER_SIZE + self.payload.len()
     }
@@ -48,6 +68,14 @@ pub fn decode(buf: &[u8]) -> Result<Status<(Frame<'_>, usize)>, WireError> {
 
 /// Like [`decode`], with a caller-chosen payload limit (e.g.
 /// [`crate::XENBUS_PAYLOAD_MAX`]).
+///
+/// ```
+/// use xs_wire::{decode, decode_with_limit, Header, Op, XENBUS_PAYLOAD_MAX};
+/// // The xenbus device never carries more than 4080 bytes of payload.
+/// let header = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4090 }.to_bytes();
+/// assert!(decode(&header).is_ok()); // fine on a socket: wait for the payload
+/// assert!(decode_with_limit(&header, XENBUS_PAYLOAD_MAX).is_err());
+/// ```
 pub fn decode_with_limit(
     buf: &[u8],
     max_payload: usize,

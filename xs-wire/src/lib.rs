@@ -83,4 +83,13 @@ pub use status::Status;
 pub use watch_event::WatchEvent;
 
 /// The largest frame, header included, the protocol allows.
+///
+/// ```
+/// use xs_wire::{Ids, Path, Request, FRAME_MAX};
+/// // A buffer that holds any frame the protocol allows.
+/// let mut buf = [0u8; FRAME_MAX];
+/// let n = Request::Read { path: Path::new("/local/domain/0/name")? }.encode(Ids::new(1), &mut buf)?;
+/// assert!(n <= FRAME_MAX);
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 pub const FRAME_MAX: usize = HEADER_SIZE + PAYLOAD_MAX;

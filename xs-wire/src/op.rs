@@ -142,6 +142,12 @@ pub const INVALID_CODE: u32 = 0xFFFF;
 
 impl Op {
     /// Every defined op, 0 through 26 then [`Op::Invalid`].
+    ///
+    /// ```
+    /// use xs_wire::Op;
+    /// assert_eq!(Op::ALL[2], Op::Read);
+    /// assert!(Op::ALL.iter().all(|op| Op::from_u32(op.to_u32()) == *op));
+    /// ```
     pub const ALL: [Op; 28] = {
         let mut all = [Op::Invalid; 28];
         let mut i = 0;
@@ -153,6 +159,13 @@ impl Op {
     };
 
     /// Maps a wire code to an op; unknown codes become [`Op::Unknown`].
+    ///
+    /// ```
+    /// use xs_wire::Op;
+    /// assert_eq!(Op::from_u32(2), Op::Read);
+    /// assert_eq!(Op::from_u32(15), Op::WatchEvent);
+    /// assert!(matches!(Op::from_u32(1000), Op::Unknown(1000)));
+    /// ```
     pub const fn from_u32(code: u32) -> Op {
         if code == INVALID_CODE {
             Op::Invalid
@@ -164,6 +177,12 @@ impl Op {
     }
 
     /// The wire code of this op.
+    ///
+    /// ```
+    /// use xs_wire::Op;
+    /// assert_eq!(Op::Write.to_u32(), 11);
+    /// assert_eq!(Op::Error.to_u32(), 16);
+    /// ```
     pub const fn to_u32(self) -> u32 {
         match self {
             Op::Control => 0,
@@ -200,6 +219,12 @@ impl Op {
 
     /// The protocol's name for the op (`"READ"`, `"WATCH_EVENT"`, ...), or
     /// `"UNKNOWN"` for [`Op::Unknown`].
+    ///
+    /// ```
+    /// use xs_wire::Op;
+    /// assert_eq!(Op::TransactionStart.name(), "TRANSACTION_START");
+    /// assert_eq!(Op::from_u32(1000).name(), "UNKNOWN");
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Op::Invalid => "INVALID",
@@ -212,6 +237,13 @@ impl Op {
     ///
     /// Only the tree operations run inside a transaction, plus
     /// `TRANSACTION_END`, which needs one (protocol notes, section 2).
+    ///
+    /// ```
+    /// use xs_wire::Op;
+    /// assert!(Op::Write.takes_transaction());
+    /// assert!(Op::TransactionEnd.takes_transaction());
+    /// assert!(!Op::Watch.takes_transaction()); // watches ignore transactions
+    /// ```
     pub const fn takes_transaction(self) -> bool {
         matches!(
             self,

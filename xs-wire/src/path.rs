@@ -20,16 +20,53 @@ use crate::error::PathError;
 use crate::WireError;
 
 /// `XENSTORE_ABS_PATH_MAX`.
+///
+/// ```
+/// use xs_wire::{Path, ABS_PATH_MAX};
+/// let long = format!("/local/domain/1/{}", "x".repeat(ABS_PATH_MAX));
+/// assert!(Path::new(&long).is_err());
+/// ```
 pub const ABS_PATH_MAX: usize = 3072;
 /// `XENSTORE_REL_PATH_MAX`.
+///
+/// ```
+/// use xs_wire::{Path, REL_PATH_MAX};
+/// let long = "d".repeat(REL_PATH_MAX + 1); // relative: under the caller's home
+/// assert!(Path::new(&long).is_err());
+/// assert!(Path::new("device/vif/0/state").is_ok());
+/// ```
 pub const REL_PATH_MAX: usize = 2048;
 
 /// The watch path that fires when a domain is introduced.
+///
+/// ```
+/// use xs_wire::{Path, Request, INTRODUCE_DOMAIN};
+/// let watch = Request::Watch { path: Path::new(INTRODUCE_DOMAIN)?, token: "new-domains", depth: None };
+/// assert!(watch.validate(0).is_ok());
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 pub const INTRODUCE_DOMAIN: &str = "@introduceDomain";
 /// The watch path that fires when a domain is released or dies.
+///
+/// ```
+/// use xs_wire::{Path, Request, RELEASE_DOMAIN};
+/// let path = Path::new(RELEASE_DOMAIN)?;
+/// assert!(path.is_special());
+/// // Not a node: reading it is refused before anything is sent.
+/// assert!(Request::Read { path }.validate(0).is_err());
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 pub const RELEASE_DOMAIN: &str = "@releaseDomain";
 
 /// What kind of path a [`Path`] is.
+///
+/// ```
+/// use xs_wire::{Path, PathKind};
+/// assert_eq!(Path::new("/local/domain/3/name")?.kind(), PathKind::Absolute);
+/// assert_eq!(Path::new("device/vbd/768")?.kind(), PathKind::Relative);
+/// assert_eq!(Path::new("@introduceDomain")?.kind(), PathKind::Special);
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PathKind {
     /// Starts with `/`.
@@ -129,14 +166,38 @@ fn check<'a>(
 
 impl<'a> Path<'a> {
     /// The root, `/`.
+    ///
+    /// ```
+    /// use xs_wire::Path;
+    /// assert_eq!(Path::ROOT.as_str(), "/");
+    /// assert!(Path::ROOT.covers("/local/domain/0"));
+    /// ```
     pub const ROOT: Path<'static> = Path("/");
 
     /// Validates `path`.
+    ///
+    /// ```
+    /// use xs_wire::Path;
+    /// let path = Path::new("/local/domain/1/device/vif/0/state")?;
+    /// assert_eq!(path.to_string(), "/local/domain/1/device/vif/0/state");
+    /// assert!(Path::new("/local/domain/1/").is_err()); // trailing slash
+    /// assert!(Path::new("/local//domain").is_err()); // empty component
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn new(path: &'a str) -> Result<Path<'a>, WireError> {
         check(path.as_bytes(), || Ok(path)).map(Path)
     }
 
     /// Validates raw bytes (as found in a received payload).
+    ///
+    /// ```
+    /// use xs_wire::Path;
+    /// // Straight out of a received payload, NUL stripped.
+    /// let path = Path::from_bytes(b"/local/domain/2/name")?;
+    /// assert_eq!(path.as_str(), "/local/domain/2/name");
+    /// assert!(Path::from_bytes(b"/bad\xff").is_err());
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn from_bytes(path: &'a [u8]) -> Result<Path<'a>, WireError> {
         // Once checked, every byte is ASCII, so the conversion cannot fail.
         check(path, || {
@@ -146,16 +207,37 @@ impl<'a> Path<'a> {
     }
 
     /// The path's text.
+    ///
+    /// ```
+    /// use xs_wire::Path;
+    /// let path = Path::new("/local/domain/0/name")?;
+    /// assert_eq!(path.as_str().rsplit('/').next(), Some("name"));
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn as_str(&self) -> &'a str {
         self.0
     }
 
     /// The path's bytes, without a NUL.
+    ///
+    /// ```
+    /// use xs_wire::Path;
+    /// let path = Path::new("/vm")?;
+    /// assert_eq!(path.as_bytes(), b"/vm"); // the wire adds the NUL
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn as_bytes(&self) -> &'a [u8] {
         self.0.as_bytes()
     }
 
     /// Absolute, relative or special.
+    ///
+    /// ```
+    /// use xs_wire::{Path, PathKind};
+    /// // The daemon prefixes a relative path with the caller's /local/domain/<domid>.
+    /// assert_eq!(Path::new("control/shutdown")?.kind(), PathKind::Relative);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn kind(&self) -> PathKind {
         match self.0.as_bytes()[0] {
             b'/' => PathKind::Absolute,
@@ -165,11 +247,26 @@ impl<'a> Path<'a> {
     }
 
     /// Whether this is an `@` path.
+    ///
+    /// ```
+    /// use xs_wire::Path;
+    /// assert!(Path::new("@releaseDomain")?.is_special());
+    /// assert!(!Path::new("/local/domain")?.is_special());
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn is_special(&self) -> bool {
         self.kind() == PathKind::Special
     }
 
     /// Refuses special paths: the check for ops that only take tree paths.
+    ///
+    /// ```
+    /// use xs_wire::{Path, PathError, WireError};
+    /// assert!(Path::new("/local/domain/0")?.require_node().is_ok());
+    /// let err = Path::new("@introduceDomain")?.require_node().unwrap_err();
+    /// assert_eq!(err, WireError::InvalidPath(PathError::SpecialNotAllowed));
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn require_node(self) -> Result<Path<'a>, WireError> {
         if self.is_special() {
             Err(WireError::InvalidPath(PathError::SpecialNotAllowed))
@@ -195,6 +292,13 @@ impl<'a> Path<'a> {
 
 /// xenstored's `is_child(child, parent)`: `child` equals `parent`, or
 /// `parent` is `/`, or `parent + "/"` is a prefix of `child`.
+///
+/// ```
+/// use xs_wire::is_child;
+/// assert!(is_child("/local/domain/1/device/vif/0", "/local/domain/1"));
+/// assert!(is_child("/local/domain/1", "/local/domain/1"));
+/// assert!(!is_child("/local/domain/12", "/local/domain/1"));
+/// ```
 pub fn is_child(child: &str, parent: &str) -> bool {
     if parent == "/" {
         return true;

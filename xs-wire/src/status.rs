@@ -22,6 +22,17 @@ pub enum Status<T> {
 
 impl<T> Status<T> {
     /// The complete value, or `None` if more bytes are needed.
+    ///
+    /// ```
+    /// use xs_wire::{decode, Header, Op};
+    /// let frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 3 }.to_bytes();
+    /// assert!(decode(&frame)?.complete().is_none()); // payload "OK\0" not read yet
+    /// let mut full = frame.to_vec();
+    /// full.extend_from_slice(b"OK\0");
+    /// let (f, used) = decode(&full)?.complete().expect("whole frame");
+    /// assert_eq!((f.payload, used), (&b"OK\0"[..], 19));
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn complete(self) -> Option<T> {
         match self {
             Status::Complete(value) => Some(value),
@@ -30,6 +41,14 @@ impl<T> Status<T> {
     }
 
     /// Whether the value is complete.
+    ///
+    /// ```
+    /// use xs_wire::{decode, Header, Op};
+    /// let frame = Header { op: Op::TransactionStart, req_id: 1, tx_id: 0, len: 0 }.to_bytes();
+    /// assert!(decode(&frame)?.is_complete());
+    /// assert!(!decode(&frame[..8])?.is_complete());
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn is_complete(&self) -> bool {
         matches!(self, Status::Complete(_))
     }

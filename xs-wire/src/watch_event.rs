@@ -27,6 +27,14 @@ pub struct WatchEvent<'a> {
 
 impl<'a> WatchEvent<'a> {
     /// Parses an event payload.
+    ///
+    /// ```
+    /// use xs_wire::WatchEvent;
+    /// let ev = WatchEvent::parse(b"@releaseDomain\0domains\0")?;
+    /// assert_eq!((ev.path, ev.token), ("@releaseDomain", "domains"));
+    /// assert!(WatchEvent::parse(b"\0tok\0").is_err()); // empty path
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn parse(payload: &'a [u8]) -> Result<WatchEvent<'a>, WireError> {
         let [path, token] = exactly::<2>(payload, Op::WatchEvent)?;
         if path.is_empty() {
