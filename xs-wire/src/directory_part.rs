@@ -35,6 +35,14 @@ pub struct DirectoryChunk<'a> {
 
 impl<'a> DirectoryChunk<'a> {
     /// Parses a chunk.
+    ///
+    /// ```
+    /// use xs_wire::DirectoryChunk;
+    /// let chunk = DirectoryChunk::parse(b"42\0vif\0vbd\0\0")?; // generation 42, the last part
+    /// assert_eq!((chunk.generation, chunk.complete), (42, true));
+    /// assert_eq!(chunk.names.len(), 2);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn parse(payload: &'a [u8]) -> Result<DirectoryChunk<'a>, WireError> {
         let malformed = |what| WireError::Malformed {
             op: Op::DirectoryPart,
@@ -57,6 +65,13 @@ impl<'a> DirectoryChunk<'a> {
 
     /// Bytes this chunk advances the offset by (its names and their NULs,
     /// plus the end marker on the last chunk), as libxenstore counts them.
+    ///
+    /// ```
+    /// use xs_wire::DirectoryChunk;
+    /// let first = DirectoryChunk::parse(b"7\0vif\0")?;
+    /// assert_eq!(first.advance(), 4); // "vif\0": ask for offset 4 next
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn advance(&self) -> usize {
         self.names.as_bytes().len() + usize::from(self.complete)
     }

@@ -21,14 +21,36 @@ use crate::{Op, WireError};
 pub struct Names<'a>(&'a [u8]);
 
 /// Iterator over [`Names`].
+///
+/// ```
+/// use xs_wire::Names;
+/// let names = Names::parse(b"vif\0vbd\0")?;
+/// let mut it = names.iter();
+/// assert_eq!((it.next(), it.next(), it.next()), (Some("vif"), Some("vbd"), None));
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct NamesIter<'a>(CStrs<'a>);
 
 impl<'a> Names<'a> {
     /// No names.
+    ///
+    /// ```
+    /// use xs_wire::Names;
+    /// assert!(Names::EMPTY.is_empty());
+    /// assert_eq!(Names::EMPTY.as_bytes(), b"");
+    /// ```
     pub const EMPTY: Names<'static> = Names(b"");
 
     /// Checks and wraps a payload of `<name>\0` entries.
+    ///
+    /// ```
+    /// use xs_wire::Names;
+    /// let domains = Names::parse(b"0\01\05\0")?; // DIRECTORY /local/domain
+    /// assert_eq!(domains.iter().collect::<Vec<_>>(), ["0", "1", "5"]);
+    /// assert!(Names::parse(b"a/b\0").is_err()); // a name has no '/'
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn parse(payload: &'a [u8]) -> Result<Names<'a>, WireError> {
         let malformed = |what| WireError::Malformed {
             op: Op::Directory,
@@ -48,21 +70,46 @@ impl<'a> Names<'a> {
     }
 
     /// The names in order.
+    ///
+    /// ```
+    /// use xs_wire::Names;
+    /// let names = Names::parse(b"backend\0device\0")?;
+    /// assert!(names.iter().any(|n| n == "device"));
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn iter(&self) -> NamesIter<'a> {
         NamesIter(CStrs(self.0))
     }
 
     /// Number of names.
+    ///
+    /// ```
+    /// use xs_wire::Names;
+    /// assert_eq!(Names::parse(b"name\0domid\0")?.len(), 2);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.0.iter().filter(|&&b| b == 0).count()
     }
 
     /// Whether there are no names.
+    ///
+    /// ```
+    /// use xs_wire::Names;
+    /// assert!(Names::parse(b"")?.is_empty()); // a leaf node
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The raw payload bytes, each name followed by a NUL.
+    ///
+    /// ```
+    /// use xs_wire::Names;
+    /// assert_eq!(Names::parse(b"a\0b\0")?.as_bytes(), b"a\0b\0");
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn as_bytes(&self) -> &'a [u8] {
         self.0
     }

@@ -22,6 +22,13 @@ use crate::error::PermError;
 use crate::WireError;
 
 /// What one permission entry allows.
+///
+/// ```
+/// use xs_wire::{Access, Perm};
+/// // Domain 1's frontend: it may read and write, dom0's backend only read.
+/// let perms = [Perm::new(Access::Both, 1), Perm::new(Access::Read, 0)];
+/// assert!(perms[0].access.can_write() && !perms[1].access.can_write());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {
     /// `n`: nothing.
@@ -36,6 +43,12 @@ pub enum Access {
 
 impl Access {
     /// The wire letter.
+    ///
+    /// ```
+    /// use xs_wire::Access;
+    /// assert_eq!(Access::Both.letter(), b'b');
+    /// assert_eq!(Access::None.letter(), b'n');
+    /// ```
     pub const fn letter(self) -> u8 {
         match self {
             Access::None => b'n',
@@ -46,6 +59,12 @@ impl Access {
     }
 
     /// Parses a wire letter.
+    ///
+    /// ```
+    /// use xs_wire::Access;
+    /// assert_eq!(Access::from_letter(b'r'), Some(Access::Read));
+    /// assert_eq!(Access::from_letter(b'x'), None);
+    /// ```
     pub const fn from_letter(letter: u8) -> Option<Access> {
         match letter {
             b'n' => Some(Access::None),
@@ -57,11 +76,23 @@ impl Access {
     }
 
     /// Whether this grants reading.
+    ///
+    /// ```
+    /// use xs_wire::Access;
+    /// assert!(Access::Both.can_read());
+    /// assert!(!Access::Write.can_read()); // write-only, e.g. a control node
+    /// ```
     pub const fn can_read(self) -> bool {
         matches!(self, Access::Read | Access::Both)
     }
 
     /// Whether this grants writing.
+    ///
+    /// ```
+    /// use xs_wire::Access;
+    /// assert!(Access::Write.can_write());
+    /// assert!(!Access::Read.can_write());
+    /// ```
     pub const fn can_write(self) -> bool {
         matches!(self, Access::Write | Access::Both)
     }
@@ -86,6 +117,13 @@ pub struct Perm {
 }
 
 /// `DOMID_ANY` (Xen 4.22+): an entry with this domid matches every domain.
+///
+/// ```
+/// use xs_wire::{Access, Perm, DOMID_ANY};
+/// // Everyone may read (Xen 4.22+); older daemons reject the domid.
+/// let world_readable = Perm::new(Access::Read, DOMID_ANY);
+/// assert_eq!(world_readable.to_string(), "r32757");
+/// ```
 pub const DOMID_ANY: u32 = 0x7FF5;
 
 /// Longest text form of a [`Perm`]: a letter and ten digits.
@@ -93,11 +131,25 @@ pub const PERM_TEXT_MAX: usize = 11;
 
 impl Perm {
     /// A new entry.
+    ///
+    /// ```
+    /// use xs_wire::{Access, Perm};
+    /// let owner = Perm::new(Access::None, 3); // domain 3 owns it; others: no access
+    /// assert_eq!(owner.to_string(), "n3");
+    /// ```
     pub const fn new(access: Access, domid: u32) -> Perm {
         Perm { access, domid }
     }
 
     /// Parses one entry without its NUL.
+    ///
+    /// ```
+    /// use xs_wire::{Access, Perm};
+    /// assert_eq!(Perm::parse(b"r0")?, Perm::new(Access::Read, 0));
+    /// assert_eq!(Perm::parse(b"w010")?, Perm::new(Access::Write, 8)); // octal, like strtol
+    /// assert!(Perm::parse(b"r").is_err());
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn parse(text: &[u8]) -> Result<Perm, WireError> {
         let (&letter, number) = text.split_first().ok_or(PermError::Empty)?;
         let access = Access::from_letter(letter).ok_or(PermError::BadAccess)?;
@@ -106,6 +158,13 @@ impl Perm {
     }
 
     /// Writes the text form (without NUL) into `out`, returning its length.
+    ///
+    /// ```
+    /// use xs_wire::{Access, Perm};
+    /// let mut buf = [0u8; 11];
+    /// let n = Perm::new(Access::Read, 42).write_to(&mut buf);
+    /// assert_eq!(&buf[..n], b"r42");
+    /// ```
     pub fn write_to(&self, out: &mut [u8; PERM_TEXT_MAX]) -> usize {
         out[0] = self.access.letter();
         let digits = crate::decimal::Decimal::new(u64::from(self.domid));

@@ -31,6 +31,14 @@ enum Repr<'a> {
 pub struct PermList<'a>(Repr<'a>);
 
 /// Iterator over a [`PermList`].
+///
+/// ```
+/// use xs_wire::PermList;
+/// let list = PermList::parse(b"b1\0r0\0")?;
+/// let readers: Vec<u32> = list.iter().filter(|p| p.access.can_read()).map(|p| p.domid).collect();
+/// assert_eq!(readers, [1, 0]);
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct PermIter<'a>(IterRepr<'a>);
 
@@ -42,6 +50,14 @@ enum IterRepr<'a> {
 
 impl<'a> PermList<'a> {
     /// Wraps entries to send; at least the owner entry is required.
+    ///
+    /// ```
+    /// use xs_wire::{Access, Path, Perm, PermList, Request};
+    /// let perms = [Perm::new(Access::Both, 1), Perm::new(Access::Read, 0)];
+    /// let req = Request::SetPerms { path: Path::new("/local/domain/1/device/vif/0")?, perms: PermList::new(&perms)? };
+    /// assert_eq!(req.payload_len(), "/local/domain/1/device/vif/0\0b1\0r0\0".len());
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn new(perms: &'a [Perm]) -> Result<PermList<'a>, WireError> {
         if perms.is_empty() {
             return Err(WireError::InvalidPerm(PermError::NoEntries));
@@ -50,6 +66,14 @@ impl<'a> PermList<'a> {
     }
 
     /// Parses `<perm>\0` entries (a GET_PERMS reply), checking every one.
+    ///
+    /// ```
+    /// use xs_wire::PermList;
+    /// let list = PermList::parse(b"n0\0r5\0")?; // a GET_PERMS reply
+    /// assert_eq!(list.len(), 2);
+    /// assert!(PermList::parse(b"n0\0q5\0").is_err()); // bad access letter
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn parse(payload: &'a [u8]) -> Result<PermList<'a>, WireError> {
         match count(payload) {
             None => Err(WireError::Malformed {
@@ -67,6 +91,13 @@ impl<'a> PermList<'a> {
     }
 
     /// The entries in order.
+    ///
+    /// ```
+    /// use xs_wire::{Access, Perm, PermList};
+    /// let list = PermList::parse(b"n0\0r5\0")?;
+    /// assert_eq!(list.iter().nth(1), Some(Perm::new(Access::Read, 5)));
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn iter(&self) -> PermIter<'a> {
         PermIter(match self.0 {
             Repr::Slice(s) => IterRepr::Slice(s.iter()),
@@ -75,6 +106,13 @@ impl<'a> PermList<'a> {
     }
 
     /// The first entry: the owner, whose access letter is also the default.
+    ///
+    /// ```
+    /// use xs_wire::{Access, Perm, PermList};
+    /// let list = PermList::parse(b"b3\0r0\0")?;
+    /// assert_eq!(list.owner(), Perm::new(Access::Both, 3)); // domain 3 owns the node
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn owner(&self) -> Perm {
         // Non-empty by construction; the fallback is unreachable.
         self.iter()
@@ -83,11 +121,23 @@ impl<'a> PermList<'a> {
     }
 
     /// Number of entries (at least one).
+    ///
+    /// ```
+    /// use xs_wire::PermList;
+    /// assert_eq!(PermList::parse(b"n0\0")?.len(), 1);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.iter().count()
     }
 
     /// Always false: a list has at least the owner.
+    ///
+    /// ```
+    /// use xs_wire::PermList;
+    /// assert!(!PermList::parse(b"n0\0")?.is_empty());
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         false
     }

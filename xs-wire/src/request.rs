@@ -199,6 +199,12 @@ pub enum Request<'a> {
 
 impl<'a> Request<'a> {
     /// The message type.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// assert_eq!(Request::Mkdir { path: Path::new("/local/domain/4")? }.op(), Op::Mkdir);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn op(&self) -> Op {
         match self {
             Request::Control { .. } => Op::Control,
@@ -229,6 +235,14 @@ impl<'a> Request<'a> {
     }
 
     /// The shape of a successful reply to this request.
+    ///
+    /// ```
+    /// use xs_wire::{Path, ReplyKind, Request};
+    /// let read = Request::Read { path: Path::new("/local/domain/0/name")? };
+    /// assert_eq!(read.reply_kind(), ReplyKind::Value);
+    /// assert_eq!(Request::TransactionStart.reply_kind(), ReplyKind::TransactionId);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn reply_kind(&self) -> ReplyKind {
         match self {
             Request::Control { .. } => ReplyKind::Text,
@@ -247,6 +261,14 @@ impl<'a> Request<'a> {
     }
 
     /// The path this request names, if any.
+    ///
+    /// ```
+    /// use xs_wire::{Path, Request};
+    /// let rm = Request::Rm { path: Path::new("/local/domain/0/backend/vif/1")? };
+    /// assert_eq!(rm.path().map(|p| p.as_str()), Some("/local/domain/0/backend/vif/1"));
+    /// assert_eq!(Request::GetDomainPath { domid: 1 }.path(), None);
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn path(&self) -> Option<Path<'a>> {
         match *self {
             Request::Directory { path }
@@ -265,6 +287,14 @@ impl<'a> Request<'a> {
 
     /// Checks everything that does not depend on the payload size: `@`
     /// paths only where allowed, NUL-free strings, and `tx_id` rules.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request, WireError};
+    /// let watch = Request::Watch { path: Path::new("/local/domain/1")?, token: "t", depth: None };
+    /// assert!(watch.validate(0).is_ok());
+    /// assert_eq!(watch.validate(7), Err(WireError::TransactionNotAllowed(Op::Watch)));
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn validate(&self, tx_id: u32) -> Result<(), WireError> {
         let op = self.op();
         self.check_special_path()?;
@@ -306,18 +336,45 @@ impl<'a> Request<'a> {
     }
 
     /// Payload length in bytes.
+    ///
+    /// ```
+    /// use xs_wire::{Path, Request};
+    /// let write = Request::Write { path: Path::new("/vm/1/name")?, value: b"guest" };
+    /// assert_eq!(write.payload_len(), "/vm/1/name\0guest".len()); // no NUL after a value
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn payload_len(&self) -> usize {
         Payload::payload_len(self)
     }
 
     /// Validates and encodes the whole frame into `out` with the 4096-byte
     /// limit, returning the number of bytes written.
+    ///
+    /// ```
+    /// use xs_wire::{Ids, Path, Request, WireError};
+    /// let req = Request::Read { path: Path::new("/local/domain/0/name")? };
+    /// let mut small = [0u8; 8];
+    /// assert!(matches!(req.encode(Ids::new(1), &mut small), Err(WireError::BufferTooSmall { needed: 37 })));
+    /// let mut out = [0u8; 64];
+    /// assert_eq!(req.encode(Ids::new(1), &mut out)?, 37); // 16-byte header + path + NUL
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn encode(&self, ids: Ids, out: &mut [u8]) -> Result<usize, WireError> {
         self.encode_with_limit(ids, PAYLOAD_MAX, out)
     }
 
     /// Like [`Request::encode`] with another payload limit (e.g.
     /// [`crate::XENBUS_PAYLOAD_MAX`] for the device).
+    ///
+    /// ```
+    /// use xs_wire::{Ids, Path, Request, WireError, XENBUS_PAYLOAD_MAX};
+    /// let value = [0u8; 4085];
+    /// let req = Request::Write { path: Path::new("/x")?, value: &value };
+    /// let mut out = [0u8; 4200];
+    /// let err = req.encode_with_limit(Ids::new(1), XENBUS_PAYLOAD_MAX, &mut out).unwrap_err();
+    /// assert!(matches!(err, WireError::PayloadTooLarge { .. })); // too big for the device
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn encode_with_limit(
         &self,
         ids: Ids,
@@ -345,6 +402,17 @@ impl<'a> Request<'a> {
     /// answers `ENOSYS`); a payload of the wrong shape gives
     /// [`WireError::Malformed`] or [`WireError::InvalidPath`] (`EINVAL`).
     /// `tx_id` rules are left to the server.
+    ///
+    /// ```
+    /// use xs_wire::{decode, Ids, Path, Request};
+    /// // Server side: what did the client send?
+    /// let mut buf = [0u8; 64];
+    /// let n = Request::Mkdir { path: Path::new("/local/domain/2")? }.encode(Ids::new(1), &mut buf)?;
+    /// let (frame, _) = decode(&buf[..n])?.complete().unwrap();
+    /// let req = Request::parse(&frame.header, frame.payload)?;
+    /// assert_eq!(req, Request::Mkdir { path: Path::new("/local/domain/2")? });
+    /// # Ok::<(), xs_wire::WireError>(())
+    /// ```
     pub fn parse(header: &Header, payload: &'a [u8]) -> Result<Request<'a>, WireError> {
         let op = header.op;
         let path = |bytes: &'a [u8]| Path::from_bytes(bytes);
