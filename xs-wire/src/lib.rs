@@ -74,7 +74,7 @@ pub use op::Op;
 pub use path::{
     is_child, Path, PathKind, ABS_PATH_MAX, INTRODUCE_DOMAIN, RELEASE_DOMAIN, REL_PATH_MAX,
 };
-pub use perm::{Access, Perm, DOMID_ANY};
+pub use perm::{Access, Perm, DOMID_ANY, PERM_TEXT_MAX};
 pub use perm_list::{PermIter, PermList};
 pub use quota_names::QuotaNames;
 pub use reply::{Reply, ReplyKind};

@@ -126,7 +126,16 @@ pub struct Perm {
 /// ```
 pub const DOMID_ANY: u32 = 0x7FF5;
 
-/// Longest text form of a [`Perm`]: a letter and ten digits.
+/// Longest text form of a [`Perm`]: a letter and ten digits; the size of
+/// the buffer [`Perm::write_to`] takes.
+///
+/// ```
+/// use xs_wire::{Access, Perm, PERM_TEXT_MAX};
+/// let mut text = [0u8; PERM_TEXT_MAX];
+/// let n = Perm::new(Access::Read, 4_294_967_295).write_to(&mut text);
+/// assert_eq!(&text[..n], b"r4294967295");
+/// assert_eq!(n, PERM_TEXT_MAX);
+/// ```
 pub const PERM_TEXT_MAX: usize = 11;
 
 impl Perm {
