@@ -80,21 +80,49 @@ pub(crate) fn pipeline<T>(
         });
         results[i] = Some(parsed);
     };
-    for (i, req) in reqs.iter().enumerate() {
-        let len = HEADER_SIZE + req.payload_len();
-        while !in_flight.is_empty()
-            && (in_flight.len() >= MAX_DEPTH || bytes + len > MAX_BYTES_IN_FLIGHT)
+    // Send a window at a time in one write; refill when half of it is back,
+    // so the daemon always has requests queued.
+    let mut next = 0;
+    while next < reqs.len() {
+        let room = MAX_DEPTH - in_flight.len();
+        let mut end = next;
+        let mut window_bytes = 0;
+        while end < reqs.len() && end - next < room {
+            let len = HEADER_SIZE + reqs[end].payload_len();
+            let fits = bytes + window_bytes + len <= MAX_BYTES_IN_FLIGHT;
+            // Past the bound only alone, so that a batch always progresses.
+            if !(fits || (in_flight.is_empty() && end == next)) {
+                break;
+            }
+            window_bytes += len;
+            end += 1;
+        }
+        if end == next {
+            // No room: collect the oldest reply first.
+            if let Some(front) = in_flight.pop_front() {
+                collect(front, &mut bytes, &mut results);
+            }
+            continue;
+        }
+        let tickets = inner.submit_window(&reqs[next..end], tx, &signal);
+        for (k, ticket) in tickets.into_iter().enumerate() {
+            let i = next + k;
+            match ticket {
+                Ok(ticket) => {
+                    let len = HEADER_SIZE + reqs[i].payload_len();
+                    bytes += len;
+                    in_flight.push_back((i, ticket, len));
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        next = end;
+        while in_flight.len() > MAX_DEPTH / 2
+            || (!in_flight.is_empty() && bytes > MAX_BYTES_IN_FLIGHT / 2)
         {
             if let Some(front) = in_flight.pop_front() {
                 collect(front, &mut bytes, &mut results);
             }
-        }
-        match inner.submit(req, tx, &signal) {
-            Ok(ticket) => {
-                bytes += len;
-                in_flight.push_back((i, ticket, len));
-            }
-            Err(e) => results[i] = Some(Err(e)),
         }
     }
     while let Some(front) = in_flight.pop_front() {

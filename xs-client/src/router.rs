@@ -392,6 +392,104 @@ impl Inner {
         })
     }
 
+    /// Sends several requests in one write (sockets only; the device takes
+    /// one at a time, so there this is [`Inner::submit`] in a loop). Returns
+    /// a result per request, in order; a request refused before sending
+    /// gets its own error and the others still go.
+    pub(crate) fn submit_window(
+        &self,
+        reqs: &[Request<'_>],
+        tx_id: u32,
+        signal: &Signal,
+    ) -> Vec<Result<Ticket, Error>> {
+        if self.kind == TransportKind::Xenbus {
+            return reqs.iter().map(|r| self.submit(r, tx_id, signal)).collect();
+        }
+        let mut frames = Vec::new();
+        // (index in reqs, offset of its frame) for the requests that encode.
+        let mut placed = Vec::with_capacity(reqs.len());
+        let mut results: Vec<Option<Result<Ticket, Error>>> =
+            (0..reqs.len()).map(|_| None).collect();
+        let mut buf = [0u8; FRAME_MAX];
+        for (i, req) in reqs.iter().enumerate() {
+            match req.encode_with_limit(Ids::in_transaction(0, tx_id), self.max_payload, &mut buf) {
+                Ok(len) => {
+                    placed.push((i, frames.len()));
+                    frames.extend_from_slice(&buf[..len]);
+                }
+                Err(e) => results[i] = Some(Err(e.into())),
+            }
+        }
+        let mut ids = Vec::with_capacity(placed.len());
+        {
+            let mut st = lock(&self.shared);
+            for &(i, at) in &placed {
+                match st.proto.register(reqs[i].op(), tx_id, signal.clone()) {
+                    Ok(req_id) => {
+                        if let Request::Watch { path, token, .. } = &reqs[i] {
+                            st.proto.note_watch(req_id, path.as_str(), token);
+                        }
+                        frames[at + 4..at + 8].copy_from_slice(&req_id.to_ne_bytes());
+                        ids.push((i, req_id));
+                    }
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+        }
+        if ids.len() < placed.len() {
+            // Registration failed (the connection died): send nothing.
+            let mut st = lock(&self.shared);
+            for &(i, req_id) in &ids {
+                st.proto.unregister(req_id);
+                results[i] = Some(Err(st.proto.dead_error()));
+            }
+        } else if !ids.is_empty() {
+            let sent = {
+                let mut writer = lock(&self.writer);
+                let dead = lock(&self.shared).proto.is_dead();
+                if dead {
+                    Err(None)
+                } else {
+                    writer.send_frames(&frames, self.timeout).map_err(Some)
+                }
+            };
+            match sent {
+                Ok(()) => {
+                    for (i, req_id) in ids {
+                        results[i] = Some(Ok(Ticket {
+                            req_id,
+                            signal: signal.clone(),
+                        }));
+                    }
+                }
+                Err(e) => {
+                    let mut st = lock(&self.shared);
+                    for &(_, req_id) in &ids {
+                        st.proto.unregister(req_id);
+                    }
+                    if let Some(e) = e {
+                        let woken = st.proto.fail(transport_error(e));
+                        notify(&woken);
+                        notify(&st.sleepers);
+                    }
+                    for (i, _) in ids {
+                        results[i] = Some(Err(st.proto.dead_error()));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Error::Disconnected {
+                        reason: "not sent".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+
     /// On the device, claims the wire for `req_id` if no request is
     /// unanswered (true: write the frame now), else queues a copy of the
     /// frame (false). Always true on a socket. Called with the writer lock

@@ -158,6 +158,30 @@ impl TxState {
         self.flush(io).map(drop)
     }
 
+    /// Sends several whole frames laid end to end. On a socket with nothing
+    /// queued they go out in as few writes as the kernel allows; otherwise
+    /// (the device, one message per `write()`, or a non-empty queue) frame
+    /// by frame. Every frame is checked before anything is written.
+    fn send_many(&mut self, io: &RawConn, frames: &[u8]) -> Result<(), TransportError> {
+        let max = self.writer.max_payload();
+        let mut lens = Vec::new();
+        let mut rest = frames;
+        while !rest.is_empty() {
+            let len = whole_frame_len(rest, max)?;
+            lens.push(len);
+            rest = &rest[len..];
+        }
+        if self.device.is_none() && self.writer.is_empty() {
+            return self.writer.send_direct(&mut &*io, frames).map(drop);
+        }
+        let mut at = 0;
+        for len in lens {
+            self.send(io, &frames[at..at + len])?;
+            at += len;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self, io: &RawConn) -> Result<bool, TransportError> {
         let device = &self.device;
         self.writer.write_to(&mut &*io, |header, err| {
@@ -165,6 +189,22 @@ impl TxState {
                 device.deliver(error_reply(&header, sys::errno_name(&err)));
             }
         })
+    }
+}
+
+/// The length of the whole frame at the front of `bytes`, checked like
+/// [`check_frame`] (a frame cut short is [`TransportError::MalformedFrame`]).
+fn whole_frame_len(bytes: &[u8], max_payload: usize) -> Result<usize, TransportError> {
+    match xs_wire::decode_with_limit(bytes, max_payload) {
+        Ok(xs_wire::Status::Complete((_, used))) => Ok(used),
+        Ok(xs_wire::Status::Partial { needed }) => Err(TransportError::MalformedFrame {
+            len: bytes.len(),
+            expected: bytes.len() + needed,
+        }),
+        Err(xs_wire::WireError::PayloadTooLarge { len, max }) => {
+            Err(TransportError::PayloadTooLarge { len, max })
+        }
+        Err(other) => Err(TransportError::Protocol(other)),
     }
 }
 
@@ -1131,6 +1171,53 @@ impl FrameSender {
             tx.writer.clear();
         }
         result
+    }
+
+    /// Sends several whole frames laid end to end in `frames`, then waits
+    /// until everything is written, like [`send_all`](FrameSender::send_all).
+    /// On a socket with nothing queued they leave in as few `write()`s as
+    /// the kernel allows (one, usually), which is what pipelining wants; on
+    /// the device each frame gets its own `write()`. Every frame is checked
+    /// first: a bad one refuses the whole batch with nothing written.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Ids, Path, Request};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// let mut frames = Vec::new();
+    /// for (id, p) in [(1, "/a"), (2, "/b")] {
+    ///     let mut buf = [0u8; 64];
+    ///     let n = Request::Read { path: Path::new(p)? }.encode(Ids::new(id), &mut buf)?;
+    ///     frames.extend_from_slice(&buf[..n]);
+    /// }
+    /// tx.send_frames(&frames, None)?;
+    /// let mut got = vec![0u8; frames.len()];
+    /// daemon.read_exact(&mut got)?;
+    /// assert_eq!(got, frames);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_frames(
+        &mut self,
+        frames: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<(), TransportError> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        {
+            let FrameSender { io, tx, closed, .. } = self;
+            let result = guarded(closed, io, || tx.send_many(io, frames));
+            if *closed {
+                tx.writer.clear();
+            }
+            result?;
+        }
+        while !self.flush()? {
+            self.wait_writable(deadline)?;
+        }
+        Ok(())
     }
 
     /// Writes queued bytes until the fd would block; `Ok(true)` when the
