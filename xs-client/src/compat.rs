@@ -13,10 +13,11 @@
 //! | `get_permissions` | the permissions | nothing (a bug) |
 //! | `transaction_end` on `EAGAIN` | `Ok(false)` | `True` |
 
-use xs_wire::{Errno, Perm, Reply, Request};
+use xs_wire::{Perm, Request};
 
 use crate::protocol::Response;
-use crate::store::{call_and_parse, sealed::Sealed};
+use crate::store::sealed::Sealed;
+use crate::transaction;
 use crate::{Client, Event, Monitor, Result, Store};
 
 /// The "no transaction" id.
@@ -311,10 +312,7 @@ impl Xs {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn transaction_start(&self) -> Result<u32> {
-        call_and_parse(&self.client, Request::TransactionStart, |r| match r {
-            Reply::TransactionId(id) => Some(id),
-            _ => None,
-        })
+        transaction::start_id(&self.client)
     }
 
     /// Ends transaction `tx`: aborts if `abort`, else commits. `Ok(false)`
@@ -343,16 +341,7 @@ impl Xs {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn transaction_end(&self, tx: u32, abort: bool) -> Result<bool> {
-        let ended = call_and_parse(
-            &self.tx(tx),
-            Request::TransactionEnd { commit: !abort },
-            |r| matches!(r, Reply::Ack).then_some(()),
-        );
-        match ended {
-            Ok(()) => Ok(true),
-            Err(e) if e.errno() == Some(Errno::EAGAIN) => Ok(false),
-            Err(e) => Err(e),
-        }
+        transaction::conflict_is_false(transaction::end_id(&self.tx(tx), !abort))
     }
 
     /// See [`Client::introduce_domain`].

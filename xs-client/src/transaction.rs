@@ -41,13 +41,9 @@ pub struct Transaction<'c> {
 
 impl<'c> Transaction<'c> {
     pub(crate) fn start(client: &'c Client) -> Result<Transaction<'c>> {
-        let id = call_and_parse(client, Request::TransactionStart, |r| match r {
-            Reply::TransactionId(id) => Some(id),
-            _ => None,
-        })?;
         Ok(Transaction {
             client,
-            id,
+            id: start_id(client)?,
             finished: false,
         })
     }
@@ -71,9 +67,7 @@ impl<'c> Transaction<'c> {
 
     fn end(&mut self, commit: bool) -> Result<()> {
         self.finished = true;
-        call_and_parse(self, Request::TransactionEnd { commit }, |r| {
-            matches!(r, Reply::Ack).then_some(())
-        })
+        end_id(self, commit)
     }
 
     /// Commits. `Ok(false)` means a conflict (`EAGAIN`): nothing was
@@ -96,11 +90,7 @@ impl<'c> Transaction<'c> {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn commit(mut self) -> Result<bool> {
-        match self.end(true) {
-            Ok(()) => Ok(true),
-            Err(e) if e.errno() == Some(Errno::EAGAIN) => Ok(false),
-            Err(e) => Err(e),
-        }
+        conflict_is_false(self.end(true))
     }
 
     /// Aborts, discarding every change.
@@ -119,6 +109,31 @@ impl<'c> Transaction<'c> {
     /// ```
     pub fn rollback(mut self) -> Result<()> {
         self.end(false)
+    }
+}
+
+/// Sends TRANSACTION_START; the new transaction's id.
+pub(crate) fn start_id(client: &Client) -> Result<u32> {
+    call_and_parse(client, Request::TransactionStart, |r| match r {
+        Reply::TransactionId(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// Sends TRANSACTION_END (commit or abort) for the transaction `s` is in.
+pub(crate) fn end_id(s: &(impl Sealed + ?Sized), commit: bool) -> Result<()> {
+    call_and_parse(s, Request::TransactionEnd { commit }, |r| {
+        matches!(r, Reply::Ack).then_some(())
+    })
+}
+
+/// An end's outcome as a commit reports it: `Ok(false)` on a conflict
+/// (`EAGAIN`).
+pub(crate) fn conflict_is_false(ended: Result<()>) -> Result<bool> {
+    match ended {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == Some(Errno::EAGAIN) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
