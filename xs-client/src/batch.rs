@@ -134,36 +134,43 @@ pub(crate) fn pipeline<T>(
         .collect()
 }
 
-/// Parses each path, keeping the error in place of a bad one.
-pub(crate) fn paths<'p>(paths: &[&'p str]) -> Vec<std::result::Result<Path<'p>, Error>> {
-    paths
-        .iter()
-        .map(|p| Path::new(p).map_err(Error::from))
-        .collect()
-}
-
-/// Runs `make` on each valid path and pipelines the requests; invalid paths
-/// keep their error in place.
-pub(crate) fn per_path<'p, T>(
+/// Pipelines one request per item, made by `make` from the item's path
+/// (checked first) and the item itself; an item whose path is invalid keeps
+/// that error in place of a reply.
+pub(crate) fn per_item<'a, I, T>(
     s: &(impl Sealed + ?Sized),
-    raw: &[&'p str],
-    make: impl Fn(Path<'p>) -> Request<'p>,
+    items: &'a [I],
+    path: impl Fn(&'a I) -> &'a str,
+    make: impl Fn(Path<'a>, &'a I) -> Request<'a>,
     parse: impl Fn(Reply<'_>) -> Option<T>,
 ) -> Vec<Result<T>> {
-    let parsed = paths(raw);
-    let reqs: Vec<Request<'p>> = parsed
+    let parsed: Vec<_> = items
         .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .map(|&p| make(p))
+        .map(|item| Path::new(path(item)).map(|p| (p, item)))
+        .collect();
+    let reqs: Vec<Request<'a>> = parsed
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|&(p, item)| make(p, item))
         .collect();
     let mut replies = pipeline(s, &reqs, parse).into_iter();
     parsed
         .into_iter()
-        .map(|p| match p {
+        .map(|r| match r {
             Ok(_) => replies
                 .next()
                 .unwrap_or_else(|| Err(Error::Timeout(Default::default()))),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         })
         .collect()
+}
+
+/// [`per_item`] for plain paths.
+pub(crate) fn per_path<'a, T>(
+    s: &(impl Sealed + ?Sized),
+    raw: &'a [&'a str],
+    make: impl Fn(Path<'a>) -> Request<'a>,
+    parse: impl Fn(Reply<'_>) -> Option<T>,
+) -> Vec<Result<T>> {
+    per_item(s, raw, |p| p, |path, _| make(path), parse)
 }

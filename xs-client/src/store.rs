@@ -416,23 +416,13 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn write_many(&self, items: &[(&str, &[u8])]) -> Vec<Result<()>> {
-        let parsed: Vec<_> = items
-            .iter()
-            .map(|(p, v)| Path::new(p).map(|p| (p, *v)))
-            .collect();
-        let reqs: Vec<Request<'_>> = parsed
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|&(path, value)| Request::Write { path, value })
-            .collect();
-        let mut done = crate::batch::pipeline(self, &reqs, ack).into_iter();
-        parsed
-            .into_iter()
-            .map(|r| match r {
-                Ok(_) => done.next().unwrap_or(Ok(())),
-                Err(e) => Err(e.into()),
-            })
-            .collect()
+        crate::batch::per_item(
+            self,
+            items,
+            |(path, _)| path,
+            |path, (_, value)| Request::Write { path, value },
+            ack,
+        )
     }
 }
 

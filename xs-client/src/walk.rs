@@ -7,10 +7,17 @@
 //! `os.walk`: parents before children (top-down) or after them (bottom-up),
 //! and bottom-up really is post-order at every depth (pyxs's is not).
 
-use xs_wire::{Reply, Request};
+use xs_wire::{Path, Reply, Request};
 
 use crate::batch;
 use crate::{Result, Store};
+
+/// What one request of a walk's batch brought back (each request's reply
+/// is parsed with its own kind, so a DIRECTORY always gives `Children`).
+enum Fetched {
+    Children(Vec<String>),
+    Value(Vec<u8>),
+}
 
 /// One node of a walk.
 ///
@@ -70,40 +77,46 @@ pub(crate) fn walk(s: &(impl Store + ?Sized), top: &str, top_down: bool) -> Resu
                 parents.push(i);
             }
         }
-        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let lists = batch::per_path(
-            s,
-            &refs,
-            |path| Request::Directory { path },
-            |r| match r {
-                Reply::Directory(n) => Some(n.iter().map(str::to_owned).collect::<Vec<_>>()),
-                _ => None,
-            },
-        );
-        let values = batch::per_path(
-            s,
-            &refs,
-            |path| Request::Read { path },
-            |r| match r {
-                Reply::Value(v) => Some(v.to_vec()),
-                _ => None,
-            },
-        );
+        // One pipelined batch per level: a DIRECTORY and a READ per node.
+        let mut reqs = Vec::with_capacity(2 * paths.len());
+        for p in &paths {
+            let path = Path::new(p)?;
+            reqs.push(Request::Directory { path });
+            reqs.push(Request::Read { path });
+        }
+        let mut replies = batch::pipeline(s, &reqs, |r| match r {
+            Reply::Directory(n) => Some(Fetched::Children(n.iter().map(str::to_owned).collect())),
+            Reply::Value(v) => Some(Fetched::Value(v.to_vec())),
+            _ => None,
+        })
+        .into_iter();
         let mut next = Vec::new();
-        for (((path, parent), children), value) in
-            paths.into_iter().zip(parents).zip(lists).zip(values)
-        {
+        for (path, parent) in paths.into_iter().zip(parents) {
+            // The pipeline answers every request, in order: two per node.
+            let (Some(children), Some(value)) = (replies.next(), replies.next()) else {
+                break;
+            };
             let children = match children {
-                Ok(c) => c,
+                Ok(Fetched::Children(c)) => c,
+                Ok(Fetched::Value(_)) => {
+                    return Err(crate::Error::UnexpectedPacket(
+                        "DIRECTORY answered with a value".into(),
+                    ))
+                }
                 Err(e) if e.is_not_found() => continue,
                 Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => s.list(&path)?,
                 Err(e) => return Err(e),
+            };
+            // An unreadable value reads as empty, as in pyxs.
+            let value = match value {
+                Ok(Fetched::Value(v)) => v,
+                _ => Vec::new(),
             };
             let index = nodes.len();
             nodes.push((
                 WalkEntry {
                     path,
-                    value: value.unwrap_or_default(),
+                    value,
                     children,
                 },
                 Vec::new(),
