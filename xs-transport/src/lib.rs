@@ -84,6 +84,7 @@ mod connection;
 mod device;
 pub mod endpoint;
 mod error;
+mod fork;
 mod reader;
 mod sys;
 mod writer;
@@ -91,6 +92,7 @@ mod writer;
 pub use connection::{Connection, FrameReceiver, FrameSender};
 pub use endpoint::{Endpoint, TransportKind};
 pub use error::TransportError;
+pub use fork::generation as fork_generation;
 pub use reader::{FrameReader, READ_CHUNK};
 pub use writer::{check_frame, error_reply, FrameWriter, DEFAULT_QUEUE_LIMIT};
 
