@@ -13,8 +13,9 @@ use std::sync::{Arc, Condvar};
 
 use xs_wire::{Path, Reply, Request, HEADER_SIZE};
 
-use crate::store::sealed::Sealed;
-use crate::{reply, Error, Result};
+use crate::handle::{shape, Handle};
+use crate::router::Ticket;
+use crate::{reply, Result};
 
 /// Most requests a batch keeps in flight.
 ///
@@ -57,27 +58,24 @@ pub const MAX_BYTES_IN_FLIGHT: usize = 32 * 1024;
 /// results come back in request order. A request refused before sending
 /// gets its error in place; a dead connection fails the rest.
 pub(crate) fn pipeline<T>(
-    s: &(impl Sealed + ?Sized),
+    h: &Handle<'_>,
     reqs: &[Request<'_>],
     parse: impl Fn(Reply<'_>) -> Option<T>,
 ) -> Vec<Result<T>> {
-    let inner = s.client().router().inner();
-    let tx = s.tx_id();
+    let router = h.router;
+    let tx = h.tx_id;
     let signal = Arc::new(Condvar::new());
     let mut results: Vec<Option<Result<T>>> = (0..reqs.len()).map(|_| None).collect();
     let mut in_flight = VecDeque::new();
     let mut bytes = 0;
-    let collect = |(i, ticket, len): (usize, crate::router::Ticket, usize),
+    let collect = |(i, ticket, len): (usize, Ticket, usize),
                    bytes: &mut usize,
                    results: &mut Vec<Option<Result<T>>>| {
         *bytes -= len;
         let req: &Request<'_> = &reqs[i];
-        let parsed = inner.wait(ticket).and_then(|resp| {
-            let reply = reply::parse(req, &resp)?;
-            parse(reply).ok_or_else(|| {
-                Error::UnexpectedPacket(format!("{} reply of the wrong shape", req.op()).into())
-            })
-        });
+        let parsed = router
+            .wait(ticket)
+            .and_then(|resp| shape(req, reply::parse(req, &resp)?, &parse));
         results[i] = Some(parsed);
     };
     // Send a window at a time in one write; refill when half of it is back,
@@ -104,7 +102,7 @@ pub(crate) fn pipeline<T>(
             }
             continue;
         }
-        let tickets = inner.submit_window(&reqs[next..end], tx, &signal);
+        let tickets = router.submit_many(&reqs[next..end], tx, &signal);
         for (k, ticket) in tickets.into_iter().enumerate() {
             let i = next + k;
             match ticket {
@@ -128,17 +126,17 @@ pub(crate) fn pipeline<T>(
     while let Some(front) = in_flight.pop_front() {
         collect(front, &mut bytes, &mut results);
     }
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Error::Timeout(Default::default()))))
-        .collect()
+    // Every slot was filled: by its reply, or by the error that kept it
+    // from being sent.
+    debug_assert!(results.iter().all(Option::is_some));
+    results.into_iter().flatten().collect()
 }
 
 /// Pipelines one request per item, made by `make` from the item's path
 /// (checked first) and the item itself; an item whose path is invalid keeps
 /// that error in place of a reply.
 pub(crate) fn per_item<'a, I, T>(
-    s: &(impl Sealed + ?Sized),
+    h: &Handle<'_>,
     items: &'a [I],
     path: impl Fn(&'a I) -> &'a str,
     make: impl Fn(Path<'a>, &'a I) -> Request<'a>,
@@ -153,24 +151,23 @@ pub(crate) fn per_item<'a, I, T>(
         .filter_map(|r| r.as_ref().ok())
         .map(|&(p, item)| make(p, item))
         .collect();
-    let mut replies = pipeline(s, &reqs, parse).into_iter();
+    // One reply per request, in order.
+    let mut replies = pipeline(h, &reqs, parse).into_iter();
     parsed
         .into_iter()
-        .map(|r| match r {
-            Ok(_) => replies
-                .next()
-                .unwrap_or_else(|| Err(Error::Timeout(Default::default()))),
-            Err(e) => Err(e.into()),
+        .filter_map(|r| match r {
+            Ok(_) => replies.next(),
+            Err(e) => Some(Err(e.into())),
         })
         .collect()
 }
 
 /// [`per_item`] for plain paths.
 pub(crate) fn per_path<'a, T>(
-    s: &(impl Sealed + ?Sized),
+    h: &Handle<'_>,
     raw: &'a [&'a str],
     make: impl Fn(Path<'a>) -> Request<'a>,
     parse: impl Fn(Reply<'_>) -> Option<T>,
 ) -> Vec<Result<T>> {
-    per_item(s, raw, |p| p, |path, _| make(path), parse)
+    per_item(h, raw, |p| p, |path, _| make(path), parse)
 }

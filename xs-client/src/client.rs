@@ -7,9 +7,9 @@ use std::time::Duration;
 use xs_transport::{Connection, Endpoint, TransportError};
 use xs_wire::{QuotaQuery, Reply, Request};
 
-use crate::protocol::Response;
-use crate::store::{call_and_parse, sealed::Sealed};
-use crate::{Error, Result, Router, Store, Transaction};
+use crate::handle::Handle;
+use crate::store::{check_domid, sealed::Sealed};
+use crate::{Error, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
 ///
@@ -52,6 +52,9 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_nanos(h.finish() % nanos)
 }
 
+/// `DOMID_SELF`: "the calling domain" where the protocol allows it.
+const DOMID_SELF: u32 = 0x7FF0;
+
 /// A connection to xenstored, shared by any number of threads.
 ///
 /// `Client` is `Send + Sync` and cheap to clone: clones share one
@@ -79,10 +82,13 @@ pub struct Client {
 
 fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
     match e {
-        TransportError::Connect { path, source } => Error::Connect { path, source },
+        TransportError::Connect { path, source } => Error::Connect {
+            path,
+            source: Arc::new(source),
+        },
         other => Error::Connect {
             path: endpoint.path().to_owned(),
-            source: std::io::Error::other(other.to_string()),
+            source: Arc::new(std::io::Error::other(other.to_string())),
         },
     }
 }
@@ -106,7 +112,8 @@ fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
 #[derive(Clone, Debug, Default)]
 pub struct ClientBuilder {
     endpoint: Option<Endpoint>,
-    timeout: Option<Duration>,
+    /// `None`: the default; `Some(None)`: no timeout.
+    timeout: Option<Option<Duration>>,
     transact_attempts: Option<u32>,
 }
 
@@ -147,7 +154,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Give up waiting for any reply after `timeout` ([`Error::Timeout`]).
+    /// Give up waiting for any reply after `timeout` ([`Error::Timeout`])
+    /// instead of [`DEFAULT_TIMEOUT`] (30 s).
     ///
     /// ```
     /// # use xs_server::{Fault, Server};
@@ -163,7 +171,25 @@ impl ClientBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.timeout = Some(Some(timeout));
+        self
+    }
+
+    /// Wait for replies forever, as libxenstore does, instead of giving up
+    /// after [`DEFAULT_TIMEOUT`]. Against a daemon that stops answering,
+    /// every call then blocks until the connection closes.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    ///
+    /// let client = Client::builder().no_timeout().connect()?;
+    /// assert_eq!(client.router().timeout(), None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = Some(None);
         self
     }
 
@@ -205,7 +231,8 @@ impl ClientBuilder {
         let conn = endpoint
             .connect()
             .map_err(|e| connect_error(&endpoint, e))?;
-        let router = Router::with_timeout(conn, self.timeout)?;
+        let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
+        let router = Router::with_timeout(conn, timeout)?;
         Ok(Client {
             router: Arc::new(router),
             transact_attempts: self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS),
@@ -444,10 +471,12 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_domain_path(&self, domid: u32) -> Result<String> {
-        call_and_parse(self, Request::GetDomainPath { domid }, |r| match r {
-            Reply::DomainPath(p) => Some(p.to_owned()),
-            _ => None,
-        })
+        check_domid(domid)?;
+        self.handle()
+            .run(Request::GetDomainPath { domid }, |r| match r {
+                Reply::DomainPath(p) => Some(p.to_owned()),
+                _ => None,
+            })
     }
 
     /// Whether xenstored knows the domain (privileged).
@@ -464,10 +493,15 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn is_domain_introduced(&self, domid: u32) -> Result<bool> {
-        call_and_parse(self, Request::IsDomainIntroduced { domid }, |r| match r {
-            Reply::Bool(b) => Some(b),
-            _ => None,
-        })
+        // DOMID_SELF asks about the caller itself.
+        if domid != DOMID_SELF {
+            check_domid(domid)?;
+        }
+        self.handle()
+            .run(Request::IsDomainIntroduced { domid }, |r| match r {
+                Reply::Bool(b) => Some(b),
+                _ => None,
+            })
     }
 
     /// Tells xenstored about a new domain and its store ring (privileged).
@@ -489,6 +523,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn introduce_domain(&self, domid: u32, gfn: u64, evtchn: u32) -> Result<()> {
+        check_domid(domid)?;
         self.ack(Request::Introduce { domid, gfn, evtchn })
     }
 
@@ -506,6 +541,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn release_domain(&self, domid: u32) -> Result<()> {
+        check_domid(domid)?;
         self.ack(Request::Release { domid })
     }
 
@@ -523,6 +559,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn resume_domain(&self, domid: u32) -> Result<()> {
+        check_domid(domid)?;
         self.ack(Request::Resume { domid })
     }
 
@@ -541,6 +578,8 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_target(&self, domid: u32, target: u32) -> Result<()> {
+        check_domid(domid)?;
+        check_domid(target)?;
         self.ack(Request::SetTarget { domid, target })
     }
 
@@ -580,10 +619,11 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn control(&self, command: &str, args: &[u8]) -> Result<Vec<u8>> {
-        call_and_parse(self, Request::Control { command, args }, |r| match r {
-            Reply::Text(t) => Some(t.to_vec()),
-            _ => None,
-        })
+        self.handle()
+            .run(Request::Control { command, args }, |r| match r {
+                Reply::Text(t) => Some(t.to_vec()),
+                _ => None,
+            })
     }
 
     /// Feature bits of a domain, or the daemon's own (`None`) (Xen 4.21+).
@@ -608,6 +648,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_features(&self, domid: Option<u32>) -> Result<u64> {
+        domid.map(check_domid).transpose()?;
         self.number(Request::GetFeature { domid })
     }
 
@@ -628,6 +669,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_features(&self, domid: u32, features: u32) -> Result<()> {
+        check_domid(domid)?;
         self.ack(Request::SetFeature { domid, features })
     }
 
@@ -652,10 +694,11 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_quota_names(&self) -> Result<Vec<String>> {
-        call_and_parse(self, Request::GetQuota(QuotaQuery::Names), |r| match r {
-            Reply::QuotaNames(n) => Some(n.iter().map(str::to_owned).collect()),
-            _ => None,
-        })
+        self.handle()
+            .run(Request::GetQuota(QuotaQuery::Names), |r| match r {
+                Reply::QuotaNames(n) => Some(n.iter().map(str::to_owned).collect()),
+                _ => None,
+            })
     }
 
     /// A quota's value, global (`domid: None`) or a domain's (Xen 4.22+).
@@ -675,6 +718,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_quota(&self, domid: Option<u32>, name: &str) -> Result<u64> {
+        domid.map(check_domid).transpose()?;
         let query = match domid {
             Some(domid) => QuotaQuery::Domain { domid, name },
             None => QuotaQuery::Global(name),
@@ -699,15 +743,17 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_quota(&self, domid: Option<u32>, name: &str, value: u32) -> Result<()> {
+        domid.map(check_domid).transpose()?;
         self.ack(Request::SetQuota { domid, name, value })
     }
 
     fn ack(&self, req: Request<'_>) -> Result<()> {
-        call_and_parse(self, req, |r| matches!(r, Reply::Ack).then_some(()))
+        self.handle()
+            .run(req, |r| matches!(r, Reply::Ack).then_some(()))
     }
 
     fn number(&self, req: Request<'_>) -> Result<u64> {
-        call_and_parse(self, req, |r| match r {
+        self.handle().run(req, |r| match r {
             Reply::Number(n) => Some(n),
             _ => None,
         })
@@ -715,14 +761,8 @@ impl Client {
 }
 
 impl Sealed for Client {
-    fn call(&self, req: &Request<'_>) -> Result<Response> {
-        self.router.inner().call(req, 0)
-    }
-    fn client(&self) -> &Client {
-        self
-    }
-    fn tx_id(&self) -> u32 {
-        0
+    fn handle(&self) -> Handle<'_> {
+        Handle::new(&self.router, 0)
     }
 }
 

@@ -13,10 +13,9 @@
 //! | `get_permissions` | the permissions | nothing (a bug) |
 //! | `transaction_end` on `EAGAIN` | `Ok(false)` | `True` |
 
-use xs_wire::{Perm, Request};
+use xs_wire::Perm;
 
-use crate::protocol::Response;
-use crate::store::sealed::Sealed;
+use crate::handle::Handle;
 use crate::transaction;
 use crate::{Client, Event, Monitor, Result, Store};
 
@@ -32,26 +31,6 @@ use crate::{Client, Event, Monitor, Result, Store};
 /// # Ok::<(), xs_client::Error>(())
 /// ```
 pub const XBT_NULL: u32 = 0;
-
-/// Issues requests in transaction `tx` (possibly 0) on `client`.
-struct InTx<'c> {
-    client: &'c Client,
-    tx: u32,
-}
-
-impl Sealed for InTx<'_> {
-    fn call(&self, req: &Request<'_>) -> Result<Response> {
-        self.client.router().inner().call(req, self.tx)
-    }
-    fn client(&self) -> &Client {
-        self.client
-    }
-    fn tx_id(&self) -> u32 {
-        self.tx
-    }
-}
-
-impl Store for InTx<'_> {}
 
 /// A `xen.lowlevel.xs`-style handle.
 ///
@@ -111,11 +90,8 @@ impl Xs {
         Xs { client, monitor }
     }
 
-    fn tx(&self, tx: u32) -> InTx<'_> {
-        InTx {
-            client: &self.client,
-            tx,
-        }
+    fn tx(&self, tx: u32) -> Handle<'_> {
+        Handle::new(self.client.router(), tx)
     }
 
     /// A node's value, or `None` if it does not exist.
@@ -312,7 +288,7 @@ impl Xs {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn transaction_start(&self) -> Result<u32> {
-        transaction::start_id(&self.client)
+        transaction::start_id(&self.tx(XBT_NULL))
     }
 
     /// Ends transaction `tx`: aborts if `abort`, else commits. `Ok(false)`

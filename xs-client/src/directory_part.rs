@@ -1,25 +1,41 @@
-//! Listing a directory too large for one reply, with DIRECTORY_PART.
+//! Listing a directory, and listing one too large for one reply with
+//! DIRECTORY_PART.
 //!
 //! libxenstore's algorithm: ask for chunks from offset 0, remember the first
 //! chunk's generation count, start again if it changes (the children changed
 //! under us), and stop at the chunk carrying the end marker. A daemon without
-//! DIRECTORY_PART (`ENOSYS`, e.g. oxenstored) leaves the original `E2BIG`.
+//! DIRECTORY_PART (`ENOSYS`, e.g. oxenstored) leaves the original `E2BIG`;
+//! children that keep changing give [`Error::Conflict`].
 
 use xs_wire::{Errno, Op, Path, Reply, Request};
 
-use crate::store::{call_and_parse, sealed::Sealed};
-use crate::{Error, Result};
+use crate::handle::Handle;
+use crate::{Error, Problem, Result};
 
-/// How often a listing may restart because the directory kept changing.
 const MAX_RESTARTS: u32 = 16;
 
-pub(crate) fn list_in_parts(s: &(impl Sealed + ?Sized), path: Path<'_>) -> Result<Vec<String>> {
+/// A node's children: one DIRECTORY, or DIRECTORY_PART chunks if the
+/// daemon says the list is too big for one reply (`E2BIG`).
+pub(crate) fn list(h: &Handle<'_>, path: Path<'_>) -> Result<Vec<String>> {
+    let direct = h.run(Request::Directory { path }, |r| match r {
+        Reply::Directory(names) => Some(names.iter().map(str::to_owned).collect()),
+        _ => None,
+    });
+    match direct {
+        Err(e) if e.errno() == Some(Errno::E2BIG) => list_in_parts(h, path, e),
+        other => other,
+    }
+}
+
+/// `too_big` is the DIRECTORY's `E2BIG`, returned as it is if the daemon
+/// has no DIRECTORY_PART.
+fn list_in_parts(h: &Handle<'_>, path: Path<'_>, too_big: Error) -> Result<Vec<String>> {
     'restart: for _ in 0..MAX_RESTARTS {
         let mut names = Vec::new();
         let mut offset: u32 = 0;
         let mut generation = None;
         loop {
-            let chunk = call_and_parse(s, Request::DirectoryPart { path, offset }, |r| match r {
+            let chunk = h.run(Request::DirectoryPart { path, offset }, |r| match r {
                 Reply::DirectoryPart(c) => Some((
                     c.generation,
                     c.names.iter().map(str::to_owned).collect::<Vec<_>>(),
@@ -29,9 +45,7 @@ pub(crate) fn list_in_parts(s: &(impl Sealed + ?Sized), path: Path<'_>) -> Resul
                 _ => None,
             });
             let (gen, chunk_names, advance, complete) = match chunk {
-                Err(e) if e.errno() == Some(Errno::ENOSYS) => {
-                    return Err(Error::daemon(Op::Directory, Some(path.as_str()), "E2BIG"))
-                }
+                Err(e) if e.errno() == Some(Errno::ENOSYS) => return Err(too_big),
                 other => other?,
             };
             if *generation.get_or_insert(gen) != gen {
@@ -42,17 +56,20 @@ pub(crate) fn list_in_parts(s: &(impl Sealed + ?Sized), path: Path<'_>) -> Resul
                 return Ok(names);
             }
             if advance == 0 {
-                return Err(Error::UnexpectedPacket(
-                    "DIRECTORY_PART chunk made no progress".into(),
+                // A chunk that is neither the last nor moves the offset.
+                return Err(Error::unexpected(
+                    Problem::WrongShape {
+                        request: Op::DirectoryPart,
+                    },
+                    None,
                 ));
             }
             names.extend(chunk_names);
             offset = offset.saturating_add(u32::try_from(advance).unwrap_or(u32::MAX));
         }
     }
-    Err(Error::daemon(
-        Op::DirectoryPart,
-        Some(path.as_str()),
-        "EAGAIN",
-    ))
+    // The children kept changing under us.
+    Err(Error::Conflict {
+        attempts: MAX_RESTARTS,
+    })
 }

@@ -5,12 +5,18 @@
 //! the raw name kept, since daemons send names outside Xen's table), a request
 //! refused before sending, a connection that could not be made or has died,
 //! a timeout, and a transaction that kept conflicting.
+//!
+//! Errors are facts: a connection that dies gives every waiting caller a
+//! clone of the one error that killed it, never a rewording, and every
+//! variant has a stable short name ([`Error::kind`]) for programs and logs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use xs_wire::{Errno, Op, WireError};
+use xs_wire::{Errno, Header, Op, WireError};
+
+pub use crate::unexpected::{Problem, Unexpected};
 
 /// Everything a client call can fail with.
 ///
@@ -22,7 +28,7 @@ use xs_wire::{Errno, Op, WireError};
 /// assert_eq!(e.errno(), Some(Errno::ENOENT));
 /// assert_eq!(e.to_string(), "READ /missing: ENOENT");
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The daemon answered with an error name.
@@ -41,28 +47,40 @@ pub enum Error {
     /// permission, token or size.
     #[error("invalid request: {0}")]
     Invalid(#[from] WireError),
+    /// A request the wire would carry but this client refuses to send,
+    /// because it is almost certainly a mistake (see [`Refusal`]).
+    #[error("refused before sending: {0}")]
+    Refused(Refusal),
     /// The connection could not be made.
     #[error("cannot connect to xenstored at {}: {source}", path.display())]
     Connect {
-        /// The socket or device that failed.
+        /// The socket or device that failed (for discovery, every path
+        /// tried is in `source`'s text).
         path: PathBuf,
-        /// Why.
+        /// Why (shared, so the error can be cloned).
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// The daemon sent something this client cannot accept (wrong type, an
-    /// unknown request id, a malformed payload). The connection is closed.
+    /// unknown request id, a malformed payload), with the frame's header.
+    /// The connection is closed.
     #[error("unexpected packet from xenstored: {0}")]
-    UnexpectedPacket(Arc<str>),
+    UnexpectedPacket(Unexpected),
     /// The connection is gone; `reason` says why.
     #[error("disconnected from xenstored: {reason}")]
     Disconnected {
         /// What ended it.
         reason: Arc<str>,
     },
-    /// No reply (or event) arrived in time.
+    /// No reply (or event) arrived in time; the duration is the limit that
+    /// expired.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// This handle was made before a `fork()` and is used in the child: the
+    /// connection belongs to the parent, so nothing is sent (open a new
+    /// client in the child).
+    #[error("client used in a forked child; the connection belongs to the parent process")]
+    Forked,
     /// A transaction kept conflicting (`EAGAIN`) until the attempts ran out.
     #[error("transaction still conflicting after {attempts} attempts")]
     Conflict {
@@ -208,20 +226,75 @@ impl Error {
     pub fn is_disconnected(&self) -> bool {
         matches!(
             self,
-            Error::Disconnected { .. } | Error::UnexpectedPacket(_) | Error::Connect { .. }
+            Error::Disconnected { .. }
+                | Error::UnexpectedPacket(_)
+                | Error::Connect { .. }
+                | Error::Forked
         )
     }
 
-    /// A copy for the second and later callers told about the same failure.
-    pub(crate) fn duplicate(&self) -> Error {
+    /// The variant's stable short name, for programs to match and logs to
+    /// grep: `"daemon"`, `"invalid"`, `"refused"`, `"connect"`,
+    /// `"unexpected-packet"`, `"disconnected"`, `"timeout"`, `"forked"`,
+    /// `"conflict"`, `"overflow"`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use xs_client::Error;
+    /// assert_eq!(Error::Timeout(Duration::from_secs(1)).kind(), "timeout");
+    /// assert_eq!(Error::daemon(xs_wire::Op::Read, None, "ENOENT").kind(), "daemon");
+    /// ```
+    pub fn kind(&self) -> &'static str {
         match self {
-            Error::UnexpectedPacket(s) => Error::UnexpectedPacket(s.clone()),
-            Error::Disconnected { reason } => Error::Disconnected {
-                reason: reason.clone(),
-            },
-            other => Error::Disconnected {
-                reason: other.to_string().into(),
-            },
+            Error::Daemon { .. } => "daemon",
+            Error::Invalid(_) => "invalid",
+            Error::Refused(_) => "refused",
+            Error::Connect { .. } => "connect",
+            Error::UnexpectedPacket(_) => "unexpected-packet",
+            Error::Disconnected { .. } => "disconnected",
+            Error::Timeout(_) => "timeout",
+            Error::Forked => "forked",
+            Error::Conflict { .. } => "conflict",
+            Error::Overflow { .. } => "overflow",
+        }
+    }
+
+    /// An [`Error::UnexpectedPacket`] for a frame with header `header`.
+    pub(crate) fn unexpected(problem: Problem, header: Option<Header>) -> Error {
+        Error::UnexpectedPacket(Unexpected { problem, header })
+    }
+
+    /// An [`Error::Disconnected`] saying `reason`.
+    pub(crate) fn disconnected(reason: impl Into<Arc<str>>) -> Error {
+        Error::Disconnected {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a request was refused before sending ([`Error::Refused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// `delete("/")` would empty the whole store (both daemons accept it);
+    /// use [`crate::Store::delete_root`] if that is really meant.
+    DeleteRoot,
+    /// A domain id outside 0..=0x7FEF (domids are 16-bit and 0x7FF0 and
+    /// up are reserved), in a permission or a domain operation.
+    DomainId(u32),
+    /// A raw request of a type that is not a request (`WATCH_EVENT`,
+    /// `ERROR`).
+    NotARequest(Op),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::DeleteRoot => {
+                f.write_str("deleting / would empty the store (use delete_root)")
+            }
+            Refusal::DomainId(d) => write!(f, "domain id {d} is outside 0..=32751"),
+            Refusal::NotARequest(op) => write!(f, "{op} is not a request type"),
         }
     }
 }

@@ -20,8 +20,12 @@
 //! ```
 //!
 //! The pieces: [`Client`] (cheap to clone, shared by threads), the [`Store`]
-//! operations it shares with [`Transaction`], and [`Router`], which owns the
-//! connection and matches replies to callers.
+//! operations it shares with [`Transaction`], [`Monitor`] for watches, and
+//! [`Router`], the threaded driver that owns the connection. Every wire
+//! decision (request ids, encoding, reply matching, watch bookkeeping, the
+//! xenbus device's rules, deadlines) is made in one sans-IO state machine,
+//! `proto::Core`, which the drivers feed with bytes and time
+//! (`docs/architecture.md`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -31,21 +35,30 @@ pub mod compat;
 mod directory_part;
 mod error;
 mod event;
+mod handle;
 mod monitor;
-pub mod protocol;
+mod proto;
 mod reply;
 mod router;
 mod store;
 mod transaction;
+mod unexpected;
 mod walk;
+
+/// The protocol core, for the fuzzer and benchmarks. **Not a stable API**:
+/// anything here may change in any release.
+#[doc(hidden)]
+pub mod _unstable_core {
+    pub use crate::proto::*;
+}
 
 pub use batch::{MAX_BYTES_IN_FLIGHT, MAX_DEPTH};
 pub use client::{Client, ClientBuilder, DEFAULT_TRANSACT_ATTEMPTS};
-pub use error::{Error, Result};
+pub use error::{Error, Problem, Refusal, Result, Unexpected};
 pub use event::Event;
 pub use monitor::{monitor, EventIter, Monitor, MonitorOptions, DEFAULT_QUEUE_CAPACITY};
-pub use router::Router;
-pub use store::Store;
+pub use router::{Router, CLEANUP_TIMEOUT, DEFAULT_TIMEOUT};
+pub use store::{Store, DOMID_ANY, DOMID_MAX};
 pub use transaction::Transaction;
 pub use walk::WalkEntry;
 pub use xs_transport::TransportKind;

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use xs_wire::{Path, Request};
 
-use crate::protocol::{MonitorId, WireAction};
-use crate::store::sealed::Sealed;
-use crate::{reply, Client, Error, Event, Result};
+use crate::handle::Handle;
+use crate::proto::{Deadline, MonitorId};
+use crate::{Client, Error, Event, Result};
 
 /// Events a monitor queues before reporting overflow, by default.
 ///
@@ -127,11 +127,9 @@ impl Client {
     /// ```
     pub fn monitor_with(&self, options: MonitorOptions) -> Monitor {
         let signal = Arc::new(Condvar::new());
-        let id = self.router().inner().add_monitor(
-            options.capacity,
-            options.keep_unwatched,
-            signal.clone(),
-        );
+        let id =
+            self.router()
+                .add_monitor(options.capacity, options.keep_unwatched, signal.clone());
         Monitor {
             client: self.clone(),
             id,
@@ -183,21 +181,37 @@ impl Client {
         timeout: Duration,
         mut check: impl FnMut(Option<&[u8]>) -> Option<T>,
     ) -> Result<T> {
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
+        // Every request below (WATCH, READs, UNWATCH) counts against it.
+        let limit = Deadline::after(start, timeout).unwrap_or(Deadline {
+            at: start,
+            limit: timeout,
+        });
         let monitor = self.monitor();
-        monitor.watch(path, "xs-client/wait")?;
-        loop {
-            let value = crate::Store::read_opt(self, path)?;
-            if let Some(done) = check(value.as_deref()) {
-                return Ok(done);
+        let result = (|| {
+            monitor.watch_by(path, "xs-client/wait", None, Some(limit))?;
+            let h = Handle {
+                limit: Some(limit),
+                ..Handle::new(self.router(), 0)
+            };
+            loop {
+                let value = match h.read(path) {
+                    Ok(v) => Some(v),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                };
+                if let Some(done) = check(value.as_deref()) {
+                    return Ok(done);
+                }
+                match monitor.wait_inner(Some(limit.at)) {
+                    Ok(Some(_)) | Err(Error::Overflow { .. }) => continue,
+                    Ok(None) => return Err(Error::Timeout(timeout)),
+                    Err(e) => return Err(e),
+                }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match monitor.wait_timeout(left) {
-                Ok(Some(_)) | Err(Error::Overflow { .. }) => continue,
-                Ok(None) => return Err(Error::Timeout(timeout)),
-                Err(e) => return Err(e),
-            }
-        }
+        })();
+        monitor.close_by(limit);
+        result
     }
 }
 
@@ -261,32 +275,48 @@ impl Monitor {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn watch(&self, path: &str, token: &str) -> Result<()> {
+        self.watch_by(path, token, None, None)
+    }
+
+    /// Like [`Monitor::watch`], with a depth (Xen 4.22 `WATCHDEPTH`): events
+    /// only for nodes at most `depth` levels below `path` (0: `path`
+    /// itself). A daemon without the feature answers an error (`EINVAL`
+    /// on 4.17-4.21); fall back to [`Monitor::watch`] and filter events
+    /// by path, as `xs_watch_try_depth` does.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Errno};
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// match monitor.watch_with_depth("/local/domain", "domains", 1) {
+    ///     Ok(()) => {}
+    ///     Err(e) if matches!(e.errno(), Some(Errno::EINVAL | Errno::ENOSYS)) => {
+    ///         monitor.watch("/local/domain", "domains")?; // an older daemon
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn watch_with_depth(&self, path: &str, token: &str, depth: u32) -> Result<()> {
+        self.watch_by(path, token, Some(depth), None)
+    }
+
+    fn watch_by(
+        &self,
+        path: &str,
+        token: &str,
+        depth: Option<u32>,
+        limit: Option<Deadline>,
+    ) -> Result<()> {
         let req = Request::Watch {
             path: Path::new(path)?,
             token,
-            depth: None,
+            depth,
         };
-        req.validate(0)?;
-        let inner = self.client.router().inner();
-        let action = inner.with_proto(|p| p.watch(self.id, path, token))?;
-        if action == WireAction::Nothing {
-            self.signal.notify_all();
-            return Ok(());
-        }
-        inner.ensure_background();
-        let result = self
-            .client
-            .call(&req)
-            .and_then(|resp| reply::parse(&req, &resp).map(drop));
-        if let Err(e) = result {
-            inner.with_proto(|p| p.watch_failed(self.id, path, token));
-            // After a timeout the daemon may still register the watch; its
-            // late reply asks for an UNWATCH, held back until this release.
-            inner.run_cleanups();
-            inner.wake_reader();
-            return Err(e);
-        }
-        Ok(())
+        self.client.router().watch(self.id, &req, limit)
     }
 
     /// Removes a watch. Succeeds if the daemon no longer had it (`ENOENT`)
@@ -310,29 +340,9 @@ impl Monitor {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn unwatch(&self, path: &str, token: &str) -> Result<()> {
-        let req = Request::Unwatch {
-            path: Path::new(path)?,
-            token,
-        };
-        req.validate(0)?;
-        let inner = self.client.router().inner();
-        let action = match inner.with_proto(|p| p.unwatch(self.id, path, token)) {
-            Ok(action) => action,
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        inner.wake_reader();
-        if action == WireAction::Nothing {
-            return Ok(());
-        }
-        match self
-            .client
-            .call(&req)
-            .and_then(|resp| reply::parse(&req, &resp).map(drop))
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
+        self.client
+            .router()
+            .unwatch(self.id, Path::new(path)?, token)
     }
 
     /// The (path, token) pairs this monitor watches, sorted.
@@ -354,10 +364,7 @@ impl Monitor {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn watched(&self) -> Vec<(String, String)> {
-        self.client
-            .router()
-            .inner()
-            .with_proto(|p| p.watched(self.id))
+        self.client.router().watched(self.id)
     }
 
     /// The next event, without blocking: `Ok(None)` if none is queued.
@@ -380,11 +387,7 @@ impl Monitor {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn try_next(&self) -> Result<Option<Event>> {
-        self.client
-            .router()
-            .inner()
-            .with_proto(|p| p.next_event(self.id))
-            .transpose()
+        self.client.router().poll_event(self.id).transpose()
     }
 
     /// Blocks until the next event. Fails with [`Error::Overflow`] after
@@ -431,20 +434,15 @@ impl Monitor {
     }
 
     fn wait_inner(&self, deadline: Option<Instant>) -> Result<Option<Event>> {
-        let inner = self.client.router().inner();
+        let router = self.client.router();
         loop {
             if let Some(ev) = self.try_next()? {
                 return Ok(Some(ev));
             }
-            let id = self.id;
-            match inner.wait_until(&self.signal, deadline, |st| st.proto().has_event(id)) {
-                Ok(()) => {}
-                Err(Error::Timeout(_)) => return self.try_next(),
-                Err(e) => return Err(e),
-            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return self.try_next();
+                return Ok(None);
             }
+            router.wait_event(self.id, &self.signal, deadline);
         }
     }
 
@@ -520,20 +518,18 @@ impl<'m> IntoIterator for &'m Monitor {
     }
 }
 
+impl Monitor {
+    /// Removes this monitor, waiting for its UNWATCHes until `limit`.
+    fn close_by(&self, limit: Deadline) {
+        self.client.router().remove_monitor(self.id, Some(limit));
+    }
+}
+
 impl Drop for Monitor {
+    /// Unwatches what nobody else watches, waiting for the daemon at most
+    /// [`crate::CLEANUP_TIMEOUT`]; in a forked child, does nothing.
     fn drop(&mut self) {
-        let inner = self.client.router().inner();
-        let released = inner.with_proto(|p| p.remove_monitor(self.id));
-        inner.wake_reader();
-        for (path, token) in released {
-            if let Ok(path) = Path::new(&path) {
-                // Best effort: a dead connection has no watches left.
-                let _ = self.client.call(&Request::Unwatch {
-                    path,
-                    token: &token,
-                });
-            }
-        }
+        self.client.router().remove_monitor(self.id, None);
     }
 }
 

@@ -3,11 +3,9 @@
 
 use xs_wire::{Frame, Reply, Request};
 
-use crate::protocol::Response;
-use crate::Error;
+use crate::proto::Response;
+use crate::{Error, Problem};
 
-/// Parses `resp` as the reply to `req`; an `ERROR` reply becomes
-/// [`Error::Daemon`] naming the request's path.
 pub(crate) fn parse<'r>(req: &Request<'_>, resp: &'r Response) -> Result<Reply<'r>, Error> {
     let frame = Frame {
         header: resp.header,
@@ -19,12 +17,14 @@ pub(crate) fn parse<'r>(req: &Request<'_>, resp: &'r Response) -> Result<Reply<'
             req.path().map(|p| p.as_str()),
             e.name(),
         )),
-        Ok(Reply::WatchEvent(_)) => Err(Error::UnexpectedPacket(
-            "watch event in place of a reply".into(),
+        Ok(Reply::WatchEvent(_)) => Err(Error::unexpected(
+            Problem::WrongReplyType { expected: req.op() },
+            Some(resp.header),
         )),
         Ok(reply) => Ok(reply),
-        Err(e) => Err(Error::UnexpectedPacket(
-            format!("{} reply: {e}", req.op()).into(),
+        Err(e) => Err(Error::unexpected(
+            Problem::MalformedReply(e),
+            Some(resp.header),
         )),
     }
 }

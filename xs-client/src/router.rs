@@ -1,5 +1,9 @@
-//! The router: one connection shared by every thread, transaction and
-//! monitor of a client, with requests pipelined and matched by request id.
+//! The threaded driver: one connection shared by every thread, transaction
+//! and monitor of a client, over the protocol [`Core`].
+//!
+//! Every wire decision is the core's (`proto/`); this file only decides who
+//! holds which lock, who reads, who sleeps, and writes what the core hands
+//! out.
 //!
 //! # Who reads the socket
 //!
@@ -19,11 +23,19 @@
 //! the first watch. The thread is started at the first watch and joined when
 //! the last handle to the router is dropped.
 //!
-//! # Failure
+//! # Time
 //!
-//! Any read or write error, or a frame the [`Protocol`] rejects, declares
-//! the connection dead: every pending caller and every monitor is woken with
-//! the error, later calls fail at once, and the background thread exits.
+//! Whoever waits passes the time to the core ([`Core::handle_timeout`]) when
+//! the earliest deadline has passed, so a request times out whether its own
+//! thread, another thread or the background reader holds the socket.
+//!
+//! # Failure and fork
+//!
+//! Any read or write error, or a frame the core rejects, declares the
+//! connection dead: every pending caller and every monitor is woken with the
+//! error, later calls fail at once, and the background thread exits. In the
+//! child of a `fork()`, every call fails with [`Error::Forked`] and drops
+//! touch nothing: the connection is the parent's.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -31,44 +43,41 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 use xs_transport::{Connection, FrameReceiver, FrameSender, TransportKind};
-use xs_wire::{Ids, Path, Request, FRAME_MAX};
+use xs_wire::{Op, Path, Request};
 
-use crate::protocol::{Cleanup, MonitorId, Protocol, Response};
-use crate::Error;
+use crate::proto::{Core, Deadline, MonitorId, Response};
+use crate::{Error, Event, Problem};
 
 static NEXT_ROUTER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
 
+/// How long a round trip may take when the client sets no timeout of its
+/// own: long enough for any healthy daemon, short enough that a wedged one
+/// does not wedge its callers forever. [`crate::ClientBuilder::no_timeout`]
+/// opts out.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest a destructor (dropping a [`crate::Monitor`] or an unfinished
+/// [`crate::Transaction`]) or [`crate::Transaction::rollback`] waits for the
+/// daemon's answer (less if the client's timeout is shorter). Past it the
+/// request is abandoned: its late reply is dropped when it comes.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(2);
+
 type Signal = Arc<Condvar>;
 
 /// State shared under one lock.
-pub(crate) struct Shared {
-    proto: Protocol<Signal>,
+struct Shared {
+    core: Core<Signal>,
     /// Someone holds the reader role.
     reader_active: bool,
     /// Threads sleeping until a reply, an event or the reader role is free.
     sleepers: Vec<Signal>,
     shutdown: bool,
     background: Option<JoinHandle<()>>,
-    /// On the xenbus device only: one request on the wire at a time.
-    device: Option<DeviceGate>,
-}
-
-/// The Linux xenbus device keeps a pointer to a request's body in the open
-/// file's single write buffer and copies it to the ring later, from its
-/// xenbus thread; a second `write()` before that overwrites the first
-/// request's body (seen on Linux 6.1: the first request reaches xenstored
-/// with the second one's path). So on the device a frame is written only
-/// when the previous one has been answered; later frames wait here and the
-/// reader writes the next one as each reply comes in.
-#[derive(Default)]
-struct DeviceGate {
-    /// The request written and not yet answered.
-    busy: Option<u32>,
-    /// Frames waiting for their turn, with their request ids.
-    queue: std::collections::VecDeque<(u32, Vec<u8>)>,
+    /// Scratch list of waiters to wake.
+    woken: Vec<Signal>,
 }
 
 /// What only the reader touches.
@@ -76,22 +85,30 @@ struct ReaderIo {
     receiver: FrameReceiver,
     poll: Poll,
     events: Events,
-    /// Scratch list of waiters to wake, reused for every frame.
     woken: Vec<Signal>,
 }
 
-pub(crate) struct Inner {
+/// What only the writer touches: the sender and a copy of the bytes the
+/// core handed out, written without holding the shared lock.
+struct WriterIo {
+    sender: FrameSender,
+    bytes: Vec<u8>,
+}
+
+struct Inner {
     /// Unique for the life of the process.
     id: u64,
     shared: Mutex<Shared>,
     background_signal: Signal,
     reader: Mutex<ReaderIo>,
-    writer: Mutex<FrameSender>,
+    writer: Mutex<WriterIo>,
     waker: Waker,
     kind: TransportKind,
     max_payload: usize,
     peer: String,
     timeout: Option<Duration>,
+    /// [`xs_transport::fork_generation`] when the connection was made.
+    fork_generation: u64,
 }
 
 /// Owns a connection to xenstored and routes replies and events to the
@@ -122,27 +139,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn transport_error(e: xs_transport::TransportError) -> Error {
-    Error::Disconnected {
-        reason: e.to_string().into(),
-    }
+    Error::disconnected(e.to_string())
 }
 
 /// An error from reading the socket. A frame the transport refuses to
-/// decode (a header announcing more than 4096 bytes) is the daemon
-/// breaking the protocol, not the connection going away: report it as
+/// decode (a header announcing too long a payload) is the daemon breaking
+/// the protocol, not the connection going away: report it as
 /// [`Error::UnexpectedPacket`], like every other frame the client cannot
-/// accept. EOF, a frame cut short and I/O errors stay `Disconnected`.
+/// accept. EOF, a frame cut short and I/O errors are `Disconnected`.
 fn receive_error(e: xs_transport::TransportError) -> Error {
     match e {
         xs_transport::TransportError::Protocol(wire) => {
-            Error::UnexpectedPacket(format!("undecodable frame from xenstored: {wire}").into())
+            Error::unexpected(Problem::Undecodable(wire), None)
         }
         other => transport_error(other),
     }
 }
 
+fn notify(signals: &[Signal]) {
+    for s in signals {
+        s.notify_all();
+    }
+}
+
+/// A request that has been queued and not yet collected.
+pub(crate) struct Ticket {
+    req_id: u32,
+    signal: Signal,
+}
+
 impl Router {
-    /// Takes ownership of a connection.
+    /// Takes ownership of a connection; round trips time out after
+    /// [`DEFAULT_TIMEOUT`].
     ///
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
@@ -155,11 +183,11 @@ impl Router {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(conn: Connection) -> Result<Router, Error> {
-        Router::with_timeout(conn, None)
+        Router::with_timeout(conn, Some(DEFAULT_TIMEOUT))
     }
 
     /// Takes ownership of a connection; every wait for a reply gives up
-    /// after `timeout` (`None`: wait forever).
+    /// after `timeout` (`None`: wait forever, as libxenstore does).
     ///
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
@@ -178,8 +206,12 @@ impl Router {
         let max_payload = conn.max_payload();
         let peer = conn.peer().to_owned();
         let (mut receiver, sender) = conn.split().map_err(transport_error)?;
-        let io_err = |e: std::io::Error| Error::Disconnected {
-            reason: format!("cannot set up polling: {e}").into(),
+        let io_err = |e: std::io::Error| Error::Connect {
+            path: peer.clone().into(),
+            source: Arc::new(std::io::Error::new(
+                e.kind(),
+                format!("cannot poll the connection: {e}"),
+            )),
         };
         let poll = Poll::new().map_err(io_err)?;
         poll.registry()
@@ -190,12 +222,12 @@ impl Router {
             inner: Arc::new(Inner {
                 id: NEXT_ROUTER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 shared: Mutex::new(Shared {
-                    proto: Protocol::new(),
+                    core: Core::new(kind, max_payload, timeout),
                     reader_active: false,
                     sleepers: Vec::new(),
                     shutdown: false,
                     background: None,
-                    device: (kind == TransportKind::Xenbus).then(DeviceGate::default),
+                    woken: Vec::new(),
                 }),
                 background_signal: Arc::new(Condvar::new()),
                 reader: Mutex::new(ReaderIo {
@@ -204,12 +236,16 @@ impl Router {
                     events: Events::with_capacity(16),
                     woken: Vec::new(),
                 }),
-                writer: Mutex::new(sender),
+                writer: Mutex::new(WriterIo {
+                    sender,
+                    bytes: Vec::new(),
+                }),
                 waker,
                 kind,
                 max_payload,
                 peer,
                 timeout,
+                fork_generation: xs_transport::fork_generation(),
             }),
         })
     }
@@ -218,11 +254,8 @@ impl Router {
     ///
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
-    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use xs_client::{Router, TransportKind};
-    /// use xs_transport::Connection;
-    ///
-    /// let router = Router::new(Connection::unix(_xs.socket_path())?)?;
+    /// let router = Router::new(xs_transport::Connection::unix(_xs.socket_path())?)?;
     /// assert_eq!(router.kind(), TransportKind::Socket);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -235,11 +268,8 @@ impl Router {
     ///
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
-    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
-    /// use xs_client::{Router, TransportKind};
-    /// use xs_transport::Connection;
-    ///
-    /// let router = Router::new(Connection::unix(_xs.socket_path())?)?;
+    /// use xs_client::Router;
+    /// let router = Router::new(xs_transport::Connection::unix(_xs.socket_path())?)?;
     /// assert_eq!(router.max_payload(), 4096); // 4080 over /dev/xen/xenbus
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -247,15 +277,25 @@ impl Router {
         self.inner.max_payload
     }
 
+    /// The round-trip timeout (`None`: none).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// use xs_client::{Router, DEFAULT_TIMEOUT};
+    /// let router = Router::new(xs_transport::Connection::unix(_xs.socket_path())?)?;
+    /// assert_eq!(router.timeout(), Some(DEFAULT_TIMEOUT));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn timeout(&self) -> Option<Duration> {
+        self.inner.timeout
+    }
+
     /// What the connection is to (its path).
     ///
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
-    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
-    /// use xs_client::{Router, TransportKind};
-    /// use xs_transport::Connection;
-    ///
-    /// let router = Router::new(Connection::unix(_xs.socket_path())?)?;
+    /// use xs_client::Router;
+    /// let router = Router::new(xs_transport::Connection::unix(_xs.socket_path())?)?;
     /// assert!(router.peer().ends_with("socket"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -263,7 +303,7 @@ impl Router {
         &self.inner.peer
     }
 
-    /// Whether the connection is still usable.
+    /// Whether the connection is still usable (false in a forked child).
     ///
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
@@ -278,11 +318,266 @@ impl Router {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_connected(&self) -> bool {
-        !lock(&self.inner.shared).proto.is_dead()
+        !self.inner.forked() && !lock(&self.inner.shared).core.is_dead()
     }
 
-    pub(crate) fn inner(&self) -> &Arc<Inner> {
-        &self.inner
+    // ---- crate API: what Client, Transaction, Monitor, batch use --------
+
+    /// Sends `req` in transaction `tx_id` and waits for its reply.
+    pub(crate) fn call(
+        &self,
+        req: &Request<'_>,
+        tx_id: u32,
+        limit: Option<Deadline>,
+    ) -> Result<Response, Error> {
+        let ticket = self.submit(req, tx_id, limit, self.inner.thread_signal())?;
+        self.wait(ticket)
+    }
+
+    /// Sends a raw request (any op, payload as given) and waits.
+    pub(crate) fn call_raw(&self, op: Op, payload: &[u8], tx_id: u32) -> Result<Response, Error> {
+        let signal = self.inner.thread_signal();
+        let req_id = self.inner.queue(|core, now| {
+            let deadline = core.deadline(now);
+            core.submit_raw(op, payload, tx_id, deadline, signal.clone())
+        })?;
+        self.wait(Ticket { req_id, signal })
+    }
+
+    /// Queues `req` and writes it; collect the reply with [`Router::wait`].
+    /// `limit` (if earlier) replaces the client's round-trip deadline.
+    pub(crate) fn submit(
+        &self,
+        req: &Request<'_>,
+        tx_id: u32,
+        limit: Option<Deadline>,
+        signal: Signal,
+    ) -> Result<Ticket, Error> {
+        let req_id = self.inner.queue(|core, now| {
+            let deadline = earliest(core.deadline(now), limit);
+            core.submit(req, tx_id, deadline, signal.clone())
+        })?;
+        Ok(Ticket { req_id, signal })
+    }
+
+    /// Queues several requests and writes them together (one write on a
+    /// socket). One result per request, in order; a request refused before
+    /// sending gets its own error and the others still go.
+    pub(crate) fn submit_many(
+        &self,
+        reqs: &[Request<'_>],
+        tx_id: u32,
+        signal: &Signal,
+    ) -> Vec<Result<Ticket, Error>> {
+        let mut results = Vec::with_capacity(reqs.len());
+        let queued = self.inner.queue(|core, now| {
+            let deadline = core.deadline(now);
+            results.extend(reqs.iter().map(|req| {
+                core.submit(req, tx_id, deadline, signal.clone())
+                    .map(|req_id| Ticket {
+                        req_id,
+                        signal: signal.clone(),
+                    })
+            }));
+            Ok(())
+        });
+        match queued {
+            Ok(()) => results,
+            // Forked, or the write failed: every queued request has that
+            // error waiting (or gets it now).
+            Err(e) => results
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(e.clone())))
+                .chain(std::iter::repeat_with(|| Err(e.clone())))
+                .take(reqs.len())
+                .collect(),
+        }
+    }
+
+    /// Waits for a queued request's reply (or its deadline).
+    pub(crate) fn wait(&self, ticket: Ticket) -> Result<Response, Error> {
+        let req_id = ticket.req_id;
+        self.inner
+            .wait_until(&ticket.signal, None, |core| core.is_ready(req_id));
+        let result = lock(&self.inner.shared).core.poll_reply(req_id);
+        result.unwrap_or_else(|| {
+            // Only shutdown ends a wait without an answer.
+            Err(Error::disconnected("client closed"))
+        })
+    }
+
+    /// Waits at most until `until` for a queued request; gives up on it
+    /// (its late reply is dropped) if it has not come. For cleanups.
+    pub(crate) fn wait_bounded(
+        &self,
+        ticket: Ticket,
+        until: Instant,
+    ) -> Option<Result<Response, Error>> {
+        let req_id = ticket.req_id;
+        self.inner
+            .wait_until(&ticket.signal, Some(until), |core| core.is_ready(req_id));
+        let mut st = lock(&self.inner.shared);
+        let result = if st.core.is_ready(req_id) {
+            st.core.poll_reply(req_id)
+        } else {
+            None
+        };
+        if result.is_none() {
+            st.core.abandon(req_id);
+        }
+        drop(st);
+        self.inner.flush_queued();
+        result
+    }
+
+    /// The deadline of a cleanup starting now: [`CLEANUP_TIMEOUT`], or the
+    /// client's timeout if shorter.
+    pub(crate) fn cleanup_deadline(&self) -> Deadline {
+        let limit = self
+            .inner
+            .timeout
+            .map_or(CLEANUP_TIMEOUT, |t| t.min(CLEANUP_TIMEOUT));
+        let now = Instant::now();
+        Deadline::after(now, limit).unwrap_or(Deadline { at: now, limit })
+    }
+
+    /// Sends `req` and waits for it at most the cleanup bound; `None` if it
+    /// was abandoned unanswered (or nothing could be sent).
+    pub(crate) fn call_cleanup(
+        &self,
+        req: &Request<'_>,
+        tx_id: u32,
+    ) -> Option<Result<Response, Error>> {
+        let deadline = self.cleanup_deadline();
+        match self.submit(req, tx_id, Some(deadline), self.inner.thread_signal()) {
+            Ok(ticket) => self.wait_bounded(ticket, deadline.at),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Whether this handle is used in a forked child.
+    pub(crate) fn is_forked(&self) -> bool {
+        self.inner.forked()
+    }
+
+    // ---- monitors -------------------------------------------------------
+
+    pub(crate) fn add_monitor(
+        &self,
+        capacity: usize,
+        keep_unwatched: bool,
+        signal: Signal,
+    ) -> MonitorId {
+        lock(&self.inner.shared)
+            .core
+            .add_monitor(capacity, keep_unwatched, signal)
+    }
+
+    /// Registers a watch for monitor `id` and waits for the daemon's answer
+    /// (nothing is sent if another monitor holds the registration).
+    pub(crate) fn watch(
+        &self,
+        id: MonitorId,
+        req: &Request<'_>,
+        limit: Option<Deadline>,
+    ) -> Result<(), Error> {
+        let Request::Watch { path, token, depth } = *req else {
+            return Err(Error::Invalid(xs_wire::WireError::Malformed {
+                op: req.op(),
+                what: "not a WATCH",
+            }));
+        };
+        let signal = self.inner.thread_signal();
+        let mut shared = false;
+        let req_id = self.inner.queue(|core, now| {
+            let deadline = earliest(core.deadline(now), limit);
+            let sent = core.watch(id, path, token, depth, deadline, signal.clone())?;
+            shared = sent.is_none();
+            Ok(sent.unwrap_or(0))
+        });
+        let req_id = match req_id {
+            Ok(_) if shared => {
+                self.inner.wake_sleepers();
+                return Ok(());
+            }
+            Ok(req_id) => req_id,
+            Err(e) => return Err(e),
+        };
+        self.inner.ensure_background();
+        let resp = self.wait(Ticket { req_id, signal });
+        // A failed or timed-out WATCH is undone by the core; the reader
+        // may be waiting for a registration count that changed.
+        self.inner.wake_reader();
+        crate::reply::parse(req, &resp?).map(drop)
+    }
+
+    /// Removes monitor `id`'s watch and waits for the UNWATCH, if one goes
+    /// out (`ENOENT` from the daemon counts as done).
+    pub(crate) fn unwatch(&self, id: MonitorId, path: Path<'_>, token: &str) -> Result<(), Error> {
+        let signal = self.inner.thread_signal();
+        let queued = self.inner.queue(|core, now| {
+            let deadline = core.deadline(now);
+            core.unwatch(id, path, token, deadline, signal.clone())
+                .map(|sent| sent.unwrap_or(0))
+        });
+        self.inner.wake_reader();
+        let req_id = match queued {
+            Ok(0) => return Ok(()),
+            Ok(req_id) => req_id,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let req = Request::Unwatch { path, token };
+        let resp = self.wait(Ticket { req_id, signal })?;
+        match crate::reply::parse(&req, &resp) {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Removes a monitor, waiting a bounded time for its UNWATCHes.
+    pub(crate) fn remove_monitor(&self, id: MonitorId, until: Option<Deadline>) {
+        if self.is_forked() {
+            return;
+        }
+        let deadline = until.unwrap_or_else(|| self.cleanup_deadline());
+        let signal = self.inner.thread_signal();
+        let ids = self
+            .inner
+            .queue(|core, _| Ok(core.remove_monitor(id, Some(deadline), signal.clone())));
+        self.inner.wake_reader();
+        for req_id in ids.unwrap_or_default() {
+            let ticket = Ticket {
+                req_id,
+                signal: signal.clone(),
+            };
+            let _ = self.wait_bounded(ticket, deadline.at);
+        }
+    }
+
+    pub(crate) fn watched(&self, id: MonitorId) -> Vec<(String, String)> {
+        lock(&self.inner.shared).core.watched(id)
+    }
+
+    pub(crate) fn poll_event(&self, id: MonitorId) -> Option<Result<Event, Error>> {
+        if self.is_forked() {
+            return Some(Err(Error::Forked));
+        }
+        lock(&self.inner.shared).core.poll_event(id)
+    }
+
+    /// Waits until monitor `id` has something, or `until` passes.
+    pub(crate) fn wait_event(&self, id: MonitorId, signal: &Signal, until: Option<Instant>) {
+        self.inner
+            .wait_until(signal, until, |core| core.has_event(id));
+    }
+}
+
+/// The earlier of two deadlines.
+pub(crate) fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -291,14 +586,19 @@ impl Drop for Router {
         let background = {
             let mut st = lock(&self.inner.shared);
             st.shutdown = true;
-            let woken = st.proto.fail(Error::Disconnected {
-                reason: "client closed".into(),
-            });
+            st.core.fail(Error::disconnected("client closed"));
+            let mut woken = std::mem::take(&mut st.woken);
+            st.core.take_woken(&mut woken);
             notify(&woken);
             notify(&st.sleepers);
             st.background.take()
         };
         self.inner.background_signal.notify_all();
+        if self.inner.forked() {
+            // The thread is the parent's: it does not exist here.
+            std::mem::forget(background);
+            return;
+        }
         let _ = self.inner.waker.wake();
         if let Some(handle) = background {
             let _ = handle.join();
@@ -306,322 +606,119 @@ impl Drop for Router {
     }
 }
 
-fn notify(signals: &[Signal]) {
-    for s in signals {
-        s.notify_all();
-    }
-}
-
-/// A request that has been sent and not yet collected.
-pub(crate) struct Ticket {
-    req_id: u32,
-    signal: Signal,
-}
-
 impl Inner {
-    /// Encodes and sends `req`; the reply is collected with [`Inner::wait`].
-    /// The request is checked (paths, sizes, transaction rules) before
-    /// anything is written.
-    pub(crate) fn submit(
-        &self,
-        req: &Request<'_>,
-        tx_id: u32,
-        signal: &Signal,
-    ) -> Result<Ticket, Error> {
-        thread_local! {
-            // A frame buffer per thread: zeroing 4 KiB for every request
-            // cost more than the rest of the client's work put together.
-            static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; FRAME_MAX]);
-        }
-        FRAME.with(|frame| self.submit_in(req, tx_id, signal, &mut frame.borrow_mut()))
+    fn forked(&self) -> bool {
+        xs_transport::fork_generation() != self.fork_generation
     }
 
-    fn submit_in(
+    /// Runs `f` on the core (with the time), then writes what it queued.
+    /// Lock order: writer, then shared; nothing takes them the other way.
+    fn queue<T>(
         &self,
-        req: &Request<'_>,
-        tx_id: u32,
-        signal: &Signal,
-        buf: &mut [u8],
-    ) -> Result<Ticket, Error> {
-        // Validate with a dummy id so nothing is registered for a bad request.
-        let len = req.encode_with_limit(Ids::in_transaction(0, tx_id), self.max_payload, buf)?;
-        let req_id = {
+        f: impl FnOnce(&mut Core<Signal>, Instant) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if self.forked() {
+            return Err(Error::Forked);
+        }
+        let mut w = lock(&self.writer);
+        let value = {
             let mut st = lock(&self.shared);
-            let req_id = st.proto.register(req.op(), tx_id, signal.clone())?;
-            if let Request::Watch { path, token, .. } = req {
-                st.proto.note_watch(req_id, path.as_str(), token);
-            }
-            req_id
+            let value = f(&mut st.core, Instant::now())?;
+            take_output(&mut st.core, &mut w.bytes);
+            self.wake_woken(&mut st);
+            value
         };
-        buf[4..8].copy_from_slice(&req_id.to_ne_bytes());
-        let sent = {
-            let mut writer = lock(&self.writer);
-            // The connection may have died while this thread waited for
-            // the writer (e.g. the holder's write timed out against a daemon
-            // that stopped reading): fail now instead of queueing behind a
-            // half-written frame and waiting a whole timeout of our own.
-            // Lock order writer -> shared; nothing takes them the other way.
-            let dead = {
-                let mut st = lock(&self.shared);
-                st.proto.is_dead().then(|| {
-                    st.proto.unregister(req_id);
-                    st.proto.dead_error()
-                })
-            };
-            if let Some(err) = dead {
-                return Err(err);
-            }
-            if self.take_device_turn(req_id, &buf[..len]) {
-                writer.send_all(&buf[..len], self.timeout)
-            } else {
-                Ok(())
-            }
+        self.write(&mut w)?;
+        Ok(value)
+    }
+
+    /// Writes whatever the core has queued (after a reply on the device,
+    /// or cleanups it made up).
+    fn flush_queued(&self) {
+        if self.forked() {
+            return;
+        }
+        let mut w = lock(&self.writer);
+        let mut st = lock(&self.shared);
+        if st.core.poll_transmit().is_none() {
+            return;
+        }
+        take_output(&mut st.core, &mut w.bytes);
+        drop(st);
+        let _ = self.write(&mut w);
+    }
+
+    /// Writes the bytes taken from the core; a failure kills the
+    /// connection (and is returned).
+    fn write(&self, w: &mut WriterIo) -> Result<(), Error> {
+        if w.bytes.is_empty() {
+            return Ok(());
+        }
+        let WriterIo { sender, bytes } = w;
+        let sent = if self.kind == TransportKind::Xenbus {
+            sender.send_all(bytes, self.timeout)
+        } else {
+            sender.send_frames(bytes, self.timeout)
         };
-        if let Err(e) = sent {
+        bytes.clear();
+        sent.map_err(|e| {
             let err = transport_error(e);
-            let mut st = lock(&self.shared);
-            st.proto.unregister(req_id);
-            let woken = st.proto.fail(err.duplicate());
-            notify(&woken);
-            notify(&st.sleepers);
-            return Err(err);
-        }
-        Ok(Ticket {
-            req_id,
-            signal: signal.clone(),
+            self.fail(err.clone());
+            err
         })
     }
 
-    /// Sends several requests in one write (sockets only; the device takes
-    /// one at a time, so there this is [`Inner::submit`] in a loop). Returns
-    /// a result per request, in order; a request refused before sending
-    /// gets its own error and the others still go.
-    pub(crate) fn submit_window(
-        &self,
-        reqs: &[Request<'_>],
-        tx_id: u32,
-        signal: &Signal,
-    ) -> Vec<Result<Ticket, Error>> {
-        if self.kind == TransportKind::Xenbus {
-            return reqs.iter().map(|r| self.submit(r, tx_id, signal)).collect();
-        }
-        let mut frames = Vec::new();
-        // (index in reqs, offset of its frame) for the requests that encode.
-        let mut placed = Vec::with_capacity(reqs.len());
-        let mut results: Vec<Option<Result<Ticket, Error>>> =
-            (0..reqs.len()).map(|_| None).collect();
-        let mut buf = [0u8; FRAME_MAX];
-        for (i, req) in reqs.iter().enumerate() {
-            match req.encode_with_limit(Ids::in_transaction(0, tx_id), self.max_payload, &mut buf) {
-                Ok(len) => {
-                    placed.push((i, frames.len()));
-                    frames.extend_from_slice(&buf[..len]);
-                }
-                Err(e) => results[i] = Some(Err(e.into())),
-            }
-        }
-        let mut ids = Vec::with_capacity(placed.len());
-        {
-            let mut st = lock(&self.shared);
-            for &(i, at) in &placed {
-                match st.proto.register(reqs[i].op(), tx_id, signal.clone()) {
-                    Ok(req_id) => {
-                        if let Request::Watch { path, token, .. } = &reqs[i] {
-                            st.proto.note_watch(req_id, path.as_str(), token);
-                        }
-                        frames[at + 4..at + 8].copy_from_slice(&req_id.to_ne_bytes());
-                        ids.push((i, req_id));
-                    }
-                    Err(e) => results[i] = Some(Err(e)),
-                }
-            }
-        }
-        if ids.len() < placed.len() {
-            // Registration failed (the connection died): send nothing.
-            let mut st = lock(&self.shared);
-            for &(i, req_id) in &ids {
-                st.proto.unregister(req_id);
-                results[i] = Some(Err(st.proto.dead_error()));
-            }
-        } else if !ids.is_empty() {
-            let sent = {
-                let mut writer = lock(&self.writer);
-                let dead = lock(&self.shared).proto.is_dead();
-                if dead {
-                    Err(None)
-                } else {
-                    writer.send_frames(&frames, self.timeout).map_err(Some)
-                }
-            };
-            match sent {
-                Ok(()) => {
-                    for (i, req_id) in ids {
-                        results[i] = Some(Ok(Ticket {
-                            req_id,
-                            signal: signal.clone(),
-                        }));
-                    }
-                }
-                Err(e) => {
-                    let mut st = lock(&self.shared);
-                    for &(_, req_id) in &ids {
-                        st.proto.unregister(req_id);
-                    }
-                    if let Some(e) = e {
-                        let woken = st.proto.fail(transport_error(e));
-                        notify(&woken);
-                        notify(&st.sleepers);
-                    }
-                    for (i, _) in ids {
-                        results[i] = Some(Err(st.proto.dead_error()));
-                    }
-                }
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(Error::Disconnected {
-                        reason: "not sent".into(),
-                    })
-                })
-            })
-            .collect()
+    /// Wakes the sleepers the core named.
+    fn wake_woken(&self, st: &mut Shared) {
+        let mut woken = std::mem::take(&mut st.woken);
+        st.core.take_woken(&mut woken);
+        // Only sleeping threads need a (system call) wake-up: the reader
+        // itself, and anyone not asleep yet, re-check under the lock.
+        woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+        notify(&woken);
+        woken.clear();
+        st.woken = woken;
     }
 
-    /// On the device, claims the wire for `req_id` if no request is
-    /// unanswered (true: write the frame now), else queues a copy of the
-    /// frame (false). Always true on a socket. Called with the writer lock
-    /// held, so frames keep their order.
-    fn take_device_turn(&self, req_id: u32, frame: &[u8]) -> bool {
-        let mut st = lock(&self.shared);
-        match st.device.as_mut() {
-            None => true,
-            Some(gate) if gate.busy.is_none() && gate.queue.is_empty() => {
-                gate.busy = Some(req_id);
-                true
-            }
-            Some(gate) => {
-                gate.queue.push_back((req_id, frame.to_vec()));
-                false
-            }
-        }
+    fn wake_sleepers(&self) {
+        notify(&lock(&self.shared).sleepers);
     }
 
-    /// On the device, after a reply to the request holding the wire: frees
-    /// the wire and returns the next queued frame, now holding it, for the
-    /// caller to write once the lock is released.
-    fn next_device_frame(st: &mut Shared, header: &xs_wire::Header) -> Option<Vec<u8>> {
-        let dead = st.proto.is_dead();
-        let gate = st.device.as_mut()?;
-        // One request is on the wire at a time, so any reply answers it,
-        // whatever its req_id says: the device answers WATCH with req_id 0
-        // (a known kernel bug), which must free the wire too.
-        if header.op == xs_wire::Op::WatchEvent || gate.busy.is_none() {
-            return None;
-        }
-        gate.busy = None;
-        if dead {
-            gate.queue.clear();
-            return None;
-        }
-        let (req_id, frame) = gate.queue.pop_front()?;
-        gate.busy = Some(req_id);
-        Some(frame)
-    }
-
-    /// Writes a frame that waited for its turn on the device; a failure
-    /// kills the connection like any other write error.
-    fn write_queued(&self, frame: &[u8]) {
-        let sent = lock(&self.writer).send_all(frame, self.timeout);
-        if let Err(e) = sent {
-            self.fail(transport_error(e));
-        }
-    }
-
-    /// Waits for a submitted request's reply, reading the socket itself when
-    /// nobody else is.
-    pub(crate) fn wait(&self, ticket: Ticket) -> Result<Response, Error> {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
-        let req_id = ticket.req_id;
-        let result = self.wait_until(&ticket.signal, deadline, |st| st.proto.is_ready(req_id));
-        let mut st = lock(&self.shared);
-        match result {
-            Err(e) => {
-                st.proto.abandon(req_id);
-                let cleanups = st.proto.take_cleanups();
-                drop(st);
-                self.send_cleanups(cleanups);
-                Err(e)
-            }
-            Ok(()) => st
-                .proto
-                .take(req_id)
-                .unwrap_or_else(|| Err(st.proto.dead_error())),
-        }
-    }
-
-    /// Sends `req` and waits for its reply.
-    pub(crate) fn call(&self, req: &Request<'_>, tx_id: u32) -> Result<Response, Error> {
-        let signal = self.thread_signal();
-        let ticket = self.submit(req, tx_id, &signal)?;
-        self.wait(ticket)
-    }
-
-    /// This thread's condition variable for this router, made once and
-    /// reused by every call (a thread waits for one call at a time).
-    /// Keyed by the router's unique id, so a condition variable is never
-    /// shared between two routers' mutexes.
-    pub(crate) fn thread_signal(&self) -> Signal {
-        thread_local! {
-            static SIGNAL: std::cell::RefCell<Option<(u64, Signal)>> = const { std::cell::RefCell::new(None) };
-        }
-        SIGNAL.with(|cell| {
-            let mut cached = cell.borrow_mut();
-            match &*cached {
-                Some((id, signal)) if *id == self.id => signal.clone(),
-                _ => {
-                    let signal = Arc::new(Condvar::new());
-                    *cached = Some((self.id, signal.clone()));
-                    signal
-                }
-            }
-        })
-    }
-
-    /// Blocks until `ready` holds (checked under the lock), taking the
-    /// reader role whenever it is free. `Err(Timeout)` at the deadline.
-    pub(crate) fn wait_until(
+    /// Blocks until `ready` holds (checked under the lock), the connection
+    /// dies, or `until` passes, taking the reader role whenever it is free
+    /// and passing the time to the core.
+    fn wait_until(
         &self,
         signal: &Signal,
-        deadline: Option<Instant>,
-        ready: impl Fn(&Shared) -> bool,
-    ) -> Result<(), Error> {
+        until: Option<Instant>,
+        ready: impl Fn(&Core<Signal>) -> bool,
+    ) {
         let mut st = lock(&self.shared);
         loop {
-            if ready(&st) || st.proto.is_dead() {
-                return Ok(());
+            if ready(&st.core) || st.core.is_dead() || st.shutdown {
+                return;
             }
-            let remaining = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(r) if !r.is_zero() => Some(r),
-                    _ => return Err(Error::Timeout(self.timeout.unwrap_or_default())),
-                },
-                None => None,
-            };
+            let now = Instant::now();
+            if until.is_some_and(|u| u <= now) {
+                return;
+            }
+            if st.core.poll_timeout().is_some_and(|t| t <= now) {
+                self.expire(&mut st, now);
+                continue;
+            }
             if !st.reader_active {
                 st.reader_active = true;
                 drop(st);
-                self.read_until(&ready, deadline);
+                self.read_until(&ready, until);
                 st = lock(&self.shared);
                 self.release_reader(&mut st);
                 continue;
             }
+            let wake_at = earliest_instant(until, st.core.poll_timeout());
             st.sleepers.push(signal.clone());
-            st = match remaining {
-                Some(r) => signal
-                    .wait_timeout(st, r)
+            st = match wake_at {
+                Some(at) => signal
+                    .wait_timeout(st, at.saturating_duration_since(now))
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0),
                 None => signal.wait(st).unwrap_or_else(|e| e.into_inner()),
@@ -629,6 +726,16 @@ impl Inner {
             if let Some(i) = st.sleepers.iter().position(|s| Arc::ptr_eq(s, signal)) {
                 st.sleepers.swap_remove(i);
             }
+        }
+    }
+
+    /// Passes the time to the core; wakes whoever timed out.
+    fn expire(&self, st: &mut MutexGuard<'_, Shared>, now: Instant) {
+        st.core.handle_timeout(now);
+        self.wake_woken(st);
+        if st.core.is_dead() {
+            notify(&st.sleepers);
+            self.background_signal.notify_all();
         }
     }
 
@@ -640,9 +747,9 @@ impl Inner {
         }
     }
 
-    /// The reader's loop: poll, drain, dispatch, until `done` or the
-    /// deadline, shutdown or death.
-    fn read_until(&self, done: &impl Fn(&Shared) -> bool, deadline: Option<Instant>) {
+    /// The reader's loop: poll, drain, dispatch, until `done`, `until`,
+    /// shutdown or death.
+    fn read_until(&self, done: &impl Fn(&Core<Signal>) -> bool, until: Option<Instant>) {
         let mut io = lock(&self.reader);
         let ReaderIo {
             receiver,
@@ -651,107 +758,77 @@ impl Inner {
             woken,
         } = &mut *io;
         loop {
-            let (cleanups, stop) = {
+            let timeout = {
                 let mut st = lock(&self.shared);
-                let stop = done(&st) || st.proto.is_dead() || st.shutdown;
-                (st.proto.take_cleanups(), stop)
-            };
-            self.send_cleanups(cleanups);
-            if stop {
-                return;
-            }
-            let timeout = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(r) => Some(r),
-                    None => return,
-                },
-                None => None,
+                if done(&st.core) || st.core.is_dead() || st.shutdown {
+                    return;
+                }
+                let now = Instant::now();
+                if until.is_some_and(|u| u <= now) {
+                    return;
+                }
+                if st.core.poll_timeout().is_some_and(|t| t <= now) {
+                    self.expire(&mut st, now);
+                    continue;
+                }
+                earliest_instant(until, st.core.poll_timeout())
+                    .map(|at| at.saturating_duration_since(now))
             };
             if let Err(e) = poll.poll(events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                self.fail(Error::Disconnected {
-                    reason: format!("poll failed: {e}").into(),
-                });
+                self.fail(Error::disconnected(format!("poll failed: {e}")));
                 return;
             }
             // The lock is taken per frame, not for the whole drain: a peer
             // flooding events must not stall other threads' requests.
+            let mut output = false;
             let outcome = receiver.recv(|frame| {
-                woken.clear();
                 let mut st = lock(&self.shared);
-                if !st.proto.is_dead() {
-                    // A rejected frame kills the connection inside
-                    // `handle_frame`, waking every waiter.
-                    let _ = st
-                        .proto
-                        .handle_frame(&frame, &mut |s: &Signal| woken.push(s.clone()));
-                }
-                let next = Self::next_device_frame(&mut st, &frame.header);
-                // Only sleeping threads need a (system call) wake-up: the
-                // reader itself, and anyone not asleep yet, re-check under
-                // this lock before sleeping.
+                // A rejected frame kills the connection inside the core,
+                // waking every waiter.
+                let _ = st.core.handle_frame(&frame);
+                st.core.take_woken(woken);
                 woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+                output |= st.core.poll_transmit().is_some();
+                let dead = st.core.is_dead();
                 drop(st);
                 notify(woken);
-                if let Some(frame) = next {
-                    self.write_queued(&frame);
+                woken.clear();
+                if dead {
+                    self.wake_all_sleepers();
                 }
             });
+            if output {
+                self.flush_queued();
+            }
             if let Err(e) = outcome {
                 self.fail(receive_error(e));
             }
-            let st = lock(&self.shared);
-            if st.proto.is_dead() {
-                notify(&st.sleepers);
-                self.background_signal.notify_all();
-            }
         }
     }
 
-    /// Sends whatever undoing requests late replies have made necessary
-    /// (see [`Protocol::take_cleanups`]).
-    pub(crate) fn run_cleanups(&self) {
-        let cleanups = lock(&self.shared).proto.take_cleanups();
-        self.send_cleanups(cleanups);
-    }
-
-    /// Sends each cleanup request without waiting for its answer (it is
-    /// abandoned at once, so the answer is dropped when it comes). Best
-    /// effort: on a dead connection there is nothing left to undo.
-    fn send_cleanups(&self, cleanups: Vec<Cleanup>) {
-        for cleanup in cleanups {
-            let (req, tx_id) = match &cleanup {
-                Cleanup::EndTransaction(id) => (Request::TransactionEnd { commit: false }, *id),
-                Cleanup::Unwatch { path, token } => match Path::new(path) {
-                    Ok(path) => (Request::Unwatch { path, token }, 0),
-                    Err(_) => continue,
-                },
-            };
-            let signal = Arc::new(Condvar::new());
-            if let Ok(ticket) = self.submit(&req, tx_id, &signal) {
-                lock(&self.shared).proto.abandon(ticket.req_id);
-            }
-        }
+    fn wake_all_sleepers(&self) {
+        notify(&lock(&self.shared).sleepers);
+        self.background_signal.notify_all();
     }
 
     /// Declares the connection dead and wakes everyone.
-    pub(crate) fn fail(&self, err: Error) {
+    fn fail(&self, err: Error) {
         let mut st = lock(&self.shared);
-        let woken = st.proto.fail(err);
+        st.core.fail(err);
+        let mut woken = std::mem::take(&mut st.woken);
+        st.core.take_woken(&mut woken);
         notify(&woken);
+        woken.clear();
+        st.woken = woken;
         notify(&st.sleepers);
         self.background_signal.notify_all();
     }
 
-    /// Runs `f` on the protocol state under the lock.
-    pub(crate) fn with_proto<T>(&self, f: impl FnOnce(&mut Protocol<Signal>) -> T) -> T {
-        f(&mut lock(&self.shared).proto)
-    }
-
     /// Starts the background reader if watches exist and it is not running.
-    pub(crate) fn ensure_background(self: &Arc<Self>) {
+    fn ensure_background(self: &Arc<Self>) {
         let mut st = lock(&self.shared);
         if st.background.is_some() || st.shutdown {
             return;
@@ -771,10 +848,10 @@ impl Inner {
         loop {
             let mut st = lock(&self.shared);
             loop {
-                if st.shutdown || st.proto.is_dead() {
+                if st.shutdown || st.core.is_dead() {
                     return;
                 }
-                if st.proto.registration_count() > 0 && !st.reader_active {
+                if st.core.registration_count() > 0 && !st.reader_active {
                     break;
                 }
                 st = self
@@ -784,200 +861,55 @@ impl Inner {
             }
             st.reader_active = true;
             drop(st);
-            self.read_until(&|st: &Shared| st.proto.registration_count() == 0, None);
+            self.read_until(&|core: &Core<Signal>| core.registration_count() == 0, None);
             let mut st = lock(&self.shared);
             self.release_reader(&mut st);
         }
     }
 
     /// Wakes the reader out of its poll (e.g. after the last unwatch).
-    pub(crate) fn wake_reader(&self) {
+    fn wake_reader(&self) {
         let _ = self.waker.wake();
     }
 
-    /// Registers a monitor.
-    pub(crate) fn add_monitor(
-        &self,
-        capacity: usize,
-        keep_unwatched: bool,
-        signal: Signal,
-    ) -> MonitorId {
-        lock(&self.shared)
-            .proto
-            .add_monitor(capacity, keep_unwatched, signal)
+    /// This thread's condition variable for this router, made once and
+    /// reused by every call (a thread waits for one call at a time).
+    /// Keyed by the router's unique id, so a condition variable is never
+    /// shared between two routers' mutexes.
+    fn thread_signal(&self) -> Signal {
+        thread_local! {
+            static SIGNAL: std::cell::RefCell<Option<(u64, Signal)>> = const { std::cell::RefCell::new(None) };
+        }
+        SIGNAL.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            match &*cached {
+                Some((id, signal)) if *id == self.id => signal.clone(),
+                _ => {
+                    let signal = Arc::new(Condvar::new());
+                    *cached = Some((self.id, signal.clone()));
+                    signal
+                }
+            }
+        })
     }
 }
 
-impl Shared {
-    pub(crate) fn proto(&self) -> &Protocol<Signal> {
-        &self.proto
+/// Moves the core's output into `bytes`.
+fn take_output(core: &mut Core<Signal>, bytes: &mut Vec<u8>) {
+    if let Some(out) = core.poll_transmit() {
+        let n = out.len();
+        bytes.extend_from_slice(out);
+        core.advance_transmit(n);
+    }
+}
+
+fn earliest_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
 #[cfg(test)]
-mod device_tests {
-    use std::io::{ErrorKind, Read, Write};
-    use std::os::unix::net::UnixStream;
-    use std::time::Duration;
-
-    use xs_transport::Connection;
-    use xs_wire::{decode, Header, Op, Status};
-
-    use crate::{Client, Router, Store};
-
-    /// A stand-in for the xenbus device (one end of a socket pair, with the
-    /// device's rules): answers each READ with the path it named, after
-    /// checking that nothing else was written while it was unanswered.
-    /// Returns (frames answered, frames that arrived too early).
-    fn one_at_a_time_daemon(mut s: UnixStream) -> (usize, usize) {
-        let (mut answered, mut early) = (0, 0);
-        let mut buf = Vec::new();
-        loop {
-            let (header, payload) = loop {
-                if let Ok(Status::Complete((f, used))) = decode(&buf) {
-                    let item = (f.header, f.payload.to_vec());
-                    buf.drain(..used);
-                    break item;
-                }
-                let mut chunk = [0u8; 8192];
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => return (answered, early),
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            };
-            // Give a pipelining client time to write more, then look.
-            std::thread::sleep(Duration::from_millis(1));
-            s.set_nonblocking(true).unwrap();
-            let mut chunk = [0u8; 8192];
-            match s.read(&mut chunk) {
-                Ok(n) if n > 0 => {
-                    early += 1;
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                Err(e) if e.kind() != ErrorKind::WouldBlock => return (answered, early),
-                _ => {}
-            }
-            if !buf.is_empty() {
-                early += 1;
-            }
-            s.set_nonblocking(false).unwrap();
-            assert_eq!(header.op, Op::Read);
-            let value = &payload[..payload.len() - 1];
-            let reply = Header {
-                len: value.len() as u32,
-                ..header
-            };
-            let mut frame = reply.to_bytes().to_vec();
-            frame.extend_from_slice(value);
-            if s.write_all(&frame).is_err() {
-                return (answered, early);
-            }
-            answered += 1;
-        }
-    }
-
-    /// Pipelined batches from several threads reach the device one request
-    /// at a time, and every reply still goes to its own caller.
-    #[test]
-    fn the_device_gets_one_request_at_a_time() {
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        let daemon = std::thread::spawn(move || one_at_a_time_daemon(theirs));
-        let conn = Connection::from_xenbus_fd(ours.into()).unwrap();
-        let client = Client::with_router(Router::new(conn).unwrap());
-        std::thread::scope(|scope| {
-            for t in 0..4 {
-                let c = client.clone();
-                scope.spawn(move || {
-                    let paths: Vec<String> = (0..20).map(|i| format!("/t{t}/n{i}")).collect();
-                    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-                    for (p, r) in refs.iter().zip(c.read_many(&refs)) {
-                        assert_eq!(r.unwrap(), p.as_bytes());
-                    }
-                    for p in &refs[..5] {
-                        assert_eq!(c.read(p).unwrap(), p.as_bytes());
-                    }
-                });
-            }
-        });
-        drop(client);
-        let (answered, early) = daemon.join().unwrap();
-        assert_eq!(answered, 100);
-        assert_eq!(early, 0, "frames written while another was unanswered");
-    }
-
-    /// The device answers WATCH with req_id 0 (a kernel bug), sometimes after
-    /// the initial event. That reply must free the wire for the next request.
-    #[test]
-    fn a_watch_reply_with_req_id_zero_frees_the_device() {
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        let daemon = std::thread::spawn(move || {
-            let mut writer = theirs.try_clone().unwrap();
-            let mut theirs = theirs;
-            let mut buf = Vec::new();
-            let mut next = || loop {
-                if let Ok(Status::Complete((f, used))) = decode(&buf) {
-                    let item = (f.header, f.payload.to_vec());
-                    buf.drain(..used);
-                    return Some(item);
-                }
-                let mut chunk = [0u8; 4096];
-                match theirs.read(&mut chunk) {
-                    Ok(0) | Err(_) => return None,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            };
-            let frame = |h: Header, p: &[u8]| {
-                let mut f = Header {
-                    len: p.len() as u32,
-                    ..h
-                }
-                .to_bytes()
-                .to_vec();
-                f.extend_from_slice(p);
-                f
-            };
-            let mut out = Vec::new();
-            while let Some((h, payload)) = next() {
-                out.clear();
-                match h.op {
-                    Op::Watch => {
-                        // Initial event first, then OK with req_id 0.
-                        let ev = Header {
-                            op: Op::WatchEvent,
-                            req_id: 0xdead,
-                            tx_id: 0xbeef,
-                            len: 0,
-                        };
-                        let mut body = payload.clone();
-                        out.extend(frame(ev, &body));
-                        body.clear();
-                        out.extend(frame(Header { req_id: 0, ..h }, b"OK\0"));
-                    }
-                    Op::Read => out.extend(frame(h, b"v")),
-                    _ => out.extend(frame(h, b"OK\0")),
-                }
-                if writer.write_all(&out).is_err() {
-                    return;
-                }
-            }
-        });
-        let conn = Connection::from_xenbus_fd(ours.into()).unwrap();
-        let router = Router::with_timeout(conn, Some(Duration::from_secs(2))).unwrap();
-        let client = Client::with_router(router);
-        let monitor = client.monitor();
-        monitor.watch("/w", "tok").unwrap();
-        assert_eq!(
-            monitor
-                .wait_timeout(Duration::from_secs(2))
-                .unwrap()
-                .unwrap()
-                .path,
-            "/w"
-        );
-        // This READ would wait forever behind a WATCH that never freed the wire.
-        assert_eq!(client.read("/w").unwrap(), b"v");
-        drop(monitor);
-        drop(client);
-        daemon.join().unwrap();
-    }
-}
+#[path = "router_tests.rs"]
+mod device_tests;

@@ -1,43 +1,42 @@
 //! The operations a [`crate::Client`] and a [`crate::Transaction`] share.
 //!
 //! Both implement [`Store`], so code that reads and writes nodes can take
-//! `&impl Store` and run inside or outside a transaction alike.
+//! `&impl Store` and run inside or outside a transaction alike. Every
+//! operation is written once, over the [`Handle`] each implementor gives.
 
-use xs_wire::{Errno, Path, Perm, PermList, Reply, Request};
+use xs_wire::{Op, Path, Perm, PermList, Reply, Request};
 
-use crate::protocol::Response;
+use crate::error::Refusal;
 use crate::walk::WalkEntry;
-use crate::{reply, Error, Result};
+use crate::{batch, directory_part, walk, Error, Result};
 
 pub(crate) mod sealed {
-    use super::*;
-
-    /// The plumbing behind [`Store`]; not for use outside the crate.
+    /// The plumbing behind [`super::Store`]; not for use outside the crate.
     pub trait Sealed {
-        /// Sends `req` (in this handle's transaction) and waits for the reply.
-        fn call(&self, req: &Request<'_>) -> Result<Response>;
-        /// The client this handle belongs to.
-        fn client(&self) -> &crate::Client;
-        /// This handle's transaction id, 0 outside one.
-        fn tx_id(&self) -> u32;
+        /// The handle requests go through: this client's router and
+        /// transaction id.
+        #[doc(hidden)]
+        fn handle(&self) -> crate::handle::Handle<'_>;
     }
-}
-
-/// Sends `req` and parses the reply with `f`.
-pub(crate) fn run<T>(
-    s: &(impl sealed::Sealed + ?Sized),
-    req: Request<'_>,
-    f: impl FnOnce(Reply<'_>) -> Option<T>,
-) -> Result<T> {
-    let resp = s.call(&req)?;
-    let reply = reply::parse(&req, &resp)?;
-    f(reply).ok_or_else(|| {
-        Error::UnexpectedPacket(format!("{} reply of the wrong shape", req.op()).into())
-    })
 }
 
 fn ack(reply: Reply<'_>) -> Option<()> {
     matches!(reply, Reply::Ack).then_some(())
+}
+
+/// The highest domain id a permission or domain operation may name:
+/// domids are 16-bit and 0x7FF0 (`DOMID_FIRST_RESERVED`) and up are special.
+pub const DOMID_MAX: u32 = 0x7FEF;
+
+/// The 4.22 permission entry that matches every domain.
+pub const DOMID_ANY: u32 = 0x7FF5;
+
+/// Refuses a domain id a domain operation must not name.
+pub(crate) fn check_domid(domid: u32) -> Result<()> {
+    if domid > DOMID_MAX {
+        return Err(Error::Refused(Refusal::DomainId(domid)));
+    }
+    Ok(())
 }
 
 /// Node operations, on a [`crate::Client`] or inside a
@@ -72,19 +71,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        let req = Request::Read {
-            path: Path::new(path)?,
-        };
-        let resp = self.call(&req)?;
-        // A READ reply's payload is the value: hand over the buffer itself.
-        if resp.header.op == xs_wire::Op::Read {
-            return Ok(resp.payload);
-        }
-        // Anything else is an error reply (or a protocol violation).
-        reply::parse(&req, &resp)?;
-        Err(Error::UnexpectedPacket(
-            "READ reply of the wrong shape".into(),
-        ))
+        self.handle().read(path)
     }
 
     /// A node's value, or `None` if it does not exist.
@@ -159,14 +146,8 @@ pub trait Store: sealed::Sealed {
     /// ```
     fn write(&self, path: &str, value: impl AsRef<[u8]>) -> Result<()> {
         let path = Path::new(path)?;
-        run(
-            self,
-            Request::Write {
-                path,
-                value: value.as_ref(),
-            },
-            ack,
-        )
+        let value = value.as_ref();
+        self.handle().run(Request::Write { path, value }, ack)
     }
 
     /// Creates a node (and missing parents) with an empty value; succeeds if
@@ -187,7 +168,7 @@ pub trait Store: sealed::Sealed {
     /// ```
     fn mkdir(&self, path: &str) -> Result<()> {
         let path = Path::new(path)?;
-        run(self, Request::Mkdir { path }, ack)
+        self.handle().run(Request::Mkdir { path }, ack)
     }
 
     /// Removes a node and everything below it. Succeeds if the node is
@@ -208,7 +189,10 @@ pub trait Store: sealed::Sealed {
     /// ```
     fn delete(&self, path: &str) -> Result<()> {
         let path = Path::new(path)?;
-        run(self, Request::Rm { path }, ack)
+        if path.as_str() == "/" {
+            return Err(Error::Refused(Refusal::DeleteRoot));
+        }
+        self.handle().run(Request::Rm { path }, ack)
     }
 
     /// The names of a node's children (empty for a leaf). A listing too big
@@ -230,17 +214,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn list(&self, path: &str) -> Result<Vec<String>> {
-        let p = Path::new(path)?;
-        let direct = run(self, Request::Directory { path: p }, |r| match r {
-            Reply::Directory(names) => Some(names.iter().map(str::to_owned).collect()),
-            _ => None,
-        });
-        match direct {
-            Err(e) if e.errno() == Some(Errno::E2BIG) => {
-                crate::directory_part::list_in_parts(self, p)
-            }
-            other => other,
-        }
+        directory_part::list(&self.handle(), Path::new(path)?)
     }
 
     /// Whether a node exists.
@@ -277,7 +251,7 @@ pub trait Store: sealed::Sealed {
     /// ```
     fn get_perms(&self, path: &str) -> Result<Vec<Perm>> {
         let path = Path::new(path)?;
-        run(self, Request::GetPerms { path }, |r| match r {
+        self.handle().run(Request::GetPerms { path }, |r| match r {
             Reply::Perms(list) => Some(list.iter().collect()),
             _ => None,
         })
@@ -302,8 +276,14 @@ pub trait Store: sealed::Sealed {
     /// ```
     fn set_perms(&self, path: &str, perms: &[Perm]) -> Result<()> {
         let path = Path::new(path)?;
+        if let Some(p) = perms
+            .iter()
+            .find(|p| p.domid > DOMID_MAX && p.domid != DOMID_ANY)
+        {
+            return Err(Error::Refused(Refusal::DomainId(p.domid)));
+        }
         let perms = PermList::new(perms)?;
-        run(self, Request::SetPerms { path, perms }, ack)
+        self.handle().run(Request::SetPerms { path, perms }, ack)
     }
 
     /// The subtree under `top`, parents before children. A level of the
@@ -323,7 +303,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn walk(&self, top: &str) -> Result<Vec<WalkEntry>> {
-        crate::walk::walk(self, top, true)
+        walk::walk(&self.handle(), top, true)
     }
 
     /// Like [`Store::walk`], children before parents at every depth.
@@ -342,7 +322,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn walk_bottom_up(&self, top: &str) -> Result<Vec<WalkEntry>> {
-        crate::walk::walk(self, top, false)
+        walk::walk(&self.handle(), top, false)
     }
 
     /// Reads many nodes with the requests pipelined; results in order.
@@ -360,8 +340,8 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn read_many(&self, paths: &[&str]) -> Vec<Result<Vec<u8>>> {
-        crate::batch::per_path(
-            self,
+        batch::per_path(
+            &self.handle(),
             paths,
             |path| Request::Read { path },
             |r| match r {
@@ -387,8 +367,8 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn list_many(&self, paths: &[&str]) -> Vec<Result<Vec<String>>> {
-        crate::batch::per_path(
-            self,
+        batch::per_path(
+            &self.handle(),
             paths,
             |path| Request::Directory { path },
             |r| match r {
@@ -416,14 +396,56 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn write_many(&self, items: &[(&str, &[u8])]) -> Vec<Result<()>> {
-        crate::batch::per_item(
-            self,
+        batch::per_item(
+            &self.handle(),
             items,
             |(path, _)| path,
             |path, (_, value)| Request::Write { path, value },
             ack,
         )
     }
-}
 
-pub(crate) use run as call_and_parse;
+    /// Deletes every node, `/` included: what `delete("/")` refuses to do
+    /// by accident. The C xenstored answers `EINVAL`; oxenstored empties
+    /// the store.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Error, Store};
+    ///
+    /// let client = Client::open()?;
+    /// assert!(matches!(client.delete("/"), Err(Error::Refused(_))));
+    /// let _ = client.delete_root(); // meant it
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    fn delete_root(&self) -> Result<()> {
+        let path = Path::new("/")?;
+        self.handle().run(Request::Rm { path }, ack)
+    }
+
+    /// Sends any request, as pyxs's `execute_command` does: `op` and the
+    /// payload exactly as given (only its length is checked), in this
+    /// handle's transaction, pipelined and matched like every other
+    /// request. Returns the reply's payload; an error reply is
+    /// [`Error::Daemon`] with the daemon's error name. For protocol
+    /// tooling: a raw WATCH registers nothing with the client, so its
+    /// events reach only monitors that watch the same token.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    /// use xs_wire::Op;
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/vm/1/name", "one")?;
+    /// assert_eq!(client.raw_request(Op::Read, b"/vm/1/name\0")?, b"one");
+    /// let err = client.raw_request(Op::Read, b"/vm/2/name\0").unwrap_err();
+    /// assert!(err.is_not_found());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    fn raw_request(&self, op: Op, payload: &[u8]) -> Result<Vec<u8>> {
+        self.handle().raw(op, payload)
+    }
+}

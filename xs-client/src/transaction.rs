@@ -8,9 +8,9 @@
 
 use xs_wire::{Errno, Reply, Request};
 
-use crate::protocol::Response;
-use crate::store::{call_and_parse, sealed::Sealed};
-use crate::{Client, Result, Store};
+use crate::handle::Handle;
+use crate::store::sealed::Sealed;
+use crate::{reply, Client, Error, Result, Router, Store};
 
 /// An open transaction. Reads and writes through it (the [`Store`] methods)
 /// see a snapshot and its own changes; others see nothing until
@@ -43,7 +43,7 @@ impl<'c> Transaction<'c> {
     pub(crate) fn start(client: &'c Client) -> Result<Transaction<'c>> {
         Ok(Transaction {
             client,
-            id: start_id(client)?,
+            id: start_id(&Handle::new(client.router(), 0))?,
             finished: false,
         })
     }
@@ -67,7 +67,11 @@ impl<'c> Transaction<'c> {
 
     fn end(&mut self, commit: bool) -> Result<()> {
         self.finished = true;
-        end_id(self, commit)
+        if commit {
+            end_id(&self.handle(), true)
+        } else {
+            abort(self.client.router(), self.id)
+        }
     }
 
     /// Commits. `Ok(false)` means a conflict (`EAGAIN`): nothing was
@@ -93,7 +97,10 @@ impl<'c> Transaction<'c> {
         conflict_is_false(self.end(true))
     }
 
-    /// Aborts, discarding every change.
+    /// Aborts, discarding every change. Waits for the daemon's answer at
+    /// most [`crate::CLEANUP_TIMEOUT`] (or the client's timeout if
+    /// shorter); past that it returns [`Error::Timeout`] and the late answer
+    /// is dropped when it comes.
     ///
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
@@ -113,22 +120,34 @@ impl<'c> Transaction<'c> {
 }
 
 /// Sends TRANSACTION_START; the new transaction's id.
-pub(crate) fn start_id(client: &Client) -> Result<u32> {
-    call_and_parse(client, Request::TransactionStart, |r| match r {
+pub(crate) fn start_id(h: &Handle<'_>) -> Result<u32> {
+    h.run(Request::TransactionStart, |r| match r {
         Reply::TransactionId(id) => Some(id),
         _ => None,
     })
 }
 
-/// Sends TRANSACTION_END (commit or abort) for the transaction `s` is in.
-pub(crate) fn end_id(s: &(impl Sealed + ?Sized), commit: bool) -> Result<()> {
-    call_and_parse(s, Request::TransactionEnd { commit }, |r| {
+/// Sends TRANSACTION_END (commit or abort) and waits like any request.
+pub(crate) fn end_id(h: &Handle<'_>, commit: bool) -> Result<()> {
+    h.run(Request::TransactionEnd { commit }, |r| {
         matches!(r, Reply::Ack).then_some(())
     })
 }
 
-/// An end's outcome as a commit reports it: `Ok(false)` on a conflict
-/// (`EAGAIN`).
+/// Aborts transaction `tx_id`, waiting at most the cleanup bound. In a
+/// forked child nothing is sent.
+pub(crate) fn abort(router: &Router, tx_id: u32) -> Result<()> {
+    if router.is_forked() {
+        return Err(Error::Forked);
+    }
+    let req = Request::TransactionEnd { commit: false };
+    match router.call_cleanup(&req, tx_id) {
+        Some(resp) => reply::parse(&req, &resp?).map(drop),
+        None => Err(Error::Timeout(router.cleanup_deadline().limit)),
+    }
+}
+
+/// Maps a commit's `EAGAIN` to `Ok(false)`.
 pub(crate) fn conflict_is_false(ended: Result<()>) -> Result<bool> {
     match ended {
         Ok(()) => Ok(true),
@@ -147,14 +166,8 @@ impl Drop for Transaction<'_> {
 }
 
 impl Sealed for Transaction<'_> {
-    fn call(&self, req: &Request<'_>) -> Result<Response> {
-        self.client.router().inner().call(req, self.id)
-    }
-    fn client(&self) -> &Client {
-        self.client
-    }
-    fn tx_id(&self) -> u32 {
-        self.id
+    fn handle(&self) -> Handle<'_> {
+        Handle::new(self.client.router(), self.id)
     }
 }
 

@@ -9,8 +9,8 @@
 
 use xs_wire::{Path, Reply, Request};
 
-use crate::batch;
-use crate::{Result, Store};
+use crate::handle::Handle;
+use crate::{batch, directory_part, Error, Problem, Result};
 
 /// What one request of a walk's batch brought back (each request's reply
 /// is parsed with its own kind, so a DIRECTORY always gives `Children`).
@@ -54,10 +54,11 @@ fn join(parent: &str, child: &str) -> String {
 
 /// Fetches the subtree under `top` (which must exist). Nodes that vanish
 /// during the walk are left out.
-pub(crate) fn walk(s: &(impl Store + ?Sized), top: &str, top_down: bool) -> Result<Vec<WalkEntry>> {
+pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<WalkEntry>> {
     // The top must exist: list it on its own so a missing one is an error.
-    let top_children = s.list(top)?;
-    let top_value = s.read(top).unwrap_or_default();
+    let top_children = directory_part::list(h, Path::new(top)?)?;
+    // An unreadable value reads as empty, as in pyxs.
+    let top_value = h.read(top).unwrap_or_default();
     // Nodes in breadth-first order, with each node's children's indices.
     let mut nodes = vec![(
         WalkEntry {
@@ -84,7 +85,7 @@ pub(crate) fn walk(s: &(impl Store + ?Sized), top: &str, top_down: bool) -> Resu
             reqs.push(Request::Directory { path });
             reqs.push(Request::Read { path });
         }
-        let mut replies = batch::pipeline(s, &reqs, |r| match r {
+        let mut replies = batch::pipeline(h, &reqs, |r| match r {
             Reply::Directory(n) => Some(Fetched::Children(n.iter().map(str::to_owned).collect())),
             Reply::Value(v) => Some(Fetched::Value(v.to_vec())),
             _ => None,
@@ -99,12 +100,17 @@ pub(crate) fn walk(s: &(impl Store + ?Sized), top: &str, top_down: bool) -> Resu
             let children = match children {
                 Ok(Fetched::Children(c)) => c,
                 Ok(Fetched::Value(_)) => {
-                    return Err(crate::Error::UnexpectedPacket(
-                        "DIRECTORY answered with a value".into(),
+                    return Err(Error::unexpected(
+                        Problem::WrongShape {
+                            request: xs_wire::Op::Directory,
+                        },
+                        None,
                     ))
                 }
                 Err(e) if e.is_not_found() => continue,
-                Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => s.list(&path)?,
+                Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => {
+                    directory_part::list(h, Path::new(&path)?)?
+                }
                 Err(e) => return Err(e),
             };
             // An unreadable value reads as empty, as in pyxs.

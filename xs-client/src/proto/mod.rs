@@ -1,0 +1,633 @@
+//! The client's protocol core: every wire decision, and no I/O.
+//!
+//! [`Core`] is a plain state machine in the manner of `quinn-proto`'s
+//! `Connection`. It owns request ids and the encoding of requests into its
+//! own outgoing buffer, reply matching and checking, watch registrations
+//! (shared pairs, their counts, made-up initial events, when WATCH and
+//! UNWATCH go on the wire), the bounded event queues, deadlines, the undoing
+//! of what late replies created, and the transport-kind policy (on the
+//! xenbus device, one request on the wire at a time). It never reads a
+//! socket, starts a thread or looks at a clock: a driver feeds it and
+//! drains it.
+//!
+//! * in: [`Core::submit`] (and [`Core::submit_raw`], [`Core::watch`],
+//!   [`Core::unwatch`], [`Core::remove_monitor`]) queue requests;
+//!   [`Core::handle_frame`] takes each frame read; [`Core::handle_timeout`]
+//!   takes the time; [`Core::fail`] takes a transport failure;
+//! * out: [`Core::poll_transmit`] / [`Core::advance_transmit`] give the
+//!   bytes to write; [`Core::poll_reply`] and [`Core::poll_event`] give
+//!   answers and events; [`Core::take_woken`] says whom to wake;
+//!   [`Core::poll_timeout`] says when to call back.
+//!
+//! `W` is whatever wakes a caller: a condition variable for the threaded
+//! driver, a `std::task::Waker` for the async ones, a number in tests.
+//!
+//! A driver's loop, in short: after anything that may queue output, write
+//! what `poll_transmit` gives; when the fd is readable, feed every frame to
+//! `handle_frame`; when `poll_timeout` passes, call `handle_timeout`; after
+//! each of these, wake what `take_woken` names.
+
+mod outbox;
+mod requests;
+mod response;
+mod watches;
+
+use std::time::{Duration, Instant};
+
+use xs_transport::TransportKind;
+use xs_wire::{Frame, Header, Ids, Op, Path, Reply, ReplyKind, Request, WatchEvent, HEADER_SIZE};
+
+use crate::error::Refusal;
+use crate::{Error, Event, Problem};
+
+use outbox::Outbox;
+pub use requests::Deadline;
+use requests::{Entry, Requests, State, WatchOrigin};
+pub use response::Response;
+pub use watches::MonitorId;
+use watches::{Watches, Wire};
+
+/// Requests whose callers gave up are kept until their replies come (so
+/// the replies are recognised); past this many the daemon is considered
+/// unresponsive and the connection is declared dead.
+pub const ABANDONED_MAX: usize = 4096;
+
+/// The protocol state of one connection. See the [module docs](self).
+pub struct Core<W> {
+    kind: TransportKind,
+    max_payload: usize,
+    timeout: Option<Duration>,
+    requests: Requests<W>,
+    outbox: Outbox,
+    watches: Watches<W>,
+    woken: Vec<W>,
+    dead: Option<Error>,
+}
+
+impl<W: Clone> Core<W> {
+    /// A fresh connection's state: its transport kind (for the device's
+    /// rules), the largest payload it may send, and the round-trip timeout
+    /// [`Core::deadline`] applies (`None`: none).
+    pub fn new(kind: TransportKind, max_payload: usize, timeout: Option<Duration>) -> Self {
+        Core {
+            kind,
+            max_payload,
+            timeout,
+            requests: Requests::new(),
+            outbox: Outbox::new(kind),
+            watches: Watches::new(),
+            woken: Vec::new(),
+            dead: None,
+        }
+    }
+
+    /// Socket or device.
+    pub fn kind(&self) -> TransportKind {
+        self.kind
+    }
+
+    /// The largest payload a request may have on this connection.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// The round-trip timeout.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The deadline of a round trip starting `now`.
+    pub fn deadline(&self, now: Instant) -> Option<Deadline> {
+        self.timeout.and_then(|t| Deadline::after(now, t))
+    }
+
+    /// The error that killed the connection, if it is dead.
+    pub fn error(&self) -> Option<&Error> {
+        self.dead.as_ref()
+    }
+
+    /// Whether the connection has been declared dead.
+    pub fn is_dead(&self) -> bool {
+        self.dead.is_some()
+    }
+
+    fn check_alive(&self) -> Result<(), Error> {
+        match &self.dead {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    // ---- requests -------------------------------------------------------
+
+    /// Checks and encodes `req` (in transaction `tx_id`) into the outgoing
+    /// buffer and returns its request id. Nothing is queued for a request
+    /// that fails its checks. `waker` is woken when the reply (or an error)
+    /// is ready for [`Core::poll_reply`].
+    pub fn submit(
+        &mut self,
+        req: &Request<'_>,
+        tx_id: u32,
+        deadline: Option<Deadline>,
+        waker: W,
+    ) -> Result<u32, Error> {
+        self.check_alive()?;
+        self.enqueue(req, tx_id, deadline, Some(waker), None)
+    }
+
+    /// Queues any request as raw bytes: the escape hatch for protocol
+    /// tooling. The payload is sent as given (only its length is checked);
+    /// the reply is matched like any other. A raw WATCH registers nothing
+    /// with the core: its events reach only monitors watching its token.
+    pub fn submit_raw(
+        &mut self,
+        op: Op,
+        payload: &[u8],
+        tx_id: u32,
+        deadline: Option<Deadline>,
+        waker: W,
+    ) -> Result<u32, Error> {
+        self.check_alive()?;
+        if matches!(op, Op::WatchEvent | Op::Error) {
+            return Err(Error::Refused(Refusal::NotARequest(op)));
+        }
+        if payload.len() > self.max_payload {
+            return Err(xs_wire::WireError::PayloadTooLarge {
+                len: payload.len(),
+                max: self.max_payload,
+            }
+            .into());
+        }
+        let req_id = self.requests.fresh_id();
+        let len = HEADER_SIZE + payload.len();
+        self.outbox.push(req_id, len, |buf| {
+            let header = Header {
+                op,
+                req_id,
+                tx_id,
+                len: payload.len() as u32,
+            };
+            buf[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
+            buf[HEADER_SIZE..].copy_from_slice(payload);
+            Ok::<(), Error>(())
+        })?;
+        self.requests
+            .insert(req_id, op, tx_id, deadline, Some(waker), None);
+        Ok(req_id)
+    }
+
+    fn enqueue(
+        &mut self,
+        req: &Request<'_>,
+        tx_id: u32,
+        deadline: Option<Deadline>,
+        waker: Option<W>,
+        watch: Option<WatchOrigin>,
+    ) -> Result<u32, Error> {
+        let payload_len = req.payload_len();
+        if payload_len > self.max_payload {
+            req.validate(tx_id)?;
+            return Err(xs_wire::WireError::PayloadTooLarge {
+                len: payload_len,
+                max: self.max_payload,
+            }
+            .into());
+        }
+        let req_id = self.requests.fresh_id();
+        let limit = self.max_payload;
+        self.outbox.push(req_id, HEADER_SIZE + payload_len, |buf| {
+            req.encode_with_limit(Ids::in_transaction(req_id, tx_id), limit, buf)
+                .map(drop)
+        })?;
+        self.requests
+            .insert(req_id, req.op(), tx_id, deadline, waker, watch);
+        Ok(req_id)
+    }
+
+    /// Queues a request nobody waits for (undoing something): its reply is
+    /// dropped when it comes.
+    fn enqueue_detached(&mut self, req: &Request<'_>, tx_id: u32) {
+        // Built from values that were valid on the wire before: cannot fail.
+        let _ = self.enqueue(req, tx_id, None, None, None);
+    }
+
+    /// Takes the reply to `req_id` once it is in: `None` while it is not.
+    /// A timed-out request gives [`Error::Timeout`]; once the connection is
+    /// dead, every waiting request gives its error.
+    pub fn poll_reply(&mut self, req_id: u32) -> Option<Result<Response, Error>> {
+        if let Some(limit) = self.requests.expired.remove(&req_id) {
+            return Some(Err(Error::Timeout(limit)));
+        }
+        match self.requests.entries.get(&req_id).map(|e| &e.state) {
+            Some(State::Waiting) => None,
+            Some(State::Answered(_)) => match self.requests.remove(req_id).map(|e| e.state) {
+                Some(State::Answered(result)) => Some(result),
+                _ => None,
+            },
+            // Not ours to collect (abandoned, or already taken): a caller
+            // bug, reported rather than waited on forever.
+            Some(State::Abandoned) | None => Some(Err(Error::disconnected(
+                "the request was abandoned or its reply already taken",
+            ))),
+        }
+    }
+
+    /// Whether [`Core::poll_reply`] has something for `req_id`.
+    pub fn is_ready(&self, req_id: u32) -> bool {
+        self.requests.expired.contains_key(&req_id)
+            || !matches!(
+                self.requests.entries.get(&req_id).map(|e| &e.state),
+                Some(State::Waiting)
+            )
+    }
+
+    /// Replaces the waker of a waiting request (an async caller polled
+    /// from another task).
+    pub fn set_waker(&mut self, req_id: u32, waker: W) {
+        if let Some(e) = self.requests.entries.get_mut(&req_id) {
+            if matches!(e.state, State::Waiting) {
+                e.waker = Some(waker);
+            }
+        }
+    }
+
+    /// The caller of `req_id` gives up (its future was dropped, or it
+    /// stopped waiting). A request not yet handed out is withdrawn; one on
+    /// the wire has its late reply dropped and whatever that reply created
+    /// (a transaction, a watch) undone.
+    pub fn abandon(&mut self, req_id: u32) {
+        self.requests.expired.remove(&req_id);
+        self.give_up(req_id);
+    }
+
+    fn give_up(&mut self, req_id: u32) {
+        if self.outbox.withdraw(req_id) {
+            if let Some(e) = self.requests.remove(req_id) {
+                self.release_watch(&e);
+            }
+            return;
+        }
+        match self.requests.abandon(req_id) {
+            Some(State::Waiting) => {
+                if let Some(e) = self.requests.entries.get(&req_id) {
+                    let origin = e.watch.clone();
+                    if let Some(o) = origin {
+                        self.watches.watch_failed(o.monitor, &o.pair);
+                    }
+                }
+            }
+            Some(State::Answered(Ok(resp))) => {
+                // The reply came just as its caller gave up.
+                if let Some(e) = self.requests.remove(req_id) {
+                    self.release_watch(&e);
+                    self.undo_late(&e, &resp.header, &resp.payload);
+                }
+            }
+            Some(State::Answered(Err(_))) => {
+                self.requests.remove(req_id);
+            }
+            Some(State::Abandoned) | None => {}
+        }
+        if self.requests.abandoned > ABANDONED_MAX {
+            self.fail(Error::disconnected(
+                "too many requests left unanswered by xenstored",
+            ));
+        }
+    }
+
+    fn release_watch(&mut self, e: &Entry<W>) {
+        if let Some(o) = &e.watch {
+            self.watches.watch_failed(o.monitor, &o.pair);
+        }
+    }
+
+    /// Requests sent (or queued) whose callers still wait.
+    pub fn in_flight(&self) -> usize {
+        self.requests.waiting()
+    }
+
+    // ---- output ---------------------------------------------------------
+
+    /// The bytes to write now, if any: on a socket all that is queued, on
+    /// the device one whole frame, and only while no request is on the
+    /// wire. Write them (or a prefix, on a socket) and say how many with
+    /// [`Core::advance_transmit`].
+    pub fn poll_transmit(&self) -> Option<&[u8]> {
+        self.outbox.transmit()
+    }
+
+    /// `n` bytes of [`Core::poll_transmit`] were taken by the driver.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.outbox.advance(n);
+    }
+
+    /// Frames queued and not yet wholly handed out.
+    pub fn queued_frames(&self) -> usize {
+        self.outbox.queued_frames()
+    }
+
+    // ---- input ----------------------------------------------------------
+
+    /// Handles one frame from the daemon. A frame the client cannot accept
+    /// declares the connection dead (every waiter gets the error, which is
+    /// also returned). Frames after death are ignored.
+    pub fn handle_frame(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+        if self.dead.is_some() {
+            return Ok(());
+        }
+        let result = if frame.header.op == Op::WatchEvent {
+            self.handle_event(frame)
+        } else {
+            // One request on the device's wire at a time: any reply frees it.
+            self.outbox.reply_received();
+            self.handle_reply(frame)
+        };
+        if let Err(e) = &result {
+            self.fail(e.clone());
+        }
+        result
+    }
+
+    fn handle_event(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+        let ev = WatchEvent::parse(frame.payload)
+            .map_err(|e| Error::unexpected(Problem::MalformedEvent(e), Some(frame.header)))?;
+        self.watches.deliver(&ev, &mut self.woken);
+        Ok(())
+    }
+
+    fn handle_reply(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+        let h = frame.header;
+        let unanswered = |e: &Entry<W>| !matches!(e.state, State::Answered(_));
+        let req_id = match self.requests.entries.get(&h.req_id) {
+            Some(e) if unanswered(e) => h.req_id,
+            // The xenbus device answers WATCH with req_id 0 (a kernel bug):
+            // the daemon answers in order, so it is the oldest WATCH's.
+            _ if h.req_id == 0 && h.op == Op::Watch => self
+                .requests
+                .oldest_watch()
+                .ok_or_else(|| Error::unexpected(Problem::WatchReplyWithoutWatch, Some(h)))?,
+            _ => return Err(Error::unexpected(Problem::UnknownRequestId, Some(h))),
+        };
+        let Some(e) = self.requests.entries.get_mut(&req_id) else {
+            return Err(Error::unexpected(Problem::UnknownRequestId, Some(h)));
+        };
+        if h.op != e.op && h.op != Op::Error {
+            let expected = e.op;
+            return Err(Error::unexpected(
+                Problem::WrongReplyType { expected },
+                Some(h),
+            ));
+        }
+        if h.tx_id != e.tx_id && !(h.op == Op::Watch && h.req_id == 0) {
+            let expected = e.tx_id;
+            return Err(Error::unexpected(
+                Problem::WrongTransactionId { expected },
+                Some(h),
+            ));
+        }
+        if matches!(e.state, State::Abandoned) {
+            if let Some(e) = self.requests.remove(req_id) {
+                self.undo_late(&e, &h, frame.payload);
+            }
+            return Ok(());
+        }
+        e.state = State::Answered(Ok(Response {
+            header: h,
+            payload: frame.payload.to_vec(),
+        }));
+        if let Some(w) = e.waker.take() {
+            self.woken.push(w);
+        }
+        if h.op == Op::Error {
+            if let Some(o) = e.watch.take() {
+                self.watches.watch_failed(o.monitor, &o.pair);
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes what the late reply to an abandoned request created on the
+    /// daemon, by queueing a request nobody waits for.
+    fn undo_late(&mut self, e: &Entry<W>, h: &Header, payload: &[u8]) {
+        if h.op != e.op {
+            return; // an error reply: nothing was created
+        }
+        match e.op {
+            Op::TransactionStart => {
+                let kind = ReplyKind::TransactionId;
+                if let Ok(Reply::TransactionId(id)) = Reply::parse_payload(e.op, kind, payload) {
+                    self.enqueue_detached(&Request::TransactionEnd { commit: false }, id);
+                }
+            }
+            Op::Watch => {
+                // Unless a monitor holds the pair (it then relies on this
+                // very registration, and unwatches it when done).
+                let Some(o) = &e.watch else { return };
+                if self.watches.is_registered(&o.pair) {
+                    return;
+                }
+                if let Ok(path) = Path::new(&o.pair.0) {
+                    let token = o.pair.1.clone();
+                    self.enqueue_detached(
+                        &Request::Unwatch {
+                            path,
+                            token: &token,
+                        },
+                        0,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Declares the connection dead: every waiting request and every
+    /// monitor gets `error`, queued output is dropped, later submissions
+    /// fail at once. The first error stays.
+    pub fn fail(&mut self, error: Error) {
+        if self.dead.is_some() {
+            return;
+        }
+        let abandoned: Vec<u32> = self
+            .requests
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e.state, State::Abandoned))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in abandoned {
+            self.requests.remove(id);
+        }
+        for e in self.requests.entries.values_mut() {
+            if matches!(e.state, State::Waiting) {
+                e.state = State::Answered(Err(error.clone()));
+                if let Some(w) = e.waker.take() {
+                    self.woken.push(w);
+                }
+            }
+        }
+        self.watches.wake_all(&mut self.woken);
+        self.outbox.clear();
+        self.dead = Some(error);
+    }
+
+    // ---- time -----------------------------------------------------------
+
+    /// The earliest deadline of a waiting request (call
+    /// [`Core::handle_timeout`] then); may be early, never late.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.requests.next_deadline
+    }
+
+    /// Expires every waiting request whose deadline is at or before `now`:
+    /// its caller gets [`Error::Timeout`], and a late reply is dropped.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for req_id in self.requests.due(now) {
+            let Some(e) = self.requests.entries.get_mut(&req_id) else {
+                continue;
+            };
+            let limit = e.deadline.map(|d| d.limit).unwrap_or_default();
+            if let Some(w) = e.waker.take() {
+                self.woken.push(w);
+            }
+            self.give_up(req_id);
+            self.requests.expired.insert(req_id, limit);
+        }
+    }
+
+    // ---- waking ---------------------------------------------------------
+
+    /// Moves the wakers of callers with something new into `out`.
+    pub fn take_woken(&mut self, out: &mut Vec<W>) {
+        out.append(&mut self.woken);
+    }
+
+    // ---- monitors -------------------------------------------------------
+
+    /// A new monitor with a queue of at most `capacity` events; one that
+    /// keeps unwatched events also gets events for tokens it watched
+    /// before.
+    pub fn add_monitor(&mut self, capacity: usize, keep_unwatched: bool, waker: W) -> MonitorId {
+        self.watches.add(capacity, keep_unwatched, waker)
+    }
+
+    /// Replaces a monitor's waker.
+    pub fn set_monitor_waker(&mut self, id: MonitorId, waker: W) {
+        self.watches.set_waker(id, waker);
+    }
+
+    /// Removes a monitor, queueing an UNWATCH for each registration nobody
+    /// else uses; returns their request ids (the caller may wait for them
+    /// a bounded time, then [`Core::abandon`] them).
+    pub fn remove_monitor(
+        &mut self,
+        id: MonitorId,
+        deadline: Option<Deadline>,
+        waker: W,
+    ) -> Vec<u32> {
+        let released = self.watches.remove(id);
+        if self.dead.is_some() {
+            return Vec::new();
+        }
+        released
+            .iter()
+            .filter_map(|(path, token)| {
+                let path = Path::new(path).ok()?;
+                let req = Request::Unwatch { path, token };
+                self.enqueue(&req, 0, deadline, Some(waker.clone()), None)
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Monitor `id` watches `path` with `token` (and `depth`, Xen 4.22).
+    /// The registration is recorded before the WATCH is queued, so the
+    /// initial event cannot be missed. Returns the WATCH's request id, or
+    /// `None` when another monitor already holds the registration (then
+    /// the initial event is made up here). If the WATCH fails or its caller
+    /// gives up, the registration is undone.
+    pub fn watch(
+        &mut self,
+        id: MonitorId,
+        path: Path<'_>,
+        token: &str,
+        depth: Option<u32>,
+        deadline: Option<Deadline>,
+        waker: W,
+    ) -> Result<Option<u32>, Error> {
+        self.check_alive()?;
+        let req = Request::Watch { path, token, depth };
+        req.validate(0)?;
+        let pair = (path.as_str().to_owned(), token.to_owned());
+        match self.watches.watch(id, pair.clone(), &mut self.woken) {
+            None => Err(Error::disconnected("the monitor is closed")),
+            Some(Err(e)) => Err(e),
+            Some(Ok(Wire::Nothing)) => Ok(None),
+            Some(Ok(Wire::Send)) => {
+                let origin = WatchOrigin { monitor: id, pair };
+                match self.enqueue(&req, 0, deadline, Some(waker), Some(origin.clone())) {
+                    Ok(req_id) => Ok(Some(req_id)),
+                    Err(e) => {
+                        self.watches.watch_failed(id, &origin.pair);
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Monitor `id` stops watching (`path`, `token`): `Ok(None)` if another
+    /// monitor still uses the registration, else the UNWATCH's request id;
+    /// `ENOENT` if the monitor had no such watch.
+    pub fn unwatch(
+        &mut self,
+        id: MonitorId,
+        path: Path<'_>,
+        token: &str,
+        deadline: Option<Deadline>,
+        waker: W,
+    ) -> Result<Option<u32>, Error> {
+        let req = Request::Unwatch { path, token };
+        req.validate(0)?;
+        let pair = (path.as_str().to_owned(), token.to_owned());
+        match self.watches.unwatch(id, &pair) {
+            None => Err(Error::daemon(Op::Unwatch, Some(path.as_str()), "ENOENT")),
+            Some(Wire::Nothing) => Ok(None),
+            Some(Wire::Send) => {
+                self.check_alive()?;
+                self.enqueue(&req, 0, deadline, Some(waker), None).map(Some)
+            }
+        }
+    }
+
+    /// Watches registered with the daemon.
+    pub fn registration_count(&self) -> usize {
+        self.watches.registration_count()
+    }
+
+    /// Monitor `id`'s watches, as sorted (path, token) pairs.
+    pub fn watched(&self, id: MonitorId) -> Vec<(String, String)> {
+        self.watches.watched(id)
+    }
+
+    /// The next thing monitor `id` should see: an overflow report if events
+    /// were dropped, then queued events still covered by its watches;
+    /// `None` if nothing is queued; the connection's error once it is dead
+    /// and drained.
+    pub fn poll_event(&mut self, id: MonitorId) -> Option<Result<Event, Error>> {
+        match self.watches.next_event(id) {
+            Some(item) => Some(item),
+            None if self.watches.exists(id) => self.dead.clone().map(Err),
+            None => None,
+        }
+    }
+
+    /// Whether [`Core::poll_event`] has something for monitor `id`.
+    pub fn has_event(&self, id: MonitorId) -> bool {
+        self.dead.is_some() || self.watches.has_event(id)
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

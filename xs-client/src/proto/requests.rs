@@ -1,0 +1,213 @@
+//! The table of requests sent and not yet collected: ids, deadlines, and
+//! the requests whose callers gave up but whose replies will still come.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::{Duration, Instant};
+
+use xs_wire::Op;
+
+use super::watches::{MonitorId, Pair};
+use super::Response;
+use crate::Error;
+
+/// When a request's caller stops waiting: the instant, and the limit to
+/// report in [`Error::Timeout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// The instant the wait ends.
+    pub at: Instant,
+    /// The timeout that set it.
+    pub limit: Duration,
+}
+
+impl Deadline {
+    /// `limit` from `now` (`None` if that overflows the clock).
+    pub fn after(now: Instant, limit: Duration) -> Option<Deadline> {
+        now.checked_add(limit).map(|at| Deadline { at, limit })
+    }
+}
+
+/// Hashes request ids with one multiplication. They are chosen by this
+/// client (sequential, never by the peer), so a keyed hash buys nothing, and
+/// SipHash cost more than the rest of matching a reply.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
+pub(crate) enum State {
+    /// Sent (or queued); the caller waits.
+    Waiting,
+    /// The answer is in; the caller has not taken it.
+    Answered(Result<Response, Error>),
+    /// The caller is gone: a late reply is dropped and what it created on
+    /// the daemon undone.
+    Abandoned,
+}
+
+/// A WATCH made for a monitor: undone if it fails or its caller gives up.
+#[derive(Clone, Debug)]
+pub(crate) struct WatchOrigin {
+    pub(crate) monitor: MonitorId,
+    pub(crate) pair: Pair,
+}
+
+pub(crate) struct Entry<W> {
+    pub(crate) op: Op,
+    pub(crate) tx_id: u32,
+    /// Order of submission (the device's req_id-0 WATCH replies are
+    /// matched to the oldest WATCH).
+    pub(crate) seq: u64,
+    pub(crate) state: State,
+    pub(crate) waker: Option<W>,
+    pub(crate) deadline: Option<Deadline>,
+    pub(crate) watch: Option<WatchOrigin>,
+}
+
+pub(crate) struct Requests<W> {
+    next_req_id: u32,
+    next_seq: u64,
+    pub(crate) entries: IdMap<Entry<W>>,
+    /// Requests that timed out, with the limit, until their callers look.
+    pub(crate) expired: IdMap<Duration>,
+    /// Entries in state `Abandoned`.
+    pub(crate) abandoned: usize,
+    /// No waiting request's deadline is earlier than this.
+    pub(crate) next_deadline: Option<Instant>,
+}
+
+impl<W> Requests<W> {
+    pub(crate) fn new() -> Self {
+        Requests {
+            next_req_id: 1,
+            next_seq: 0,
+            entries: IdMap::default(),
+            expired: IdMap::default(),
+            abandoned: 0,
+            next_deadline: None,
+        }
+    }
+
+    /// A fresh request id: wrapping, never 0 (the xenbus device's WATCH
+    /// replies carry 0), never one still in the table.
+    pub(crate) fn fresh_id(&mut self) -> u32 {
+        loop {
+            let id = self.next_req_id;
+            self.next_req_id = id.wrapping_add(1);
+            if id != 0 && !self.entries.contains_key(&id) && !self.expired.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    pub(crate) fn insert(
+        &mut self,
+        req_id: u32,
+        op: Op,
+        tx_id: u32,
+        deadline: Option<Deadline>,
+        waker: Option<W>,
+        watch: Option<WatchOrigin>,
+    ) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let state = if waker.is_some() {
+            State::Waiting
+        } else {
+            self.abandoned += 1;
+            State::Abandoned
+        };
+        if let Some(d) = deadline {
+            self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+        }
+        self.entries.insert(
+            req_id,
+            Entry {
+                op,
+                tx_id,
+                seq,
+                state,
+                waker,
+                deadline,
+                watch,
+            },
+        );
+    }
+
+    /// Removes an entry, keeping the abandoned count right.
+    pub(crate) fn remove(&mut self, req_id: u32) -> Option<Entry<W>> {
+        let e = self.entries.remove(&req_id)?;
+        if matches!(e.state, State::Abandoned) {
+            self.abandoned -= 1;
+        }
+        Some(e)
+    }
+
+    /// Marks a waiting or answered entry abandoned; returns its previous
+    /// state.
+    pub(crate) fn abandon(&mut self, req_id: u32) -> Option<State> {
+        let e = self.entries.get_mut(&req_id)?;
+        if matches!(e.state, State::Abandoned) {
+            return None;
+        }
+        self.abandoned += 1;
+        e.waker = None;
+        Some(std::mem::replace(&mut e.state, State::Abandoned))
+    }
+
+    /// The oldest WATCH still unanswered (waiting or abandoned), for the
+    /// xenbus device's req_id-0 WATCH reply.
+    pub(crate) fn oldest_watch(&self) -> Option<u32> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.op == Op::Watch && !matches!(e.state, State::Answered(_)))
+            .min_by_key(|(_, e)| e.seq)
+            .map(|(&id, _)| id)
+    }
+
+    /// Requests whose deadline is at or before `now` and still waiting.
+    pub(crate) fn due(&mut self, now: Instant) -> Vec<u32> {
+        if self.next_deadline.is_none_or(|d| d > now) {
+            return Vec::new();
+        }
+        let mut next = None::<Instant>;
+        let mut due = Vec::new();
+        for (&id, e) in &self.entries {
+            if !matches!(e.state, State::Waiting) {
+                continue;
+            }
+            if let Some(d) = e.deadline {
+                if d.at <= now {
+                    due.push(id);
+                } else {
+                    next = Some(next.map_or(d.at, |n| n.min(d.at)));
+                }
+            }
+        }
+        self.next_deadline = next;
+        due
+    }
+
+    /// Requests sent and not yet answered, whose callers still wait.
+    pub(crate) fn waiting(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, State::Waiting))
+            .count()
+    }
+}
