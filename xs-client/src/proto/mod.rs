@@ -207,6 +207,9 @@ impl<W: Clone> Core<W> {
     /// Queues a request nobody waits for (undoing something): its reply is
     /// dropped when it comes.
     fn enqueue_detached(&mut self, req: &Request<'_>, tx_id: u32) {
+        if self.dead.is_some() {
+            return; // what it would undo died with the connection
+        }
         // Built from values that were valid on the wire before: cannot fail.
         let _ = self.enqueue(req, tx_id, None, None, None);
     }

@@ -115,6 +115,12 @@ impl<W> Requests<W> {
         }
     }
 
+    /// Where [`Requests::fresh_id`] starts looking (tests of the wrap).
+    #[cfg(test)]
+    pub(crate) fn set_next_id(&mut self, id: u32) {
+        self.next_req_id = id;
+    }
+
     pub(crate) fn insert(
         &mut self,
         req_id: u32,
