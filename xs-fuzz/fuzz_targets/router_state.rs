@@ -31,7 +31,8 @@
 //!   the connection is declared dead;
 //! * monitors: one WATCH per shared (path, token), a made-up initial event
 //!   for a later user, UNWATCH after the last; a WATCH error (or giving up on
-//!   it) undoes the registration; events routed by token and covered path
+//!   it) undoes the registration, as long as its monitor still watches the
+//!   pair (after an unwatch, the UNWATCH queued behind it does); events routed by token and covered path
 //!   (monitors keeping unwatched events: by any token they ever watched);
 //!   bounded queues report `Overflow { dropped }` first;
 //! * wakers: the multiset woken by each action equals the model's;
@@ -407,7 +408,7 @@ impl Model {
     }
 
     fn has_unresolved(&self) -> bool {
-        self.reqs.keys().any(|&k| k > Key::from(u32::MAX))
+        self.reqs.range(Key::from(u32::MAX) + 1..).next().is_some()
     }
 
     /// A request id the core just chose: fresh, and above `floor` (the
@@ -493,6 +494,20 @@ impl Model {
     fn watch_undone(&mut self, m: MonitorId, pair: &Pair) {
         if let Some(mon) = self.monitors.get_mut(&m) {
             mon.watches.remove(pair);
+        }
+    }
+
+    /// Monitor `m` stopped watching `pair` (all its pairs for `None`): a
+    /// WATCH it has in flight no longer speaks for it (the UNWATCH queued
+    /// after it undoes it on the daemon, in order).
+    fn forget_origin(&mut self, m: MonitorId, pair: Option<&Pair>) {
+        for r in self.reqs.values_mut() {
+            if r.origin
+                .as_ref()
+                .is_some_and(|(om, op)| *om == m && pair.is_none_or(|p| p == op))
+            {
+                r.origin = None;
+            }
         }
     }
 
@@ -1369,6 +1384,7 @@ impl Harness {
                 let d = self.deadline(deadline);
                 let waker = self.waker();
                 let ids = self.core.remove_monitor(m, d, waker);
+                self.model.forget_origin(m, None);
                 let released: BTreeSet<Pair> = match self.model.monitors.remove(&m) {
                     Some(mon) => mon
                         .watches
@@ -1501,6 +1517,7 @@ impl Harness {
                     );
                     return;
                 }
+                self.model.forget_origin(m, Some(&pair));
                 if self.model.holders(&pair) > 0 {
                     assert!(matches!(got, Ok(None)), "{what}: still shared, got {got:?}");
                     return;
@@ -1667,7 +1684,13 @@ fuzz_target!(|data: &[u8]| {
         if *TRACE {
             eprintln!("{action:?}");
         }
-        let what = format!("{action:?}");
+        // Naming the action in failure messages costs a formatting per
+        // step: only when tracing (the trace shows it anyway otherwise).
+        let what = if *TRACE {
+            format!("{action:?}")
+        } else {
+            String::from("the last action")
+        };
         h.step(action);
         h.invariants(&what);
     }

@@ -529,6 +529,7 @@ impl<W: Clone> Core<W> {
         waker: W,
     ) -> Vec<u32> {
         let released = self.watches.remove(id);
+        self.requests.forget_watch(id, None);
         if self.dead.is_some() {
             return Vec::new();
         }
@@ -593,7 +594,11 @@ impl<W: Clone> Core<W> {
         let req = Request::Unwatch { path, token };
         req.validate(0)?;
         let pair = (path.as_str().to_owned(), token.to_owned());
-        match self.watches.unwatch(id, &pair) {
+        let wire = self.watches.unwatch(id, &pair);
+        if wire.is_some() {
+            self.requests.forget_watch(id, Some(&pair));
+        }
+        match wire {
             None => Err(Error::daemon(Op::Unwatch, Some(path.as_str()), "ENOENT")),
             Some(Wire::Nothing) => Ok(None),
             Some(Wire::Send) => {

@@ -176,6 +176,22 @@ impl<W> Requests<W> {
         Some(std::mem::replace(&mut e.state, State::Abandoned))
     }
 
+    /// Monitor `monitor` stopped watching `pair` (or everything, for
+    /// `None`): its WATCHes still in flight no longer speak for it, so their
+    /// failure or late reply undoes nothing (the UNWATCH already queued
+    /// does).
+    pub(crate) fn forget_watch(&mut self, monitor: MonitorId, pair: Option<&Pair>) {
+        for e in self.entries.values_mut() {
+            let stale = e
+                .watch
+                .as_ref()
+                .is_some_and(|o| o.monitor == monitor && pair.is_none_or(|p| *p == o.pair));
+            if stale {
+                e.watch = None;
+            }
+        }
+    }
+
     /// The oldest WATCH still unanswered (waiting or abandoned), for the
     /// xenbus device's req_id-0 WATCH reply.
     pub(crate) fn oldest_watch(&self) -> Option<u32> {
