@@ -16,6 +16,10 @@ use std::collections::VecDeque;
 
 use xs_transport::TransportKind;
 
+/// Bytes already handed out that [`Outbox::advance`] lets stay in front of
+/// the frames still queued (moving the rest costs more for less).
+const COMPACT_AT: usize = 16 * 1024;
+
 /// One encoded frame not yet wholly handed out.
 #[derive(Clone, Copy, Debug)]
 struct Queued {
@@ -92,9 +96,22 @@ impl Outbox {
                 self.wire_busy = true;
             }
         }
-        if self.frames.is_empty() {
-            self.buf.clear();
-            self.head = 0;
+        match self.frames.front() {
+            None => {
+                self.buf.clear();
+                self.head = 0;
+            }
+            // Never empty (a busy socket): drop what was handed out once it
+            // is most of the buffer, so it cannot pile up.
+            Some(first) if first.start >= COMPACT_AT && 2 * first.start >= self.buf.len() => {
+                let cut = first.start;
+                self.buf.drain(..cut);
+                self.head -= cut;
+                for f in &mut self.frames {
+                    f.start -= cut;
+                }
+            }
+            Some(_) => {}
         }
     }
 
@@ -136,5 +153,11 @@ impl Outbox {
     /// Frames waiting, wholly or partly.
     pub(crate) fn queued_frames(&self) -> usize {
         self.frames.len()
+    }
+
+    /// Bytes held, handed out or not (tests of the memory bound).
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len()
     }
 }

@@ -1346,3 +1346,28 @@ fn watching_again_after_an_abandoned_watch_keeps_the_registration() {
                       // The daemon holds (/a, t) and m asked for it last.
     assert_eq!(c.watched(m), [pair("/a", "t")]);
 }
+
+#[test]
+fn bytes_handed_out_are_not_kept_while_the_outbox_never_empties() {
+    // A busy socket that always takes all but the last byte: the outbox is
+    // never empty, and what was handed out must not pile up behind it.
+    let mut c = socket();
+    for w in 0..20_000 {
+        read(&mut c, "/local/domain/0/name", w);
+        let n = c.poll_transmit().map_or(0, <[u8]>::len);
+        c.advance_transmit(n - 1);
+    }
+    assert_eq!(c.queued_frames(), 1);
+    assert!(
+        c.outbox.buffered() <= 64 * 1024,
+        "{} bytes held for one byte still to write",
+        c.outbox.buffered()
+    );
+    // The frames left are intact: withdrawing one and adding another.
+    let gone = read(&mut c, "/gone", 1);
+    c.abandon(gone);
+    let next = read(&mut c, "/x", 2);
+    let rest = c.poll_transmit().unwrap();
+    assert_eq!(rest.len(), 1 + 19);
+    assert_eq!(&rest[1..], &wire(2, next, 0, b"/x\0")[..]);
+}
