@@ -93,6 +93,15 @@ const RAW_OPS: [Op; 9] = [
     Op::ResetWatches,
 ];
 
+/// Mostly no transaction; sometimes 1 to 3 (or 0 again).
+fn tx_id(tx: u8) -> u32 {
+    if tx < 160 {
+        0
+    } else {
+        u32::from(tx % 4)
+    }
+}
+
 fn pick<T: Copy>(table: &[T], i: u8) -> T {
     table[usize::from(i) % table.len()]
 }
@@ -430,6 +439,17 @@ impl Model {
     /// the model has not learned yet (then the model cannot say).
     fn may_be_unlearned(&self, id: u32) -> bool {
         self.has_unresolved() && id != 0 && !self.in_use(id)
+    }
+
+    /// The payload limit: 4096, 4080 through the device.
+    fn size_check(&self, len: usize) -> Result<(), WantRefusal> {
+        match len > self.max_payload {
+            true => Err(WantRefusal::TooLarge {
+                len,
+                max: self.max_payload,
+            }),
+            false => Ok(()),
+        }
     }
 
     fn gone_count(&self) -> usize {
@@ -931,7 +951,7 @@ impl Harness {
     }
 
     fn submit(&mut self, req: Req, tx: u8, deadline: Option<u8>) {
-        let tx = if tx < 160 { 0 } else { u32::from(tx % 4) };
+        let tx = tx_id(tx);
         let big = vec![b'v'; 4100];
         let max = self.model.max_payload;
         let (request, op, path, payload): (xs_wire::Request<'_>, Op, Option<&str>, Vec<u8>) =
@@ -1030,13 +1050,8 @@ impl Harness {
             Err(WantRefusal::Invalid)
         } else if tx != 0 && !takes_transaction(op) {
             Err(WantRefusal::Invalid)
-        } else if payload.len() > self.model.max_payload {
-            Err(WantRefusal::TooLarge {
-                len: payload.len(),
-                max: self.model.max_payload,
-            })
         } else {
-            Ok(())
+            self.model.size_check(payload.len())
         };
         self.check_refused(&got, &want, &format!("submit {req:?} tx {tx}"));
         if let Ok(id) = got {
@@ -1070,7 +1085,7 @@ impl Harness {
         deadline: Option<u8>,
     ) {
         let op = pick(&RAW_OPS, op);
-        let tx = if tx < 160 { 0 } else { u32::from(tx % 4) };
+        let tx = tx_id(tx);
         let payload = if oversize {
             vec![b'x'; self.model.max_payload + 1 - usize::from(payload.len() % 2)]
         } else {
@@ -1083,13 +1098,8 @@ impl Harness {
             Err(WantRefusal::Dead)
         } else if matches!(op, Op::WatchEvent | Op::Error) {
             Err(WantRefusal::NotARequest(op))
-        } else if payload.len() > self.model.max_payload {
-            Err(WantRefusal::TooLarge {
-                len: payload.len(),
-                max: self.model.max_payload,
-            })
         } else {
-            Ok(())
+            self.model.size_check(payload.len())
         };
         self.check_refused(&got, &want, &format!("submit_raw {op}"));
         if let Ok(id) = got {
@@ -1443,12 +1453,7 @@ impl Harness {
                     .watch(m, Path::new(p).unwrap(), t, depth, d, waker);
                 let pair = (p.to_owned(), t.to_owned());
                 let what = format!("watch({m}, {p:?}, {t:?})");
-                if let Some(Death::Exact(text)) = &self.model.dead {
-                    assert_eq!(
-                        got.as_ref().map_err(dbg).err().as_ref(),
-                        Some(text),
-                        "{what}"
-                    );
+                if self.failed_with_death(&got, &what) {
                     return;
                 }
                 if bad_token {
@@ -1522,12 +1527,7 @@ impl Harness {
                     assert!(matches!(got, Ok(None)), "{what}: still shared, got {got:?}");
                     return;
                 }
-                if let Some(Death::Exact(text)) = &self.model.dead {
-                    assert_eq!(
-                        got.as_ref().map_err(dbg).err().as_ref(),
-                        Some(text),
-                        "{what}"
-                    );
+                if self.failed_with_death(&got, &what) {
                     return;
                 }
                 let Ok(Some(id)) = got else {
@@ -1552,6 +1552,16 @@ impl Harness {
                 self.model.fail(Death::Exact(dbg(&e)), None);
             }
         }
+    }
+
+    /// Once dead, a call fails with the connection's error: `true` then.
+    fn failed_with_death<T: std::fmt::Debug>(&self, got: &Result<T, Error>, what: &str) -> bool {
+        let Some(Death::Exact(text)) = &self.model.dead else {
+            return false;
+        };
+        let got = got.as_ref().map_err(dbg);
+        assert_eq!(got.as_ref().err(), Some(text), "{what}: {got:?}");
+        true
     }
 
     fn check_transmit(&mut self) {
