@@ -42,10 +42,10 @@ use crate::{Error, Event, Problem};
 
 use outbox::Outbox;
 pub use requests::Deadline;
-use requests::{Entry, Requests, State, WatchOrigin};
+use requests::{Entry, OnLoss, Requests, State, WatchOrigin};
 pub use response::Response;
 pub use watches::MonitorId;
-use watches::{Watches, Wire};
+use watches::{Pair, Watches, Wire};
 
 /// Requests whose callers gave up are kept until their replies come (so
 /// the replies are recognised); past this many the daemon is considered
@@ -62,6 +62,12 @@ pub struct Core<W> {
     watches: Watches<W>,
     woken: Vec<W>,
     dead: Option<Error>,
+    /// Keep what is needed to carry on over a new connection.
+    resend: bool,
+    /// The connection was lost and a new one is being made: why.
+    lost: Option<Error>,
+    /// Connections made so far, minus one.
+    epoch: u64,
 }
 
 impl<W: Clone> Core<W> {
@@ -78,7 +84,36 @@ impl<W: Clone> Core<W> {
             watches: Watches::new(),
             woken: Vec::new(),
             dead: None,
+            resend: false,
+            lost: None,
+            epoch: 0,
         }
+    }
+
+    /// Prepares for [`Core::connection_lost`]: read-only requests keep a
+    /// copy of their frame to send again. Call before submitting anything.
+    pub fn enable_reconnection(&mut self) {
+        self.resend = true;
+    }
+
+    /// How many times the connection was lost (and replaced, or being
+    /// replaced).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether the connection is lost and a new one awaited.
+    pub fn is_reconnecting(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    /// Refuses a request in transaction `tx_id` opened in another epoch
+    /// (on a connection since replaced): [`Error::TransactionLost`].
+    pub fn check_transaction(&self, tx_id: u32, epoch: Option<u64>) -> Result<(), Error> {
+        if tx_id != 0 && epoch.is_some_and(|e| e != self.epoch) {
+            return Err(Error::TransactionLost { tx_id });
+        }
+        Ok(())
     }
 
     /// Socket or device.
@@ -171,9 +206,19 @@ impl<W: Clone> Core<W> {
             buf[HEADER_SIZE..].copy_from_slice(payload);
             Ok::<(), Error>(())
         })?;
-        self.requests
-            .insert(req_id, op, tx_id, deadline, Some(waker), None);
+        let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
+        let mut entry = Entry::new(op, tx_id, deadline, Some(waker));
+        entry.on_loss = OnLoss::of(op, tx_id, commit);
+        self.record(req_id, entry);
         Ok(req_id)
+    }
+
+    /// Records a queued request, keeping its frame if it may be sent again.
+    fn record(&mut self, req_id: u32, mut entry: Entry<W>) {
+        if self.resend && entry.on_loss == OnLoss::Resend {
+            entry.frame = self.outbox.frame(req_id).map(<[u8]>::to_vec);
+        }
+        self.requests.insert(req_id, entry);
     }
 
     fn enqueue(
@@ -199,8 +244,11 @@ impl<W: Clone> Core<W> {
             req.encode_with_limit(Ids::in_transaction(req_id, tx_id), limit, buf)
                 .map(drop)
         })?;
-        self.requests
-            .insert(req_id, req.op(), tx_id, deadline, waker, watch);
+        let commit = matches!(req, Request::TransactionEnd { commit: true });
+        let mut entry = Entry::new(req.op(), tx_id, deadline, waker);
+        entry.watch = watch;
+        entry.on_loss = OnLoss::of(req.op(), tx_id, commit);
+        self.record(req_id, entry);
         Ok(req_id)
     }
 
@@ -332,8 +380,8 @@ impl<W: Clone> Core<W> {
     /// declares the connection dead (every waiter gets the error, which is
     /// also returned). Frames after death are ignored.
     pub fn handle_frame(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
-        if self.dead.is_some() {
-            return Ok(());
+        if self.dead.is_some() || self.lost.is_some() {
+            return Ok(()); // from a connection that is gone
         }
         let result = if frame.header.op == Op::WatchEvent {
             self.handle_event(frame)
@@ -394,6 +442,7 @@ impl<W: Clone> Core<W> {
         e.state = State::Answered(Ok(Response {
             header: h,
             payload: frame.payload.to_vec(),
+            epoch: self.epoch,
         }));
         if let Some(w) = e.waker.take() {
             self.woken.push(w);
@@ -469,6 +518,127 @@ impl<W: Clone> Core<W> {
         self.watches.wake_all(&mut self.woken);
         self.outbox.clear();
         self.dead = Some(error);
+    }
+
+    // ---- reconnection ---------------------------------------------------
+
+    /// The connection broke (`error`), and the driver will make a new one
+    /// (after [`Core::enable_reconnection`]; otherwise this is
+    /// [`Core::fail`]). Requests not yet handed out wait for the new
+    /// connection. Of those written and unanswered: read-only ones will be
+    /// sent again; ones that change the store fail with
+    /// [`Error::MaybeApplied`]; ones in a transaction fail with
+    /// [`Error::TransactionLost`] (a commit with `MaybeApplied`). Nothing is
+    /// handed out until [`Core::reconnected`].
+    pub fn connection_lost(&mut self, error: Error) {
+        if self.dead.is_some() || self.lost.is_some() {
+            return;
+        }
+        if !self.resend {
+            return self.fail(error);
+        }
+        let unsent = self.outbox.take_unsent();
+        let mut again: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+        let mut gone = Vec::new();
+        for (&id, e) in self.requests.entries.iter_mut() {
+            match e.state {
+                State::Abandoned => {
+                    gone.push(id);
+                    continue;
+                }
+                State::Answered(_) => continue,
+                State::Waiting => {}
+            }
+            let queued = unsent.iter().any(|(q, _)| *q == id);
+            let outcome = match (queued, e.on_loss, e.frame.take()) {
+                (true, OnLoss::TransactionLost, _) => {
+                    Err(Error::TransactionLost { tx_id: e.tx_id })
+                }
+                (true, _, _) => continue,
+                (false, OnLoss::Resend, Some(frame)) => {
+                    again.push((e.seq, id, frame));
+                    continue;
+                }
+                (false, OnLoss::TransactionLost, _) => {
+                    Err(Error::TransactionLost { tx_id: e.tx_id })
+                }
+                (false, _, _) => Err(Error::MaybeApplied { op: e.op }),
+            };
+            e.state = State::Answered(outcome);
+            if let Some(w) = e.waker.take() {
+                self.woken.push(w);
+            }
+        }
+        for id in gone {
+            self.requests.remove(id);
+        }
+        again.sort_by_key(|&(seq, _, _)| seq);
+        for (_, id, frame) in &again {
+            self.outbox.push_frame(*id, frame);
+        }
+        for (id, frame) in &unsent {
+            let waiting = matches!(
+                self.requests.entries.get(id).map(|e| &e.state),
+                Some(State::Waiting)
+            );
+            if waiting {
+                self.outbox.push_frame(*id, frame);
+            }
+        }
+        // Frames sent again are kept for a further loss.
+        for (_, id, frame) in again {
+            if let Some(e) = self.requests.entries.get_mut(&id) {
+                e.frame = Some(frame);
+            }
+        }
+        self.outbox.set_paused(true);
+        self.lost = Some(error);
+        // Transactions of the old connection are lost from now on.
+        self.epoch += 1;
+    }
+
+    /// The error that lost the connection, while a new one is awaited.
+    pub fn lost_error(&self) -> Option<&Error> {
+        self.lost.as_ref()
+    }
+
+    /// A new connection is up: every watch is registered again (before the
+    /// requests waiting to be sent), every monitor first reports
+    /// [`Error::Reconnected`], and open transactions are lost.
+    pub fn reconnected(&mut self) {
+        if self.lost.take().is_none() || self.dead.is_some() {
+            return;
+        }
+        let waiting = self.outbox.take_unsent();
+        // A WATCH still waiting for its answer goes again with the rest.
+        let in_flight: Vec<Pair> = self
+            .requests
+            .entries
+            .values()
+            .filter(|e| matches!(e.state, State::Waiting))
+            .filter_map(|e| e.watch.as_ref().map(|o| o.pair.clone()))
+            .collect();
+        let again: Vec<(Pair, Option<u32>)> = self
+            .watches
+            .registrations()
+            .filter(|(pair, _)| !in_flight.contains(pair))
+            .map(|(pair, depth)| (pair.clone(), depth))
+            .collect();
+        for ((path, token), depth) in &again {
+            if let Ok(path) = Path::new(path) {
+                let req = Request::Watch {
+                    path,
+                    token,
+                    depth: *depth,
+                };
+                let _ = self.enqueue(&req, 0, None, None, None);
+            }
+        }
+        for (id, frame) in &waiting {
+            self.outbox.push_frame(*id, frame);
+        }
+        self.watches.mark_reconnected(&mut self.woken);
+        self.outbox.set_paused(false);
     }
 
     // ---- time -----------------------------------------------------------
@@ -559,7 +729,7 @@ impl<W: Clone> Core<W> {
         let req = Request::Watch { path, token, depth };
         req.validate(0)?;
         let pair = (path.as_str().to_owned(), token.to_owned());
-        match self.watches.watch(id, pair.clone(), &mut self.woken) {
+        match self.watches.watch(id, pair.clone(), depth, &mut self.woken) {
             None => Err(Error::disconnected("the monitor is closed")),
             Some(Err(e)) => Err(e),
             Some(Ok(Wire::Nothing)) => Ok(None),

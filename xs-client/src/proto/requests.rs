@@ -60,6 +60,41 @@ pub(crate) enum State {
     Abandoned,
 }
 
+/// What happens to a request written on a connection that is lost before
+/// its answer comes (reconnecting clients only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnLoss {
+    /// Read-only (or harmless to repeat): sent again on the new connection.
+    Resend,
+    /// Changes the store: fails with [`Error::MaybeApplied`].
+    MaybeApplied,
+    /// Belongs to a transaction, which died with the connection.
+    TransactionLost,
+}
+
+impl OnLoss {
+    /// The rule for `op` in transaction `tx_id`; `commit` for
+    /// TRANSACTION_END.
+    pub(crate) fn of(op: Op, tx_id: u32, commit: bool) -> OnLoss {
+        match op {
+            Op::TransactionEnd if commit => OnLoss::MaybeApplied,
+            _ if tx_id != 0 => OnLoss::TransactionLost,
+            Op::Read
+            | Op::Directory
+            | Op::DirectoryPart
+            | Op::GetPerms
+            | Op::GetDomainPath
+            | Op::IsDomainIntroduced
+            | Op::GetFeature
+            | Op::GetQuota
+            | Op::TransactionStart
+            | Op::Watch
+            | Op::Unwatch => OnLoss::Resend,
+            _ => OnLoss::MaybeApplied,
+        }
+    }
+}
+
 /// A WATCH made for a monitor: undone if it fails or its caller gives up.
 #[derive(Clone, Debug)]
 pub(crate) struct WatchOrigin {
@@ -67,6 +102,7 @@ pub(crate) struct WatchOrigin {
     pub(crate) pair: Pair,
 }
 
+/// One request in the table.
 pub(crate) struct Entry<W> {
     pub(crate) op: Op,
     pub(crate) tx_id: u32,
@@ -77,6 +113,9 @@ pub(crate) struct Entry<W> {
     pub(crate) waker: Option<W>,
     pub(crate) deadline: Option<Deadline>,
     pub(crate) watch: Option<WatchOrigin>,
+    pub(crate) on_loss: OnLoss,
+    /// The encoded frame, kept to send again after a reconnection.
+    pub(crate) frame: Option<Vec<u8>>,
 }
 
 pub(crate) struct Requests<W> {
@@ -89,6 +128,24 @@ pub(crate) struct Requests<W> {
     pub(crate) abandoned: usize,
     /// No waiting request's deadline is earlier than this.
     pub(crate) next_deadline: Option<Instant>,
+}
+
+impl<W> Entry<W> {
+    /// A request about to be queued (`seq` and `state` are set by
+    /// [`Requests::insert`]).
+    pub(crate) fn new(op: Op, tx_id: u32, deadline: Option<Deadline>, waker: Option<W>) -> Self {
+        Entry {
+            op,
+            tx_id,
+            seq: 0,
+            state: State::Waiting,
+            waker,
+            deadline,
+            watch: None,
+            on_loss: OnLoss::MaybeApplied,
+            frame: None,
+        }
+    }
 }
 
 impl<W> Requests<W> {
@@ -115,38 +172,21 @@ impl<W> Requests<W> {
         }
     }
 
-    pub(crate) fn insert(
-        &mut self,
-        req_id: u32,
-        op: Op,
-        tx_id: u32,
-        deadline: Option<Deadline>,
-        waker: Option<W>,
-        watch: Option<WatchOrigin>,
-    ) {
-        let seq = self.next_seq;
+    /// Records a request: its sequence number is set here, and it starts
+    /// abandoned if nobody waits for it (no waker).
+    pub(crate) fn insert(&mut self, req_id: u32, mut e: Entry<W>) {
+        e.seq = self.next_seq;
         self.next_seq += 1;
-        let state = if waker.is_some() {
+        e.state = if e.waker.is_some() {
             State::Waiting
         } else {
             self.abandoned += 1;
             State::Abandoned
         };
-        if let Some(d) = deadline {
+        if let Some(d) = e.deadline {
             self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
         }
-        self.entries.insert(
-            req_id,
-            Entry {
-                op,
-                tx_id,
-                seq,
-                state,
-                waker,
-                deadline,
-                watch,
-            },
-        );
+        self.entries.insert(req_id, e);
     }
 
     /// Removes an entry, keeping the abandoned count right.
