@@ -724,7 +724,9 @@ impl Inner {
             return Ok(());
         }
         let WriterIo { sender, bytes } = w;
-        let sent = if self.kind == TransportKind::Xenbus {
+        // One frame (the usual case, and always on the device) needs no
+        // splitting into frames.
+        let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
             sender.send_all(bytes, self.timeout)
         } else {
             sender.send_frames(bytes, self.timeout)
@@ -742,6 +744,9 @@ impl Inner {
 
     /// Wakes the sleepers the core named.
     fn wake_woken(&self, st: &mut Shared) {
+        if !st.core.has_woken() {
+            return;
+        }
         let mut woken = std::mem::take(&mut st.woken);
         st.core.take_woken(&mut woken);
         // Only sleeping threads need a (system call) wake-up: the reader
@@ -770,20 +775,21 @@ impl Inner {
             if ready(&st.core) || st.core.is_dead() || st.shutdown {
                 return;
             }
-            let now = Instant::now();
-            if until.is_some_and(|u| u <= now) {
+            if until.is_some_and(|u| u <= Instant::now()) {
                 return;
             }
-            if st.core.poll_timeout().is_some_and(|t| t <= now) {
-                self.expire(&mut st, now);
-                continue;
-            }
+            // The reader passes the time to the core itself.
             if !st.reader_active {
                 st.reader_active = true;
                 drop(st);
                 self.read_until(&ready, until);
                 st = lock(&self.shared);
                 self.release_reader(&mut st);
+                continue;
+            }
+            let now = Instant::now();
+            if st.core.poll_timeout().is_some_and(|t| t <= now) {
+                self.expire(&mut st, now);
                 continue;
             }
             let wake_at = earliest_instant(until, st.core.poll_timeout());
@@ -879,8 +885,10 @@ impl Inner {
                 // A rejected frame kills the connection inside the core,
                 // waking every waiter.
                 let _ = st.core.handle_frame(&frame);
-                st.core.take_woken(woken);
-                woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+                if st.core.has_woken() {
+                    st.core.take_woken(woken);
+                    woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+                }
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
                 drop(st);
@@ -1089,6 +1097,15 @@ fn take_output(core: &mut Core<Signal>, bytes: &mut Vec<u8>) {
         bytes.extend_from_slice(out);
         core.advance_transmit(n);
     }
+}
+
+/// Whether `bytes` hold exactly one frame (by its header's length).
+fn is_one_frame(bytes: &[u8]) -> bool {
+    bytes
+        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
+        .is_some_and(|h| {
+            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
+        })
 }
 
 fn earliest_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

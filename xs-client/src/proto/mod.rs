@@ -216,7 +216,7 @@ impl<W: Clone> Core<W> {
     /// Records a queued request, keeping its frame if it may be sent again.
     fn record(&mut self, req_id: u32, mut entry: Entry<W>) {
         if self.resend && entry.on_loss == OnLoss::Resend {
-            entry.frame = self.outbox.frame(req_id).map(<[u8]>::to_vec);
+            entry.frame = self.outbox.frame(req_id).map(Box::from);
         }
         self.requests.insert(req_id, entry);
     }
@@ -246,7 +246,7 @@ impl<W: Clone> Core<W> {
         })?;
         let commit = matches!(req, Request::TransactionEnd { commit: true });
         let mut entry = Entry::new(req.op(), tx_id, deadline, waker);
-        entry.watch = watch;
+        entry.watch = watch.map(Box::new);
         entry.on_loss = OnLoss::of(req.op(), tx_id, commit);
         self.record(req_id, entry);
         Ok(req_id)
@@ -263,18 +263,23 @@ impl<W: Clone> Core<W> {
     /// A timed-out request gives [`Error::Timeout`]; once the connection is
     /// dead, every waiting request gives its error.
     pub fn poll_reply(&mut self, req_id: u32) -> Option<Result<Response, Error>> {
-        if let Some(limit) = self.requests.expired.remove(&req_id) {
-            return Some(Err(Error::Timeout(limit)));
+        if !self.requests.expired.is_empty() {
+            if let Some(limit) = self.requests.expired.remove(&req_id) {
+                return Some(Err(Error::Timeout(limit)));
+            }
         }
-        match self.requests.entries.get(&req_id).map(|e| &e.state) {
-            Some(State::Waiting) => None,
-            Some(State::Answered(_)) => match self.requests.remove(req_id).map(|e| e.state) {
-                Some(State::Answered(result)) => Some(result),
-                _ => None,
-            },
+        use std::collections::hash_map::Entry as Slot;
+        match self.requests.entries.entry(req_id) {
+            Slot::Occupied(slot) if matches!(slot.get().state, State::Answered(_)) => {
+                match slot.remove().state {
+                    State::Answered(result) => Some(result),
+                    _ => None,
+                }
+            }
+            Slot::Occupied(slot) if matches!(slot.get().state, State::Waiting) => None,
             // Not ours to collect (abandoned, or already taken): a caller
             // bug, reported rather than waited on forever.
-            Some(State::Abandoned) | None => Some(Err(Error::disconnected(
+            _ => Some(Err(Error::disconnected(
                 "the request was abandoned or its reply already taken",
             ))),
         }
@@ -282,7 +287,7 @@ impl<W: Clone> Core<W> {
 
     /// Whether [`Core::poll_reply`] has something for `req_id`.
     pub fn is_ready(&self, req_id: u32) -> bool {
-        self.requests.expired.contains_key(&req_id)
+        (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
             || !matches!(
                 self.requests.entries.get(&req_id).map(|e| &e.state),
                 Some(State::Waiting)
@@ -538,7 +543,7 @@ impl<W: Clone> Core<W> {
             return self.fail(error);
         }
         let unsent = self.outbox.take_unsent();
-        let mut again: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+        let mut again: Vec<(u64, u32, Box<[u8]>)> = Vec::new();
         let mut gone = Vec::new();
         for (&id, e) in self.requests.entries.iter_mut() {
             match e.state {
@@ -666,6 +671,11 @@ impl<W: Clone> Core<W> {
     }
 
     // ---- waking ---------------------------------------------------------
+
+    /// Whether [`Core::take_woken`] has anything.
+    pub fn has_woken(&self) -> bool {
+        !self.woken.is_empty()
+    }
 
     /// Moves the wakers of callers with something new into `out`.
     pub fn take_woken(&mut self, out: &mut Vec<W>) {

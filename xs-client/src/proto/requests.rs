@@ -112,10 +112,11 @@ pub(crate) struct Entry<W> {
     pub(crate) state: State,
     pub(crate) waker: Option<W>,
     pub(crate) deadline: Option<Deadline>,
-    pub(crate) watch: Option<WatchOrigin>,
+    /// Boxed: rare, and entries are moved on every request.
+    pub(crate) watch: Option<Box<WatchOrigin>>,
     pub(crate) on_loss: OnLoss,
     /// The encoded frame, kept to send again after a reconnection.
-    pub(crate) frame: Option<Vec<u8>>,
+    pub(crate) frame: Option<Box<[u8]>>,
 }
 
 pub(crate) struct Requests<W> {
