@@ -25,9 +25,11 @@
 //!
 //! # Time
 //!
-//! Whoever waits passes the time to the core ([`Core::handle_timeout`]) when
-//! the earliest deadline has passed, so a request times out whether its own
-//! thread, another thread or the background reader holds the socket.
+//! Whoever is about to block passes the time to the core
+//! ([`Core::handle_timeout`]: it starts the clock of new requests and expires
+//! due ones), so a request times out whether its own thread, another thread
+//! or the background reader holds the socket, and a request costs no clock
+//! read of its own.
 //!
 //! # Failure and fork
 //!
@@ -403,10 +405,9 @@ impl Router {
     /// Sends a raw request (any op, payload as given) and waits.
     pub(crate) fn call_raw(&self, op: Op, payload: &[u8], tx: Tx) -> Result<Response, Error> {
         let signal = self.inner.thread_signal();
-        let req_id = self.inner.queue(|core, now| {
-            let deadline = core.deadline(now);
+        let req_id = self.inner.queue(|core| {
             core.check_transaction(tx.id, tx.epoch)?;
-            core.submit_raw(op, payload, tx.id, deadline, signal.clone())
+            core.submit_raw(op, payload, tx.id, None, signal.clone())
         })?;
         self.wait(Ticket { req_id, signal })
     }
@@ -420,8 +421,8 @@ impl Router {
         limit: Option<Deadline>,
         signal: Signal,
     ) -> Result<Ticket, Error> {
-        let req_id = self.inner.queue(|core, now| {
-            let deadline = earliest(core.deadline(now), limit);
+        let req_id = self.inner.queue(|core| {
+            let deadline = limit;
             core.check_transaction(tx.id, tx.epoch)?;
             core.submit(req, tx.id, deadline, signal.clone())
         })?;
@@ -438,11 +439,10 @@ impl Router {
         signal: &Signal,
     ) -> Vec<Result<Ticket, Error>> {
         let mut results = Vec::with_capacity(reqs.len());
-        let queued = self.inner.queue(|core, now| {
+        let queued = self.inner.queue(|core| {
             core.check_transaction(tx.id, tx.epoch)?;
-            let deadline = core.deadline(now);
             results.extend(reqs.iter().map(|req| {
-                core.submit(req, tx.id, deadline, signal.clone())
+                core.submit(req, tx.id, None, signal.clone())
                     .map(|req_id| Ticket {
                         req_id,
                         signal: signal.clone(),
@@ -558,8 +558,8 @@ impl Router {
         };
         let signal = self.inner.thread_signal();
         let mut shared = false;
-        let req_id = self.inner.queue(|core, now| {
-            let deadline = earliest(core.deadline(now), limit);
+        let req_id = self.inner.queue(|core| {
+            let deadline = limit;
             let sent = core.watch(id, path, token, depth, deadline, signal.clone())?;
             shared = sent.is_none();
             Ok(sent.unwrap_or(0))
@@ -584,9 +584,8 @@ impl Router {
     /// out (`ENOENT` from the daemon counts as done).
     pub(crate) fn unwatch(&self, id: MonitorId, path: Path<'_>, token: &str) -> Result<(), Error> {
         let signal = self.inner.thread_signal();
-        let queued = self.inner.queue(|core, now| {
-            let deadline = core.deadline(now);
-            core.unwatch(id, path, token, deadline, signal.clone())
+        let queued = self.inner.queue(|core| {
+            core.unwatch(id, path, token, None, signal.clone())
                 .map(|sent| sent.unwrap_or(0))
         });
         self.inner.wake_reader();
@@ -613,7 +612,7 @@ impl Router {
         let signal = self.inner.thread_signal();
         let ids = self
             .inner
-            .queue(|core, _| Ok(core.remove_monitor(id, Some(deadline), signal.clone())));
+            .queue(|core| Ok(core.remove_monitor(id, Some(deadline), signal.clone())));
         self.inner.wake_reader();
         for req_id in ids.unwrap_or_default() {
             let ticket = Ticket {
@@ -639,14 +638,6 @@ impl Router {
     pub(crate) fn wait_event(&self, id: MonitorId, signal: &Signal, until: Option<Instant>) {
         self.inner
             .wait_until(signal, until, |core| core.has_event(id));
-    }
-}
-
-/// The earlier of two deadlines.
-pub(crate) fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
-        (a, b) => a.or(b),
     }
 }
 
@@ -680,19 +671,16 @@ impl Inner {
         xs_transport::fork_generation() != self.fork_generation
     }
 
-    /// Runs `f` on the core (with the time), then writes what it queued.
+    /// Runs `f` on the core, then writes what it queued.
     /// Lock order: writer, then shared; nothing takes them the other way.
-    fn queue<T>(
-        &self,
-        f: impl FnOnce(&mut Core<Signal>, Instant) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+    fn queue<T>(&self, f: impl FnOnce(&mut Core<Signal>) -> Result<T, Error>) -> Result<T, Error> {
         if self.forked() {
             return Err(Error::Forked);
         }
         let mut w = lock(&self.writer);
         let value = {
             let mut st = lock(&self.shared);
-            let value = f(&mut st.core, Instant::now())?;
+            let value = f(&mut st.core)?;
             take_output(&mut st.core, &mut w.bytes);
             self.wake_woken(&mut st);
             value
@@ -788,8 +776,7 @@ impl Inner {
                 continue;
             }
             let now = Instant::now();
-            if st.core.poll_timeout().is_some_and(|t| t <= now) {
-                self.expire(&mut st, now);
+            if self.expire(&mut st, now) {
                 continue;
             }
             let wake_at = earliest_instant(until, st.core.poll_timeout());
@@ -807,14 +794,19 @@ impl Inner {
         }
     }
 
-    /// Passes the time to the core; wakes whoever timed out.
-    fn expire(&self, st: &mut MutexGuard<'_, Shared>, now: Instant) {
+    /// Passes the time to the core; wakes whoever timed out. Whether
+    /// anything happened (someone timed out, or the connection died).
+    fn expire(&self, st: &mut MutexGuard<'_, Shared>, now: Instant) -> bool {
         st.core.handle_timeout(now);
+        if !st.core.has_woken() && !st.core.is_dead() {
+            return false;
+        }
         self.wake_woken(st);
         if st.core.is_dead() {
             notify(&st.sleepers);
             self.background_signal.notify_all();
         }
+        true
     }
 
     fn release_reader(&self, st: &mut Shared) {
@@ -840,8 +832,8 @@ impl Inner {
                 if until.is_some_and(|u| u <= now) {
                     return;
                 }
-                if st.core.poll_timeout().is_some_and(|t| t <= now) {
-                    self.expire(&mut st, now);
+                // Starts the clock of new requests, expires due ones.
+                if self.expire(&mut st, now) {
                     continue;
                 }
                 let mut wake_at = earliest_instant(until, st.core.poll_timeout());

@@ -73,7 +73,8 @@ pub struct Core<W> {
 impl<W: Clone> Core<W> {
     /// A fresh connection's state: its transport kind (for the device's
     /// rules), the largest payload it may send, and the round-trip timeout
-    /// [`Core::deadline`] applies (`None`: none).
+    /// every request gets (`None`: none), counted from the first
+    /// [`Core::handle_timeout`] after it is queued.
     pub fn new(kind: TransportKind, max_payload: usize, timeout: Option<Duration>) -> Self {
         Core {
             kind,
@@ -129,11 +130,6 @@ impl<W: Clone> Core<W> {
     /// The round-trip timeout.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
-    }
-
-    /// The deadline of a round trip starting `now`.
-    pub fn deadline(&self, now: Instant) -> Option<Deadline> {
-        self.timeout.and_then(|t| Deadline::after(now, t))
     }
 
     /// The error that killed the connection, if it is dead.
@@ -208,15 +204,17 @@ impl<W: Clone> Core<W> {
         })?;
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
         let mut entry = Entry::new(op, tx_id, deadline, Some(waker));
+        entry.default_timeout = self.timeout.is_some();
         entry.on_loss = OnLoss::of(op, tx_id, commit);
         self.record(req_id, entry);
         Ok(req_id)
     }
 
     /// Records a queued request, keeping its frame if it may be sent again.
+    #[inline]
     fn record(&mut self, req_id: u32, mut entry: Entry<W>) {
         if self.resend && entry.on_loss == OnLoss::Resend {
-            entry.frame = self.outbox.frame(req_id).map(Box::from);
+            entry.set_frame(self.outbox.frame(req_id).map(Box::from));
         }
         self.requests.insert(req_id, entry);
     }
@@ -246,7 +244,8 @@ impl<W: Clone> Core<W> {
         })?;
         let commit = matches!(req, Request::TransactionEnd { commit: true });
         let mut entry = Entry::new(req.op(), tx_id, deadline, waker);
-        entry.watch = watch.map(Box::new);
+        entry.default_timeout = self.timeout.is_some();
+        entry.set_watch(watch);
         entry.on_loss = OnLoss::of(req.op(), tx_id, commit);
         self.record(req_id, entry);
         Ok(req_id)
@@ -272,7 +271,7 @@ impl<W: Clone> Core<W> {
         match self.requests.entries.entry(req_id) {
             Slot::Occupied(slot) if matches!(slot.get().state, State::Answered(_)) => {
                 match slot.remove().state {
-                    State::Answered(result) => Some(result),
+                    State::Answered(result) => Some(result.map_err(|e| *e)),
                     _ => None,
                 }
             }
@@ -323,7 +322,7 @@ impl<W: Clone> Core<W> {
         match self.requests.abandon(req_id) {
             Some(State::Waiting) => {
                 if let Some(e) = self.requests.entries.get(&req_id) {
-                    let origin = e.watch.clone();
+                    let origin = e.watch().cloned();
                     if let Some(o) = origin {
                         self.watches.watch_failed(o.monitor, &o.pair);
                     }
@@ -349,7 +348,7 @@ impl<W: Clone> Core<W> {
     }
 
     fn release_watch(&mut self, e: &Entry<W>) {
-        if let Some(o) = &e.watch {
+        if let Some(o) = e.watch() {
             self.watches.watch_failed(o.monitor, &o.pair);
         }
     }
@@ -453,7 +452,7 @@ impl<W: Clone> Core<W> {
             self.woken.push(w);
         }
         if h.op == Op::Error {
-            if let Some(o) = e.watch.take() {
+            if let Some(o) = e.take_watch() {
                 self.watches.watch_failed(o.monitor, &o.pair);
             }
         }
@@ -476,7 +475,7 @@ impl<W: Clone> Core<W> {
             Op::Watch => {
                 // Unless a monitor holds the pair (it then relies on this
                 // very registration, and unwatches it when done).
-                let Some(o) = &e.watch else { return };
+                let Some(o) = e.watch() else { return };
                 if self.watches.is_registered(&o.pair) {
                     return;
                 }
@@ -514,7 +513,7 @@ impl<W: Clone> Core<W> {
         }
         for e in self.requests.entries.values_mut() {
             if matches!(e.state, State::Waiting) {
-                e.state = State::Answered(Err(error.clone()));
+                e.state = State::Answered(Err(Box::new(error.clone())));
                 if let Some(w) = e.waker.take() {
                     self.woken.push(w);
                 }
@@ -555,7 +554,7 @@ impl<W: Clone> Core<W> {
                 State::Waiting => {}
             }
             let queued = unsent.iter().any(|(q, _)| *q == id);
-            let outcome = match (queued, e.on_loss, e.frame.take()) {
+            let outcome = match (queued, e.on_loss, e.take_frame()) {
                 (true, OnLoss::TransactionLost, _) => {
                     Err(Error::TransactionLost { tx_id: e.tx_id })
                 }
@@ -569,7 +568,7 @@ impl<W: Clone> Core<W> {
                 }
                 (false, _, _) => Err(Error::MaybeApplied { op: e.op }),
             };
-            e.state = State::Answered(outcome);
+            e.state = State::Answered(outcome.map_err(Box::new));
             if let Some(w) = e.waker.take() {
                 self.woken.push(w);
             }
@@ -593,7 +592,7 @@ impl<W: Clone> Core<W> {
         // Frames sent again are kept for a further loss.
         for (_, id, frame) in again {
             if let Some(e) = self.requests.entries.get_mut(&id) {
-                e.frame = Some(frame);
+                e.set_frame(Some(frame));
             }
         }
         self.outbox.set_paused(true);
@@ -621,7 +620,7 @@ impl<W: Clone> Core<W> {
             .entries
             .values()
             .filter(|e| matches!(e.state, State::Waiting))
-            .filter_map(|e| e.watch.as_ref().map(|o| o.pair.clone()))
+            .filter_map(|e| e.watch().map(|o| o.pair.clone()))
             .collect();
         let again: Vec<(Pair, Option<u32>)> = self
             .watches
@@ -649,19 +648,30 @@ impl<W: Clone> Core<W> {
     // ---- time -----------------------------------------------------------
 
     /// The earliest deadline of a waiting request (call
-    /// [`Core::handle_timeout`] then); may be early, never late.
+    /// [`Core::handle_timeout`] then); may be early, never late. Call
+    /// [`Core::handle_timeout`] before blocking: it starts the clock of the
+    /// requests queued since.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.requests.next_deadline
+        self.requests.next_deadline()
     }
 
-    /// Expires every waiting request whose deadline is at or before `now`:
-    /// its caller gets [`Error::Timeout`], and a late reply is dropped.
+    /// Starts the round-trip clock of requests queued since the last call
+    /// (so a request costs no clock read of its own; the clock may start up
+    /// to 1/64 of the timeout early), and expires every
+    /// waiting request whose deadline is at or before `now`: its caller
+    /// gets [`Error::Timeout`], and a late reply is dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for req_id in self.requests.due(now) {
+        let timeout = self.timeout.unwrap_or_default();
+        if self.timeout.is_some() {
+            self.requests.arm(now, timeout);
+        }
+        if self.requests.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        for (req_id, limit) in self.requests.due(now, timeout) {
             let Some(e) = self.requests.entries.get_mut(&req_id) else {
                 continue;
             };
-            let limit = e.deadline.map(|d| d.limit).unwrap_or_default();
             if let Some(w) = e.waker.take() {
                 self.woken.push(w);
             }
@@ -811,3 +821,23 @@ impl<W: Clone> Core<W> {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+#[cfg(test)]
+mod sizes {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Entry {}",
+            std::mem::size_of::<super::requests::Entry<std::sync::Arc<std::sync::Condvar>>>()
+        );
+        eprintln!("Error {}", std::mem::size_of::<crate::Error>());
+        eprintln!("Response {}", std::mem::size_of::<super::Response>());
+        eprintln!(
+            "Deadline {}",
+            std::mem::size_of::<Option<super::Deadline>>()
+        );
+        eprintln!(
+            "Result {}",
+            std::mem::size_of::<Result<super::Response, crate::Error>>()
+        );
+    }
+}
