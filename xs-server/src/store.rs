@@ -386,6 +386,7 @@ mod tests {
             domid,
             target: None,
             privileged: false,
+            domid_any: false,
         }
     }
 

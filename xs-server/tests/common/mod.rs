@@ -301,3 +301,15 @@ pub fn setup() -> (xs_server::ServerHandle, Raw) {
     let raw = Raw::new(server.connect().unwrap());
     (server, raw)
 }
+
+/// A server answering like oxenstored 4.17 started with `--no-domain-init`
+/// (no dom0 tree), and a dom0 connection to it.
+pub fn setup_4_17() -> (xs_server::ServerHandle, Raw) {
+    let server = xs_server::Server::builder()
+        .xen_version(xs_server::XenVersion::V4_17)
+        .dom0(false)
+        .spawn()
+        .unwrap();
+    let raw = Raw::new(server.connect().unwrap());
+    (server, raw)
+}
