@@ -33,6 +33,10 @@ pub struct Caller {
     pub privileged: bool,
     /// Entries for `DOMID_ANY` match this caller (Xen 4.22).
     pub domid_any: bool,
+    /// `DOMID_ANY` entries this caller writes take effect: it has the
+    /// `DOMID_ANY` feature (Xen 4.22). Otherwise they are stored but never
+    /// match (C xenstored marks them ignored).
+    pub writes_domid_any: bool,
 }
 
 /// What an operation needs on a node.
@@ -49,7 +53,17 @@ impl Caller {
         target: None,
         privileged: true,
         domid_any: false,
+        writes_domid_any: true,
     };
+
+    /// The same caller, with `DOMID_ANY` entries matching it only if
+    /// `honoured` (the node's entries were not written without the feature).
+    pub(crate) fn honouring_any(&self, honoured: bool) -> Caller {
+        Caller {
+            domid_any: self.domid_any && honoured,
+            ..*self
+        }
+    }
 
     fn ids(&self) -> impl Iterator<Item = u32> {
         core::iter::once(self.domid).chain(self.target)
@@ -109,6 +123,7 @@ mod tests {
             target: None,
             privileged: false,
             domid_any: false,
+            writes_domid_any: false,
         }
     }
 
@@ -151,6 +166,7 @@ mod tests {
             target: Some(5),
             privileged: false,
             domid_any: false,
+            writes_domid_any: false,
         };
         assert!(stub.owns(&p));
         assert!(stub.may(&p, Need::Write));

@@ -54,6 +54,7 @@
 //! the permission ones); those are `EINVAL` here.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use xs_wire::{
     Access, DirectoryChunk, Errno, ErrorReply, Header, Ids, Names, Op, Perm, PermList, QuotaNames,
@@ -121,6 +122,10 @@ pub struct Config {
     /// them, and dom0 introduced (the default). Without it the tree is that
     /// of an oxenstored started with `--no-domain-init`.
     pub dom0: bool,
+    /// Drop watch events for an unprivileged domain not sent this long
+    /// after they were made (C xenstored 4.22: 20 s; `None`: never). Only
+    /// applies when imitating 4.22: oxenstored has no such drop.
+    pub event_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -131,6 +136,7 @@ impl Default for Config {
             fail_commits: 0,
             version: XenVersion::default(),
             dom0: true,
+            event_timeout: Some(Duration::from_secs(20)),
         }
     }
 }
@@ -358,6 +364,17 @@ impl Engine {
         self.conns.get(&id).map_or(0, |c| c.out.len())
     }
 
+    /// How long a watch event for `id` may wait to be sent before it is
+    /// dropped ([`Config::event_timeout`], for unprivileged domains when
+    /// imitating Xen 4.22).
+    pub fn event_timeout(&self, id: ConnId) -> Option<Duration> {
+        let conn = self.conns.get(&id)?;
+        if conn.info.privileged || !self.config.version.has_watch_depth() {
+            return None;
+        }
+        self.config.event_timeout
+    }
+
     /// Whether `id` stopped reading for so long that its queue overflowed;
     /// the I/O layer then closes it.
     pub fn overflowed(&self, id: ConnId) -> bool {
@@ -419,6 +436,8 @@ impl Engine {
             target: self.domains.target_of(info.domid),
             privileged: info.privileged,
             domid_any: self.config.version.has_watch_depth(),
+            writes_domid_any: self.config.version.has_watch_depth()
+                && self.features_of(info) & features::DOMID_ANY != 0,
         }
     }
 
@@ -531,6 +550,7 @@ impl Engine {
                 target: targets.get(&conn.info.domid).copied().flatten(),
                 privileged: conn.info.privileged,
                 domid_any: self.config.version.has_watch_depth(),
+                writes_domid_any: false,
             };
             for pending in conn.watches.fired(change, conn.info.domid) {
                 if !may_see(&caller, &pending.checked, old, new) {
@@ -972,7 +992,7 @@ fn may_see(caller: &Caller, checked: &str, old: Option<&Store>, new: Option<&Sto
             .iter()
             .flatten()
             .filter_map(|p| store.lookup(p))
-            .any(|n| caller.may(&n.perms, Need::Read))
+            .any(|n| n.grants(caller, Need::Read))
     })
 }
 

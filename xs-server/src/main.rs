@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! xs-server --socket PATH [--domain-socket DOMID]... [--no-directory-part]
-//!           [--fail-commits N] [--quiet]
+//!           [--xen-version 4.17|4.20|4.22] [--no-dom0] [--fail-commits N] [--quiet]
 //! ```
+//!
+//! `--xen-version` picks the daemon to answer like (default 4.22, see
+//! `XenVersion`); `--no-dom0` starts with an empty `/local` instead of a
+//! host's `/local/domain/0`.
 //!
 //! Clients of `PATH` are privileged dom0; clients of `PATH.dom<DOMID>` act
 //! as unprivileged domain DOMID. Logs go to stderr. SIGINT and SIGTERM stop
@@ -18,10 +22,10 @@
 
 use std::process::ExitCode;
 
-use xs_server::{Fault, Server};
+use xs_server::{Fault, Server, XenVersion};
 
 const USAGE: &str = "usage: xs-server --socket PATH [--domain-socket DOMID]... \
-[--no-directory-part] [--fail-commits N] [--quiet]";
+[--no-directory-part] [--xen-version 4.17|4.20|4.22] [--no-dom0] [--fail-commits N] [--quiet]";
 
 fn main() -> ExitCode {
     let mut builder = Server::builder().verbose(true);
@@ -47,6 +51,13 @@ fn main() -> ExitCode {
                         .map_err(|e| format!("--fail-commits: {e}"))?;
                     builder = builder.clone().fault(Fault::FailCommits(n));
                 }
+                "--xen-version" => {
+                    let version: XenVersion = value("--xen-version")?
+                        .parse()
+                        .map_err(|e| format!("--xen-version: {e}"))?;
+                    builder = builder.clone().xen_version(version);
+                }
+                "--no-dom0" => builder = builder.clone().dom0(false),
                 "--no-directory-part" => builder = builder.clone().directory_part(false),
                 "--quiet" => builder = builder.clone().verbose(false),
                 "-h" | "--help" => return Err(USAGE.to_owned()),

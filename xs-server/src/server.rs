@@ -383,6 +383,22 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a watch event for an unprivileged domain may wait to be
+    /// sent before it is dropped (default 20 s, as C xenstored; `None`:
+    /// never). Only when imitating Xen 4.22.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::builder().event_timeout(Some(Duration::from_secs(1))).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn event_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.event_timeout = timeout;
+        self
+    }
+
     /// Log connections and errors to stderr.
     ///
     /// ```
