@@ -6,7 +6,8 @@ use std::process::Command;
 /// Which daemon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DaemonKind {
-    /// This workspace's in-memory server.
+    /// This workspace's in-memory server, answering like Xen 4.17 (the
+    /// real daemon it is compared with), with oxenstored's initial tree.
     XsServer,
     /// Debian's `oxenstored` 4.17, under `scripts/oxenstored`.
     Oxenstored,
@@ -39,6 +40,8 @@ impl Daemon {
         match kind {
             DaemonKind::XsServer => {
                 let handle = xs_server::Server::builder()
+                    .xen_version(xs_server::XenVersion::V4_17)
+                    .dom0(false)
                     .spawn()
                     .map_err(|e| format!("xs-server: {e}"))?;
                 Ok(Daemon {

@@ -122,6 +122,8 @@ fn same_answers_as_oxenstored() {
     );
     let ox_socket = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().unwrap());
     let ours = xs_server::Server::builder()
+        .xen_version(xs_server::XenVersion::V4_17)
+        .dom0(false)
         .directory_part(false)
         .spawn()
         .unwrap();
