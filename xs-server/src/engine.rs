@@ -119,7 +119,7 @@ pub struct Config {
     pub version: XenVersion,
     /// Start like a host's daemon after boot: `/local/domain/0` with its
     /// `name` (`Domain-0`) and `domid` (`0`), as `xen-init-dom0` writes
-    /// them, and dom0 introduced (the default). Without it the tree is that
+    /// them, and dom0 introduced. Without it (the default) the tree is that
     /// of an oxenstored started with `--no-domain-init`.
     pub dom0: bool,
     /// Drop watch events for an unprivileged domain not sent this long
@@ -135,7 +135,7 @@ impl Default for Config {
             directory_part: true,
             fail_commits: 0,
             version: XenVersion::default(),
-            dom0: true,
+            dom0: false,
             event_timeout: Some(Duration::from_secs(20)),
         }
     }

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! `--xen-version` picks the daemon to answer like (default 4.22, see
-//! `XenVersion`); `--no-dom0` starts with an empty `/local` instead of a
-//! host's `/local/domain/0`.
+//! `XenVersion`). The store starts like a host's after boot
+//! (`/local/domain/0` with `name` and `domid`, dom0 introduced);
+//! `--no-dom0` starts with an empty `/local` instead.
 //!
 //! Clients of `PATH` are privileged dom0; clients of `PATH.dom<DOMID>` act
 //! as unprivileged domain DOMID. Logs go to stderr. SIGINT and SIGTERM stop
@@ -28,7 +29,7 @@ const USAGE: &str = "usage: xs-server --socket PATH [--domain-socket DOMID]... \
 [--no-directory-part] [--xen-version 4.17|4.20|4.22] [--no-dom0] [--fail-commits N] [--quiet]";
 
 fn main() -> ExitCode {
-    let mut builder = Server::builder().verbose(true);
+    let mut builder = Server::builder().verbose(true).dom0(true);
     let mut socket = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -343,7 +343,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Start with a host's dom0 in place (default: `true`):
+    /// Start with a host's dom0 in place (default: `false`; the
+    /// `xs-server` binary starts with it):
     /// `/local/domain/0/name` = `Domain-0`, `/local/domain/0/domid` = `0`
     /// (what `xen-init-dom0` writes at boot) and dom0 introduced. With
     /// `false` the tree is that of oxenstored started with
@@ -657,7 +658,7 @@ impl ServerHandle {
     /// call(&mut sock, 0, Request::Write { path, value: b"1" });
     /// let stats = server.stats();
     /// assert_eq!(stats.connections, 1);
-    /// assert_eq!(stats.nodes, fresh + 5); // 1, device, vif, 0 and state (dom0 made /local/domain)
+    /// assert_eq!(stats.nodes, fresh + 6); // domain, 1, device, vif, 0 and state
     /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
     /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
     /// #     use std::io::{Read, Write};

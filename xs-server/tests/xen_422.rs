@@ -32,6 +32,7 @@ impl World {
         let server = Server::builder()
             .xen_version(version)
             .quota(quota)
+            .dom0(true)
             .spawn()
             .unwrap();
         // Every connection watches /sync, readable by all, to collect its
