@@ -27,7 +27,8 @@
 //!   C xenstored; oxenstored serves them);
 //! * an unprivileged owner giving a node away gets `EACCES` (C 4.17+:
 //!   `EPERM`);
-//! * quota hits are `EQUOTA` (C: `ENOSPC`), an oversized value `E2BIG`;
+//! * quota hits are `EQUOTA` (C: `ENOSPC`, which the server sends when
+//!   imitating Xen 4.22), an oversized value `E2BIG`;
 //! * `CONTROL` answers `OK` to every command from everyone (oxenstored's
 //!   `reply_data_or_ack`);
 //! * `DIRECTORY_PART` is implemented as C xenstored does so that clients

@@ -13,8 +13,8 @@
 //! | [`Quota::max_outstanding`] | 1024 (`quota-maxoutstanding`) | flow control | everyone |
 //! | [`Quota::max_queued_events`] | 1024 (`quota-maxwatchevents`) | connection closed | everyone |
 //!
-//! The last two are C xenstored's and apply only when the server imitates
-//! Xen 4.22 ([`crate::XenVersion`]); `max_requests_per_transaction` is
+//! `max_nodes_per_transaction` and `max_perms_per_node` are C xenstored's
+//! and apply only when the server imitates Xen 4.22 ([`crate::XenVersion`]); `max_requests_per_transaction` is
 //! oxenstored's and applies only when it imitates 4.17 or 4.20. In 4.22
 //! mode every quota hit is `ENOSPC` (C xenstored) instead of `EQUOTA`.
 //!

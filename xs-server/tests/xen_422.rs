@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::*;
 use xs_server::{Quota, Server, ServerHandle, XenVersion};
-use xs_wire::{Path, PermList, QuotaQuery, Request};
+use xs_wire::{Header, Op, Path, PermList, QuotaQuery, Request};
 
 /// A fresh server, its dom0 connection and connections of other domains.
 struct World {
@@ -97,6 +97,24 @@ impl World {
             }
             out.push(format!("{path} {token}"));
         }
+    }
+
+    /// A WATCH with a raw payload from dom0; the reply's type and payload.
+    fn raw_watch(&mut self, payload: &[u8]) -> String {
+        let conn = self.conn(DOM0);
+        let header = Header {
+            op: Op::Watch,
+            req_id: 99,
+            tx_id: 0,
+            len: payload.len() as u32,
+        };
+        conn.send_raw(header, payload);
+        let frame = conn.frame().unwrap();
+        format!(
+            "{} {}",
+            frame.header.op,
+            String::from_utf8_lossy(&frame.payload)
+        )
     }
 
     fn introduce(&mut self, domid: u32) -> String {
@@ -535,6 +553,29 @@ fn watch_depth() {
             },
             v4_22: &["OK", "x t", "x/a t"],
             v4_17: &["EINVAL"],
+        },
+        Row {
+            spec: "xenstore.txt 264-266: <depth> is a decimal value of 0 or larger",
+            scenario: |w| {
+                vec![
+                    w.raw_watch(b"/w\0a\0-1\0"),
+                    w.raw_watch(b"/w\0b\0x\0"),
+                    w.raw_watch(b"/w\0c\03\0\0"),
+                    w.raw_watch(b"/w\0d\03\0"),
+                ]
+            },
+            v4_22: &[
+                "ERROR EINVAL\0",
+                "ERROR EINVAL\0",
+                "ERROR EINVAL\0",
+                "WATCH OK\0",
+            ],
+            v4_17: &[
+                "ERROR EINVAL\0",
+                "ERROR EINVAL\0",
+                "ERROR EINVAL\0",
+                "ERROR EINVAL\0",
+            ],
         },
         Row {
             spec: "xenstore.txt 320: UNWATCH names path and token, not the depth",
