@@ -72,14 +72,14 @@ fn cases() -> Vec<(u32, Vec<u8>)> {
         s(1, "/\0"),
         // Xen 4.21/4.22 additions, which a 4.17 daemon does not know (the
         // empty-payload forms are left out: oxenstored waits for more bytes).
-        s(4, "/d\0depth\01\0"),
+        s(4, "/d\0depth\x001\0"),
         s(4, "@releaseDomain/5\0one\0"),
-        s(4, "@releaseDomain\0d\01\0"),
+        s(4, "@releaseDomain\0d\x001\0"),
         s(23, "0\0"),
-        s(24, "1\04\0"),
+        s(24, "1\x004\0"),
         s(25, "nodes\0"),
         s(25, "1\0nodes\0"),
-        s(26, "nodes\05\0"),
+        s(26, "nodes\x005\0"),
         s(14, "/d\0n0\0r32757\0"),
     ]
 }

@@ -560,8 +560,8 @@ fn watch_depth() {
                 vec![
                     w.raw_watch(b"/w\0a\0-1\0"),
                     w.raw_watch(b"/w\0b\0x\0"),
-                    w.raw_watch(b"/w\0c\03\0\0"),
-                    w.raw_watch(b"/w\0d\03\0"),
+                    w.raw_watch(b"/w\0c\x003\0\0"),
+                    w.raw_watch(b"/w\0d\x003\0"),
                 ]
             },
             v4_22: &[
