@@ -105,11 +105,13 @@ impl Transaction {
     }
 
     /// Counts `abs` as touched; a new node beyond `limit` is a quota hit.
+    /// Nothing is counted while no limit applies (4.17 mode, dom0).
     pub(crate) fn touch(&mut self, abs: &str, limit: Option<usize>) -> XsResult<()> {
+        let Some(limit) = limit else { return Ok(()) };
         if self.touched.contains(abs) {
             return Ok(());
         }
-        if limit.is_some_and(|limit| self.touched.len() >= limit) {
+        if self.touched.len() >= limit {
             return Err(XsError::Quota);
         }
         self.touched.insert(abs.to_owned());
@@ -175,6 +177,11 @@ mod tests {
         assert_eq!(tx.touch("/c", Some(2)), Err(XsError::Quota));
         tx.touch("/b", Some(2)).unwrap();
         tx.touch("/c", None).unwrap();
+        assert_eq!(
+            tx.touch("/c", Some(2)),
+            Err(XsError::Quota),
+            "not counted without a limit"
+        );
     }
 
     #[test]
