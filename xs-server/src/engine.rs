@@ -293,7 +293,7 @@ impl Engine {
         let mut store = Store::initial(&mut gens);
         let mut domains = Domains::default();
         let dom0 = Caller::DOM0;
-        if config.version.has_watch_depth() {
+        if config.version.has_domid_any() {
             // C xenstored 4.22: every domain may watch @releaseDomain.
             let perms = vec![
                 Perm::new(Access::None, 0),
@@ -370,7 +370,7 @@ impl Engine {
     /// imitating Xen 4.22).
     pub fn event_timeout(&self, id: ConnId) -> Option<Duration> {
         let conn = self.conns.get(&id)?;
-        if conn.info.privileged || !self.config.version.has_watch_depth() {
+        if conn.info.privileged || !self.config.version.drops_late_events() {
             return None;
         }
         self.config.event_timeout
@@ -436,8 +436,8 @@ impl Engine {
             domid: info.domid,
             target: self.domains.target_of(info.domid),
             privileged: info.privileged,
-            domid_any: self.config.version.has_watch_depth(),
-            writes_domid_any: self.config.version.has_watch_depth()
+            domid_any: self.config.version.has_domid_any(),
+            writes_domid_any: self.config.version.has_domid_any()
                 && self.features_of(info) & features::DOMID_ANY != 0,
         }
     }
@@ -550,7 +550,7 @@ impl Engine {
                 domid: conn.info.domid,
                 target: targets.get(&conn.info.domid).copied().flatten(),
                 privileged: conn.info.privileged,
-                domid_any: self.config.version.has_watch_depth(),
+                domid_any: self.config.version.has_domid_any(),
                 writes_domid_any: false,
             };
             for pending in conn.watches.fired(change, conn.info.domid) {
@@ -822,23 +822,20 @@ impl Engine {
                 quota.get(name).map(Answer::Number).ok_or(EINVAL)
             }
             Request::SetQuota { domid, name, value } => {
+                if let Some(domid) = domid {
+                    Domains::check_domid(domid)?;
+                }
                 // u32::MAX is C xenstored's "not set" marker, never a value.
-                if value == u32::MAX {
+                if value == u32::MAX || self.config.quota.get(name).is_none() {
                     return Err(EINVAL);
                 }
                 let global = self.config.quota;
                 let target = match domid {
                     None => &mut self.config.quota,
-                    Some(domid) => {
-                        Domains::check_domid(domid)?;
-                        self.domains.quota_mut(domid, &global)
-                    }
+                    Some(domid) => self.domains.quota_mut(domid, &global),
                 };
-                if target.set(name, value) {
-                    Ok(Answer::Ack)
-                } else {
-                    Err(EINVAL)
-                }
+                target.set(name, value);
+                Ok(Answer::Ack)
             }
         }
     }

@@ -58,9 +58,20 @@ impl XenVersion {
         self >= XenVersion::V4_22
     }
 
-    /// `WATCH` takes a depth, special watches report domids, and
-    /// `DOMID_ANY` permissions and readable `@releaseDomain` exist.
+    /// `WATCH` takes a depth, and special watches report domids.
     pub fn has_watch_depth(self) -> bool {
+        self >= XenVersion::V4_22
+    }
+
+    /// `DOMID_ANY` permission entries match every domain, and
+    /// `@releaseDomain` is readable by all (`n0 r<DOMID_ANY>`).
+    pub fn has_domid_any(self) -> bool {
+        self >= XenVersion::V4_22
+    }
+
+    /// Events an unprivileged domain leaves unread are dropped after
+    /// [`crate::Config::event_timeout`] (C xenstored; oxenstored keeps them).
+    pub fn drops_late_events(self) -> bool {
         self >= XenVersion::V4_22
     }
 
