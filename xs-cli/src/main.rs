@@ -182,6 +182,10 @@ enum Command {
         /// fired for
         #[arg(short, long)]
         token: bool,
+        /// Keep watching across a restart of xenstored: reconnect, watch
+        /// again, and say on standard error that events may have been missed
+        #[arg(short = 'r', long)]
+        reconnect: bool,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<String>,
     },
@@ -247,9 +251,6 @@ struct Failure {
 enum Cause {
     /// The client library or the daemon said no.
     Client(Error),
-    /// This `xs` cannot do it yet (the library lacks the call); the text
-    /// says what is missing.
-    Unsupported(&'static str),
 }
 
 impl From<Error> for Failure {
@@ -272,10 +273,7 @@ fn at(path: &str) -> impl FnOnce(Error) -> Failure + '_ {
 impl Failure {
     /// The one line for standard error (after `xs: `).
     fn message(&self, command: &str) -> String {
-        let error = match &self.error {
-            Cause::Client(error) => error,
-            Cause::Unsupported(what) => return format!("{command}: {what}"),
-        };
+        let Cause::Client(error) = &self.error;
         match error {
             Error::Connect { .. } => error.to_string(),
             Error::Daemon {
@@ -363,6 +361,15 @@ fn connect(cli: &Cli) -> Result<Client, Error> {
     if let Some(timeout) = cli.timeout {
         builder = builder.timeout(timeout);
     }
+    if matches!(
+        cli.command,
+        Command::Watch {
+            reconnect: true,
+            ..
+        }
+    ) {
+        builder = builder.reconnect(xs_client::Reconnect::default());
+    }
     match (&cli.socket, &cli.xenbus) {
         (Some(path), _) => builder.unix(path),
         (None, Some(path)) => builder.xenbus(path),
@@ -404,6 +411,7 @@ fn run(client: &Client, command: Command) -> Outcome {
             depth,
             token,
             paths,
+            ..
         } => watch(client, &paths, count, depth, token),
         Command::Quota { domain, args } => show_or_set_quota(client, domain, &args),
         Command::Features { domid, set } => show_or_set_features(client, domid, set),
@@ -753,10 +761,6 @@ fn show_perms(client: &Client, paths: &[String], prefix: bool) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `xs watch --depth` needs from the client library.
-const NO_WATCH_DEPTH: &str = "--depth is not available yet: the xs-client library has no call \
-to set a watch with a depth (wanted: Monitor::watch_with_depth(path, token, depth))";
-
 fn watch(
     client: &Client,
     paths: &[String],
@@ -764,18 +768,16 @@ fn watch(
     depth: Option<u32>,
     token: bool,
 ) -> Outcome {
-    if depth.is_some() {
-        return Err(Failure {
-            path: None,
-            error: Cause::Unsupported(NO_WATCH_DEPTH),
-        });
-    }
     let monitor = client.monitor();
     let mut watched = HashSet::new();
     for path in paths {
         // The token is the watched path: it says which watch fired.
         if watched.insert(path.as_str()) {
-            monitor.watch(path, path).map_err(at(path))?;
+            match depth {
+                Some(depth) => monitor.watch_with_depth(path, path, depth),
+                None => monitor.watch(path, path),
+            }
+            .map_err(at(path))?;
         }
     }
     let mut seen = 0;
@@ -792,6 +794,9 @@ fn watch(
             }
             Err(Error::Overflow { dropped }) => {
                 eprintln!("xs: watch: {dropped} events were lost (output too slow)");
+            }
+            Err(Error::Reconnected) => {
+                eprintln!("xs: watch: reconnected to xenstored; events may have been missed");
             }
             Err(e) => return Err(e.into()),
         }

@@ -706,15 +706,65 @@ fn quota_and_features_tell_an_older_daemon_apart_without_hanging() {
 }
 
 #[test]
-fn watch_depth_is_refused_until_the_client_library_has_it() {
+fn watch_depth_limits_events_to_that_many_levels() {
     let d = Daemon::embedded();
+    d.c_tool("write", &["/deep/a", "1"]);
     for flag in ["--depth", "-d"] {
-        let out = d.xs(&["watch", flag, "1", "/a"]);
-        assert_eq!(out.status.code(), Some(1));
-        assert_eq!(
-            text(&out.stderr),
-            "xs: watch: --depth is not available yet: the xs-client library has no call to set \
-a watch with a depth (wanted: Monitor::watch_with_depth(path, token, depth))\n"
-        );
+        let child = Command::new(env!("CARGO_BIN_EXE_xs"))
+            .args(["watch", flag, "1", "-n", "2", "/deep"])
+            .env("XENSTORED_PATH", d.socket())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn a watcher");
+        let lines = watch_lines(child, || {
+            d.c_tool("write", &["/deep/a/b/c", "2"]); // 3 levels below: no event
+            d.c_tool("write", &["/deep/x", "3"]); // 1 level below: an event
+        });
+        assert_eq!(lines, ["/deep", "/deep/x"], "{flag}");
+        d.c_tool("rm", &["/deep/x"]);
     }
+}
+
+#[test]
+fn watch_reconnect_keeps_watching_across_a_daemon_restart() {
+    let dir = std::env::temp_dir().join(format!("xs-cli-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("socket");
+    let first = Server::builder().socket_path(&socket).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xs"))
+        .args(["watch", "--reconnect", "-n", "3", "/w"])
+        .env("XENSTORED_PATH", &socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a watcher");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.expect("line")).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = Duration::from_secs(10);
+    assert_eq!(rx.recv_timeout(wait).expect("initial event"), "/w");
+    drop(first); // xenstored goes away...
+    let second = Server::builder().socket_path(&socket).spawn().unwrap(); // ...and comes back
+                                                                          // The watch is registered again: its initial event, then a change.
+    assert_eq!(rx.recv_timeout(wait).expect("initial event again"), "/w");
+    Client::unix(second.socket_path())
+        .unwrap()
+        .write("/w/x", "1")
+        .unwrap();
+    assert_eq!(rx.recv_timeout(wait).expect("a change"), "/w/x");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("reconnected to xenstored; events may have been missed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -213,11 +213,11 @@ impl Error {
     /// The daemon does not support the operation: `ENOSYS`.
     ///
     /// ```
-    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # let _xs = xs_server::Server::builder().xen_version(xs_server::XenVersion::V4_17).spawn().unwrap();
     /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use xs_client::Client;
     ///
-    /// let client = Client::open()?;
+    /// let client = Client::open()?; // a Xen 4.17 daemon here
     /// let quota = match client.get_quota(None, "nodes") {
     ///     Ok(n) => Some(n),
     ///     Err(e) if e.is_unsupported() => None, // daemon older than Xen 4.22
