@@ -372,7 +372,7 @@ impl Inner {
                 return Err(err);
             }
             if self.take_device_turn(req_id, &buf[..len]) {
-                writer.send_all(&buf[..len], self.timeout)
+                xs_transport::blocking::send_all(&mut *writer, &buf[..len], self.timeout)
             } else {
                 Ok(())
             }
@@ -534,7 +534,7 @@ impl Inner {
     /// Writes a frame that waited for its turn on the device; a failure
     /// kills the connection like any other write error.
     fn write_queued(&self, frame: &[u8]) {
-        let sent = lock(&self.writer).send_all(frame, self.timeout);
+        let sent = xs_transport::blocking::send_all(&mut *lock(&self.writer), frame, self.timeout);
         if let Err(e) = sent {
             self.fail(transport_error(e));
         }

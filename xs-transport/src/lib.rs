@@ -80,18 +80,28 @@
 //! connection is closed.
 #![deny(missing_docs)]
 
+pub mod blocking;
 mod connection;
 mod device;
 pub mod endpoint;
 mod error;
+mod fd;
+mod link;
+mod read_half;
 mod reader;
+mod receiver;
+mod sender;
 mod sys;
+mod write_half;
 mod writer;
 
-pub use connection::{Connection, FrameReceiver, FrameSender};
+pub use connection::Connection;
 pub use endpoint::{Endpoint, TransportKind};
 pub use error::TransportError;
+pub use read_half::{DEFAULT_RECV_LIMIT, RECV_LIMIT_CEILING};
 pub use reader::{FrameReader, READ_CHUNK};
+pub use receiver::FrameReceiver;
+pub use sender::FrameSender;
 pub use writer::{check_frame, error_reply, FrameWriter, DEFAULT_QUEUE_LIMIT};
 
 #[cfg(test)]

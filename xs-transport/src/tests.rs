@@ -20,6 +20,7 @@ fn run(env: &[(&str, &str)], fs: &[(&str, Probe)]) -> Endpoint {
         |name| env.get(name).cloned(),
         |path: &Path| fs.get(path).copied().unwrap_or(Probe::Missing),
     )
+    .endpoint
 }
 
 /// What a case is about, its environment, its file system, the result.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 use xs_transport::{Connection, FrameReceiver, TransportError};
-use xs_wire::{decode, Header, Op, Status, HEADER_SIZE};
+use xs_wire::{decode_bounded, Header, Op, Status, HEADER_SIZE};
 
 /// One encoded frame.
 pub fn frame(op: Op, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8> {
@@ -60,11 +60,12 @@ impl Got {
     }
 }
 
-/// Splits a byte stream into frames (for checking what a peer received).
+/// Splits a byte stream into frames (for checking what a peer received),
+/// whatever their length.
 pub fn split_frames(mut bytes: &[u8]) -> Vec<Got> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
-        match decode(bytes).expect("valid stream") {
+        match decode_bounded(bytes, usize::MAX).expect("valid stream") {
             Status::Complete((f, used)) => {
                 out.push(Got::of(f));
                 bytes = &bytes[used..];
