@@ -54,6 +54,9 @@ use crate::{Endpoint, FrameReceiver, FrameSender, TransportError, TransportKind}
 /// arrives through `recv` as the `XS_ERROR` reply xenstored would have
 /// sent. Registering also registers a private wake-up fd under the same
 /// token, so such a reply makes the poll report the connection readable.
+/// A loop that polls [`as_fd`](std::os::fd::AsFd::as_fd) some other way
+/// does not see that fd, and must call `recv` after a send that may have
+/// been rejected. See the crate docs for what is left to the client.
 ///
 /// # Example
 ///

@@ -221,7 +221,7 @@ impl Discovered {
     /// nothing passed over, the failure itself.
     pub fn connect(&self) -> Result<Connection, TransportError> {
         self.endpoint.connect().map_err(|cause| {
-            if self.skipped.is_empty() || !cause.is_fatal() {
+            if self.skipped.is_empty() {
                 cause
             } else {
                 TransportError::Discovery {

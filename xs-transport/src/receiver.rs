@@ -6,7 +6,7 @@ use xs_wire::Frame;
 use crate::link::{facade, Link};
 use crate::read_half::ReadHalf;
 #[cfg(doc)]
-use crate::Connection;
+use crate::{Connection, FrameSender};
 use crate::TransportError;
 
 /// The reading half of a split [`Connection`].
