@@ -5,9 +5,9 @@ use xs_wire::Frame;
 
 use crate::link::{facade, Link};
 use crate::read_half::ReadHalf;
+use crate::TransportError;
 #[cfg(doc)]
 use crate::{Connection, FrameSender};
-use crate::TransportError;
 
 /// The reading half of a split [`Connection`].
 ///

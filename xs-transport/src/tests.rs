@@ -6,11 +6,17 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::endpoint::{discover_impl, Probe};
+use crate::endpoint::{discover_impl, Discovered, Probe};
 use crate::sys::errno_name;
 use crate::Endpoint;
 
 fn run(env: &[(&str, &str)], fs: &[(&str, Probe)]) -> Endpoint {
+    discover(env, fs).endpoint
+}
+
+/// Discovery over the environment `env` and a file system where only the
+/// paths in `fs` exist, as what they are.
+fn discover(env: &[(&str, &str)], fs: &[(&str, Probe)]) -> Discovered {
     let env: HashMap<String, OsString> = env
         .iter()
         .map(|(k, v)| (k.to_string(), OsString::from(v)))
@@ -20,7 +26,6 @@ fn run(env: &[(&str, &str)], fs: &[(&str, Probe)]) -> Endpoint {
         |name| env.get(name).cloned(),
         |path: &Path| fs.get(path).copied().unwrap_or(Probe::Missing),
     )
-    .endpoint
 }
 
 /// What a case is about, its environment, its file system, the result.
@@ -97,18 +102,7 @@ fn discovery_lists_the_places_passed_over() {
     use crate::endpoint::{SkipReason, Skipped};
     use Probe::{Missing, Other, Socket};
     const DEFAULT: &str = "/var/run/xenstored/socket";
-    let trace = |env: &[(&str, &str)], fs: &[(&str, Probe)]| {
-        let env: HashMap<String, OsString> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect();
-        let fs: HashMap<PathBuf, Probe> = fs.iter().map(|(p, k)| (PathBuf::from(p), *k)).collect();
-        discover_impl(
-            |name| env.get(name).cloned(),
-            |path: &Path| fs.get(path).copied().unwrap_or(Probe::Missing),
-        )
-        .skipped
-    };
+    let trace = |env: &[(&str, &str)], fs: &[(&str, Probe)]| discover(env, fs).skipped;
     let skip = |p: &str, reason| Skipped {
         path: p.into(),
         reason,

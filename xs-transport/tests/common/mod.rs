@@ -83,19 +83,7 @@ pub fn recv_until(
     conn: &mut Connection,
     done: impl Fn(&[Got]) -> bool,
 ) -> Result<Vec<Got>, TransportError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut events = Events::with_capacity(16);
-    let mut got = Vec::new();
-    loop {
-        conn.recv(|f| got.push(Got::of(f)))?;
-        if done(&got) {
-            return Ok(got);
-        }
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .expect("timed out waiting for frames");
-        poll.poll(&mut events, Some(left))?;
-    }
+    poll_frames(poll, |on_frame| conn.recv(on_frame), done)
 }
 
 /// Like [`recv_until`] for a receiver half.
@@ -104,11 +92,19 @@ pub fn recv_half_until(
     rx: &mut FrameReceiver,
     done: impl Fn(&[Got]) -> bool,
 ) -> Result<Vec<Got>, TransportError> {
+    poll_frames(poll, |on_frame| rx.recv(on_frame), done)
+}
+
+fn poll_frames(
+    poll: &mut Poll,
+    mut recv: impl FnMut(&mut dyn FnMut(xs_wire::Frame<'_>)) -> Result<(), TransportError>,
+    done: impl Fn(&[Got]) -> bool,
+) -> Result<Vec<Got>, TransportError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut events = Events::with_capacity(16);
     let mut got = Vec::new();
     loop {
-        rx.recv(|f| got.push(Got::of(f)))?;
+        recv(&mut |f| got.push(Got::of(f)))?;
         if done(&got) {
             return Ok(got);
         }
