@@ -107,6 +107,11 @@ facade!(Connection);
 impl Connection {
     /// Connects to xenstored where [`Endpoint::discover`] says it is.
     ///
+    /// A failure names every place discovery looked at
+    /// ([`TransportError::Discovery`]: the socket that was missing, the
+    /// device paths), not only the last one tried; with `XENSTORED_PATH`
+    /// set, only that path is tried and named.
+    ///
     /// ```no_run
     /// let conn = xs_transport::Connection::open()?;
     /// println!("connected to {} ({:?})", conn.peer(), conn.kind());
@@ -148,7 +153,9 @@ impl Connection {
 
     /// Opens a xenbus device (`/dev/xen/xenbus`, ...) read-write.
     ///
-    /// Errors are [`TransportError::Connect`], naming `path`. On Linux,
+    /// Errors are [`TransportError::Connect`], naming `path`, or
+    /// [`TransportError::NotPollable`] when `path` is no device (a regular
+    /// file, `/dev/null`: nothing a poll can wait on). On Linux,
     /// `ENOENT` from an existing device means the kernel has no xenstore
     /// connection (it is not running on Xen).
     ///
@@ -162,6 +169,10 @@ impl Connection {
     ///     Err(TransportError::Connect { path, .. }) => assert_eq!(path, Path::new("/dev/xen/xenbus")),
     ///     Err(e) => return Err(e.into()),
     /// }
+    /// // A wrong path is refused at once, naming it.
+    /// let err = Connection::xenbus("/dev/null").unwrap_err();
+    /// assert!(matches!(err, TransportError::NotPollable { file_type: "character device", .. }));
+    /// assert!(err.to_string().starts_with("cannot connect to xenstored at /dev/null"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn xenbus(path: impl AsRef<Path>) -> Result<Connection, TransportError> {
@@ -205,7 +216,8 @@ impl Connection {
 
     /// Wraps an open xenbus device fd, making it non-blocking and
     /// close-on-exec. The device's rules apply whatever the fd is, so a
-    /// test can hand in one end of a socket pair as a stand-in.
+    /// test can hand in one end of a socket pair as a stand-in; it must be
+    /// something a poll can wait on ([`TransportError::NotPollable`]).
     ///
     /// ```
     /// use std::os::fd::OwnedFd;
