@@ -22,22 +22,30 @@ use crate::TransportError;
 ///
 /// # Example
 ///
-/// ```
-/// use std::io::Read;
-/// use std::os::unix::net::UnixStream;
-/// use std::time::Duration;
-/// use xs_transport::Connection;
-/// use xs_wire::{Ids, Path, Request};
+/// A writer thread with a poll of its own, waiting for writability only
+/// while bytes are queued:
 ///
-/// let (ours, mut daemon) = UnixStream::pair()?;
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use mio::{Events, Interest, Poll, Token};
+/// use xs_transport::Connection;
+/// use xs_wire::{Header, Op};
+///
+/// let (ours, daemon) = UnixStream::pair()?;
 /// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
-/// let mut frame = [0u8; 64];
-/// let n = Request::Read { path: Path::new("/a")? }.encode(Ids::new(1), &mut frame)?;
-/// xs_transport::blocking::send_all(&mut tx, &frame[..n], Some(Duration::from_secs(5)))?;
+/// let mut poll = Poll::new()?;
+/// poll.registry().register(&mut tx, Token(1), Interest::WRITABLE)?;
+/// let mut frame = Header { op: Op::Write, req_id: 1, tx_id: 0, len: 4096 }.to_bytes().to_vec();
+/// frame.resize(16 + 4096, b'x');
+/// while tx.queued_bytes() == 0 {
+///     tx.send(&frame)?; // the daemon is not reading yet: the socket fills
+/// }
+/// std::thread::spawn(move || std::io::copy(&mut &daemon, &mut std::io::sink()));
+/// let mut events = Events::with_capacity(4);
+/// while !tx.flush()? {
+///     poll.poll(&mut events, None)?;
+/// }
 /// assert_eq!(tx.queued_bytes(), 0);
-/// let mut got = vec![0u8; n];
-/// daemon.read_exact(&mut got)?;
-/// assert_eq!(got, &frame[..n]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FrameSender {
