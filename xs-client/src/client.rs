@@ -80,16 +80,37 @@ pub struct Client {
     transact_attempts: u32,
 }
 
+/// [`Error::Connect`] for a failure to connect, naming the path and, after
+/// discovery, every place passed over.
 fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
+    let (path, source) = connect_facts(endpoint, e);
+    Error::Connect {
+        path,
+        source: Arc::new(source),
+    }
+}
+
+fn connect_facts(endpoint: &Endpoint, e: TransportError) -> (std::path::PathBuf, std::io::Error) {
     match e {
-        TransportError::Connect { path, source } => Error::Connect {
+        TransportError::Connect { path, source } => (path, source),
+        TransportError::NotPollable {
             path,
-            source: Arc::new(source),
-        },
-        other => Error::Connect {
-            path: endpoint.path().to_owned(),
-            source: Arc::new(std::io::Error::other(other.to_string())),
-        },
+            file_type,
+            source,
+        } => {
+            let why = format!("a {file_type}, not a xenbus device ({source})");
+            (path, std::io::Error::new(source.kind(), why))
+        }
+        TransportError::Discovery { skipped, cause } => {
+            let (path, source) = connect_facts(endpoint, *cause);
+            let tried: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+            let why = format!("{source}; also tried {}", tried.join(", "));
+            (path, std::io::Error::new(source.kind(), why))
+        }
+        other => (
+            endpoint.path().to_owned(),
+            std::io::Error::other(other.to_string()),
+        ),
     }
 }
 
@@ -281,13 +302,21 @@ impl ClientBuilder {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn connect(self) -> Result<Client> {
-        let endpoint = self.endpoint.unwrap_or_else(Endpoint::discover);
+        let (endpoint, discovered) = match self.endpoint {
+            Some(endpoint) => (endpoint, None),
+            None => {
+                let found = Endpoint::discover_traced();
+                (found.endpoint.clone(), Some(found))
+            }
+        };
         let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
         let router = match self.reconnect {
             None => {
-                let conn = endpoint
-                    .connect()
-                    .map_err(|e| connect_error(&endpoint, e))?;
+                let conn = match &discovered {
+                    Some(found) => found.connect(),
+                    None => endpoint.connect(),
+                }
+                .map_err(|e| connect_error(&endpoint, e))?;
                 Router::with_timeout(conn, timeout)?
             }
             Some(policy) => {

@@ -166,6 +166,10 @@ fn transport_error(e: xs_transport::TransportError) -> Error {
 /// the connection (`Disconnected`, or a reconnection).
 fn receive_error(e: xs_transport::TransportError) -> Result<Error, Error> {
     match e {
+        xs_transport::TransportError::Protocol(xs_wire::WireError::FrameTooLarge {
+            header,
+            max,
+        }) => Err(Error::unexpected(Problem::TooLong { max }, Some(header))),
         xs_transport::TransportError::Protocol(wire) => {
             Err(Error::unexpected(Problem::Undecodable(wire), None))
         }
@@ -715,7 +719,7 @@ impl Inner {
         // One frame (the usual case, and always on the device) needs no
         // splitting into frames.
         let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
-            sender.send_all(bytes, self.timeout)
+            xs_transport::blocking::send_all(sender, bytes, self.timeout)
         } else {
             sender.send_frames(bytes, self.timeout)
         };

@@ -106,7 +106,9 @@ impl Client {
     /// Wraps an accepted stream for engine connection `id`.
     pub(crate) fn new(stream: UnixStream, id: ConnId) -> std::io::Result<Client> {
         let raw = stream.try_clone()?;
-        let conn = Connection::from_unix_stream(stream).map_err(std::io::Error::other)?;
+        let mut conn = Connection::from_unix_stream(stream).map_err(std::io::Error::other)?;
+        // Requests are held to the protocol's 4096 bytes, as in xenstored.
+        conn.set_recv_limit(xs_wire::PAYLOAD_MAX);
         Ok(Client {
             conn,
             raw,
