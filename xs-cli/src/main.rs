@@ -8,7 +8,9 @@
 //! tell.
 
 mod escape;
+mod features;
 mod ls;
+mod quota;
 mod sys;
 
 use std::collections::HashSet;
@@ -17,14 +19,17 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use xs_client::{Client, Error, Perm, Store};
+use xs_client::{Client, Errno, Error, Perm, Store};
+use xs_wire::Op;
 
 const AFTER_HELP: &str = "\
 Connection: --socket PATH, else --xenbus PATH, else $XENSTORED_PATH, else
 $XENSTORED_RUNDIR/socket, else /var/run/xenstored/socket, else the xenbus
-device (as libxenstore does).
+device (as libxenstore does). Without --timeout a request waits for its
+reply as long as the client library's default allows.
 
 Values are shown escaped as xenstore-read shows them (\\t, \\n, \\r, \\\\,
 \\000-\\007, \\xNN for other bytes) and written with the escapes undone as
@@ -42,6 +47,15 @@ struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     xenbus: Option<PathBuf>,
 
+    /// Give up on a reply after SECS seconds (e.g. 5, 0.5, 200ms)
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
+
+    /// Accepted and ignored, as xenstore-read -s and friends do since Xen
+    /// 4.15 (it used to mean "socket only")
+    #[arg(short = 's', global = true)]
+    socket_only: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -50,7 +64,10 @@ struct Cli {
 enum Command {
     /// Print the values of nodes, one per line (like xenstore-read)
     ///
-    /// Several paths are read in one transaction: all or nothing is printed.
+    /// Several paths are read in one transaction, from one snapshot. As
+    /// xenstore-read does, the values are printed in order up to the first
+    /// path that cannot be read; that one is reported on standard error and
+    /// the exit status is 1.
     Read {
         /// Print "PATH: " before each value
         #[arg(short, long)]
@@ -157,13 +174,64 @@ enum Command {
         /// Stop after COUNT events
         #[arg(short = 'n', long, value_name = "COUNT")]
         count: Option<u64>,
+        /// Only changes at most N levels below the path (Xen 4.22
+        /// WATCHDEPTH; 0: the node itself, 1: and its children)
+        #[arg(short = 'd', long, value_name = "N")]
+        depth: Option<u32>,
         /// Print "PATH WATCHED": the event's path and the watched path it
         /// fired for
         #[arg(short, long)]
         token: bool,
+        /// Keep watching across a restart of xenstored: reconnect, watch
+        /// again, and say on standard error that events may have been missed
+        #[arg(short = 'r', long)]
+        reconnect: bool,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<String>,
     },
+    /// Show or set the daemon's quotas (Xen 4.22 GET_QUOTA/SET_QUOTA)
+    ///
+    /// Without NAME, every quota is listed as "NAME VALUE" lines; one NAME
+    /// prints its value. NAME=VALUE pairs set quotas. Values are numbers;
+    /// 0 switches a check off. Global values are the defaults for new
+    /// domains. Needs dom0.
+    #[command(override_usage = "xs quota [-D DOMID] [NAME... | NAME=VALUE...]")]
+    Quota {
+        /// A domain's quotas instead of the global ones
+        #[arg(short = 'D', long, value_name = "DOMID")]
+        domain: Option<u32>,
+        #[arg(value_name = "NAME[=VALUE]")]
+        args: Vec<String>,
+    },
+    /// Show or set XenStore feature bits (Xen 4.21+ GET_FEATURE/SET_FEATURE)
+    ///
+    /// Without DOMID, the features this connection has; with DOMID, that
+    /// domain's (dom0 only). With FEATURES, sets the domain's bits, which
+    /// the daemon allows only before the domain is introduced. FEATURES is
+    /// a number or names joined by commas: RECONNECTION (1), ERROR (2),
+    /// WATCHDEPTH (4), DOMID_ANY (8), or none.
+    Features {
+        #[arg(value_name = "DOMID")]
+        domid: Option<u32>,
+        #[arg(value_name = "FEATURES", requires = "domid", value_parser = features::parse)]
+        set: Option<u32>,
+    },
+}
+
+/// `--timeout`: seconds (`5`, `0.5`) or milliseconds (`200ms`).
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(ms) => (ms, 1e-3),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    let secs = number
+        .parse::<f64>()
+        .map_err(|e| format!("{text:?} is not a duration: {e}"))?
+        * scale;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a positive duration"))
 }
 
 fn parse_perm(text: &str) -> Result<Perm, String> {
@@ -175,12 +243,22 @@ fn parse_perm(text: &str) -> Result<Perm, String> {
 #[derive(Debug)]
 struct Failure {
     path: Option<String>,
-    error: Error,
+    error: Cause,
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+enum Cause {
+    /// The client library or the daemon said no.
+    Client(Error),
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
-        Failure { path: None, error }
+        Failure {
+            path: None,
+            error: Cause::Client(error),
+        }
     }
 }
 
@@ -188,15 +266,24 @@ impl From<Error> for Failure {
 fn at(path: &str) -> impl FnOnce(Error) -> Failure + '_ {
     move |error| Failure {
         path: Some(path.to_owned()),
-        error,
+        error: Cause::Client(error),
     }
 }
 
 impl Failure {
     /// The one line for standard error (after `xs: `).
     fn message(&self, command: &str) -> String {
-        match &self.error {
-            Error::Connect { .. } => self.error.to_string(),
+        let Cause::Client(error) = &self.error;
+        match error {
+            Error::Connect { .. } => error.to_string(),
+            Error::Daemon {
+                errno: Some(Errno::ENOSYS),
+                op,
+                ..
+            } if added_in(*op).is_some() => format!(
+                "{command}: the daemon does not support {op} (ENOSYS; {})",
+                added_in(*op).unwrap_or_default()
+            ),
             Error::Daemon { path, name, .. } => {
                 // The request's own path first: a walk fails below its top.
                 let path = path.as_deref().or(self.path.as_deref());
@@ -210,6 +297,17 @@ impl Failure {
                 None => format!("{command}: {other}"),
             },
         }
+    }
+}
+
+/// When an optional operation came to C xenstored, for the message that a
+/// daemon lacks it.
+fn added_in(op: Op) -> Option<&'static str> {
+    match op {
+        Op::DirectoryPart => Some("added in Xen 4.9"),
+        Op::GetFeature | Op::SetFeature => Some("added in Xen 4.21"),
+        Op::GetQuota | Op::SetQuota => Some("added in Xen 4.22"),
+        _ => None,
     }
 }
 
@@ -253,15 +351,31 @@ fn command_name(c: &Command) -> &'static str {
         Command::Chmod { .. } => "chmod",
         Command::Perms { .. } => "perms",
         Command::Watch { .. } => "watch",
+        Command::Quota { .. } => "quota",
+        Command::Features { .. } => "features",
     }
 }
 
 fn connect(cli: &Cli) -> Result<Client, Error> {
-    match (&cli.socket, &cli.xenbus) {
-        (Some(path), _) => Client::unix(path),
-        (None, Some(path)) => Client::xenbus(path),
-        (None, None) => Client::open(),
+    let mut builder = Client::builder();
+    if let Some(timeout) = cli.timeout {
+        builder = builder.timeout(timeout);
     }
+    if matches!(
+        cli.command,
+        Command::Watch {
+            reconnect: true,
+            ..
+        }
+    ) {
+        builder = builder.reconnect(xs_client::Reconnect::default());
+    }
+    match (&cli.socket, &cli.xenbus) {
+        (Some(path), _) => builder.unix(path),
+        (None, Some(path)) => builder.xenbus(path),
+        (None, None) => builder,
+    }
+    .connect()
 }
 
 fn usage_error(subcommand: &str, message: String) -> ! {
@@ -294,9 +408,13 @@ fn run(client: &Client, command: Command) -> Outcome {
         Command::Perms { prefix, paths } => show_perms(client, &paths, prefix),
         Command::Watch {
             count,
+            depth,
             token,
             paths,
-        } => watch(client, &paths, count, token),
+            ..
+        } => watch(client, &paths, count, depth, token),
+        Command::Quota { domain, args } => show_or_set_quota(client, domain, &args),
+        Command::Features { domid, set } => show_or_set_features(client, domid, set),
     }
 }
 
@@ -643,13 +761,23 @@ fn show_perms(client: &Client, paths: &[String], prefix: bool) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-fn watch(client: &Client, paths: &[String], count: Option<u64>, token: bool) -> Outcome {
+fn watch(
+    client: &Client,
+    paths: &[String],
+    count: Option<u64>,
+    depth: Option<u32>,
+    token: bool,
+) -> Outcome {
     let monitor = client.monitor();
     let mut watched = HashSet::new();
     for path in paths {
         // The token is the watched path: it says which watch fired.
         if watched.insert(path.as_str()) {
-            monitor.watch(path, path).map_err(at(path))?;
+            match depth {
+                Some(depth) => monitor.watch_with_depth(path, path, depth),
+                None => monitor.watch(path, path),
+            }
+            .map_err(at(path))?;
         }
     }
     let mut seen = 0;
@@ -667,7 +795,66 @@ fn watch(client: &Client, paths: &[String], count: Option<u64>, token: bool) -> 
             Err(Error::Overflow { dropped }) => {
                 eprintln!("xs: watch: {dropped} events were lost (output too slow)");
             }
+            Err(Error::Reconnected) => {
+                eprintln!("xs: watch: reconnected to xenstored; events may have been missed");
+            }
             Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fails unless the daemon answers `op` at all. Against oxenstored a
+/// request with an empty payload (GET_QUOTA of the names, GET_FEATURE of
+/// one's own) waits for the connection's next bytes, so `xs` asks with an
+/// argument first: any answer but `ENOSYS` means the operation exists.
+fn probe(result: xs_client::Result<u64>) -> Result<(), Failure> {
+    match result {
+        Err(e) if e.is_unsupported() => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn show_or_set_quota(client: &Client, domid: Option<u32>, args: &[String]) -> Outcome {
+    let action = quota::action(args).unwrap_or_else(|message| usage_error("quota", message));
+    let mut out = String::new();
+    match action {
+        quota::Action::List => {
+            probe(client.get_quota(domid, "nodes"))?;
+            for name in client.get_quota_names()? {
+                let value = client.get_quota(domid, &name).map_err(at(&name))?;
+                out.push_str(&format!("{name} {value}\n"));
+            }
+        }
+        quota::Action::Get(names) => {
+            for name in &names {
+                let value = client.get_quota(domid, name).map_err(at(name))?;
+                if names.len() == 1 {
+                    out.push_str(&format!("{value}\n"));
+                } else {
+                    out.push_str(&format!("{name} {value}\n"));
+                }
+            }
+        }
+        quota::Action::Set(pairs) => {
+            for (name, value) in pairs {
+                client.set_quota(domid, name, value).map_err(at(name))?;
+            }
+        }
+    }
+    emit(out.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_or_set_features(client: &Client, domid: Option<u32>, set: Option<u32>) -> Outcome {
+    match (domid, set) {
+        (Some(domid), Some(bits)) => client.set_features(domid, bits)?,
+        (domid, _) => {
+            if domid.is_none() {
+                probe(client.get_features(Some(0)))?;
+            }
+            let word = client.get_features(domid)?;
+            emit(format!("{}\n", features::describe(word)).as_bytes());
         }
     }
     Ok(ExitCode::SUCCESS)

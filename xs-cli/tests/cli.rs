@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xs_client::{Client, Store};
-use xs_server::{Server, ServerHandle};
+use xs_server::{Fault, Server, ServerBuilder, ServerHandle, XenVersion};
 
 /// A daemon private to one test.
 enum Daemon {
@@ -42,7 +42,11 @@ impl Daemon {
     }
 
     fn embedded() -> Daemon {
-        Daemon::Embedded(Server::builder().spawn().expect("start xs-server"))
+        Daemon::embedded_with(Server::builder())
+    }
+
+    fn embedded_with(builder: ServerBuilder) -> Daemon {
+        Daemon::Embedded(builder.spawn().expect("start xs-server"))
     }
 
     fn socket(&self) -> &Path {
@@ -544,4 +548,223 @@ fn connection_options_and_errors() {
             "xs: read /c//v: invalid request: invalid path: path contains `//`\n"
         );
     });
+}
+
+#[test]
+fn s_is_accepted_and_ignored_like_the_c_tools() {
+    on_both(|d| {
+        d.c_tool("write", &["/s/v", "1"]);
+        d.same("read", &["-s", "/s/v"]);
+        d.same("ls", &["-s", "/s"]);
+        d.same("list", &["-s", "/s"]);
+        let out = d.xs(&["-s", "exists", "/s/v"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    });
+}
+
+#[test]
+fn read_prints_the_values_before_a_failing_path() {
+    on_both(|d| {
+        d.c_tool("write", &["/r/a", "1"]);
+        let out = d.same("read", &["/r/a", "/r/missing", "/r/a"]);
+        assert_eq!(text(&out.stdout), "1\n");
+        assert_eq!(out.status.code(), Some(1));
+    });
+    let help = text(&Daemon::embedded().xs(&["read", "--help"]).stdout);
+    assert!(
+        help.contains("up to the first path that cannot be read"),
+        "{help}"
+    );
+    assert!(!help.contains("all or nothing"), "{help}");
+}
+
+#[test]
+fn timeout_gives_up_on_a_slow_daemon() {
+    let d = Daemon::embedded_with(
+        Server::builder().fault(Fault::DelayReplies(Duration::from_millis(800))),
+    );
+    let started = Instant::now();
+    let out = d.xs(&["--timeout", "100ms", "read", "/tool/xenstored"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("timed out after 100ms"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = d.xs(&["read", "/tool/xenstored", "--timeout", "5"]);
+    assert_eq!(text(&out.stdout), "xs-server\n", "{}", text(&out.stderr));
+    for bad in ["0", "-1", "soon"] {
+        let out = d.xs(&["--timeout", bad, "read", "/tool/xenstored"]);
+        assert_eq!(out.status.code(), Some(2), "--timeout {bad}");
+    }
+}
+
+/// `(arguments, standard output, exit status)` in order, on one daemon.
+fn run_table(d: &Daemon, rows: &[(&[&str], &str, i32)]) {
+    for (args, stdout, status) in rows {
+        let out = d.xs(args);
+        assert_eq!(
+            (text(&out.stdout).as_str(), out.status.code()),
+            (*stdout, Some(*status)),
+            "xs {args:?}: stderr {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn quota_lists_gets_and_sets() {
+    let d = Daemon::embedded();
+    let all = "nodes 1000\nwatches 100\ntransactions 10\nnode-size 2048\npermissions 5\n\
+transaction-nodes 1024\npath-max 1024\n";
+    run_table(
+        &d,
+        &[
+            (&["quota"], all, 0),
+            (&["quota", "nodes"], "1000\n", 0),
+            (&["quota", "nodes=5", "watches=0"], "", 0),
+            (&["quota", "nodes", "watches"], "nodes 5\nwatches 0\n", 0),
+            // A domain starts from the global values, then has its own.
+            (&["quota", "-D", "3", "nodes"], "5\n", 0),
+            (&["quota", "--domain", "3", "nodes=7"], "", 0),
+            (&["quota", "-D", "3", "nodes"], "7\n", 0),
+            (&["quota", "nodes"], "5\n", 0),
+            (&["quota", "bogus"], "", 1),
+            (&["quota", "nodes", "watches=1"], "", 2),
+            (&["quota", "nodes=-1"], "", 2),
+        ],
+    );
+    let out = d.xs(&["quota", "bogus"]);
+    assert_eq!(text(&out.stderr), "xs: quota bogus: EINVAL\n");
+}
+
+#[test]
+fn features_get_and_set() {
+    let d = Daemon::embedded();
+    run_table(
+        &d,
+        &[
+            (&["features"], "14 ERROR WATCHDEPTH DOMID_ANY\n", 0),
+            (&["features", "5"], "14 ERROR WATCHDEPTH DOMID_ANY\n", 0),
+            (&["features", "5", "watchdepth"], "", 0),
+            (&["features", "5"], "4 WATCHDEPTH\n", 0),
+            (&["features", "5", "12"], "", 0),
+            (&["features", "5"], "12 WATCHDEPTH DOMID_ANY\n", 0),
+            (&["features", "5", "RECONNECTION"], "", 1),
+            (&["features", "5", "bogus"], "", 2),
+        ],
+    );
+    d.client().introduce_domain(5, 1, 1).unwrap();
+    let out = d.xs(&["features", "5", "none"]);
+    assert_eq!(
+        (text(&out.stderr).as_str(), out.status.code()),
+        ("xs: features: EBUSY\n", Some(1)),
+        "refused once introduced"
+    );
+}
+
+#[test]
+fn quota_and_features_tell_an_older_daemon_apart_without_hanging() {
+    let older = [
+        Daemon::embedded_with(Server::builder().xen_version(XenVersion::V4_17)),
+        Daemon::real(),
+    ];
+    for d in &older {
+        for (args, op, since) in [
+            (&["quota"][..], "GET_QUOTA", "4.22"),
+            (&["quota", "-D", "1"], "GET_QUOTA", "4.22"),
+            (&["quota", "nodes=1"], "SET_QUOTA", "4.22"),
+            (&["features"], "GET_FEATURE", "4.21"),
+            (&["features", "1", "4"], "SET_FEATURE", "4.21"),
+        ] {
+            let started = Instant::now();
+            let out = d.xs(&[&["--timeout", "10"][..], args].concat());
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{}: xs {args:?}",
+                d.name()
+            );
+            let command = args[0];
+            assert_eq!(
+                (text(&out.stderr), out.status.code()),
+                (
+                    format!(
+                        "xs: {command}: the daemon does not support {op} (ENOSYS; added in Xen {since})\n"
+                    ),
+                    Some(1)
+                ),
+                "{}: xs {args:?}",
+                d.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn watch_depth_limits_events_to_that_many_levels() {
+    let d = Daemon::embedded();
+    d.c_tool("write", &["/deep/a", "1"]);
+    for flag in ["--depth", "-d"] {
+        let child = Command::new(env!("CARGO_BIN_EXE_xs"))
+            .args(["watch", flag, "1", "-n", "2", "/deep"])
+            .env("XENSTORED_PATH", d.socket())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn a watcher");
+        let lines = watch_lines(child, || {
+            d.c_tool("write", &["/deep/a/b/c", "2"]); // 3 levels below: no event
+            d.c_tool("write", &["/deep/x", "3"]); // 1 level below: an event
+        });
+        assert_eq!(lines, ["/deep", "/deep/x"], "{flag}");
+        d.c_tool("rm", &["/deep/x"]);
+    }
+}
+
+#[test]
+fn watch_reconnect_keeps_watching_across_a_daemon_restart() {
+    let dir = std::env::temp_dir().join(format!("xs-cli-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("socket");
+    let first = Server::builder().socket_path(&socket).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xs"))
+        .args(["watch", "--reconnect", "-n", "3", "/w"])
+        .env("XENSTORED_PATH", &socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a watcher");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.expect("line")).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = Duration::from_secs(10);
+    assert_eq!(rx.recv_timeout(wait).expect("initial event"), "/w");
+    drop(first); // xenstored goes away...
+    let second = Server::builder().socket_path(&socket).spawn().unwrap(); // ...and comes back
+                                                                          // The watch is registered again: its initial event, then a change.
+    assert_eq!(rx.recv_timeout(wait).expect("initial event again"), "/w");
+    Client::unix(second.socket_path())
+        .unwrap()
+        .write("/w/x", "1")
+        .unwrap();
+    assert_eq!(rx.recv_timeout(wait).expect("a change"), "/w/x");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("reconnected to xenstored; events may have been missed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -52,7 +52,9 @@ fn main() -> Result<(), Error> {
             None
         }
         None => {
+            // Started like a host's daemon: dom0's /local/domain/0 is there.
             let server = xs_server::Server::builder()
+                .dom0(true)
                 .spawn()
                 .expect("start the embedded xs-server");
             println!(

@@ -63,7 +63,7 @@ pub(crate) fn pipeline<T>(
     parse: impl Fn(Reply<'_>) -> Option<T>,
 ) -> Vec<Result<T>> {
     let router = h.router;
-    let tx = h.tx_id;
+    let tx = h.tx;
     let signal = Arc::new(Condvar::new());
     let mut results: Vec<Option<Result<T>>> = (0..reqs.len()).map(|_| None).collect();
     let mut in_flight = VecDeque::new();

@@ -9,7 +9,7 @@ use xs_wire::{QuotaQuery, Reply, Request};
 
 use crate::handle::Handle;
 use crate::store::{check_domid, sealed::Sealed};
-use crate::{Error, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
+use crate::{Error, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
 ///
@@ -80,16 +80,62 @@ pub struct Client {
     transact_attempts: u32,
 }
 
+/// [`Error::Connect`] for a failure to connect, naming the path and, after
+/// discovery, every place passed over.
 fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
+    let (path, source) = connect_facts(endpoint, e);
+    Error::Connect {
+        path,
+        source: Arc::new(source),
+    }
+}
+
+fn connect_facts(endpoint: &Endpoint, e: TransportError) -> (std::path::PathBuf, std::io::Error) {
     match e {
-        TransportError::Connect { path, source } => Error::Connect {
+        TransportError::Connect { path, source } => (path, source),
+        TransportError::NotPollable {
             path,
-            source: Arc::new(source),
-        },
-        other => Error::Connect {
-            path: endpoint.path().to_owned(),
-            source: Arc::new(std::io::Error::other(other.to_string())),
-        },
+            file_type,
+            source,
+        } => {
+            let why = format!("a {file_type}, not a xenbus device ({source})");
+            (path, std::io::Error::new(source.kind(), why))
+        }
+        TransportError::Discovery { skipped, cause } => {
+            let (path, source) = connect_facts(endpoint, *cause);
+            let tried: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+            let why = format!("{source}; also tried {}", tried.join(", "));
+            (path, std::io::Error::new(source.kind(), why))
+        }
+        other => (
+            endpoint.path().to_owned(),
+            std::io::Error::other(other.to_string()),
+        ),
+    }
+}
+
+/// Connects, retrying by `policy` while the daemon is not up yet, for at
+/// most `give_up_after` (else `timeout`, else [`DEFAULT_TIMEOUT`]).
+fn connect_waiting(
+    endpoint: &Endpoint,
+    policy: &Reconnect,
+    timeout: Option<Duration>,
+) -> Result<Connection> {
+    let bound = policy.give_up_after.or(timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let start = std::time::Instant::now();
+    let mut failures = 0;
+    loop {
+        match endpoint.connect() {
+            Ok(conn) => return Ok(conn),
+            Err(e) => {
+                let pause = policy.delay(failures);
+                if start.elapsed() + pause > bound {
+                    return Err(connect_error(endpoint, e));
+                }
+                failures += 1;
+                std::thread::sleep(pause);
+            }
+        }
     }
 }
 
@@ -114,6 +160,7 @@ pub struct ClientBuilder {
     endpoint: Option<Endpoint>,
     /// `None`: the default; `Some(None)`: no timeout.
     timeout: Option<Option<Duration>>,
+    reconnect: Option<Reconnect>,
     transact_attempts: Option<u32>,
 }
 
@@ -193,6 +240,34 @@ impl ClientBuilder {
         self
     }
 
+    /// Survive the daemon: when the connection is lost (xenstored
+    /// restarted), make a new one by `policy` instead of failing every
+    /// later call. Read-only requests in flight are sent again; requests
+    /// that change the store and were written but not answered fail with
+    /// [`Error::MaybeApplied`] (never silently re-sent); open transactions
+    /// fail with [`Error::TransactionLost`] (which [`Client::transact`]
+    /// retries like a conflict); every watch is registered again and each
+    /// monitor first reports [`Error::Reconnected`], then the daemon's
+    /// initial events. Callers wait while it reconnects, within their
+    /// timeouts. [`ClientBuilder::connect`] also waits for a daemon that
+    /// is not up yet, bounded by `give_up_after` (else the timeout).
+    /// Sockets only: the xenbus device is the guest kernel's connection,
+    /// which outlives the daemon.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Reconnect, Store};
+    ///
+    /// let client = Client::builder().reconnect(Reconnect::default()).connect()?;
+    /// client.write("/local/domain/0/agent/up", "1")?;
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
     /// How many times [`Client::transact`] tries a conflicting transaction.
     ///
     /// ```
@@ -227,12 +302,28 @@ impl ClientBuilder {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn connect(self) -> Result<Client> {
-        let endpoint = self.endpoint.unwrap_or_else(Endpoint::discover);
-        let conn = endpoint
-            .connect()
-            .map_err(|e| connect_error(&endpoint, e))?;
+        let (endpoint, discovered) = match self.endpoint {
+            Some(endpoint) => (endpoint, None),
+            None => {
+                let found = Endpoint::discover_traced();
+                (found.endpoint.clone(), Some(found))
+            }
+        };
         let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
-        let router = Router::with_timeout(conn, timeout)?;
+        let router = match self.reconnect {
+            None => {
+                let conn = match &discovered {
+                    Some(found) => found.connect(),
+                    None => endpoint.connect(),
+                }
+                .map_err(|e| connect_error(&endpoint, e))?;
+                Router::with_timeout(conn, timeout)?
+            }
+            Some(policy) => {
+                let conn = connect_waiting(&endpoint, &policy, timeout)?;
+                Router::reconnecting(conn, timeout, endpoint, policy)?
+            }
+        };
         Ok(Client {
             router: Arc::new(router),
             transact_attempts: self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS),
@@ -441,11 +532,13 @@ impl Client {
             }
             let tx = self.transaction()?;
             match f(&tx) {
-                Ok(value) => {
-                    if tx.commit()? {
-                        return Ok(value);
-                    }
-                }
+                Ok(value) => match tx.commit() {
+                    Ok(true) => return Ok(value),
+                    Ok(false) | Err(Error::TransactionLost { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                },
+                // Failed because its connection was replaced: run it again.
+                Err(_) if tx.is_lost() => {}
                 Err(e) => {
                     let _ = tx.rollback();
                     return Err(e);

@@ -288,7 +288,7 @@ impl Xs {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn transaction_start(&self) -> Result<u32> {
-        transaction::start_id(&self.tx(XBT_NULL))
+        transaction::start_id(&self.tx(XBT_NULL)).map(|(id, _)| id)
     }
 
     /// Ends transaction `tx`: aborts if `abort`, else commits. `Ok(false)`

@@ -76,6 +76,27 @@ pub enum Error {
     /// expired.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The connection was lost after this request was written and before
+    /// its answer came: it changes the store, so it was not re-sent, and it
+    /// may or may not have been applied (reconnecting clients only).
+    #[error("{op} may or may not have been applied: the connection to xenstored was lost before its answer")]
+    MaybeApplied {
+        /// The request's operation.
+        op: Op,
+    },
+    /// The transaction was opened on a connection that has since been
+    /// replaced: its id means nothing to the daemon now (reconnecting
+    /// clients only). [`crate::Client::transact`] runs its closure again.
+    #[error("transaction {tx_id} was lost with the connection to xenstored")]
+    TransactionLost {
+        /// The lost transaction's id.
+        tx_id: u32,
+    },
+    /// Delivered by a monitor after its client reconnected: events may have
+    /// been missed meanwhile, so re-read the state being watched. The
+    /// watches are registered again, and the daemon's initial events follow.
+    #[error("reconnected to xenstored: events may have been missed")]
+    Reconnected,
     /// This handle was made before a `fork()` and is used in the child: the
     /// connection belongs to the parent, so nothing is sent (open a new
     /// client in the child).
@@ -192,11 +213,11 @@ impl Error {
     /// The daemon does not support the operation: `ENOSYS`.
     ///
     /// ```
-    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # let _xs = xs_server::Server::builder().xen_version(xs_server::XenVersion::V4_17).spawn().unwrap();
     /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use xs_client::Client;
     ///
-    /// let client = Client::open()?;
+    /// let client = Client::open()?; // a Xen 4.17 daemon here
     /// let quota = match client.get_quota(None, "nodes") {
     ///     Ok(n) => Some(n),
     ///     Err(e) if e.is_unsupported() => None, // daemon older than Xen 4.22
@@ -235,7 +256,8 @@ impl Error {
 
     /// The variant's stable short name, for programs to match and logs to
     /// grep: `"daemon"`, `"invalid"`, `"refused"`, `"connect"`,
-    /// `"unexpected-packet"`, `"disconnected"`, `"timeout"`, `"forked"`,
+    /// `"unexpected-packet"`, `"disconnected"`, `"timeout"`,
+    /// `"maybe-applied"`, `"transaction-lost"`, `"reconnected"`, `"forked"`,
     /// `"conflict"`, `"overflow"`.
     ///
     /// ```
@@ -253,6 +275,9 @@ impl Error {
             Error::UnexpectedPacket(_) => "unexpected-packet",
             Error::Disconnected { .. } => "disconnected",
             Error::Timeout(_) => "timeout",
+            Error::MaybeApplied { .. } => "maybe-applied",
+            Error::TransactionLost { .. } => "transaction-lost",
+            Error::Reconnected => "reconnected",
             Error::Forked => "forked",
             Error::Conflict { .. } => "conflict",
             Error::Overflow { .. } => "overflow",

@@ -8,29 +8,42 @@
 use xs_wire::{Op, Path, Reply, Request};
 
 use crate::proto::{Deadline, Response};
+use crate::router::Tx;
 use crate::{reply, Error, Problem, Result, Router};
 
-/// Requests on `router` in transaction `tx_id`, each giving up at its
+/// Requests on `router` in transaction `tx`, each giving up at its
 /// round-trip deadline or at `limit`, whichever comes first.
 #[derive(Clone, Copy)]
 pub struct Handle<'a> {
     pub(crate) router: &'a Router,
-    pub(crate) tx_id: u32,
+    pub(crate) tx: Tx,
     pub(crate) limit: Option<Deadline>,
 }
 
 impl<'a> Handle<'a> {
+    /// Requests in transaction `tx_id` (0: none), not tied to a
+    /// connection epoch (the compat layer's explicit ids).
     pub(crate) fn new(router: &'a Router, tx_id: u32) -> Handle<'a> {
+        Handle::in_tx(
+            router,
+            Tx {
+                id: tx_id,
+                epoch: None,
+            },
+        )
+    }
+
+    pub(crate) fn in_tx(router: &'a Router, tx: Tx) -> Handle<'a> {
         Handle {
             router,
-            tx_id,
+            tx,
             limit: None,
         }
     }
 
     /// Sends `req` and waits for the reply.
     pub(crate) fn call(&self, req: &Request<'_>) -> Result<Response> {
-        self.router.call(req, self.tx_id, self.limit)
+        self.router.call(req, self.tx, self.limit)
     }
 
     /// Sends `req` and parses the reply with `f` (`None`: the reply had
@@ -61,7 +74,7 @@ impl<'a> Handle<'a> {
     /// Sends any request (op and raw payload) and returns the raw reply
     /// payload; an error reply is [`Error::Daemon`].
     pub(crate) fn raw(&self, op: Op, payload: &[u8]) -> Result<Vec<u8>> {
-        let resp = self.router.call_raw(op, payload, self.tx_id)?;
+        let resp = self.router.call_raw(op, payload, self.tx)?;
         if resp.header.op == Op::Error {
             let name = resp.payload.split(|&b| b == 0).next().unwrap_or_default();
             return Err(Error::daemon(op, None, &String::from_utf8_lossy(name)));

@@ -204,7 +204,7 @@ impl Client {
                     return Ok(done);
                 }
                 match monitor.wait_inner(Some(limit.at)) {
-                    Ok(Some(_)) | Err(Error::Overflow { .. }) => continue,
+                    Ok(Some(_)) | Err(Error::Overflow { .. } | Error::Reconnected) => continue,
                     Ok(None) => return Err(Error::Timeout(timeout)),
                     Err(e) => return Err(e),
                 }

@@ -25,9 +25,11 @@
 //!
 //! # Time
 //!
-//! Whoever waits passes the time to the core ([`Core::handle_timeout`]) when
-//! the earliest deadline has passed, so a request times out whether its own
-//! thread, another thread or the background reader holds the socket.
+//! Whoever is about to block passes the time to the core
+//! ([`Core::handle_timeout`]: it starts the clock of new requests and expires
+//! due ones), so a request times out whether its own thread, another thread
+//! or the background reader holds the socket, and a request costs no clock
+//! read of its own.
 //!
 //! # Failure and fork
 //!
@@ -42,11 +44,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
-use xs_transport::{Connection, FrameReceiver, FrameSender, TransportKind};
+use xs_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportKind};
 use xs_wire::{Op, Path, Request};
 
 use crate::proto::{Core, Deadline, MonitorId, Response};
-use crate::{Error, Event, Problem};
+use crate::{Error, Event, Problem, Reconnect};
 
 static NEXT_ROUTER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -78,11 +80,23 @@ struct Shared {
     background: Option<JoinHandle<()>>,
     /// Scratch list of waiters to wake.
     woken: Vec<Signal>,
+    /// While a lost connection is being replaced: the attempts so far.
+    retry: Option<Retry>,
+}
+
+/// Attempts to replace a lost connection.
+struct Retry {
+    since: Instant,
+    failures: u32,
+    next: Instant,
+    last_error: Option<String>,
 }
 
 /// What only the reader touches.
 struct ReaderIo {
     receiver: FrameReceiver,
+    /// Whether `receiver` is registered with `poll` (not after a loss).
+    registered: bool,
     poll: Poll,
     events: Events,
     woken: Vec<Signal>,
@@ -109,6 +123,8 @@ struct Inner {
     timeout: Option<Duration>,
     /// [`xs_transport::fork_generation`] when the connection was made.
     fork_generation: u64,
+    /// Where to reconnect, and how, if asked to.
+    reconnect: Option<(Endpoint, Reconnect)>,
 }
 
 /// Owns a connection to xenstored and routes replies and events to the
@@ -142,17 +158,22 @@ fn transport_error(e: xs_transport::TransportError) -> Error {
     Error::disconnected(e.to_string())
 }
 
-/// An error from reading the socket. A frame the transport refuses to
-/// decode (a header announcing too long a payload) is the daemon breaking
-/// the protocol, not the connection going away: report it as
-/// [`Error::UnexpectedPacket`], like every other frame the client cannot
-/// accept. EOF, a frame cut short and I/O errors are `Disconnected`.
-fn receive_error(e: xs_transport::TransportError) -> Error {
+/// An error from reading the socket: `Err` for a frame the transport
+/// refuses to decode (a header announcing too long a payload), which is the
+/// daemon breaking the protocol, not the connection going away, and is
+/// reported as [`Error::UnexpectedPacket`] like every other frame the client
+/// cannot accept; `Ok` for EOF, a frame cut short and I/O errors, which lose
+/// the connection (`Disconnected`, or a reconnection).
+fn receive_error(e: xs_transport::TransportError) -> Result<Error, Error> {
     match e {
+        xs_transport::TransportError::Protocol(xs_wire::WireError::FrameTooLarge {
+            header,
+            max,
+        }) => Err(Error::unexpected(Problem::TooLong { max }, Some(header))),
         xs_transport::TransportError::Protocol(wire) => {
-            Error::unexpected(Problem::Undecodable(wire), None)
+            Err(Error::unexpected(Problem::Undecodable(wire), None))
         }
-        other => transport_error(other),
+        other => Ok(transport_error(other)),
     }
 }
 
@@ -160,6 +181,15 @@ fn notify(signals: &[Signal]) {
     for s in signals {
         s.notify_all();
     }
+}
+
+/// The transaction a request belongs to: its id (0: none) and, for a
+/// [`crate::Transaction`], the connection epoch it was opened in (a
+/// transaction from an earlier connection is lost).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tx {
+    pub(crate) id: u32,
+    pub(crate) epoch: Option<u64>,
 }
 
 /// A request that has been queued and not yet collected.
@@ -202,6 +232,24 @@ impl Router {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_timeout(conn: Connection, timeout: Option<Duration>) -> Result<Router, Error> {
+        Router::build(conn, timeout, None)
+    }
+
+    /// A router that replaces a lost connection to `endpoint` by `policy`.
+    pub(crate) fn reconnecting(
+        conn: Connection,
+        timeout: Option<Duration>,
+        endpoint: Endpoint,
+        policy: Reconnect,
+    ) -> Result<Router, Error> {
+        Router::build(conn, timeout, Some((endpoint, policy)))
+    }
+
+    fn build(
+        conn: Connection,
+        timeout: Option<Duration>,
+        reconnect: Option<(Endpoint, Reconnect)>,
+    ) -> Result<Router, Error> {
         let kind = conn.kind();
         let max_payload = conn.max_payload();
         let peer = conn.peer().to_owned();
@@ -222,7 +270,14 @@ impl Router {
             inner: Arc::new(Inner {
                 id: NEXT_ROUTER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 shared: Mutex::new(Shared {
-                    core: Core::new(kind, max_payload, timeout),
+                    core: {
+                        let mut core = Core::new(kind, max_payload, timeout);
+                        if reconnect.is_some() {
+                            core.enable_reconnection();
+                        }
+                        core
+                    },
+                    retry: None,
                     reader_active: false,
                     sleepers: Vec::new(),
                     shutdown: false,
@@ -232,6 +287,7 @@ impl Router {
                 background_signal: Arc::new(Condvar::new()),
                 reader: Mutex::new(ReaderIo {
                     receiver,
+                    registered: true,
                     poll,
                     events: Events::with_capacity(16),
                     woken: Vec::new(),
@@ -246,6 +302,7 @@ impl Router {
                 peer,
                 timeout,
                 fork_generation: xs_transport::fork_generation(),
+                reconnect,
             }),
         })
     }
@@ -321,25 +378,40 @@ impl Router {
         !self.inner.forked() && !lock(&self.inner.shared).core.is_dead()
     }
 
+    /// How many times a lost connection was replaced (see
+    /// [`crate::ClientBuilder::reconnect`]); also the epoch transactions
+    /// belong to.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// let client = xs_client::Client::open()?;
+    /// assert_eq!(client.router().reconnections(), 0);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn reconnections(&self) -> u64 {
+        lock(&self.inner.shared).core.epoch()
+    }
+
     // ---- crate API: what Client, Transaction, Monitor, batch use --------
 
     /// Sends `req` in transaction `tx_id` and waits for its reply.
     pub(crate) fn call(
         &self,
         req: &Request<'_>,
-        tx_id: u32,
+        tx: Tx,
         limit: Option<Deadline>,
     ) -> Result<Response, Error> {
-        let ticket = self.submit(req, tx_id, limit, self.inner.thread_signal())?;
+        let ticket = self.submit(req, tx, limit, self.inner.thread_signal())?;
         self.wait(ticket)
     }
 
     /// Sends a raw request (any op, payload as given) and waits.
-    pub(crate) fn call_raw(&self, op: Op, payload: &[u8], tx_id: u32) -> Result<Response, Error> {
+    pub(crate) fn call_raw(&self, op: Op, payload: &[u8], tx: Tx) -> Result<Response, Error> {
         let signal = self.inner.thread_signal();
-        let req_id = self.inner.queue(|core, now| {
-            let deadline = core.deadline(now);
-            core.submit_raw(op, payload, tx_id, deadline, signal.clone())
+        let req_id = self.inner.queue(|core| {
+            core.check_transaction(tx.id, tx.epoch)?;
+            core.submit_raw(op, payload, tx.id, None, signal.clone())
         })?;
         self.wait(Ticket { req_id, signal })
     }
@@ -349,13 +421,14 @@ impl Router {
     pub(crate) fn submit(
         &self,
         req: &Request<'_>,
-        tx_id: u32,
+        tx: Tx,
         limit: Option<Deadline>,
         signal: Signal,
     ) -> Result<Ticket, Error> {
-        let req_id = self.inner.queue(|core, now| {
-            let deadline = earliest(core.deadline(now), limit);
-            core.submit(req, tx_id, deadline, signal.clone())
+        let req_id = self.inner.queue(|core| {
+            let deadline = limit;
+            core.check_transaction(tx.id, tx.epoch)?;
+            core.submit(req, tx.id, deadline, signal.clone())
         })?;
         Ok(Ticket { req_id, signal })
     }
@@ -366,14 +439,14 @@ impl Router {
     pub(crate) fn submit_many(
         &self,
         reqs: &[Request<'_>],
-        tx_id: u32,
+        tx: Tx,
         signal: &Signal,
     ) -> Vec<Result<Ticket, Error>> {
         let mut results = Vec::with_capacity(reqs.len());
-        let queued = self.inner.queue(|core, now| {
-            let deadline = core.deadline(now);
+        let queued = self.inner.queue(|core| {
+            core.check_transaction(tx.id, tx.epoch)?;
             results.extend(reqs.iter().map(|req| {
-                core.submit(req, tx_id, deadline, signal.clone())
+                core.submit(req, tx.id, None, signal.clone())
                     .map(|req_id| Ticket {
                         req_id,
                         signal: signal.clone(),
@@ -446,10 +519,10 @@ impl Router {
     pub(crate) fn call_cleanup(
         &self,
         req: &Request<'_>,
-        tx_id: u32,
+        tx: Tx,
     ) -> Option<Result<Response, Error>> {
         let deadline = self.cleanup_deadline();
-        match self.submit(req, tx_id, Some(deadline), self.inner.thread_signal()) {
+        match self.submit(req, tx, Some(deadline), self.inner.thread_signal()) {
             Ok(ticket) => self.wait_bounded(ticket, deadline.at),
             Err(e) => Some(Err(e)),
         }
@@ -489,8 +562,8 @@ impl Router {
         };
         let signal = self.inner.thread_signal();
         let mut shared = false;
-        let req_id = self.inner.queue(|core, now| {
-            let deadline = earliest(core.deadline(now), limit);
+        let req_id = self.inner.queue(|core| {
+            let deadline = limit;
             let sent = core.watch(id, path, token, depth, deadline, signal.clone())?;
             shared = sent.is_none();
             Ok(sent.unwrap_or(0))
@@ -515,9 +588,8 @@ impl Router {
     /// out (`ENOENT` from the daemon counts as done).
     pub(crate) fn unwatch(&self, id: MonitorId, path: Path<'_>, token: &str) -> Result<(), Error> {
         let signal = self.inner.thread_signal();
-        let queued = self.inner.queue(|core, now| {
-            let deadline = core.deadline(now);
-            core.unwatch(id, path, token, deadline, signal.clone())
+        let queued = self.inner.queue(|core| {
+            core.unwatch(id, path, token, None, signal.clone())
                 .map(|sent| sent.unwrap_or(0))
         });
         self.inner.wake_reader();
@@ -544,7 +616,7 @@ impl Router {
         let signal = self.inner.thread_signal();
         let ids = self
             .inner
-            .queue(|core, _| Ok(core.remove_monitor(id, Some(deadline), signal.clone())));
+            .queue(|core| Ok(core.remove_monitor(id, Some(deadline), signal.clone())));
         self.inner.wake_reader();
         for req_id in ids.unwrap_or_default() {
             let ticket = Ticket {
@@ -570,14 +642,6 @@ impl Router {
     pub(crate) fn wait_event(&self, id: MonitorId, signal: &Signal, until: Option<Instant>) {
         self.inner
             .wait_until(signal, until, |core| core.has_event(id));
-    }
-}
-
-/// The earlier of two deadlines.
-pub(crate) fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
-        (a, b) => a.or(b),
     }
 }
 
@@ -611,19 +675,16 @@ impl Inner {
         xs_transport::fork_generation() != self.fork_generation
     }
 
-    /// Runs `f` on the core (with the time), then writes what it queued.
+    /// Runs `f` on the core, then writes what it queued.
     /// Lock order: writer, then shared; nothing takes them the other way.
-    fn queue<T>(
-        &self,
-        f: impl FnOnce(&mut Core<Signal>, Instant) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+    fn queue<T>(&self, f: impl FnOnce(&mut Core<Signal>) -> Result<T, Error>) -> Result<T, Error> {
         if self.forked() {
             return Err(Error::Forked);
         }
         let mut w = lock(&self.writer);
         let value = {
             let mut st = lock(&self.shared);
-            let value = f(&mut st.core, Instant::now())?;
+            let value = f(&mut st.core)?;
             take_output(&mut st.core, &mut w.bytes);
             self.wake_woken(&mut st);
             value
@@ -648,28 +709,36 @@ impl Inner {
         let _ = self.write(&mut w);
     }
 
-    /// Writes the bytes taken from the core; a failure kills the
-    /// connection (and is returned).
+    /// Writes the bytes taken from the core. A failure loses the
+    /// connection: an error only if that makes it dead (no reconnection).
     fn write(&self, w: &mut WriterIo) -> Result<(), Error> {
         if w.bytes.is_empty() {
             return Ok(());
         }
         let WriterIo { sender, bytes } = w;
-        let sent = if self.kind == TransportKind::Xenbus {
-            sender.send_all(bytes, self.timeout)
+        // One frame (the usual case, and always on the device) needs no
+        // splitting into frames.
+        let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
+            xs_transport::blocking::send_all(sender, bytes, self.timeout)
         } else {
             sender.send_frames(bytes, self.timeout)
         };
         bytes.clear();
-        sent.map_err(|e| {
-            let err = transport_error(e);
-            self.fail(err.clone());
-            err
-        })
+        let Err(e) = sent else { return Ok(()) };
+        let err = transport_error(e);
+        self.lost(err.clone());
+        // Reconnecting: what was written waits in the core for its fate.
+        match lock(&self.shared).core.error() {
+            Some(dead) => Err(dead.clone()),
+            None => Ok(()),
+        }
     }
 
     /// Wakes the sleepers the core named.
     fn wake_woken(&self, st: &mut Shared) {
+        if !st.core.has_woken() {
+            return;
+        }
         let mut woken = std::mem::take(&mut st.woken);
         st.core.take_woken(&mut woken);
         // Only sleeping threads need a (system call) wake-up: the reader
@@ -698,20 +767,20 @@ impl Inner {
             if ready(&st.core) || st.core.is_dead() || st.shutdown {
                 return;
             }
-            let now = Instant::now();
-            if until.is_some_and(|u| u <= now) {
+            if until.is_some_and(|u| u <= Instant::now()) {
                 return;
             }
-            if st.core.poll_timeout().is_some_and(|t| t <= now) {
-                self.expire(&mut st, now);
-                continue;
-            }
+            // The reader passes the time to the core itself.
             if !st.reader_active {
                 st.reader_active = true;
                 drop(st);
                 self.read_until(&ready, until);
                 st = lock(&self.shared);
                 self.release_reader(&mut st);
+                continue;
+            }
+            let now = Instant::now();
+            if self.expire(&mut st, now) {
                 continue;
             }
             let wake_at = earliest_instant(until, st.core.poll_timeout());
@@ -729,14 +798,19 @@ impl Inner {
         }
     }
 
-    /// Passes the time to the core; wakes whoever timed out.
-    fn expire(&self, st: &mut MutexGuard<'_, Shared>, now: Instant) {
+    /// Passes the time to the core; wakes whoever timed out. Whether
+    /// anything happened (someone timed out, or the connection died).
+    fn expire(&self, st: &mut MutexGuard<'_, Shared>, now: Instant) -> bool {
         st.core.handle_timeout(now);
+        if !st.core.has_woken() && !st.core.is_dead() {
+            return false;
+        }
         self.wake_woken(st);
         if st.core.is_dead() {
             notify(&st.sleepers);
             self.background_signal.notify_all();
         }
+        true
     }
 
     fn release_reader(&self, st: &mut Shared) {
@@ -751,12 +825,7 @@ impl Inner {
     /// shutdown or death.
     fn read_until(&self, done: &impl Fn(&Core<Signal>) -> bool, until: Option<Instant>) {
         let mut io = lock(&self.reader);
-        let ReaderIo {
-            receiver,
-            poll,
-            events,
-            woken,
-        } = &mut *io;
+        let io = &mut *io;
         loop {
             let timeout = {
                 let mut st = lock(&self.shared);
@@ -767,19 +836,42 @@ impl Inner {
                 if until.is_some_and(|u| u <= now) {
                     return;
                 }
-                if st.core.poll_timeout().is_some_and(|t| t <= now) {
-                    self.expire(&mut st, now);
+                // Starts the clock of new requests, expires due ones.
+                if self.expire(&mut st, now) {
                     continue;
                 }
-                earliest_instant(until, st.core.poll_timeout())
-                    .map(|at| at.saturating_duration_since(now))
+                let mut wake_at = earliest_instant(until, st.core.poll_timeout());
+                if let Some(retry) = &st.retry {
+                    if io.registered {
+                        // The old fd would report its end forever.
+                        let _ = io.poll.registry().deregister(&mut io.receiver);
+                        io.registered = false;
+                    }
+                    if retry.next <= now {
+                        drop(st);
+                        self.try_reconnect(io);
+                        continue;
+                    }
+                    wake_at = earliest_instant(wake_at, Some(retry.next));
+                }
+                wake_at.map(|at| at.saturating_duration_since(now))
             };
+            let ReaderIo {
+                receiver,
+                poll,
+                events,
+                woken,
+                registered,
+            } = &mut *io;
             if let Err(e) = poll.poll(events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
                 self.fail(Error::disconnected(format!("poll failed: {e}")));
                 return;
+            }
+            if !*registered {
+                continue; // only the waker or the time woke us
             }
             // The lock is taken per frame, not for the whole drain: a peer
             // flooding events must not stall other threads' requests.
@@ -789,8 +881,10 @@ impl Inner {
                 // A rejected frame kills the connection inside the core,
                 // waking every waiter.
                 let _ = st.core.handle_frame(&frame);
-                st.core.take_woken(woken);
-                woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+                if st.core.has_woken() {
+                    st.core.take_woken(woken);
+                    woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+                }
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
                 drop(st);
@@ -803,8 +897,10 @@ impl Inner {
             if output {
                 self.flush_queued();
             }
-            if let Err(e) = outcome {
-                self.fail(receive_error(e));
+            match outcome.map_err(receive_error) {
+                Ok(()) => {}
+                Err(Ok(lost)) => self.lost(lost),
+                Err(Err(fatal)) => self.fail(fatal),
             }
         }
     }
@@ -825,6 +921,102 @@ impl Inner {
         st.woken = woken;
         notify(&st.sleepers);
         self.background_signal.notify_all();
+    }
+
+    /// The connection broke: replace it if asked to (callers wait), else
+    /// declare it dead.
+    fn lost(&self, err: Error) {
+        if self.reconnect.is_none() {
+            return self.fail(err);
+        }
+        let mut st = lock(&self.shared);
+        if st.shutdown || st.core.is_dead() || st.retry.is_some() {
+            return;
+        }
+        st.core.connection_lost(err);
+        let now = Instant::now();
+        st.retry = Some(Retry {
+            since: now,
+            failures: 0,
+            next: now,
+            last_error: None,
+        });
+        let mut woken = std::mem::take(&mut st.woken);
+        st.core.take_woken(&mut woken);
+        notify(&woken);
+        woken.clear();
+        st.woken = woken;
+        // Whoever reads (or becomes the reader) makes the new connection.
+        notify(&st.sleepers);
+        self.background_signal.notify_all();
+        drop(st);
+        self.wake_reader();
+    }
+
+    /// One attempt to replace the lost connection (the reader's job): on
+    /// success the new fds replace the old, the core re-registers watches
+    /// and sends what waited; on failure the next attempt is scheduled, or
+    /// everyone is failed once the policy gives up.
+    fn try_reconnect(&self, io: &mut ReaderIo) {
+        let Some((endpoint, policy)) = &self.reconnect else {
+            return;
+        };
+        let attempt = endpoint
+            .connect()
+            .map_err(|e| e.to_string())
+            .and_then(|conn| conn.split().map_err(|e| e.to_string()))
+            .and_then(|(mut rx, tx)| {
+                io.poll
+                    .registry()
+                    .register(&mut rx, SOCKET, Interest::READABLE)
+                    .map(|()| (rx, tx))
+                    .map_err(|e| e.to_string())
+            });
+        match attempt {
+            Ok((rx, tx)) => {
+                io.receiver = rx;
+                io.registered = true;
+                let mut w = lock(&self.writer);
+                w.sender = tx;
+                w.bytes.clear();
+                {
+                    let mut st = lock(&self.shared);
+                    st.retry = None;
+                    st.core.reconnected();
+                    take_output(&mut st.core, &mut w.bytes);
+                    let mut woken = std::mem::take(&mut st.woken);
+                    st.core.take_woken(&mut woken);
+                    notify(&woken);
+                    woken.clear();
+                    st.woken = woken;
+                    notify(&st.sleepers);
+                }
+                let _ = self.write(&mut w);
+            }
+            Err(why) => {
+                let mut st = lock(&self.shared);
+                let now = Instant::now();
+                let Some(retry) = st.retry.as_mut() else {
+                    return;
+                };
+                retry.failures += 1;
+                retry.next = now + policy.delay(retry.failures - 1);
+                retry.last_error = Some(why);
+                let gave_up = policy
+                    .give_up_after
+                    .is_some_and(|limit| now.duration_since(retry.since) >= limit);
+                if gave_up {
+                    let reason = format!(
+                        "gave up reconnecting to {} after {} attempts: {}",
+                        self.peer,
+                        retry.failures,
+                        retry.last_error.as_deref().unwrap_or("")
+                    );
+                    drop(st);
+                    self.fail(Error::disconnected(reason));
+                }
+            }
+        }
     }
 
     /// Starts the background reader if watches exist and it is not running.
@@ -901,6 +1093,15 @@ fn take_output(core: &mut Core<Signal>, bytes: &mut Vec<u8>) {
         bytes.extend_from_slice(out);
         core.advance_transmit(n);
     }
+}
+
+/// Whether `bytes` hold exactly one frame (by its header's length).
+fn is_one_frame(bytes: &[u8]) -> bool {
+    bytes
+        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
+        .is_some_and(|h| {
+            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
+        })
 }
 
 fn earliest_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -8,7 +8,8 @@
 
 use xs_wire::{Errno, Reply, Request};
 
-use crate::handle::Handle;
+use crate::handle::{shape, Handle};
+use crate::router::Tx;
 use crate::store::sealed::Sealed;
 use crate::{reply, Client, Error, Result, Router, Store};
 
@@ -36,14 +37,18 @@ use crate::{reply, Client, Error, Result, Router, Store};
 pub struct Transaction<'c> {
     client: &'c Client,
     id: u32,
+    /// The connection epoch it was opened in.
+    epoch: u64,
     finished: bool,
 }
 
 impl<'c> Transaction<'c> {
     pub(crate) fn start(client: &'c Client) -> Result<Transaction<'c>> {
+        let (id, epoch) = start_id(&Handle::new(client.router(), 0))?;
         Ok(Transaction {
             client,
-            id: start_id(&Handle::new(client.router(), 0))?,
+            id,
+            epoch,
             finished: false,
         })
     }
@@ -65,12 +70,35 @@ impl<'c> Transaction<'c> {
         self.id
     }
 
+    /// Whether the transaction died with a connection that has since been
+    /// replaced (reconnecting clients only): every further call on it
+    /// fails with [`Error::TransactionLost`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// let client = xs_client::Client::open()?;
+    /// let tx = client.transaction()?;
+    /// assert!(!tx.is_lost());
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn is_lost(&self) -> bool {
+        self.client.router().reconnections() != self.epoch
+    }
+
+    fn tx(&self) -> Tx {
+        Tx {
+            id: self.id,
+            epoch: Some(self.epoch),
+        }
+    }
+
     fn end(&mut self, commit: bool) -> Result<()> {
         self.finished = true;
         if commit {
             end_id(&self.handle(), true)
         } else {
-            abort(self.client.router(), self.id)
+            abort(self.client.router(), self.tx())
         }
     }
 
@@ -119,12 +147,16 @@ impl<'c> Transaction<'c> {
     }
 }
 
-/// Sends TRANSACTION_START; the new transaction's id.
-pub(crate) fn start_id(h: &Handle<'_>) -> Result<u32> {
-    h.run(Request::TransactionStart, |r| match r {
+/// Sends TRANSACTION_START; the new transaction's id and the connection
+/// epoch it belongs to.
+pub(crate) fn start_id(h: &Handle<'_>) -> Result<(u32, u64)> {
+    let req = Request::TransactionStart;
+    let resp = h.call(&req)?;
+    let id = shape(&req, reply::parse(&req, &resp)?, |r| match r {
         Reply::TransactionId(id) => Some(id),
         _ => None,
-    })
+    })?;
+    Ok((id, resp.epoch))
 }
 
 /// Sends TRANSACTION_END (commit or abort) and waits like any request.
@@ -136,12 +168,12 @@ pub(crate) fn end_id(h: &Handle<'_>, commit: bool) -> Result<()> {
 
 /// Aborts transaction `tx_id`, waiting at most the cleanup bound. In a
 /// forked child nothing is sent.
-pub(crate) fn abort(router: &Router, tx_id: u32) -> Result<()> {
+pub(crate) fn abort(router: &Router, tx: Tx) -> Result<()> {
     if router.is_forked() {
         return Err(Error::Forked);
     }
     let req = Request::TransactionEnd { commit: false };
-    match router.call_cleanup(&req, tx_id) {
+    match router.call_cleanup(&req, tx) {
         Some(resp) => reply::parse(&req, &resp?).map(drop),
         None => Err(Error::Timeout(router.cleanup_deadline().limit)),
     }
@@ -167,7 +199,7 @@ impl Drop for Transaction<'_> {
 
 impl Sealed for Transaction<'_> {
     fn handle(&self) -> Handle<'_> {
-        Handle::new(self.client.router(), self.id)
+        Handle::in_tx(self.client.router(), self.tx())
     }
 }
 

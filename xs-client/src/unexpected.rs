@@ -37,8 +37,13 @@ pub enum Problem {
         /// The request's type.
         request: Op,
     },
-    /// A header the transport could not accept (e.g. a length over the
-    /// connection's limit).
+    /// A frame announcing a payload over the connection's limit (64 KiB
+    /// on a socket by default: longer than any reply a daemon sends).
+    TooLong {
+        /// The limit in force.
+        max: usize,
+    },
+    /// A header the transport could not accept.
     Undecodable(WireError),
 }
 
@@ -59,6 +64,9 @@ impl fmt::Display for Problem {
             Problem::MalformedEvent(e) => write!(f, "bad WATCH_EVENT: {e}"),
             Problem::MalformedReply(e) => write!(f, "bad reply: {e}"),
             Problem::WrongShape { request } => write!(f, "{request} reply of the wrong shape"),
+            Problem::TooLong { max } => {
+                write!(f, "frame longer than the connection's limit of {max} bytes")
+            }
             Problem::Undecodable(e) => write!(f, "undecodable frame: {e}"),
         }
     }

@@ -16,6 +16,8 @@
 //! * `Partial { needed }` is exact: > 0, and (for a header-complete buffer)
 //!   appending exactly `needed` bytes completes the frame;
 //! * `PayloadTooLarge` only for a whole header announcing `len > limit`;
+//! * `decode_bounded` at the same limit frames identically, refusing with
+//!   `FrameTooLarge` carrying that whole header;
 //! * feeding the same stream in two pieces (or many small chunks), as a
 //!   socket reader would, yields exactly the same frames and the same final
 //!   state as decoding it in one piece.
@@ -23,8 +25,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use xs_wire::{
-    decode, decode_with_limit, Header, Status, WireError, HEADER_SIZE, PAYLOAD_MAX,
-    XENBUS_PAYLOAD_MAX,
+    decode, decode_bounded, decode_with_limit, Header, Status, WireError, HEADER_SIZE,
+    PAYLOAD_MAX, XENBUS_PAYLOAD_MAX,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +72,18 @@ type Frames = Vec<(Header, Vec<u8>)>;
 /// where it would be quadratic). Returns the frame and bytes used, or
 /// the end state.
 fn step(limit: Limit, buf: &[u8], verify_needed: bool) -> Result<(Header, Vec<u8>, usize), End> {
-    match limit.decode(buf) {
+    let decoded = limit.decode(buf);
+    match (decode_bounded(buf, limit.value()), &decoded) {
+        (
+            Err(WireError::FrameTooLarge { header, max }),
+            Err(WireError::PayloadTooLarge { len, .. }),
+        ) => {
+            assert_eq!((header.len as usize, max), (*len, limit.value()));
+            assert_eq!(&header.to_bytes()[..], &buf[..HEADER_SIZE]);
+        }
+        (bounded, decoded) => assert_eq!(&bounded, decoded, "decode_bounded disagrees"),
+    }
+    match decoded {
         Ok(Status::Complete((frame, used))) => {
             assert!(used <= buf.len(), "used {used} > available {}", buf.len());
             assert_eq!(used, HEADER_SIZE + frame.payload.len());

@@ -689,6 +689,7 @@ impl Model {
                 r.st = St::Answered(Ok(Response {
                     header: h,
                     payload: payload.to_vec(),
+                    epoch: 0, // one connection, never replaced
                 }));
                 self.woken.push(waker);
                 if h.op == Op::Error {
@@ -885,7 +886,7 @@ impl Harness {
         };
         let t0 = Instant::now();
         Harness {
-            core: Core::new(kind, kind.max_payload(), Some(Duration::from_millis(50))),
+            core: Core::new(kind, kind.max_payload(), None),
             model: Model::new(device),
             t0,
             now: t0,

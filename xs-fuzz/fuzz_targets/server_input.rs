@@ -3,7 +3,9 @@
 //! I/O layer drives it (no sockets).
 //!
 //! Input layout: `[flags, record...]`. `flags` bit 0 applies the
-//! "unprivileged" quotas to dom0 too, bit 1 turns DIRECTORY_PART on. Each
+//! "unprivileged" quotas to dom0 too, bit 1 turns DIRECTORY_PART on, bit 2
+//! makes the engine answer like Xen 4.22 (features, quotas over the
+//! protocol, watch depth) instead of 4.17, bit 3 starts it with dom0's tree. Each
 //! record starts with a byte `t`: connection `(t >> 4) % 3` (0: dom0,
 //! 1: domain 1 unprivileged, both read after every step; 2: dom0 that reads
 //! its replies only when told, to reach flow control), action `t & 15`:
@@ -29,13 +31,14 @@
 //! `EQUOTA`; every other frame is a well-formed `WATCH_EVENT` with ids 0;
 //! a connection's queue never exceeds `max_outstanding +
 //! max_queued_events`; per-connection watches and transactions never
-//! exceed their quotas where they apply.
+//! exceed their quotas where they apply (until a `SET_QUOTA` may have
+//! changed them).
 #![no_main]
 
 use std::collections::VecDeque;
 
 use libfuzzer_sys::fuzz_target;
-use xs_server::{Config, ConnId, ConnInfo, Engine, Quota};
+use xs_server::{Config, ConnId, ConnInfo, Engine, Quota, XenVersion};
 use xs_wire::{
     decode, Access, Errno, ErrorReply, Header, Ids, Op, Path, Perm, PermList, QuotaQuery, Reply,
     ReplyKind, Request, Status, WatchEvent, HEADER_SIZE, PAYLOAD_MAX,
@@ -52,6 +55,8 @@ fn quota(apply_to_privileged: bool) -> Quota {
         max_transactions: Some(QUOTA_TRANSACTIONS),
         max_nodes_per_domain: Some(24),
         max_requests_per_transaction: Some(8),
+        max_nodes_per_transaction: Some(8),
+        max_perms_per_node: Some(3),
         apply_to_privileged,
         max_outstanding: 6,
         max_queued_events: 6,
@@ -131,6 +136,8 @@ struct Harness {
     engine: Engine,
     conns: [Conn; 3],
     quota: Quota,
+    /// A `SET_QUOTA` went through: the limits may no longer be `quota`'s.
+    quotas_changed: bool,
 }
 
 fn check_error(e: &ErrorReply<'_>) {
@@ -143,10 +150,18 @@ fn check_error(e: &ErrorReply<'_>) {
 impl Harness {
     fn new(flags: u8) -> Harness {
         let quota = quota(flags & 1 != 0);
+        let version = if flags & 4 != 0 {
+            XenVersion::V4_22
+        } else {
+            XenVersion::V4_17
+        };
         let mut engine = Engine::new(Config {
             quota,
             directory_part: flags & 2 != 0,
             fail_commits: 0,
+            version,
+            dom0: flags & 8 != 0,
+            event_timeout: None,
         });
         let infos = [ConnInfo::DOM0, ConnInfo::domain(1), ConnInfo::DOM0];
         let conns = infos.map(|info| Conn {
@@ -161,6 +176,7 @@ impl Harness {
             engine,
             conns,
             quota,
+            quotas_changed: false,
         };
         h.conns[2].eager = false;
         h
@@ -227,6 +243,7 @@ impl Harness {
     /// Hands one frame to the engine, as the I/O layer does.
     fn handle(&mut self, c: usize, header: &Header, payload: &[u8]) {
         let kind = Request::parse(header, payload).ok().map(|r| r.reply_kind());
+        self.quotas_changed |= kind.is_some() && header.op == Op::SetQuota;
         let conn = &mut self.conns[c];
         conn.expect.push_back(Expect {
             header: *header,
@@ -242,7 +259,8 @@ impl Harness {
             let conn = &self.conns[c];
             let queued = self.engine.queued(conn.id);
             assert!(queued <= limit, "{queued} frames queued, limit {limit}");
-            if self.quota.apply_to_privileged || !conn.info.privileged {
+            let applies = self.quota.apply_to_privileged || !conn.info.privileged;
+            if applies && !self.quotas_changed {
                 assert!(self.engine.watches_of(conn.id) <= QUOTA_WATCHES);
                 assert!(self.engine.transactions_of(conn.id) <= QUOTA_TRANSACTIONS);
             }

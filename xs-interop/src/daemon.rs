@@ -6,8 +6,12 @@ use std::process::Command;
 /// Which daemon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DaemonKind {
-    /// This workspace's in-memory server.
+    /// This workspace's in-memory server, answering like Xen 4.17 (the
+    /// real daemon it is compared with), with oxenstored's initial tree.
     XsServer,
+    /// The in-memory server answering like Xen 4.22 (its default), with the
+    /// same initial tree: what a 4.17 client meets on a newer host.
+    XsServer422,
     /// Debian's `oxenstored` 4.17, under `scripts/oxenstored`.
     Oxenstored,
 }
@@ -37,8 +41,15 @@ impl Daemon {
     /// Starts a fresh daemon of `kind` on a private socket.
     pub fn start(kind: DaemonKind) -> Result<Daemon, String> {
         match kind {
-            DaemonKind::XsServer => {
+            DaemonKind::XsServer | DaemonKind::XsServer422 => {
+                let version = if kind == DaemonKind::XsServer {
+                    xs_server::XenVersion::V4_17
+                } else {
+                    xs_server::XenVersion::V4_22
+                };
                 let handle = xs_server::Server::builder()
+                    .xen_version(version)
+                    .dom0(false)
                     .spawn()
                     .map_err(|e| format!("xs-server: {e}"))?;
                 Ok(Daemon {

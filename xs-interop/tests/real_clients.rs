@@ -1,6 +1,8 @@
 //! Real clients against our server: Debian's C tools (linked to the C
 //! libxenstore) and pyxs, through `XENSTORED_PATH`. Every check runs against
-//! the real oxenstored too, so the expected outputs are the real daemon's.
+//! the real oxenstored too, so the expected outputs are the real daemon's,
+//! and against xs-server in both its 4.17 and 4.22 modes (Debian's tools
+//! are 4.17's: an older client on a newer daemon must work the same).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -9,10 +11,14 @@ use std::time::Duration;
 use xs_interop::{Daemon, DaemonKind};
 
 fn daemons() -> Vec<Daemon> {
-    [DaemonKind::XsServer, DaemonKind::Oxenstored]
-        .into_iter()
-        .map(|k| Daemon::start(k).unwrap_or_else(|e| panic!("{k:?} is required: {e}")))
-        .collect()
+    [
+        DaemonKind::XsServer,
+        DaemonKind::XsServer422,
+        DaemonKind::Oxenstored,
+    ]
+    .into_iter()
+    .map(|k| Daemon::start(k).unwrap_or_else(|e| panic!("{k:?} is required: {e}")))
+    .collect()
 }
 
 fn tool(sock: &Path, name: &str, args: &[&str]) -> Output {

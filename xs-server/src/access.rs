@@ -13,10 +13,14 @@
 //!    naming that domain decides, or the first entry's letter (the default)
 //!    if none does; any of them granting the access is enough.
 //!
+//! `DOMID_ANY` (Xen 4.22): an entry naming it matches every caller whose
+//! [`Caller::domid_any`] is set (the server sets it when imitating 4.22),
+//! as owner or as a later entry (C xenstored's `perm_allows_conn`).
+//!
 //! Only the node itself is checked, never its ancestors (as in oxenstored):
 //! a readable node under an unreadable parent can still be read.
 
-use xs_wire::{Access, Perm};
+use xs_wire::{Access, Perm, DOMID_ANY};
 
 /// The identity a request is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +31,12 @@ pub struct Caller {
     pub target: Option<u32>,
     /// Full access to everything (dom0 on the socket).
     pub privileged: bool,
+    /// Entries for `DOMID_ANY` match this caller (Xen 4.22).
+    pub domid_any: bool,
+    /// `DOMID_ANY` entries this caller writes take effect: it has the
+    /// `DOMID_ANY` feature (Xen 4.22). Otherwise they are stored but never
+    /// match (C xenstored marks them ignored).
+    pub writes_domid_any: bool,
 }
 
 /// What an operation needs on a node.
@@ -42,10 +52,26 @@ impl Caller {
         domid: 0,
         target: None,
         privileged: true,
+        domid_any: false,
+        writes_domid_any: true,
     };
+
+    /// The same caller, with `DOMID_ANY` entries matching it only if
+    /// `honoured` (the node's entries were not written without the feature).
+    pub(crate) fn honouring_any(&self, honoured: bool) -> Caller {
+        Caller {
+            domid_any: self.domid_any && honoured,
+            ..*self
+        }
+    }
 
     fn ids(&self) -> impl Iterator<Item = u32> {
         core::iter::once(self.domid).chain(self.target)
+    }
+
+    /// Whether a permission entry for `domid` names a caller acting as `id`.
+    fn names(&self, entry: u32, id: u32) -> bool {
+        entry == id || (self.domid_any && entry == DOMID_ANY)
     }
 
     /// Whether the caller owns a node with these permissions (owner rule,
@@ -54,7 +80,7 @@ impl Caller {
         self.privileged
             || perms
                 .first()
-                .is_some_and(|o| self.ids().any(|id| id == o.domid))
+                .is_some_and(|o| self.ids().any(|id| self.names(o.domid, id)))
     }
 
     /// Whether `perms` grant `need` to the caller.
@@ -68,7 +94,7 @@ impl Caller {
         self.ids().any(|id| {
             let access = acl
                 .iter()
-                .find(|p| p.domid == id)
+                .find(|p| self.names(p.domid, id))
                 .map_or(owner.access, |p| p.access);
             match need {
                 Need::Read => access.can_read(),
@@ -96,6 +122,8 @@ mod tests {
             domid,
             target: None,
             privileged: false,
+            domid_any: false,
+            writes_domid_any: false,
         }
     }
 
@@ -137,8 +165,25 @@ mod tests {
             domid: 9,
             target: Some(5),
             privileged: false,
+            domid_any: false,
+            writes_domid_any: false,
         };
         assert!(stub.owns(&p));
         assert!(stub.may(&p, Need::Write));
+    }
+
+    #[test]
+    fn domid_any_matches_everyone_only_when_enabled() {
+        let p = perms(&["n5", "r32757"]);
+        assert!(!dom(6).may(&p, Need::Read), "4.17: an ordinary domid");
+        let any = |domid| Caller {
+            domid_any: true,
+            ..dom(domid)
+        };
+        assert!(any(6).may(&p, Need::Read));
+        assert!(!any(6).may(&p, Need::Write));
+        assert!(any(6).owns(&perms(&["n32757"])), "an owner entry too");
+        let first_wins = perms(&["n5", "n6", "r32757"]);
+        assert!(!any(6).may(&first_wins, Need::Read));
     }
 }

@@ -13,6 +13,16 @@
 //! connection, and does not create `/local/domain/<domid>` (oxenstored does
 //! not either: the toolstack writes it).
 //!
+//! Each domain also has settings (Xen 4.21+): its feature word and its own
+//! copy of the quotas. C xenstored keeps them in the domain's structure,
+//! which exists before `INTRODUCE` once dom0 asks about the domain; here a
+//! domain's settings are made (from the global quotas and every supported
+//! feature) the first time dom0 sets them or introduces the domain, and
+//! dropped at `RELEASE`. Until then the domain uses the global values.
+//! Feature bits can no longer change once the domain is introduced (`EBUSY`).
+//!
+//! Dom0 cannot be released (`EINVAL`, as C xenstored).
+//!
 //! Error names follow oxenstored: releasing or resuming an unknown domain is
 //! `EINVAL` (C xenstored: `ENOENT`), `SET_TARGET` on an unknown domain is
 //! `ENOENT`, and re-introducing a domain with another frame or event
@@ -20,7 +30,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{XsResult, EINVAL, ENOENT};
+use crate::error::{XsResult, EBUSY, EINVAL, ENOENT};
+use crate::features;
+use crate::quota::Quota;
 
 /// `DOMID_SELF`: `IS_DOMAIN_INTRODUCED` always answers `T` for it.
 pub const DOMID_SELF: u32 = 0x7FF0;
@@ -32,21 +44,39 @@ struct Domain {
     target: Option<u32>,
 }
 
-/// The introduced domains.
+/// What dom0 set for a domain (Xen 4.21+).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Settings {
+    features: u32,
+    quota: Quota,
+}
+
+/// Domain ids from `DOMID_FIRST_RESERVED` (0x7FF0) up are not domains.
+const DOMID_FIRST_RESERVED: u32 = 0x7FF0;
+
+/// The introduced domains, and the settings of known ones.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Domains {
     map: BTreeMap<u32, Domain>,
+    settings: BTreeMap<u32, Settings>,
 }
 
 impl Domains {
     /// `INTRODUCE`: returns whether the domain is new (then
     /// `@introduceDomain` fires). The same domain again with the same frame
     /// and channel is accepted silently.
-    pub(crate) fn introduce(&mut self, domid: u32, gfn: u64, evtchn: u32) -> XsResult<bool> {
+    pub(crate) fn introduce(
+        &mut self,
+        domid: u32,
+        gfn: u64,
+        evtchn: u32,
+        global: &Quota,
+    ) -> XsResult<bool> {
         match self.map.get(&domid) {
             Some(d) if d.gfn == gfn && d.evtchn == evtchn => Ok(false),
             Some(_) => Err(EINVAL),
             None => {
+                self.settings_mut(domid, global);
                 self.map.insert(
                     domid,
                     Domain {
@@ -62,7 +92,62 @@ impl Domains {
 
     /// `RELEASE`.
     pub(crate) fn release(&mut self, domid: u32) -> XsResult<()> {
-        self.map.remove(&domid).map(|_| ()).ok_or(EINVAL)
+        if domid == 0 {
+            return Err(EINVAL);
+        }
+        self.map.remove(&domid).ok_or(EINVAL)?;
+        self.settings.remove(&domid);
+        Ok(())
+    }
+
+    /// Checks a domid named by `GET/SET_FEATURE` or `GET/SET_QUOTA`:
+    /// `EINVAL` above 65535 (C xenstored's `parse_domid`), `ENOENT` for the
+    /// reserved ids, which name no domain.
+    pub(crate) fn check_domid(domid: u32) -> XsResult<()> {
+        if domid > 65535 {
+            Err(EINVAL)
+        } else if domid >= DOMID_FIRST_RESERVED {
+            Err(ENOENT)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn settings_mut(&mut self, domid: u32, global: &Quota) -> &mut Settings {
+        self.settings.entry(domid).or_insert(Settings {
+            features: features::SUPPORTED,
+            quota: *global,
+        })
+    }
+
+    /// A domain's feature word.
+    pub(crate) fn features(&self, domid: u32) -> u32 {
+        self.settings
+            .get(&domid)
+            .map_or(features::SUPPORTED, |s| s.features)
+    }
+
+    /// `SET_FEATURE`: `EBUSY` once introduced, `EINVAL` for bits the
+    /// server does not support (checked in that order, as C xenstored).
+    pub(crate) fn set_features(&mut self, domid: u32, bits: u32, global: &Quota) -> XsResult<()> {
+        if self.map.contains_key(&domid) {
+            return Err(EBUSY);
+        }
+        if bits & !features::SUPPORTED != 0 {
+            return Err(EINVAL);
+        }
+        self.settings_mut(domid, global).features = bits;
+        Ok(())
+    }
+
+    /// The quotas that apply to a domain.
+    pub(crate) fn quota(&self, domid: u32, global: &Quota) -> Quota {
+        self.settings.get(&domid).map_or(*global, |s| s.quota)
+    }
+
+    /// A domain's own quotas, to change.
+    pub(crate) fn quota_mut(&mut self, domid: u32, global: &Quota) -> &mut Quota {
+        &mut self.settings_mut(domid, global).quota
     }
 
     /// `RESUME`: nothing to clear without a hypervisor, but the domain must
@@ -107,9 +192,10 @@ mod tests {
         let mut d = Domains::default();
         assert!(!d.is_introduced(5));
         assert!(d.is_introduced(DOMID_SELF));
-        assert_eq!(d.introduce(5, 100, 3), Ok(true));
-        assert_eq!(d.introduce(5, 100, 3), Ok(false));
-        assert_eq!(d.introduce(5, 101, 3), Err(EINVAL));
+        let q = Quota::default();
+        assert_eq!(d.introduce(5, 100, 3, &q), Ok(true));
+        assert_eq!(d.introduce(5, 100, 3, &q), Ok(false));
+        assert_eq!(d.introduce(5, 101, 3, &q), Err(EINVAL));
         assert!(d.is_introduced(5));
         assert_eq!(d.set_target(6, 5), Err(ENOENT));
         d.set_target(5, 9).unwrap();
@@ -119,5 +205,35 @@ mod tests {
         assert_eq!(d.release(5), Err(EINVAL));
         assert_eq!(d.resume(5), Err(EINVAL));
         assert_eq!(d.target_of(5), None);
+        assert_eq!(d.release(0), Err(EINVAL));
+    }
+
+    #[test]
+    fn settings_are_copied_from_the_globals_and_fixed_at_introduce() {
+        let mut d = Domains::default();
+        let mut global = Quota::default();
+        assert_eq!(d.features(7), features::SUPPORTED);
+        d.set_features(7, features::WATCHDEPTH, &global).unwrap();
+        assert_eq!(d.features(7), features::WATCHDEPTH);
+        assert_eq!(
+            d.set_features(7, features::RECONNECTION, &global),
+            Err(EINVAL)
+        );
+        d.introduce(7, 1, 1, &global).unwrap();
+        assert_eq!(d.set_features(7, 0, &global), Err(EBUSY));
+        global.max_watches = Some(1);
+        assert_eq!(
+            d.quota(7, &global).max_watches,
+            Quota::default().max_watches
+        );
+        assert_eq!(
+            d.quota(8, &global).max_watches,
+            Some(1),
+            "unknown: the globals"
+        );
+        d.release(7).unwrap();
+        assert_eq!(d.features(7), features::SUPPORTED);
+        assert_eq!(Domains::check_domid(65536), Err(EINVAL));
+        assert_eq!(Domains::check_domid(0x7FF0), Err(ENOENT));
     }
 }

@@ -27,19 +27,21 @@
 //!   C xenstored; oxenstored serves them);
 //! * an unprivileged owner giving a node away gets `EACCES` (C 4.17+:
 //!   `EPERM`);
-//! * quota hits are `EQUOTA` (C: `ENOSPC`), an oversized value `E2BIG`;
+//! * quota hits are `EQUOTA` (C: `ENOSPC`, which the server sends when
+//!   imitating Xen 4.22), an oversized value `E2BIG`;
 //! * `CONTROL` answers `OK` to every command from everyone (oxenstored's
 //!   `reply_data_or_ack`);
-//! * ops above 21 (`GET_FEATURE` .. `SET_QUOTA`) are `ENOSYS`. The exception
-//!   is `DIRECTORY_PART`, implemented as C xenstored does so that clients
+//! * `DIRECTORY_PART` is implemented as C xenstored does so that clients
 //!   can list directories whose listing exceeds 4096 bytes; it can be
 //!   switched off ([`Config::directory_part`]) to get oxenstored's
 //!   `ENOSYS`;
+//! * ops 23-26 (`GET_FEATURE` .. `SET_QUOTA`), watch depth,
+//!   `@releaseDomain/<domid>` and `DOMID_ANY` follow C xenstored 4.22 by
+//!   default, or answer like 4.17/4.20 (`ENOSYS`, `EINVAL`) with
+//!   [`Config::version`]; see [`crate::XenVersion`] for what changes;
 //! * a `DIRECTORY` reply over 4096 bytes is `E2BIG` (C xenstored, and
 //!   oxenstored on rings; oxenstored sends the oversized frame on sockets,
 //!   which no client can decode);
-//! * `WATCH` with a depth (a third string) is `EINVAL` (4.17 has no
-//!   WATCHDEPTH);
 //! * an event is delivered to an unprivileged watcher only if it can read
 //!   the changed node or its parent, before or after the change; for any
 //!   watcher, at least one of them must exist (oxenstored's
@@ -53,19 +55,25 @@
 //! the permission ones); those are `EINVAL` here.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use xs_wire::{
-    DirectoryChunk, Errno, ErrorReply, Header, Ids, Names, Op, Perm, PermList, Reply, Request,
-    WatchEvent, HEADER_SIZE, INTRODUCE_DOMAIN, PAYLOAD_MAX, RELEASE_DOMAIN,
+    Access, DirectoryChunk, Errno, ErrorReply, Header, Ids, Names, Op, Perm, PermList, QuotaNames,
+    QuotaQuery, Reply, Request, WatchEvent, DOMID_ANY, HEADER_SIZE, INTRODUCE_DOMAIN, PAYLOAD_MAX,
+    RELEASE_DOMAIN,
 };
 
 use crate::access::{Caller, Need};
 use crate::domain::Domains;
-use crate::error::{XsError, XsResult, E2BIG, EACCES, EAGAIN, EBUSY, EINVAL, EIO, ENOENT, ENOSYS};
+use crate::error::{
+    XsError, XsResult, E2BIG, EACCES, EAGAIN, EBUSY, EINVAL, EIO, ENOENT, ENOSPC, ENOSYS,
+};
+use crate::features;
 use crate::paths::{check_length, parent, resolve};
 use crate::quota::Quota;
 use crate::store::{Generations, Store};
 use crate::transaction::{Transaction, TxOp};
+use crate::version::XenVersion;
 use crate::watch::{Change, Watch, Watches};
 
 /// Identifies a connection inside an [`Engine`].
@@ -108,6 +116,17 @@ pub struct Config {
     pub directory_part: bool,
     /// Fail this many commits with `EAGAIN` from the start.
     pub fail_commits: u64,
+    /// The Xen release whose daemon to imitate.
+    pub version: XenVersion,
+    /// Start like a host's daemon after boot: `/local/domain/0` with its
+    /// `name` (`Domain-0`) and `domid` (`0`), as `xen-init-dom0` writes
+    /// them, and dom0 introduced. Without it (the default) the tree is that
+    /// of an oxenstored started with `--no-domain-init`.
+    pub dom0: bool,
+    /// Drop watch events for an unprivileged domain not sent this long
+    /// after they were made (C xenstored 4.22: 20 s; `None`: never). Only
+    /// applies when imitating 4.22: oxenstored has no such drop.
+    pub event_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -116,6 +135,9 @@ impl Default for Config {
             quota: Quota::default(),
             directory_part: true,
             fail_commits: 0,
+            version: XenVersion::default(),
+            dom0: false,
+            event_timeout: Some(Duration::from_secs(20)),
         }
     }
 }
@@ -176,6 +198,8 @@ enum Answer {
     TxId(u32),
     Bool(bool),
     DomainPath(String),
+    Number(u64),
+    QuotaNames(String),
 }
 
 /// Work to do once the reply is queued: events must follow the reply.
@@ -190,7 +214,10 @@ enum After {
         old: Option<Store>,
         new: Option<Store>,
     },
-    Special(&'static str),
+    Special {
+        name: &'static str,
+        domid: u32,
+    },
 }
 
 /// The in-memory xenstored, without I/O.
@@ -263,13 +290,38 @@ impl Engine {
     /// [`crate::store`]).
     pub fn new(config: Config) -> Engine {
         let mut gens = Generations::default();
-        let store = Store::initial(&mut gens);
+        let mut store = Store::initial(&mut gens);
+        let mut domains = Domains::default();
+        let dom0 = Caller::DOM0;
+        if config.version.has_domid_any() {
+            // C xenstored 4.22: every domain may watch @releaseDomain.
+            let perms = vec![
+                Perm::new(Access::None, 0),
+                Perm::new(Access::Read, DOMID_ANY),
+            ];
+            store
+                .set_perms(&mut gens, &dom0, "/@releaseDomain", perms)
+                .expect("the initial tree has /@releaseDomain");
+        }
+        if config.dom0 {
+            for (path, value) in [
+                ("/local/domain/0/domid", "0"),
+                ("/local/domain/0/name", "Domain-0"),
+            ] {
+                store
+                    .write(&mut gens, &dom0, path, value.as_bytes(), None)
+                    .expect("the initial tree is writable by dom0");
+            }
+            domains
+                .introduce(0, 0, 0, &config.quota)
+                .expect("dom0 is introduced first");
+        }
         Engine {
             store,
             gens,
             conns: BTreeMap::new(),
             next_conn: 1,
-            domains: Domains::default(),
+            domains,
             fail_commits: config.fail_commits,
             config,
         }
@@ -311,6 +363,17 @@ impl Engine {
     /// Number of frames waiting to be sent to `id`.
     pub fn queued(&self, id: ConnId) -> usize {
         self.conns.get(&id).map_or(0, |c| c.out.len())
+    }
+
+    /// How long a watch event for `id` may wait to be sent before it is
+    /// dropped ([`Config::event_timeout`], for unprivileged domains when
+    /// imitating Xen 4.22).
+    pub fn event_timeout(&self, id: ConnId) -> Option<Duration> {
+        let conn = self.conns.get(&id)?;
+        if conn.info.privileged || !self.config.version.drops_late_events() {
+            return None;
+        }
+        self.config.event_timeout
     }
 
     /// Whether `id` stopped reading for so long that its queue overflowed;
@@ -373,6 +436,39 @@ impl Engine {
             domid: info.domid,
             target: self.domains.target_of(info.domid),
             privileged: info.privileged,
+            domid_any: self.config.version.has_domid_any(),
+            writes_domid_any: self.config.version.has_domid_any()
+                && self.features_of(info) & features::DOMID_ANY != 0,
+        }
+    }
+
+    /// The feature word of a connection: everything for dom0 on the
+    /// socket, its domain's word otherwise.
+    fn features_of(&self, info: ConnInfo) -> u32 {
+        if info.privileged {
+            features::SUPPORTED
+        } else {
+            self.domains.features(info.domid)
+        }
+    }
+
+    /// The quotas that apply to a caller: the global ones for privileged
+    /// callers (who are exempt unless `apply_to_privileged`), the domain's
+    /// own otherwise.
+    fn limits(&self, domid: u32, privileged: bool) -> Quota {
+        if privileged {
+            self.config.quota
+        } else {
+            self.domains.quota(domid, &self.config.quota)
+        }
+    }
+
+    /// The error as this version's daemon names it: C xenstored 4.22 says
+    /// `ENOSPC` where oxenstored says `EQUOTA`.
+    fn wire_error(&self, error: XsError) -> XsError {
+        match error {
+            XsError::Quota if self.config.version.has_quota_ops() => ENOSPC,
+            other => other,
         }
     }
 
@@ -399,7 +495,7 @@ impl Engine {
         let mut after = Vec::new();
         let frame = match self.dispatch(id, info, tx_id, header, payload, &mut after) {
             Ok(answer) => answer_frame(op, ids, answer),
-            Err(e) => encode(op, ids, &Reply::Error(e.to_reply())),
+            Err(e) => encode(op, ids, &Reply::Error(self.wire_error(e).to_reply())),
         };
         self.push(id, frame);
         for job in after {
@@ -427,9 +523,14 @@ impl Engine {
                 old.as_ref(),
                 new.as_ref(),
             ),
-            After::Special(name) => {
+            After::Special { name, domid } => {
                 let now = self.store.clone();
-                self.fire(Change::Special(name), None, Some(&now));
+                let change = Change::Special {
+                    name,
+                    domid,
+                    with_domid: self.config.version.has_watch_depth(),
+                };
+                self.fire(change, None, Some(&now));
             }
         }
     }
@@ -449,6 +550,8 @@ impl Engine {
                 domid: conn.info.domid,
                 target: targets.get(&conn.info.domid).copied().flatten(),
                 privileged: conn.info.privileged,
+                domid_any: self.config.version.has_domid_any(),
+                writes_domid_any: false,
             };
             for pending in conn.watches.fired(change, conn.info.domid) {
                 if !may_see(&caller, &pending.checked, old, new) {
@@ -477,25 +580,37 @@ impl Engine {
         after: &mut Vec<After>,
     ) -> XsResult<Answer> {
         let op = header.op;
-        let quota = self.config.quota;
+        let version = self.config.version;
+        let quota = self.limits(info.domid, info.privileged);
         // The transaction is looked up before anything else (oxenstored).
         if tx_id != 0 {
             let conn = self.conns.get_mut(&id).ok_or(EIO)?;
             let tx = conn.txs.get_mut(&tx_id).ok_or(EIO)?;
             tx.requests += 1;
             let limit = quota.for_caller(quota.max_requests_per_transaction, info.privileged);
-            if limit.is_some_and(|limit| tx.requests > limit) {
+            if !version.has_quota_ops() && limit.is_some_and(|limit| tx.requests > limit) {
                 return Err(XsError::Quota);
             }
         }
         match op {
-            Op::GetFeature | Op::SetFeature | Op::GetQuota | Op::SetQuota => return Err(ENOSYS),
+            Op::GetFeature | Op::SetFeature if !version.has_feature_ops() => return Err(ENOSYS),
+            Op::GetQuota | Op::SetQuota if !version.has_quota_ops() => return Err(ENOSYS),
             Op::DirectoryPart if !self.config.directory_part => return Err(ENOSYS),
-            Op::Introduce | Op::Release | Op::Resume | Op::SetTarget | Op::IsDomainIntroduced
+            Op::Introduce
+            | Op::Release
+            | Op::Resume
+            | Op::SetTarget
+            | Op::IsDomainIntroduced
+            | Op::SetFeature
+            | Op::GetQuota
+            | Op::SetQuota
                 if !info.privileged =>
             {
                 return Err(EACCES)
             }
+            // GET_FEATURE of another domain is dom0's (checked before the
+            // argument count, as C xenstored does).
+            Op::GetFeature if !info.privileged && !payload.is_empty() => return Err(EACCES),
             _ => {}
         }
         let request = Request::parse(header, payload)?;
@@ -569,6 +684,10 @@ impl Engine {
             Request::SetPerms { path, perms } => {
                 let abs = resolve(path, domid);
                 check_length(&abs, path_max)?;
+                let limit = quota.for_caller(quota.max_perms_per_node, info.privileged);
+                if version.has_quota_ops() && limit.is_some_and(|max| perms.iter().count() > max) {
+                    return Err(XsError::Quota);
+                }
                 let op = TxOp::SetPerms {
                     path: abs,
                     perms: perms.iter().collect(),
@@ -577,7 +696,11 @@ impl Engine {
                 Ok(Answer::Ack)
             }
             Request::Watch { path, token, depth } => {
-                if depth.is_some() {
+                // A depth needs WATCHDEPTH: without it, three strings are
+                // simply too many (EINVAL in every version).
+                let depth_ok =
+                    version.has_watch_depth() && self.features_of(info) & features::WATCHDEPTH != 0;
+                if depth.is_some() && !depth_ok {
                     return Err(EINVAL);
                 }
                 let watch = Watch {
@@ -586,6 +709,7 @@ impl Engine {
                     token: token.to_owned(),
                     relative: path.kind() == xs_wire::PathKind::Relative,
                     special: path.is_special(),
+                    depth,
                 };
                 let limit = quota.for_caller(quota.max_watches, info.privileged);
                 let conn = self.conns.get_mut(&id).ok_or(EIO)?;
@@ -638,15 +762,24 @@ impl Engine {
             }
             Request::GetDomainPath { domid } => Ok(Answer::DomainPath(crate::domain_path(domid))),
             Request::Introduce { domid, gfn, evtchn } => {
-                if self.domains.introduce(domid, gfn, evtchn)? {
-                    after.push(After::Special(INTRODUCE_DOMAIN));
+                if self
+                    .domains
+                    .introduce(domid, gfn, evtchn, &self.config.quota)?
+                {
+                    after.push(After::Special {
+                        name: INTRODUCE_DOMAIN,
+                        domid,
+                    });
                 }
                 Ok(Answer::Ack)
             }
             Request::Release { domid } => {
                 self.domains.release(domid)?;
                 self.store.forget_domain(&mut self.gens, domid);
-                after.push(After::Special(RELEASE_DOMAIN));
+                after.push(After::Special {
+                    name: RELEASE_DOMAIN,
+                    domid,
+                });
                 Ok(Answer::Ack)
             }
             Request::Resume { domid } => {
@@ -661,11 +794,60 @@ impl Engine {
                 Ok(Answer::Bool(self.domains.is_introduced(domid)))
             }
             Request::Control { .. } => Ok(Answer::Ack),
-            Request::GetFeature { .. }
-            | Request::SetFeature { .. }
-            | Request::GetQuota(_)
-            | Request::SetQuota { .. } => Err(ENOSYS),
+            Request::GetFeature { domid: None } => {
+                Ok(Answer::Number(self.features_of(info).into()))
+            }
+            Request::GetFeature { domid: Some(domid) } => {
+                Domains::check_domid(domid)?;
+                Ok(Answer::Number(self.domains.features(domid).into()))
+            }
+            Request::SetFeature { domid, features } => {
+                Domains::check_domid(domid)?;
+                self.domains
+                    .set_features(domid, features, &self.config.quota)?;
+                Ok(Answer::Ack)
+            }
+            Request::GetQuota(QuotaQuery::Names) => {
+                Ok(Answer::QuotaNames(crate::quota::NAMES.join(" ")))
+            }
+            Request::GetQuota(QuotaQuery::Global(name)) => self
+                .config
+                .quota
+                .get(name)
+                .map(Answer::Number)
+                .ok_or(EINVAL),
+            Request::GetQuota(QuotaQuery::Domain { domid, name }) => {
+                Domains::check_domid(domid)?;
+                let quota = self.domains.quota(domid, &self.config.quota);
+                quota.get(name).map(Answer::Number).ok_or(EINVAL)
+            }
+            Request::SetQuota { domid, name, value } => {
+                if let Some(domid) = domid {
+                    Domains::check_domid(domid)?;
+                }
+                // u32::MAX is C xenstored's "not set" marker, never a value.
+                if value == u32::MAX || self.config.quota.get(name).is_none() {
+                    return Err(EINVAL);
+                }
+                let global = self.config.quota;
+                let target = match domid {
+                    None => &mut self.config.quota,
+                    Some(domid) => self.domains.quota_mut(domid, &global),
+                };
+                target.set(name, value);
+                Ok(Answer::Ack)
+            }
         }
+    }
+
+    /// The `transaction-nodes` limit of connection `id` (Xen 4.22 only).
+    fn transaction_nodes(&self, id: ConnId) -> Option<usize> {
+        if !self.config.version.has_quota_ops() {
+            return None;
+        }
+        let info = self.conns.get(&id)?.info;
+        let quota = self.limits(info.domid, info.privileged);
+        quota.for_caller(quota.max_nodes_per_transaction, info.privileged)
     }
 
     /// Runs a read-only operation on the live tree or the transaction's,
@@ -680,11 +862,13 @@ impl Engine {
         if tx_id == 0 {
             return f(&self.store);
         }
+        let limit = self.transaction_nodes(id);
         let tx = self
             .conns
             .get_mut(&id)
             .and_then(|c| c.txs.get_mut(&tx_id))
             .ok_or(EIO)?;
+        tx.touch(abs, limit)?;
         tx.record_read(abs);
         f(&tx.work)
     }
@@ -699,10 +883,8 @@ impl Engine {
         op: TxOp,
         after: &mut Vec<After>,
     ) -> XsResult<()> {
-        let limit = self
-            .config
-            .quota
-            .for_caller(self.config.quota.max_nodes_per_domain, caller.privileged);
+        let quota = self.limits(caller.domid, caller.privileged);
+        let limit = quota.for_caller(quota.max_nodes_per_domain, caller.privileged);
         if tx_id == 0 {
             let old = self.store.clone();
             if let Some(job) = apply(&mut self.store, &mut self.gens, &caller, &op, limit, old)? {
@@ -710,11 +892,13 @@ impl Engine {
             }
             return Ok(());
         }
+        let touch_limit = self.transaction_nodes(id);
         let tx = self
             .conns
             .get_mut(&id)
             .and_then(|c| c.txs.get_mut(&tx_id))
             .ok_or(EIO)?;
+        tx.touch(op.path(), touch_limit)?;
         let old = tx.work.clone();
         if apply(&mut tx.work, &mut self.gens, &caller, &op, limit, old)?.is_some() {
             tx.ops.push(op);
@@ -734,10 +918,8 @@ impl Engine {
         if tx.conflicts_with(&self.store) {
             return Err(EAGAIN);
         }
-        let limit = self
-            .config
-            .quota
-            .for_caller(self.config.quota.max_nodes_per_domain, caller.privileged);
+        let quota = self.limits(caller.domid, caller.privileged);
+        let limit = quota.for_caller(quota.max_nodes_per_domain, caller.privileged);
         let mut live = self.store.clone();
         let mut jobs = Vec::new();
         for op in &tx.ops {
@@ -808,7 +990,7 @@ fn may_see(caller: &Caller, checked: &str, old: Option<&Store>, new: Option<&Sto
             .iter()
             .flatten()
             .filter_map(|p| store.lookup(p))
-            .any(|n| caller.may(&n.perms, Need::Read))
+            .any(|n| n.grants(caller, Need::Read))
     })
 }
 
@@ -871,6 +1053,11 @@ fn answer_frame(op: Op, ids: Ids, answer: Answer) -> Vec<u8> {
         Answer::TxId(id) => encode(op, ids, &Reply::TransactionId(id)),
         Answer::Bool(b) => encode(op, ids, &Reply::Bool(b)),
         Answer::DomainPath(p) => encode(op, ids, &Reply::DomainPath(&p)),
+        Answer::Number(n) => encode(op, ids, &Reply::Number(n)),
+        Answer::QuotaNames(text) => match QuotaNames::new(&text) {
+            Ok(names) => encode(op, ids, &Reply::QuotaNames(names)),
+            Err(_) => invalid(),
+        },
     }
 }
 

@@ -1,6 +1,7 @@
 //! Engine unit tests: requests in, frames out, no sockets.
 
 use super::*;
+use crate::XenVersion;
 use xs_wire::{decode, Access, Path, QuotaQuery, Status};
 
 /// A decoded output frame, owned.
@@ -42,6 +43,14 @@ fn p(s: &str) -> Path<'_> {
 impl Harness {
     fn new() -> Harness {
         Harness::with(Config::default())
+    }
+
+    /// Answers like Xen 4.17's oxenstored.
+    fn v4_17() -> Harness {
+        Harness::with(Config {
+            version: XenVersion::V4_17,
+            ..Config::default()
+        })
     }
 
     fn with(config: Config) -> Harness {
@@ -366,7 +375,7 @@ fn relative_paths_resolve_against_the_domain_home() {
 
 #[test]
 fn special_paths_are_nodes_under_the_root() {
-    let mut h = Harness::new();
+    let mut h = Harness::v4_17();
     let c = h.dom0();
     let out = h.raw(
         c,
@@ -439,7 +448,7 @@ fn malformed_payloads_are_einval() {
 
 #[test]
 fn unknown_and_unsupported_ops_are_enosys() {
-    let mut h = Harness::new();
+    let mut h = Harness::v4_17();
     let c = h.dom0();
     for op in [
         Op::Unknown(99),
@@ -849,6 +858,7 @@ fn transaction_and_watch_quotas_for_unprivileged_domains() {
             max_requests_per_transaction: Some(3),
             ..Quota::default()
         },
+        version: XenVersion::V4_17,
         ..Config::default()
     });
     let d = h.dom(4);
@@ -884,6 +894,7 @@ fn node_quota_for_domains() {
             max_nodes_per_domain: Some(3),
             ..Quota::default()
         },
+        version: XenVersion::V4_17,
         ..Config::default()
     });
     let c = h.dom0();
@@ -904,6 +915,7 @@ fn quotas_can_apply_to_dom0() {
             apply_to_privileged: true,
             ..Quota::default()
         },
+        version: XenVersion::V4_17,
         ..Config::default()
     });
     let c = h.dom0();

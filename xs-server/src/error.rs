@@ -13,8 +13,9 @@ pub enum XsError {
     /// One of the 16 names of Xen's table.
     #[error("{0}")]
     Errno(Errno),
-    /// oxenstored's `EQUOTA`: a per-domain quota (watches, transactions,
-    /// nodes, requests per transaction) was hit.
+    /// A per-domain quota (watches, transactions, nodes, requests or nodes
+    /// per transaction, permission entries) was hit. Sent as oxenstored's
+    /// `EQUOTA`, or as `ENOSPC` when the server imitates C xenstored 4.22.
     #[error("EQUOTA")]
     Quota,
 }
@@ -71,6 +72,7 @@ pub(crate) const EBUSY: XsError = XsError::Errno(Errno::EBUSY);
 pub(crate) const EAGAIN: XsError = XsError::Errno(Errno::EAGAIN);
 pub(crate) const E2BIG: XsError = XsError::Errno(Errno::E2BIG);
 pub(crate) const EIO: XsError = XsError::Errno(Errno::EIO);
+pub(crate) const ENOSPC: XsError = XsError::Errno(Errno::ENOSPC);
 
 /// Result of an engine operation.
 pub(crate) type XsResult<T> = Result<T, XsError>;

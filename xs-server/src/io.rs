@@ -21,6 +21,13 @@
 //! * the transport (xs-transport's [`Connection`]) holds at most
 //!   [`TRANSPORT_HIGH`] bytes more than the socket took.
 //!
+//! Watch events for an unprivileged domain that are still in staging (not
+//! handed to the transport) when their time is up
+//! ([`Engine::event_timeout`]: 20 s when imitating C xenstored 4.22) are
+//! dropped, as C xenstored drops events a domain has not taken from its
+//! ring in time, so a guest that stops reading cannot pin the daemon's
+//! memory with events.
+//!
 //! The input side is bounded by xs-transport's frame reader: one frame of
 //! at most 4112 bytes; a header announcing more than 4096 makes `recv` fail
 //! and the connection is closed without a reply, exactly like xenstored.
@@ -28,11 +35,11 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::Interest;
 use xs_transport::{Connection, TransportError};
-use xs_wire::Header;
+use xs_wire::{Header, Op, HEADER_SIZE};
 
 use crate::engine::{ConnId, Engine};
 use crate::fault::{Faults, MALFORMED_LEN};
@@ -59,6 +66,23 @@ pub(crate) enum End {
     Fault,
 }
 
+/// A frame waiting in staging.
+#[derive(Debug)]
+struct Staged {
+    /// When it may be sent (the delay fault).
+    due: Instant,
+    /// When it is dropped if still here (events to unprivileged domains).
+    expires: Option<Instant>,
+    frame: Vec<u8>,
+}
+
+/// Whether an encoded frame is a watch event.
+fn is_event(frame: &[u8]) -> bool {
+    frame
+        .first_chunk::<HEADER_SIZE>()
+        .is_some_and(|header| Header::from_bytes(header).op == Op::WatchEvent)
+}
+
 /// One accepted client.
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -68,7 +92,7 @@ pub(crate) struct Client {
     raw: UnixStream,
     pub(crate) id: ConnId,
     requests: u64,
-    staging: VecDeque<(Instant, Vec<u8>)>,
+    staging: VecDeque<Staged>,
     /// Requests read but not handled yet (the backlog was full).
     held: VecDeque<(Header, Vec<u8>)>,
     /// Data may be waiting on the socket that was not read (paused).
@@ -82,7 +106,9 @@ impl Client {
     /// Wraps an accepted stream for engine connection `id`.
     pub(crate) fn new(stream: UnixStream, id: ConnId) -> std::io::Result<Client> {
         let raw = stream.try_clone()?;
-        let conn = Connection::from_unix_stream(stream).map_err(std::io::Error::other)?;
+        let mut conn = Connection::from_unix_stream(stream).map_err(std::io::Error::other)?;
+        // Requests are held to the protocol's 4096 bytes, as in xenstored.
+        conn.set_recv_limit(xs_wire::PAYLOAD_MAX);
         Ok(Client {
             conn,
             raw,
@@ -172,8 +198,13 @@ impl Client {
             pair.reverse();
         }
         let due = now + faults.delay.unwrap_or_default();
-        self.staging
-            .extend(groups.into_iter().flatten().map(|frame| (due, frame)));
+        let timeout = engine.event_timeout(self.id);
+        self.staging.extend(
+            groups
+                .into_iter()
+                .flatten()
+                .map(|frame| staged(frame, due, now, timeout)),
+        );
         if let Some(bytes) = stop {
             self.state = State::Closing(bytes);
             self.held.clear();
@@ -190,8 +221,9 @@ impl Client {
     /// Moves the engine's output to staging.
     fn stage(&mut self, engine: &mut Engine, faults: &Faults, now: Instant) {
         let due = now + faults.delay.unwrap_or_default();
+        let timeout = engine.event_timeout(self.id);
         while let Some(frame) = engine.pop_output(self.id) {
-            self.staging.push_back((due, frame));
+            self.staging.push_back(staged(frame, due, now, timeout));
         }
     }
 
@@ -204,27 +236,41 @@ impl Client {
         now: Instant,
     ) -> Result<bool, End> {
         self.stage(engine, faults, now);
+        self.staging
+            .retain(|s| s.expires.is_none_or(|expires| expires > now));
         let quota = engine.config().quota;
         if engine.overflowed(self.id)
             || self.staging.len() > quota.max_outstanding + quota.max_queued_events
         {
             return Err(End::Backlog);
         }
-        while let Some((due, _)) = self.staging.front() {
-            if *due > now || self.conn.queued_bytes() >= TRANSPORT_HIGH {
-                break;
-            }
-            let (due, frame) = self.staging.pop_front().expect("front exists");
-            match self.conn.send(&frame) {
-                Ok(()) => {}
-                Err(TransportError::QueueFull { .. }) => {
-                    self.staging.push_front((due, frame));
+        // Refill the transport after each flush: the socket may take more
+        // than one refill, and with edge-triggered readiness no further
+        // writable event comes while it still has room.
+        loop {
+            let mut moved = false;
+            while let Some(front) = self.staging.front() {
+                if front.due > now || self.conn.queued_bytes() >= TRANSPORT_HIGH {
                     break;
                 }
-                Err(e) => return Err(End::Transport(e)),
+                let next = self.staging.pop_front().expect("front exists");
+                match self.conn.send(&next.frame) {
+                    Ok(()) => moved = true,
+                    Err(TransportError::QueueFull { .. }) => {
+                        self.staging.push_front(next);
+                        break;
+                    }
+                    Err(e) => return Err(End::Transport(e)),
+                }
+            }
+            let before = self.conn.queued_bytes();
+            self.conn.flush().map_err(End::Transport)?;
+            let progress = moved || self.conn.queued_bytes() < before;
+            let more = self.staging.front().is_some_and(|s| s.due <= now);
+            if !progress || !more || self.conn.queued_bytes() >= TRANSPORT_HIGH {
+                break;
             }
         }
-        self.conn.flush().map_err(End::Transport)?;
         if let State::Closing(bad) = &mut self.state {
             if self.staging.is_empty() && self.conn.queued_bytes() == 0 {
                 if let Some(bytes) = bad.take() {
@@ -237,12 +283,12 @@ impl Client {
         Ok(true)
     }
 
-    /// When the next staged frame falls due, if it is in the future.
+    /// When the next staged frame falls due or the next event expires, if
+    /// that is in the future.
     pub(crate) fn next_due(&self, now: Instant) -> Option<Instant> {
-        self.staging
-            .front()
-            .map(|(due, _)| *due)
-            .filter(|due| *due > now)
+        let due = self.staging.front().map(|s| s.due);
+        let expires = self.staging.iter().filter_map(|s| s.expires).min();
+        due.into_iter().chain(expires).filter(|t| *t > now).min()
     }
 }
 
@@ -291,4 +337,14 @@ fn malformed(request: &Header) -> Vec<u8> {
     let mut bytes = header.to_bytes().to_vec();
     bytes.extend_from_slice(&[b'X'; 64]);
     bytes
+}
+
+/// A frame for staging; events get their expiry time if `timeout` applies.
+fn staged(frame: Vec<u8>, due: Instant, now: Instant, timeout: Option<Duration>) -> Staged {
+    let expires = timeout.filter(|_| is_event(&frame)).map(|t| now + t);
+    Staged {
+        due,
+        expires,
+        frame,
+    }
 }

@@ -13,7 +13,9 @@
 //!
 //! Behaviour follows oxenstored 4.17, the daemon the project's CI runs; the
 //! places where it differs from C xenstored or the protocol notes are listed
-//! in the [`engine`] module docs.
+//! in the [`engine`] module docs. On top of that it speaks the Xen 4.22
+//! protocol (features, quotas, watch depth, `DOMID_ANY`), or answers like a
+//! 4.17/4.20 daemon ([`XenVersion`], [`ServerBuilder::xen_version`]).
 //!
 //! # Example
 //!
@@ -52,6 +54,7 @@ mod domain;
 pub mod engine;
 mod error;
 pub mod fault;
+pub mod features;
 mod io;
 
 mod paths;
@@ -60,6 +63,7 @@ mod server;
 
 pub mod store;
 pub mod transaction;
+mod version;
 pub mod watch;
 
 pub use access::Caller;
@@ -70,5 +74,6 @@ pub use fault::Fault;
 pub use paths::domain_path;
 pub use quota::Quota;
 pub use server::{Server, ServerBuilder, ServerHandle};
+pub use version::{UnknownVersion, XenVersion};
 
 pub use store::XENSTORED_NAME;

@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! xs-server --socket PATH [--domain-socket DOMID]... [--no-directory-part]
-//!           [--fail-commits N] [--quiet]
+//!           [--xen-version 4.17|4.20|4.22] [--no-dom0] [--fail-commits N] [--quiet]
 //! ```
+//!
+//! `--xen-version` picks the daemon to answer like (default 4.22, see
+//! `XenVersion`). The store starts like a host's after boot
+//! (`/local/domain/0` with `name` and `domid`, dom0 introduced);
+//! `--no-dom0` starts with an empty `/local` instead.
 //!
 //! Clients of `PATH` are privileged dom0; clients of `PATH.dom<DOMID>` act
 //! as unprivileged domain DOMID. Logs go to stderr. SIGINT and SIGTERM stop
@@ -18,13 +23,13 @@
 
 use std::process::ExitCode;
 
-use xs_server::{Fault, Server};
+use xs_server::{Fault, Server, XenVersion};
 
 const USAGE: &str = "usage: xs-server --socket PATH [--domain-socket DOMID]... \
-[--no-directory-part] [--fail-commits N] [--quiet]";
+[--no-directory-part] [--xen-version 4.17|4.20|4.22] [--no-dom0] [--fail-commits N] [--quiet]";
 
 fn main() -> ExitCode {
-    let mut builder = Server::builder().verbose(true);
+    let mut builder = Server::builder().verbose(true).dom0(true);
     let mut socket = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -47,6 +52,13 @@ fn main() -> ExitCode {
                         .map_err(|e| format!("--fail-commits: {e}"))?;
                     builder = builder.clone().fault(Fault::FailCommits(n));
                 }
+                "--xen-version" => {
+                    let version: XenVersion = value("--xen-version")?
+                        .parse()
+                        .map_err(|e| format!("--xen-version: {e}"))?;
+                    builder = builder.clone().xen_version(version);
+                }
+                "--no-dom0" => builder = builder.clone().dom0(false),
                 "--no-directory-part" => builder = builder.clone().directory_part(false),
                 "--quiet" => builder = builder.clone().verbose(false),
                 "-h" | "--help" => return Err(USAGE.to_owned()),

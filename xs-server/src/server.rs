@@ -38,6 +38,7 @@ use crate::engine::{Config, ConnInfo, Engine, Stats};
 use crate::fault::{Fault, Faults};
 use crate::io::{Client, End};
 use crate::quota::Quota;
+use crate::version::XenVersion;
 
 const WAKER: Token = Token(0);
 
@@ -299,6 +300,103 @@ impl ServerBuilder {
     /// ```
     pub fn domain_socket(mut self, domid: u32) -> Self {
         self.domain_sockets.push(domid);
+        self
+    }
+
+    /// Answer like the daemon of this Xen release (default
+    /// [`XenVersion::V4_22`]); see [`XenVersion`] for what changes.
+    ///
+    /// ```
+    /// use xs_wire::{Op, Request};
+    /// use xs_server::{Server, XenVersion};
+    ///
+    /// // A Xen 4.17 daemon does not know GET_FEATURE.
+    /// let server = Server::builder().xen_version(XenVersion::V4_17).spawn()?;
+    /// let mut sock = server.connect()?;
+    /// let req = Request::GetFeature { domid: None };
+    /// assert_eq!(call(&mut sock, 0, req), (Op::Error, b"ENOSYS\0".to_vec()));
+    /// // Xen 4.22: ERROR | WATCHDEPTH | DOMID_ANY.
+    /// let server = Server::builder().spawn()?;
+    /// let mut sock = server.connect()?;
+    /// assert_eq!(call(&mut sock, 0, req), (Op::GetFeature, b"14\0".to_vec()));
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn xen_version(mut self, version: XenVersion) -> Self {
+        self.config.version = version;
+        self
+    }
+
+    /// Start with a host's dom0 in place (default: `false`; the
+    /// `xs-server` binary starts with it):
+    /// `/local/domain/0/name` = `Domain-0`, `/local/domain/0/domid` = `0`
+    /// (what `xen-init-dom0` writes at boot) and dom0 introduced. With
+    /// `false` the tree is that of oxenstored started with
+    /// `--no-domain-init` (`/local` empty).
+    ///
+    /// ```
+    /// use xs_wire::{Op, Path, Request};
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::builder().dom0(true).spawn()?;
+    /// let mut sock = server.connect()?;
+    /// let req = Request::Read { path: Path::new("/local/domain/0/name")? };
+    /// assert_eq!(call(&mut sock, 0, req), (Op::Read, b"Domain-0".to_vec()));
+    /// let req = Request::IsDomainIntroduced { domid: 0 };
+    /// assert_eq!(call(&mut sock, 0, req), (Op::IsDomainIntroduced, b"T\0".to_vec()));
+    /// # /// One request on `sock` (in transaction `tx`); the reply's type and payload.
+    /// # fn call(sock: &mut std::os::unix::net::UnixStream, tx: u32, req: Request<'_>) -> (Op, Vec<u8>) {
+    /// #     use std::io::{Read, Write};
+    /// #     let mut buf = [0u8; 4200];
+    /// #     let n = req.encode(xs_wire::Ids::in_transaction(1, tx), &mut buf).unwrap();
+    /// #     sock.write_all(&buf[..n]).unwrap();
+    /// #     let mut got = Vec::new();
+    /// #     loop {
+    /// #         let mut chunk = [0u8; 4200];
+    /// #         let n = sock.read(&mut chunk).unwrap();
+    /// #         assert!(n > 0, "connection closed");
+    /// #         got.extend_from_slice(&chunk[..n]);
+    /// #         if let xs_wire::Status::Complete((f, _)) = xs_wire::decode(&got).unwrap() {
+    /// #             return (f.header.op, f.payload.to_vec());
+    /// #         }
+    /// #     }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dom0(mut self, dom0: bool) -> Self {
+        self.config.dom0 = dom0;
+        self
+    }
+
+    /// How long a watch event for an unprivileged domain may wait to be
+    /// sent before it is dropped (default 20 s, as C xenstored; `None`:
+    /// never). Only when imitating Xen 4.22.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use xs_server::Server;
+    ///
+    /// let server = Server::builder().event_timeout(Some(Duration::from_secs(1))).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn event_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.event_timeout = timeout;
         self
     }
 

@@ -54,16 +54,32 @@ pub(crate) struct Node {
     pub(crate) children: BTreeMap<Arc<str>, Arc<Node>>,
     /// Generation of the last change of this node.
     pub(crate) gen: u64,
+    /// `DOMID_ANY` entries in `perms` were written by a caller without the
+    /// feature and never match.
+    pub(crate) any_ignored: bool,
 }
 
 impl Node {
-    fn new(value: &[u8], perms: Arc<[Perm]>, gen: u64) -> Node {
+    fn new(value: &[u8], perms: Arc<[Perm]>, any_ignored: bool, gen: u64) -> Node {
         Node {
             value: value.into(),
             perms,
             children: BTreeMap::new(),
             gen,
+            any_ignored,
         }
+    }
+
+    /// Whether the node's permissions grant `need` to `caller`.
+    pub(crate) fn grants(&self, caller: &Caller, need: Need) -> bool {
+        caller
+            .honouring_any(!self.any_ignored)
+            .may(&self.perms, need)
+    }
+
+    /// Whether `caller` owns the node.
+    fn owned_by(&self, caller: &Caller) -> bool {
+        caller.honouring_any(!self.any_ignored).owns(&self.perms)
     }
 
     /// The child names as a `DIRECTORY` payload: each name and a NUL.
@@ -98,7 +114,7 @@ impl Store {
     pub(crate) fn initial(gens: &mut Generations) -> Store {
         let perms: Arc<[Perm]> = dom0_only().into();
         let mut store = Store {
-            root: Arc::new(Node::new(b"", perms, gens.next())),
+            root: Arc::new(Node::new(b"", perms, false, gens.next())),
         };
         for path in ["/@introduceDomain", "/@releaseDomain", "/local", "/tool"] {
             store
@@ -134,7 +150,7 @@ impl Store {
     /// The node at `abs` if `caller` may read it: `ENOENT`, `EACCES`.
     pub(crate) fn get(&self, caller: &Caller, abs: &str) -> XsResult<&Node> {
         let node = self.lookup(abs).ok_or(ENOENT)?;
-        if caller.may(&node.perms, Need::Read) {
+        if node.grants(caller, Need::Read) {
             Ok(node)
         } else {
             Err(EACCES)
@@ -190,13 +206,13 @@ impl Store {
         gens: &mut Generations,
         names: &[&str],
         depth: usize,
-        perms: Arc<[Perm]>,
+        (perms, any_ignored): (Arc<[Perm]>, bool),
         value: &[u8],
     ) {
         let gen = gens.next();
-        let mut node = Node::new(value, perms.clone(), gen);
+        let mut node = Node::new(value, perms.clone(), any_ignored, gen);
         for i in (depth + 1..names.len()).rev() {
-            let mut parent = Node::new(b"", perms.clone(), gen);
+            let mut parent = Node::new(b"", perms.clone(), any_ignored, gen);
             parent.children.insert(names[i].into(), Arc::new(node));
             node = parent;
         }
@@ -219,7 +235,7 @@ impl Store {
     ) -> XsResult<bool> {
         let names: Vec<&str> = components(abs).collect();
         let (depth, deepest) = self.deepest(&names);
-        if !caller.may(&deepest.perms, Need::Write) {
+        if !deepest.grants(caller, Need::Write) {
             return Err(EACCES);
         }
         if depth == names.len() {
@@ -229,8 +245,8 @@ impl Store {
             node.gen = gen;
             return Ok(false);
         }
-        let perms = deepest.perms.clone();
-        self.check_entries(perms[0].domid, entry_limit)?;
+        let perms = (deepest.perms.clone(), deepest.any_ignored);
+        self.check_entries(perms.0[0].domid, entry_limit)?;
         self.create(gens, &names, depth, perms, value);
         Ok(true)
     }
@@ -247,14 +263,14 @@ impl Store {
     ) -> XsResult<bool> {
         let names: Vec<&str> = components(abs).collect();
         let (depth, deepest) = self.deepest(&names);
-        if !caller.may(&deepest.perms, Need::Write) {
+        if !deepest.grants(caller, Need::Write) {
             return Err(EACCES);
         }
         if depth == names.len() {
             return Ok(false);
         }
-        let perms = deepest.perms.clone();
-        self.check_entries(perms[0].domid, entry_limit)?;
+        let perms = (deepest.perms.clone(), deepest.any_ignored);
+        self.check_entries(perms.0[0].domid, entry_limit)?;
         self.create(gens, &names, depth, perms, b"");
         Ok(true)
     }
@@ -271,7 +287,7 @@ impl Store {
     ) -> XsResult<bool> {
         let names: Vec<&str> = components(abs).collect();
         let Some((last, parent_names)) = names.split_last() else {
-            if !caller.may(&self.root.perms, Need::Write) {
+            if !self.root.grants(caller, Need::Write) {
                 return Err(EACCES);
             }
             let gen = gens.next();
@@ -287,7 +303,7 @@ impl Store {
         let Some(node) = parent.children.get(*last) else {
             return Ok(false);
         };
-        if !caller.may(&node.perms, Need::Write) {
+        if !node.grants(caller, Need::Write) {
             return Err(EACCES);
         }
         let gen = gens.next();
@@ -309,12 +325,14 @@ impl Store {
     ) -> XsResult<()> {
         let node = self.lookup(abs).ok_or(ENOENT)?;
         let is_root = abs == "/";
-        if !is_root && !caller.owns(&node.perms) {
+        if !is_root && !node.owned_by(caller) {
             return Err(EACCES);
         }
-        if !caller.may(&node.perms, Need::Write) {
+        if !node.grants(caller, Need::Write) {
             return Err(EACCES);
         }
+        let any_ignored =
+            !caller.writes_domid_any && perms.iter().any(|p| p.domid == xs_wire::DOMID_ANY);
         if !caller.privileged && perms.first().map(|p| p.domid) != Some(node.perms[0].domid) {
             return Err(EACCES);
         }
@@ -322,6 +340,7 @@ impl Store {
         let names: Vec<&str> = components(abs).collect();
         let node = self.node_mut(&names);
         node.perms = perms.into();
+        node.any_ignored = any_ignored;
         node.gen = gen;
         Ok(())
     }
@@ -386,6 +405,8 @@ mod tests {
             domid,
             target: None,
             privileged: false,
+            domid_any: false,
+            writes_domid_any: false,
         }
     }
 

@@ -19,13 +19,18 @@
 //! logged change fails on the live tree (its parent was removed, its
 //! permissions changed).
 //!
+//! The nodes a transaction touched (read or changed; the path each request
+//! names) are counted for C xenstored's `transaction-nodes` quota (Xen 4.22
+//! mode): touching one more than the limit fails that request.
+//!
 //! A transaction without changes always commits, whatever it read
 //! (oxenstored treats read-only transactions that way).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use xs_wire::Perm;
 
+use crate::error::{XsError, XsResult};
 use crate::store::Store;
 
 /// One logged change.
@@ -57,6 +62,18 @@ pub(crate) enum TxOp {
     },
 }
 
+impl TxOp {
+    /// The absolute path the change is about.
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            TxOp::Write { path, .. }
+            | TxOp::Mkdir { path }
+            | TxOp::Rm { path }
+            | TxOp::SetPerms { path, .. } => path,
+        }
+    }
+}
+
 /// An open transaction.
 #[derive(Clone, Debug)]
 pub(crate) struct Transaction {
@@ -70,6 +87,8 @@ pub(crate) struct Transaction {
     pub(crate) ops: Vec<TxOp>,
     /// Requests made inside the transaction.
     pub(crate) requests: usize,
+    /// Distinct paths the transaction's requests named.
+    touched: BTreeSet<String>,
 }
 
 impl Transaction {
@@ -81,7 +100,22 @@ impl Transaction {
             reads: BTreeMap::new(),
             ops: Vec::new(),
             requests: 0,
+            touched: BTreeSet::new(),
         }
+    }
+
+    /// Counts `abs` as touched; a new node beyond `limit` is a quota hit.
+    /// Nothing is counted while no limit applies (4.17 mode, dom0).
+    pub(crate) fn touch(&mut self, abs: &str, limit: Option<usize>) -> XsResult<()> {
+        let Some(limit) = limit else { return Ok(()) };
+        if self.touched.contains(abs) {
+            return Ok(());
+        }
+        if self.touched.len() >= limit {
+            return Err(XsError::Quota);
+        }
+        self.touched.insert(abs.to_owned());
+        Ok(())
     }
 
     /// Records a read of `abs`, if what was read came from the snapshot.
@@ -131,6 +165,23 @@ mod tests {
         live.write(&mut g, &Caller::DOM0, "/missing", b"", None)
             .unwrap();
         assert!(tx.conflicts_with(&live), "a node read as missing appeared");
+    }
+
+    #[test]
+    fn touched_nodes_are_counted_once() {
+        let mut g = Generations::default();
+        let mut tx = Transaction::new(&Store::initial(&mut g));
+        tx.touch("/a", Some(2)).unwrap();
+        tx.touch("/a", Some(2)).unwrap();
+        tx.touch("/b", Some(2)).unwrap();
+        assert_eq!(tx.touch("/c", Some(2)), Err(XsError::Quota));
+        tx.touch("/b", Some(2)).unwrap();
+        tx.touch("/c", None).unwrap();
+        assert_eq!(
+            tx.touch("/c", Some(2)),
+            Err(XsError::Quota),
+            "not counted without a limit"
+        );
     }
 
     #[test]

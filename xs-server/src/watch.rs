@@ -12,6 +12,17 @@
 //! * Special watches (`@introduceDomain`, `@releaseDomain`) fire only on
 //!   domain introduction and release, never on tree changes, and their
 //!   event path is the bare special name.
+//! * A depth (Xen 4.22) limits how many levels below the watched path a
+//!   change may be: 0 is the node only, 1 adds its children, and so on
+//!   (C xenstored's `is_child` with a depth). Watches inside a removed
+//!   subtree fire whatever their depth, as C xenstored's exact match does.
+//! * A domain's introduction or release fires two kinds of special
+//!   watch (C xenstored's `fire_special_watches`): plain `@releaseDomain`
+//!   watches without a depth get the bare name; with Xen 4.22 semantics,
+//!   `@releaseDomain` watches with a depth of 1 or more, and watches on
+//!   `@releaseDomain/<domid>` for that domain, get `@releaseDomain/<domid>`.
+//!   A depth-0 special watch never fires. The same holds for
+//!   `@introduceDomain`.
 //! * A watch is identified by its resolved path and token; registering the
 //!   same pair twice is `EEXIST`, and `UNWATCH` of an unknown pair `ENOENT`.
 //!
@@ -36,6 +47,8 @@ pub(crate) struct Watch {
     pub(crate) relative: bool,
     /// An `@` watch.
     pub(crate) special: bool,
+    /// Levels below the path that may fire it; `None`: any.
+    pub(crate) depth: Option<u32>,
 }
 
 /// A change that may fire watches.
@@ -48,8 +61,23 @@ pub(crate) enum Change<'a> {
         /// The whole subtree went away (`RM`).
         recursive: bool,
     },
-    /// `@introduceDomain` or `@releaseDomain`.
-    Special(&'a str),
+    /// `@introduceDomain` or `@releaseDomain` for a domain.
+    Special {
+        /// The special name.
+        name: &'a str,
+        /// The domain introduced or released.
+        domid: u32,
+        /// Xen 4.22: also fire the domid-carrying form.
+        with_domid: bool,
+    },
+}
+
+/// Whether a change at `path` is within `depth` levels below `watched`
+/// (`path` must already be `watched` or below it).
+fn within_depth(path: &str, watched: &str, depth: Option<u32>) -> bool {
+    let Some(depth) = depth else { return true };
+    let levels = |p: &str| p.split('/').filter(|c| !c.is_empty()).count();
+    levels(path).saturating_sub(levels(watched)) <= depth as usize
 }
 
 /// An event to queue, before the permission check.
@@ -113,10 +141,24 @@ impl Watches {
     pub(crate) fn fired(&self, change: Change<'_>, domid: u32) -> Vec<Pending> {
         let mut out = Vec::new();
         match change {
-            Change::Special(name) => {
-                for w in self.list.iter().filter(|w| w.special && w.abs == name) {
+            Change::Special {
+                name,
+                domid,
+                with_domid,
+            } => {
+                let with_id = format!("{name}/{domid}");
+                for w in self.list.iter().filter(|w| w.special) {
+                    let path = if w.abs == name && w.depth.is_none() {
+                        name
+                    } else if with_domid
+                        && (w.abs == with_id || (w.abs == name && w.depth.is_some_and(|d| d > 0)))
+                    {
+                        &with_id
+                    } else {
+                        continue;
+                    };
                     out.push(Pending {
-                        path: name.to_owned(),
+                        path: path.to_owned(),
                         token: w.token.clone(),
                         checked: format!("/{name}"),
                     });
@@ -124,7 +166,7 @@ impl Watches {
             }
             Change::Node { path, recursive } => {
                 for w in self.list.iter().filter(|w| !w.special) {
-                    if is_child(path, &w.abs) {
+                    if is_child(path, &w.abs) && within_depth(path, &w.abs, w.depth) {
                         out.push(Pending {
                             path: if w.relative {
                                 relative_to_home(path, domid)
@@ -170,6 +212,22 @@ mod tests {
             token: token.into(),
             relative,
             special,
+            depth: None,
+        }
+    }
+
+    fn deep(path: &str, token: &str, depth: u32) -> Watch {
+        Watch {
+            depth: Some(depth),
+            ..watch(path, token)
+        }
+    }
+
+    fn release(domid: u32, with_domid: bool) -> Change<'static> {
+        Change::Special {
+            name: "@releaseDomain",
+            domid,
+            with_domid,
         }
     }
 
@@ -246,8 +304,60 @@ mod tests {
             3,
         ));
         assert_eq!(ev, [("dev/x".into(), "rel".into())]);
-        let ev = paths(ws.fired(Change::Special("@releaseDomain"), 3));
+        let ev = paths(ws.fired(release(7, false), 3));
         assert_eq!(ev, [("@releaseDomain".into(), "sp".into())]);
-        assert!(ws.fired(Change::Special("@introduceDomain"), 3).is_empty());
+        let introduce = Change::Special {
+            name: "@introduceDomain",
+            domid: 7,
+            with_domid: true,
+        };
+        assert!(ws.fired(introduce, 3).is_empty());
+    }
+
+    #[test]
+    fn depth_limits_the_levels_below() {
+        let mut ws = Watches::default();
+        ws.add(deep("/a", "d0", 0), None).unwrap();
+        ws.add(deep("/a", "d1", 1), None).unwrap();
+        ws.add(deep("/", "r1", 1), None).unwrap();
+        let fired = |ws: &Watches, path| -> Vec<String> {
+            ws.fired(
+                Change::Node {
+                    path,
+                    recursive: false,
+                },
+                0,
+            )
+            .into_iter()
+            .map(|p| p.token)
+            .collect()
+        };
+        assert_eq!(fired(&ws, "/a"), ["d0", "d1", "r1"]);
+        assert_eq!(fired(&ws, "/a/b"), ["d1"]);
+        assert!(fired(&ws, "/a/b/c").is_empty());
+        assert_eq!(fired(&ws, "/b"), ["r1"]);
+    }
+
+    #[test]
+    fn special_watches_with_domids() {
+        let mut ws = Watches::default();
+        ws.add(watch("@releaseDomain", "plain"), None).unwrap();
+        ws.add(deep("@releaseDomain", "d0", 0), None).unwrap();
+        ws.add(deep("@releaseDomain", "d1", 1), None).unwrap();
+        ws.add(watch("@releaseDomain/7", "only7"), None).unwrap();
+        ws.add(watch("@releaseDomain/8", "only8"), None).unwrap();
+        assert_eq!(
+            paths(ws.fired(release(7, true), 0)),
+            [
+                ("@releaseDomain".into(), "plain".into()),
+                ("@releaseDomain/7".into(), "d1".into()),
+                ("@releaseDomain/7".into(), "only7".into()),
+            ]
+        );
+        assert_eq!(
+            paths(ws.fired(release(7, false), 0)),
+            [("@releaseDomain".into(), "plain".into())],
+            "before 4.22 only the bare name fires"
+        );
     }
 }

@@ -111,8 +111,9 @@ fn garbage_payloads_are_einval_and_the_connection_lives() {
 
 #[test]
 fn unknown_ops_are_enosys() {
+    // Ops 23-26 are answered by Xen 4.22 (tests/xen_422.rs); 4.17 mode: ENOSYS there.
     let (_server, mut c) = setup();
-    for (i, code) in [20u32, 15, 16, 23, 24, 25, 26, 27, 99, 0xFFFF, u32::MAX]
+    for (i, code) in [20u32, 15, 16, 27, 99, 0xFFFF, u32::MAX]
         .into_iter()
         .enumerate()
     {

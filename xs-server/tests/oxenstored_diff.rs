@@ -70,6 +70,17 @@ fn cases() -> Vec<(u32, Vec<u8>)> {
         s(4, "@releaseDomain\0s\0"),
         s(13, "/d\0"),
         s(1, "/\0"),
+        // Xen 4.21/4.22 additions, which a 4.17 daemon does not know (the
+        // empty-payload forms are left out: oxenstored waits for more bytes).
+        s(4, "/d\0depth\x001\0"),
+        s(4, "@releaseDomain/5\0one\0"),
+        s(4, "@releaseDomain\0d\x001\0"),
+        s(23, "0\0"),
+        s(24, "1\x004\0"),
+        s(25, "nodes\0"),
+        s(25, "1\0nodes\0"),
+        s(26, "nodes\x005\0"),
+        s(14, "/d\0n0\0r32757\0"),
     ]
 }
 
@@ -122,6 +133,8 @@ fn same_answers_as_oxenstored() {
     );
     let ox_socket = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().unwrap());
     let ours = xs_server::Server::builder()
+        .xen_version(xs_server::XenVersion::V4_17)
+        .dom0(false)
         .directory_part(false)
         .spawn()
         .unwrap();

@@ -74,49 +74,57 @@ fn stats_count_connections_transactions_and_watches() {
     assert_eq!(server.stats().watches, 2);
 }
 
-#[test]
-fn binary_serves_and_stops_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("xs-server-bin-{}", std::process::id()));
+/// The `xs-server` binary, killed if a test fails half-way.
+struct Binary {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    socket: std::path::PathBuf,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts the binary on a socket in a fresh directory named after `name`,
+/// with `args`, and waits until `ready` (a socket file) accepts.
+fn start_binary(name: &str, args: &[&str], ready: &str) -> Binary {
+    let dir = std::env::temp_dir().join(format!("xs-server-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("socket");
     let child = Command::new(env!("CARGO_BIN_EXE_xs-server"))
-        .args([
-            "--socket",
-            socket.to_str().unwrap(),
-            "--domain-socket",
-            "5",
-            "--quiet",
-        ])
+        .args(["--socket", socket.to_str().unwrap(), "--quiet"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill the child if the test fails half-way.
-    struct Guard(std::process::Child);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Guard(child);
-    let dom5 = dir.join("socket.dom5");
-    // Both sockets listen once the second one accepts a connection.
-    wait_for(|| std::os::unix::net::UnixStream::connect(&dom5).is_ok());
+    let ready = dir.join(ready);
+    wait_for(|| std::os::unix::net::UnixStream::connect(&ready).is_ok());
+    Binary { child, dir, socket }
+}
+
+#[test]
+fn binary_serves_and_stops_on_sigterm() {
+    let mut bin = start_binary("bin", &["--domain-socket", "5"], "socket.dom5");
+    let (socket, dom5) = (bin.socket.clone(), bin.dir.join("socket.dom5"));
     let mut c = Raw::new(std::os::unix::net::UnixStream::connect(&socket).unwrap());
     assert_eq!(c.write("/bin", "ok"), Ans::Ok);
     assert_eq!(c.read("/bin"), val("ok"));
     let mut d = Raw::new(std::os::unix::net::UnixStream::connect(&dom5).unwrap());
     assert_eq!(d.read("/bin"), err("EACCES"));
     let rc = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
+        .args(["-TERM", &bin.child.id().to_string()])
         .status()
         .unwrap();
     assert!(rc.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
+        if let Some(status) = bin.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "xs-server ignored SIGTERM");
@@ -124,7 +132,21 @@ fn binary_serves_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
     assert!(!socket.exists() && !dom5.exists());
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn binary_answers_like_the_version_asked_for() {
+    // Default: Xen 4.22 with a host's dom0.
+    let bin = start_binary("v422", &[], "socket");
+    let mut c = Raw::new(std::os::unix::net::UnixStream::connect(&bin.socket).unwrap());
+    assert_eq!(c.read("/local/domain/0/name"), val("Domain-0"));
+    let features = c.call(Request::GetFeature { domid: None });
+    assert_eq!(features, Ans::Number(14), "ERROR | WATCHDEPTH | DOMID_ANY");
+    drop(bin);
+    let bin = start_binary("v417", &["--xen-version", "4.17", "--no-dom0"], "socket");
+    let mut c = Raw::new(std::os::unix::net::UnixStream::connect(&bin.socket).unwrap());
+    assert_eq!(c.read("/local/domain"), err("ENOENT"));
+    assert_eq!(c.call(Request::GetFeature { domid: None }), err("ENOSYS"));
 }
 
 #[test]
@@ -138,4 +160,10 @@ fn binary_rejects_bad_arguments() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_xs-server"))
+        .args(["--socket", "/nonexistent/s", "--xen-version", "4.18"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown Xen version \"4.18\""));
 }

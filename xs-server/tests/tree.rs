@@ -8,7 +8,7 @@ use xs_wire::{Header, Op, PermList, Request};
 
 #[test]
 fn table() {
-    let (_server, mut c) = setup();
+    let (_server, mut c) = setup_4_17();
     let perms_r5 = perm_vec(&["n0", "r5"]);
     let perms_bad_owner = perm_vec(&["b7"]);
     let cases: Vec<(Request<'_>, Ans)> = vec![

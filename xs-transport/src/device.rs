@@ -1,5 +1,22 @@
-//! Error replies made up for the xenbus device, and how readers learn of
-//! them.
+//! The xenbus device's rules that the transport keeps, and the error
+//! replies it makes up for the device.
+//!
+//! The Linux driver behind `/dev/xen/xenbus` (and `/proc/xen/xenbus`)
+//! differs from xenstored's socket in four ways, all hidden here and in
+//! the halves that use this module:
+//!
+//! * **One message per `write()`**: the driver takes bytes of one message
+//!   per call and drops the rest of a call that carries more; the
+//!   [`FrameWriter`](crate::FrameWriter) in [`TransportKind::Xenbus`]
+//!   mode never mixes two frames in one call.
+//! * **4080 payload bytes at most** for what is written (the driver's
+//!   buffer holds header and payload in 4096): bigger frames are refused
+//!   before anything is written ([`TransportKind::max_payload`]).
+//! * **No writability events** (writes never block): [`interest`] asks
+//!   for READABLE only, whatever the caller asked.
+//! * **A rejected WATCH or UNWATCH is a failed `write()`**, not an
+//!   `XS_ERROR` reply: the writing half turns the failure into the reply
+//!   xenstored would have sent and hands it to the reading half, as below.
 //!
 //! The device reports a rejected WATCH or UNWATCH as a failed `write()`
 //! instead of an `XS_ERROR` reply. To give callers the same behaviour on
@@ -24,9 +41,27 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use xs_wire::{decode, Frame, Status};
+use mio::Interest;
+use xs_wire::{decode, Frame, Header, Op, Status};
 
-use crate::sys;
+use crate::{sys, TransportError, TransportKind};
+
+/// The readiness to register for: on a socket whatever was asked of a
+/// source that writes, READABLE for one that only reads; on the device
+/// READABLE if the source reads and nothing at all if it only writes
+/// (writes never block there). `None`: register nothing.
+pub(crate) fn interest(
+    kind: TransportKind,
+    reads: bool,
+    writes: bool,
+    asked: Interest,
+) -> Option<Interest> {
+    match kind {
+        TransportKind::Socket if writes => Some(asked),
+        _ if reads => Some(Interest::READABLE),
+        _ => None,
+    }
+}
 
 /// Made-up replies waiting beyond this many bytes (about 180 replies) make
 /// the sender refuse further WATCH/UNWATCH frames until the reader catches
@@ -80,9 +115,21 @@ pub(crate) fn channel() -> io::Result<(DeviceRx, DeviceTx)> {
 }
 
 impl DeviceTx {
-    /// Bytes of made-up replies not yet taken by the reader.
-    pub(crate) fn pending_bytes(&self) -> usize {
-        lock(&self.pending).bytes
+    /// Refuses a WATCH or UNWATCH while made-up replies beyond
+    /// [`SYNTH_LIMIT`] wait for the reader ([`TransportError::QueueFull`]),
+    /// so that a failing one could always be answered.
+    pub(crate) fn admit(&self, header: &Header) -> Result<(), TransportError> {
+        if !matches!(header.op, Op::Watch | Op::Unwatch) {
+            return Ok(());
+        }
+        let queued = lock(&self.pending).bytes;
+        if queued >= SYNTH_LIMIT {
+            return Err(TransportError::QueueFull {
+                queued,
+                limit: SYNTH_LIMIT,
+            });
+        }
+        Ok(())
     }
 
     /// Queues a made-up reply and wakes the reader.

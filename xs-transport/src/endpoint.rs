@@ -15,6 +15,11 @@
 //!    exists, else `/proc/xen/xenbus` (xenfs); `/kern/xen/xenbus` on NetBSD;
 //!    `/dev/xen/xenstore` on FreeBSD; `/dev/xen/xenbus` elsewhere.
 //!
+//! When connecting fails, the error lists every place looked at, not only
+//! the last ([`Endpoint::discover_traced`], used by
+//! [`Connection::open`]): "no such file" for `/proc/xen/xenbus` says
+//! little when the socket was expected.
+//!
 //! Two small departures from the C library, both in its spirit: an empty
 //! variable counts as unset (`XENSTORED_PATH= cmd` is a common shell
 //! accident), and the decision is made once, up front, instead of trying
@@ -23,6 +28,7 @@
 //! instead of being masked by a "no such device" from the fallback.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -145,34 +151,141 @@ fn non_empty(value: Option<OsString>) -> Option<OsString> {
     value.filter(|v| !v.is_empty())
 }
 
+/// A place discovery looked at and passed over.
+///
+/// ```
+/// use xs_transport::endpoint::{SkipReason, Skipped};
+/// let s = Skipped { path: "/var/run/xenstored/socket".into(), reason: SkipReason::Missing };
+/// assert_eq!(s.to_string(), "/var/run/xenstored/socket (missing)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Skipped {
+    /// The path.
+    pub path: PathBuf,
+    /// Why it was passed over.
+    pub reason: SkipReason,
+}
+
+/// Why discovery passed a place over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// Nothing there (`stat()` failed).
+    Missing,
+    /// Something there, but not a socket (where a socket was looked for).
+    NotASocket,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.reason {
+            SkipReason::Missing => "missing",
+            SkipReason::NotASocket => "not a socket",
+        };
+        write!(f, "{} ({why})", self.path.display())
+    }
+}
+
+impl Skipped {
+    /// `a (missing), b (not a socket)`.
+    pub(crate) fn list(skipped: &[Skipped]) -> String {
+        let parts: Vec<String> = skipped.iter().map(Skipped::to_string).collect();
+        parts.join(", ")
+    }
+}
+
+/// The result of discovery: where to connect, and the places passed over
+/// on the way there.
+///
+/// ```
+/// use xs_transport::Endpoint;
+/// let found = Endpoint::discover_traced_with(|name| {
+///     (name == "XENSTORED_RUNDIR").then(|| "/nonexistent".into())
+/// });
+/// assert_eq!(found.skipped[0].path, std::path::Path::new("/nonexistent/socket"));
+/// let err = found.connect().unwrap_err(); // no device on this machine either
+/// assert!(err.to_string().contains("/nonexistent/socket (missing)"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovered {
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// The places looked at and passed over, in order.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Discovered {
+    /// Connects to [`endpoint`](Discovered::endpoint). A failure is
+    /// returned as [`TransportError::Discovery`], listing the places passed
+    /// over and keeping the failure at the endpoint as its cause; with
+    /// nothing passed over, the failure itself.
+    pub fn connect(&self) -> Result<Connection, TransportError> {
+        self.endpoint.connect().map_err(|cause| {
+            if self.skipped.is_empty() {
+                cause
+            } else {
+                TransportError::Discovery {
+                    skipped: self.skipped.clone(),
+                    cause: Box::new(cause),
+                }
+            }
+        })
+    }
+}
+
+fn skipped(path: &Path, probe: Probe) -> Skipped {
+    Skipped {
+        path: path.to_path_buf(),
+        reason: match probe {
+            Probe::Missing => SkipReason::Missing,
+            Probe::Socket | Probe::Other => SkipReason::NotASocket,
+        },
+    }
+}
+
 /// The discovery rules with the environment and `stat()` passed in.
 pub(crate) fn discover_impl(
     env: impl Fn(&str) -> Option<OsString>,
     probe: impl Fn(&Path) -> Probe,
-) -> Endpoint {
+) -> Discovered {
     if let Some(path) = non_empty(env(ENV_PATH)) {
         let path = PathBuf::from(path);
-        return match probe(&path) {
+        let endpoint = match probe(&path) {
             Probe::Socket => Endpoint::Socket(path),
             Probe::Other | Probe::Missing => Endpoint::Xenbus(path),
+        };
+        return Discovered {
+            endpoint,
+            skipped: Vec::new(),
         };
     }
     let rundir =
         non_empty(env(ENV_RUNDIR)).map_or_else(|| PathBuf::from(DEFAULT_RUNDIR), PathBuf::from);
     let socket = rundir.join("socket");
-    if probe(&socket) == Probe::Socket {
-        return Endpoint::Socket(socket);
+    let found = probe(&socket);
+    if found == Probe::Socket {
+        return Discovered {
+            endpoint: Endpoint::Socket(socket),
+            skipped: Vec::new(),
+        };
     }
-    Endpoint::Xenbus(device_path(&probe))
+    let mut passed = vec![skipped(&socket, found)];
+    let device = device_path(&probe, &mut passed);
+    Discovered {
+        endpoint: Endpoint::Xenbus(device),
+        skipped: passed,
+    }
 }
 
-/// The OS's xenbus device path.
-fn device_path(probe: &impl Fn(&Path) -> Probe) -> PathBuf {
+/// The OS's xenbus device path; a device path passed over (Linux's
+/// `/dev/xen/xenbus` when missing) is added to `passed`.
+fn device_path(probe: &impl Fn(&Path) -> Probe, passed: &mut Vec<Skipped>) -> PathBuf {
     if cfg!(target_os = "linux") {
         let dev = Path::new("/dev/xen/xenbus");
         if probe(dev) != Probe::Missing {
             dev.to_path_buf()
         } else {
+            passed.push(skipped(dev, Probe::Missing));
             PathBuf::from("/proc/xen/xenbus")
         }
     } else if cfg!(target_os = "netbsd") {
@@ -222,6 +335,30 @@ impl Endpoint {
     /// assert_eq!(ep, Endpoint::Xenbus("/dev/null".into()));
     /// ```
     pub fn discover_with(env: impl Fn(&str) -> Option<OsString>) -> Endpoint {
+        discover_impl(env, probe_fs).endpoint
+    }
+
+    /// Like [`discover`](Endpoint::discover), also returning the places
+    /// passed over, so that a failure to connect can name every place
+    /// tried ([`Discovered::connect`]). [`Connection::open`] uses it.
+    ///
+    /// ```no_run
+    /// use xs_transport::Endpoint;
+    /// match Endpoint::discover_traced().connect() {
+    ///     Ok(conn) => println!("connected to {}", conn.peer()),
+    ///     // e.g. "cannot connect to xenstored at /proc/xen/xenbus: No such file or
+    ///     // directory (os error 2); discovery also tried /var/run/xenstored/socket
+    ///     // (missing), /dev/xen/xenbus (missing)"
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// ```
+    pub fn discover_traced() -> Discovered {
+        Endpoint::discover_traced_with(|name| std::env::var_os(name))
+    }
+
+    /// [`discover_traced`](Endpoint::discover_traced) with the environment
+    /// read through `env`.
+    pub fn discover_traced_with(env: impl Fn(&str) -> Option<OsString>) -> Discovered {
         discover_impl(env, probe_fs)
     }
 
@@ -237,7 +374,7 @@ impl Endpoint {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn device() -> Endpoint {
-        Endpoint::Xenbus(device_path(&probe_fs))
+        Endpoint::Xenbus(device_path(&probe_fs, &mut Vec::new()))
     }
 
     /// Opens a connection: connects to the socket or opens the device, in

@@ -9,6 +9,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::endpoint::Skipped;
+
 /// Everything that can go wrong while opening or using a connection.
 ///
 /// Fatal errors (see [`is_fatal`](TransportError::is_fatal)) close the
@@ -33,6 +35,31 @@ pub enum TransportError {
         path: PathBuf,
         /// Why it failed.
         source: io::Error,
+    },
+    /// The path opened as the xenbus device is something a poll cannot wait
+    /// on (a regular file, `/dev/null`, ...), so it cannot be the device.
+    /// Found when connecting, not at the first poll.
+    #[error("cannot connect to xenstored at {}: a {file_type} cannot be polled ({source}); expected the xenbus device", path.display())]
+    NotPollable {
+        /// The path (or, for an fd handed in, what it was opened from).
+        path: PathBuf,
+        /// What the path is: "regular file", "character device", ...
+        file_type: &'static str,
+        /// What registering it with a poll said.
+        source: io::Error,
+    },
+    /// Connecting where discovery led failed; `skipped` lists the places
+    /// discovery looked at before and passed over (a missing socket, a
+    /// missing `/dev/xen/xenbus`, ...), `cause` is the failure at the place
+    /// it chose ([`TransportError::Connect`] or
+    /// [`TransportError::NotPollable`], unchanged).
+    #[error("{cause}; discovery also tried {}", Skipped::list(skipped))]
+    Discovery {
+        /// The places passed over, in the order looked at.
+        skipped: Vec<Skipped>,
+        /// The failure at the place chosen.
+        #[source]
+        cause: Box<TransportError>,
     },
     /// Reading or writing failed.
     #[error("xenstore connection I/O error: {0}")]

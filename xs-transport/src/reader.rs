@@ -4,16 +4,21 @@
 //! part of a frame, exactly one, or several and the start of the next. The
 //! [`FrameReader`] keeps the bytes of an unfinished frame between calls and
 //! hands out every complete one; framing itself is `xs_wire`'s
-//! [`decode_with_limit`](xs_wire::decode_with_limit).
+//! [`decode_bounded`](xs_wire::decode_bounded).
 //!
-//! The buffer is allocated once and never grows: the largest frame the
-//! protocol allows plus one read chunk. A header announcing a larger payload
-//! is a protocol error (xenstored itself drops such a connection), so a
-//! hostile peer cannot make it grow.
+//! The buffer holds one protocol-sized frame (4112 bytes) plus one read
+//! chunk. A reader may accept larger payloads, up to its limit (oxenstored
+//! sends listings over 4096 bytes on its socket): the buffer then grows to
+//! hold that one frame and shrinks back once it has been handed out. A
+//! header announcing more than the limit is a protocol error naming the
+//! frame ([`xs_wire::WireError::FrameTooLarge`]), so a hostile peer cannot
+//! make the buffer grow beyond the limit plus one chunk.
 
 use std::io::{self, Read};
 
-use xs_wire::{decode_with_limit, Frame, Status, HEADER_SIZE, PAYLOAD_MAX};
+use xs_wire::{decode_bounded, Frame, Status, HEADER_SIZE, PAYLOAD_MAX};
+
+use crate::read_half::RECV_LIMIT_CEILING;
 
 use crate::TransportError;
 
@@ -86,19 +91,44 @@ impl FrameReader {
     }
 
     /// A reader accepting payloads up to `max_payload` bytes (at most
-    /// 4096; larger values are clamped so the buffer stays bounded).
+    /// [`RECV_LIMIT_CEILING`](crate::RECV_LIMIT_CEILING); larger values are
+    /// lowered to it so the buffer stays bounded).
+    ///
+    /// ```
+    /// use xs_transport::FrameReader;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// // oxenstored's answer to DIRECTORY of a node with 700 children.
+    /// let mut reply = Header { op: Op::Directory, req_id: 3, tx_id: 0, len: 4200 }.to_bytes().to_vec();
+    /// reply.resize(16 + 4200, b'x');
+    /// let mut reader = FrameReader::with_limit(64 * 1024);
+    /// let mut lens = Vec::new();
+    /// reader.read_from(&mut &reply[..], |f| lens.push(f.payload.len())).unwrap_err(); // EOF after it
+    /// assert_eq!(lens, [4200]);
+    /// assert_eq!(reader.capacity(), 4112 + 4096); // shrunk back after the big frame
+    /// ```
     pub fn with_limit(max_payload: usize) -> FrameReader {
-        let max_payload = max_payload.min(PAYLOAD_MAX);
-        FrameReader {
-            buf: vec![0; HEADER_SIZE + max_payload + READ_CHUNK].into_boxed_slice(),
+        let mut reader = FrameReader {
+            buf: Box::default(),
             start: 0,
             end: 0,
-            max_payload,
-        }
+            max_payload: 0,
+        };
+        reader.set_limit(max_payload);
+        reader.buf = vec![0; reader.base_capacity()].into_boxed_slice();
+        reader
     }
 
-    /// The size of the buffer: one largest frame plus one read chunk. It
-    /// never changes.
+    /// Changes the payload limit (lowered to
+    /// [`RECV_LIMIT_CEILING`](crate::RECV_LIMIT_CEILING) if larger). A frame
+    /// being read is held to the new limit.
+    pub fn set_limit(&mut self, max_payload: usize) {
+        self.max_payload = max_payload.min(RECV_LIMIT_CEILING);
+    }
+
+    /// The size of the buffer: one frame of at most 4096 payload bytes
+    /// (or the limit, if lower) plus one read chunk, and, only while a
+    /// frame over 4096 bytes is being read, that frame plus one read chunk.
     pub fn capacity(&self) -> usize {
         self.buf.len()
     }
@@ -106,6 +136,11 @@ impl FrameReader {
     /// The payload limit in force.
     pub fn max_payload(&self) -> usize {
         self.max_payload
+    }
+
+    /// The buffer's size when no oversized frame is being read.
+    fn base_capacity(&self) -> usize {
+        HEADER_SIZE + self.max_payload.min(PAYLOAD_MAX) + READ_CHUNK
     }
 
     /// Bytes of an unfinished frame held in the buffer.
@@ -120,7 +155,8 @@ impl FrameReader {
     /// open). End of file gives [`TransportError::Closed`] at a frame
     /// boundary and [`TransportError::Truncated`] inside a frame; a header
     /// announcing a payload over the limit gives [`TransportError::Protocol`]
-    /// (frames before it have been delivered); other read errors give
+    /// with [`xs_wire::WireError::FrameTooLarge`], naming the frame (frames
+    /// before it have been delivered); other read errors give
     /// [`TransportError::Io`]. `EINTR` is retried.
     ///
     /// After an error the reader's contents are meaningless; the connection
@@ -132,7 +168,7 @@ impl FrameReader {
     ) -> Result<(), TransportError> {
         loop {
             let missing = self.drain(&mut on_frame)?;
-            self.compact();
+            self.make_room(missing);
             let n = match source.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     return Err(match self.buffered() {
@@ -157,7 +193,7 @@ impl FrameReader {
     /// the unfinished one still needs (as far as known).
     fn drain(&mut self, on_frame: &mut impl FnMut(Frame<'_>)) -> Result<usize, TransportError> {
         loop {
-            match decode_with_limit(&self.buf[self.start..self.end], self.max_payload)? {
+            match decode_bounded(&self.buf[self.start..self.end], self.max_payload)? {
                 Status::Complete((frame, used)) => {
                     on_frame(frame);
                     self.start += used;
@@ -167,18 +203,24 @@ impl FrameReader {
         }
     }
 
-    /// Moves the unfinished frame to the front. What is left is less than
-    /// one frame (`drain` took every complete one), so at least
-    /// `READ_CHUNK` bytes are free afterwards.
-    fn compact(&mut self) {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
+    /// Moves the unfinished frame to the front of a buffer that holds it
+    /// whole plus one read chunk: the base size, or more while a frame over
+    /// 4096 bytes is being read (`missing` more bytes make it whole, and
+    /// `drain` has checked its length against the limit).
+    fn make_room(&mut self, missing: usize) {
+        let pending = self.end - self.start;
+        let base = self.base_capacity();
+        let wanted = (pending + missing + READ_CHUNK).max(base);
+        // Grow for a big frame; shrink once only protocol-sized ones remain.
+        if wanted > self.buf.len() || (wanted == base && self.buf.len() > base) {
+            let mut buf = vec![0; wanted].into_boxed_slice();
+            buf[..pending].copy_from_slice(&self.buf[self.start..self.end]);
+            self.buf = buf;
         } else if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
         }
+        self.start = 0;
+        self.end = pending;
         debug_assert!(self.buf.len() - self.end >= READ_CHUNK);
     }
 }

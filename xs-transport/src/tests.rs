@@ -6,11 +6,17 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::endpoint::{discover_impl, Probe};
+use crate::endpoint::{discover_impl, Discovered, Probe};
 use crate::sys::errno_name;
 use crate::Endpoint;
 
 fn run(env: &[(&str, &str)], fs: &[(&str, Probe)]) -> Endpoint {
+    discover(env, fs).endpoint
+}
+
+/// Discovery over the environment `env` and a file system where only the
+/// paths in `fs` exist, as what they are.
+fn discover(env: &[(&str, &str)], fs: &[(&str, Probe)]) -> Discovered {
     let env: HashMap<String, OsString> = env
         .iter()
         .map(|(k, v)| (k.to_string(), OsString::from(v)))
@@ -88,6 +94,43 @@ fn discovery_table() {
     for (what, env, fs, expected) in cases {
         assert_eq!(&run(env, fs), expected, "{what}");
     }
+}
+
+/// Every place passed over is listed, in order, with why.
+#[test]
+fn discovery_lists_the_places_passed_over() {
+    use crate::endpoint::{SkipReason, Skipped};
+    use Probe::{Missing, Other, Socket};
+    const DEFAULT: &str = "/var/run/xenstored/socket";
+    let trace = |env: &[(&str, &str)], fs: &[(&str, Probe)]| discover(env, fs).skipped;
+    let skip = |p: &str, reason| Skipped {
+        path: p.into(),
+        reason,
+    };
+    let linux = cfg!(target_os = "linux");
+    // Nothing anywhere: the socket, then (Linux) /dev/xen/xenbus.
+    let mut want = vec![skip(DEFAULT, SkipReason::Missing)];
+    if linux {
+        want.push(skip("/dev/xen/xenbus", SkipReason::Missing));
+    }
+    assert_eq!(trace(&[], &[]), want);
+    // A "socket" that is a regular file, and the device present.
+    assert_eq!(
+        trace(&[], &[(DEFAULT, Other), ("/dev/xen/xenbus", Other)]),
+        [skip(DEFAULT, SkipReason::NotASocket)]
+    );
+    // The socket found, or XENSTORED_PATH given: nothing passed over.
+    assert_eq!(trace(&[], &[(DEFAULT, Socket)]), []);
+    assert_eq!(trace(&[("XENSTORED_PATH", "/p")], &[("/p", Missing)]), []);
+    // XENSTORED_RUNDIR's socket is the one looked at.
+    assert_eq!(
+        trace(&[("XENSTORED_RUNDIR", "/r")], &[("/dev/xen/xenbus", Other)]),
+        [skip("/r/socket", SkipReason::Missing)]
+    );
+    assert_eq!(
+        Skipped::list(&want[..1]),
+        "/var/run/xenstored/socket (missing)"
+    );
 }
 
 #[test]

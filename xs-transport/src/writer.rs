@@ -46,15 +46,29 @@ const KEEP_CAPACITY: usize = 4 * FRAME_MAX;
 /// ));
 /// ```
 pub fn check_frame(frame: &[u8], max_payload: usize) -> Result<Header, TransportError> {
-    match decode_with_limit(frame, max_payload) {
-        Ok(Status::Complete((decoded, used))) if used == frame.len() => Ok(decoded.header),
-        Ok(Status::Complete((_, used))) => Err(TransportError::MalformedFrame {
+    let (header, used) = leading_frame(frame, max_payload)?;
+    if used != frame.len() {
+        return Err(TransportError::MalformedFrame {
             len: frame.len(),
             expected: used,
-        }),
+        });
+    }
+    Ok(header)
+}
+
+/// The header and length of the whole frame at the front of `bytes`, which
+/// may go on with more frames; a frame cut short is
+/// [`TransportError::MalformedFrame`], one over `max_payload`
+/// [`TransportError::PayloadTooLarge`].
+pub(crate) fn leading_frame(
+    bytes: &[u8],
+    max_payload: usize,
+) -> Result<(Header, usize), TransportError> {
+    match decode_with_limit(bytes, max_payload) {
+        Ok(Status::Complete((frame, used))) => Ok((frame.header, used)),
         Ok(Status::Partial { needed }) => Err(TransportError::MalformedFrame {
-            len: frame.len(),
-            expected: frame.len() + needed,
+            len: bytes.len(),
+            expected: bytes.len() + needed,
         }),
         Err(WireError::PayloadTooLarge { len, max }) => {
             Err(TransportError::PayloadTooLarge { len, max })

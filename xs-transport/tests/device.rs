@@ -223,7 +223,8 @@ fn failed_watch_wakes_a_split_receiver_in_another_thread() {
     });
     ready_rx.recv().unwrap();
     thread::sleep(Duration::from_millis(50));
-    tx.send_all(
+    xs_transport::blocking::send_all(
+        &mut tx,
         &frame(Op::Watch, 5, 0, b"/a\0t\0"),
         Some(Duration::from_secs(5)),
     )
@@ -275,7 +276,7 @@ fn device_waits_are_direct_writes() {
     let (_rx, mut tx) = Connection::from_xenbus_fd(ours).unwrap().split().unwrap();
     let frames: Vec<Vec<u8>> = (0..10).map(|i| frame(Op::Read, i, 0, b"/x\0")).collect();
     for f in &frames {
-        tx.send_all(f, Some(Duration::from_secs(5))).unwrap();
+        xs_transport::blocking::send_all(&mut tx, f, Some(Duration::from_secs(5))).unwrap();
     }
     for f in &frames {
         assert_eq!(&read_record(&peer), f);
@@ -300,11 +301,20 @@ fn open_names_the_path_on_failure() {
 
 #[test]
 fn open_by_path_gives_a_device_connection() {
-    // /dev/null opens read-write like the device; reading it is EOF.
-    let mut conn = Connection::xenbus("/dev/null").unwrap();
+    // A FIFO opens read-write like the device and can be polled: what is
+    // written comes back, so a frame sent is the frame received.
+    let dir = common::TempDir::new("fifo");
+    let path = dir.path().join("xenbus");
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c_path` is a NUL-terminated string that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let mut conn = Connection::xenbus(&path).unwrap();
     assert_eq!(conn.kind(), TransportKind::Xenbus);
-    assert_eq!(conn.peer(), "/dev/null");
+    assert_eq!(conn.peer(), path.display().to_string());
     assert_eq!(fd_flags(conn.as_fd()), (true, true));
-    conn.send(&frame(Op::Read, 1, 0, b"/a\0")).unwrap();
-    assert!(matches!(conn.recv(|_| {}), Err(TransportError::Closed)));
+    let mut poll = common::poll_for(&mut conn);
+    let f = frame(Op::Read, 1, 0, b"/a\0");
+    conn.send(&f).unwrap();
+    let got = recv_until(&mut poll, &mut conn, |g| !g.is_empty()).unwrap();
+    assert_eq!(got, split_frames(&f));
 }

@@ -4,10 +4,12 @@
 mod common;
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use common::TempDir;
+use xs_transport::endpoint::SkipReason;
 use xs_transport::{Connection, Endpoint, TransportError, TransportKind};
 
 fn env<'a>(vars: &'a [(&'a str, &'a Path)]) -> impl Fn(&str) -> Option<OsString> + 'a {
@@ -195,4 +197,111 @@ fn errors_name_the_path() {
     // The same through Connection's constructors.
     let err = Connection::unix(&f.missing).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+/// Connecting after discovery names every place tried: the run
+/// directory's "socket" (here a regular file) and the device paths.
+#[test]
+fn discovery_errors_list_every_path_tried() {
+    let f = fixture("trail");
+    let vars = [("XENSTORED_RUNDIR", f.fake_rundir.as_path())];
+    let found = Endpoint::discover_traced_with(env(&vars));
+    let fake_socket = f.fake_rundir.join("socket");
+    assert_eq!(found.skipped[0].path, fake_socket);
+    assert_eq!(found.skipped[0].reason, SkipReason::NotASocket);
+    assert_eq!(found.endpoint, Endpoint::device());
+    let err = match found.connect() {
+        Ok(_) => {
+            println!("skipped: this machine has a working xenbus device");
+            return;
+        }
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("{} (not a socket)", fake_socket.display())),
+        "{text}"
+    );
+    // The device path chosen is named too (by the cause), and on Linux the
+    // /dev/xen/xenbus passed over for /proc/xen/xenbus, if it was.
+    assert!(
+        text.contains(&found.endpoint.path().display().to_string()),
+        "{text}"
+    );
+    for s in &found.skipped {
+        assert!(text.contains(&s.path.display().to_string()), "{text}");
+    }
+    match err {
+        TransportError::Discovery { skipped, cause } => {
+            assert_eq!(skipped, found.skipped);
+            // The failure at the chosen place is kept as it was.
+            match *cause {
+                TransportError::Connect { path, .. } | TransportError::NotPollable { path, .. } => {
+                    assert_eq!(path, found.endpoint.path())
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    // With XENSTORED_PATH nothing is passed over: the error is the plain one.
+    let vars = [("XENSTORED_PATH", f.missing.as_path())];
+    let found = Endpoint::discover_traced_with(env(&vars));
+    assert!(found.skipped.is_empty());
+    assert!(matches!(
+        found.connect(),
+        Err(TransportError::Connect { .. })
+    ));
+}
+
+/// A path that is no device, opened as the xenbus device, is a connect
+/// error naming it and what it is, not a later failure to poll.
+#[test]
+fn a_non_device_as_xenbus_is_refused_naming_the_path() {
+    let f = fixture("notdev");
+    let cases: [(&Path, &str); 2] = [
+        (&f.file, "regular file"),
+        (Path::new("/dev/null"), "character device"),
+    ];
+    for (path, file_type) in cases {
+        let err = Connection::xenbus(path).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "cannot connect to xenstored at {}",
+                path.display()
+            )),
+            "{text}"
+        );
+        match err {
+            TransportError::NotPollable {
+                path: p,
+                file_type: t,
+                source,
+            } => {
+                assert_eq!((p.as_path(), t), (path, file_type));
+                assert!(source.raw_os_error().is_some(), "{source}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Through discovery (XENSTORED_PATH at it) and Endpoint::connect too.
+        let vars = [("XENSTORED_PATH", path)];
+        let found = Endpoint::discover_traced_with(env(&vars));
+        assert!(matches!(
+            found.connect(),
+            Err(TransportError::NotPollable { .. })
+        ));
+        // And an fd handed in: named by where it was opened.
+        let fd = OwnedFd::from(
+            std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open(path)
+                .unwrap(),
+        );
+        match Connection::from_xenbus_fd(fd) {
+            Err(TransportError::NotPollable { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use common::{frame, header_only, split_frames, Got};
 use xs_transport::{
     check_frame, error_reply, FrameReader, FrameWriter, TransportError, TransportKind, READ_CHUNK,
+    RECV_LIMIT_CEILING,
 };
 use xs_wire::{Errno, Header, Op, FRAME_MAX, HEADER_SIZE, PAYLOAD_MAX, XENBUS_PAYLOAD_MAX};
 
@@ -199,11 +200,62 @@ fn buffer_is_bounded_by_one_frame_plus_one_chunk() {
     result.unwrap();
     assert_eq!(got.len(), 50);
     assert!(source.largest_offer <= FRAME_MAX + READ_CHUNK);
-    // with_limit cannot be used to grow it either.
-    assert_eq!(
-        FrameReader::with_limit(1 << 30).capacity(),
-        FRAME_MAX + READ_CHUNK
-    );
+    // A huge limit is lowered to the ceiling, and allocates nothing up
+    // front: the buffer grows only for a frame that needs it.
+    let huge = FrameReader::with_limit(1 << 30);
+    assert_eq!(huge.max_payload(), RECV_LIMIT_CEILING);
+    assert_eq!(huge.capacity(), FRAME_MAX + READ_CHUNK);
+}
+
+/// Frames over 4096 bytes within a larger limit (oxenstored's long
+/// listings): delivered whole, the buffer grows to one such frame plus a
+/// chunk while reading it and shrinks back after; one over the limit is
+/// refused with its header.
+#[test]
+fn payloads_over_4096_up_to_the_limit() {
+    const LIMIT: usize = 64 * 1024;
+    let sizes = [4097, 4200, 10_000, LIMIT, 3, PAYLOAD_MAX];
+    let frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| frame(Op::Directory, i as u32, 0, &vec![b'a' + i as u8; len]))
+        .collect();
+    let stream = frames.concat();
+    for chunk in [1usize, 777, 5000, usize::MAX] {
+        let steps: Vec<Option<Vec<u8>>> = stream
+            .chunks(chunk.min(stream.len()))
+            .map(|c| Some(c.to_vec()))
+            .collect();
+        let mut source = Script::new(steps, false);
+        let mut reader = FrameReader::with_limit(LIMIT);
+        let mut got = Vec::new();
+        let mut largest = 0;
+        while !source.steps.is_empty() {
+            reader
+                .read_from(&mut source, |f| got.push(Got::of(f)))
+                .unwrap();
+            largest = largest.max(reader.capacity());
+        }
+        assert_eq!(got, split_frames(&stream), "chunk {chunk}");
+        assert!(source.largest_offer <= HEADER_SIZE + LIMIT + READ_CHUNK);
+        assert!(largest <= HEADER_SIZE + LIMIT + READ_CHUNK, "{largest}");
+        assert_eq!(reader.capacity(), FRAME_MAX + READ_CHUNK, "shrunk back");
+    }
+    // One byte over: refused at the header, naming it.
+    let mut over = frame(Op::Read, 1, 0, b"ok");
+    over.extend_from_slice(&header_only(Op::Directory, 77, LIMIT as u32 + 1));
+    let mut source = Script::new([Some(over)], false);
+    let (got, result) = collect(&mut FrameReader::with_limit(LIMIT), &mut source);
+    assert_eq!(got.len(), 1);
+    match result {
+        Err(TransportError::Protocol(xs_wire::WireError::FrameTooLarge { header, max })) => {
+            assert_eq!(
+                (header.op, header.req_id, header.len, max),
+                (Op::Directory, 77, 65537, LIMIT)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -258,11 +310,11 @@ fn oversized_length_is_a_protocol_error() {
     let mut reader = FrameReader::new();
     let (got, result) = collect(&mut reader, &mut source);
     assert_eq!(got.len(), 1);
+    // The error names the frame: which request's reply overflowed.
     match result {
-        Err(TransportError::Protocol(xs_wire::WireError::PayloadTooLarge {
-            len: 4097,
-            max: 4096,
-        })) => {}
+        Err(TransportError::Protocol(xs_wire::WireError::FrameTooLarge { header, max: 4096 })) => {
+            assert_eq!((header.op, header.req_id, header.len), (Op::Read, 2, 4097));
+        }
         other => panic!("{other:?}"),
     }
     // A length near u32::MAX is refused the same way (no allocation).

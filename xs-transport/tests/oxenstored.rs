@@ -110,7 +110,8 @@ fn write_then_read_against_a_real_daemon() {
     // Split halves work against the daemon too.
     let (mut rx, mut tx) = conn.split().unwrap();
     assert_eq!(tx.kind(), TransportKind::Socket);
-    tx.send_all(
+    xs_transport::blocking::send_all(
+        &mut tx,
         &encode(Request::Read { path }, 5),
         Some(Duration::from_secs(10)),
     )

@@ -276,6 +276,41 @@ fn send_to_a_closed_peer_is_epipe_not_sigpipe() {
     assert!(conn.is_closed());
 }
 
+/// Replies over the protocol's 4096 bytes (oxenstored's long listings)
+/// arrive whole up to the receive limit; the connection stays usable.
+#[test]
+fn replies_over_4096_are_received_up_to_the_limit() {
+    let (mut conn, mut peer) = pair();
+    assert_eq!(conn.recv_limit(), xs_transport::DEFAULT_RECV_LIMIT);
+    let big = frame(Op::Directory, 1, 0, &vec![b'n'; 4200]);
+    let biggest = frame(
+        Op::Directory,
+        2,
+        0,
+        &vec![b'm'; xs_transport::DEFAULT_RECV_LIMIT],
+    );
+    let small = frame(Op::Read, 3, 0, b"v");
+    let stream = [big.clone(), biggest.clone(), small.clone()].concat();
+    let writer = thread::spawn(move || {
+        peer.write_all(&stream).unwrap();
+        peer
+    });
+    let mut poll = poll_for(&mut conn);
+    let got = recv_until(&mut poll, &mut conn, |g| g.len() == 3).unwrap();
+    assert_eq!(got, split_frames(&[big, biggest, small].concat()));
+    let mut peer = writer.join().unwrap();
+    // A server-side limit of 4096 refuses 4097, naming the frame.
+    conn.set_recv_limit(PAYLOAD_MAX);
+    peer.write_all(&header_only(Op::Write, 9, 4097)).unwrap();
+    match conn.recv(|_| panic!("no frame")) {
+        Err(TransportError::Protocol(xs_wire::WireError::FrameTooLarge { header, max: 4096 })) => {
+            assert_eq!((header.op, header.req_id, header.len), (Op::Write, 9, 4097));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(conn.is_closed());
+}
+
 #[test]
 fn payload_limit_is_4096() {
     let (mut conn, mut peer) = pair();
@@ -415,7 +450,7 @@ fn split_halves_from_two_threads() {
         let mut sent = Vec::new();
         for i in 0..N {
             let f = frame(Op::Write, i, 0, &vec![i as u8; (i % 700) as usize]);
-            tx.send_all(&f, Some(Duration::from_secs(10))).unwrap();
+            xs_transport::blocking::send_all(&mut tx, &f, Some(Duration::from_secs(10))).unwrap();
             sent.push(f);
         }
         (sent, tx)
@@ -435,7 +470,7 @@ fn send_all_times_out_on_a_stuck_peer_and_resumes() {
     let big = frame(Op::Write, 0, 0, &[1; PAYLOAD_MAX]);
     let mut sent = 0usize;
     let err = loop {
-        match tx.send_all(&big, Some(Duration::from_millis(50))) {
+        match xs_transport::blocking::send_all(&mut tx, &big, Some(Duration::from_millis(50))) {
             Ok(()) => sent += big.len(),
             Err(e) => break e,
         }
@@ -448,7 +483,7 @@ fn send_all_times_out_on_a_stuck_peer_and_resumes() {
     assert_eq!(tx.queued_bytes(), queued);
     sent += big.len(); // the timed-out frame stays queued
     let reader = thread::spawn(move || read_n(&mut peer, sent));
-    tx.send_all(&frame(Op::Read, 1, 0, b"/a\0"), None).unwrap();
+    xs_transport::blocking::send_all(&mut tx, &frame(Op::Read, 1, 0, b"/a\0"), None).unwrap();
     assert_eq!(tx.queued_bytes(), 0);
     let got = reader.join().unwrap();
     assert_eq!(got.len(), sent);
@@ -458,7 +493,8 @@ fn send_all_times_out_on_a_stuck_peer_and_resumes() {
 fn a_failure_on_one_half_reaches_the_other() {
     let (ours, mut peer) = UnixStream::pair().unwrap();
     let (mut rx, mut tx) = Connection::from_unix_stream(ours).unwrap().split().unwrap();
-    peer.write_all(&header_only(Op::Read, 1, 5000)).unwrap();
+    // Over the default 64 KiB bound for replies.
+    peer.write_all(&header_only(Op::Read, 1, 70_000)).unwrap();
     assert!(matches!(rx.recv(|_| {}), Err(TransportError::Protocol(_))));
     assert!(rx.is_closed());
     // The receiver shut the socket down; the sender's next write fails.

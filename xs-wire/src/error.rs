@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use crate::Op;
+use crate::{Header, Op};
 
 /// Why a path was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,6 +100,15 @@ pub enum WireError {
         /// The limit that applied.
         max: usize,
     },
+    /// A received frame whose header announces a payload over the limit the
+    /// reader set ([`crate::decode_bounded`]); the header says which
+    /// request it answers.
+    FrameTooLarge {
+        /// The frame's header, as received.
+        header: Header,
+        /// The limit that applied.
+        max: usize,
+    },
     /// The output buffer is too small; `needed` bytes are required in all.
     BufferTooSmall {
         /// Total bytes the encoding needs.
@@ -139,6 +148,11 @@ impl fmt::Display for WireError {
             WireError::PayloadTooLarge { len, max } => {
                 write!(f, "payload of {len} bytes exceeds the limit of {max}")
             }
+            WireError::FrameTooLarge { header, max } => write!(
+                f,
+                "{} frame (req_id {}, tx_id {}) announces {} payload bytes, over the limit of {max}",
+                header.op, header.req_id, header.tx_id, header.len
+            ),
             WireError::BufferTooSmall { needed } => {
                 write!(f, "output buffer too small: {needed} bytes needed")
             }

@@ -80,6 +80,43 @@ pub fn decode_with_limit(
     buf: &[u8],
     max_payload: usize,
 ) -> Result<Status<(Frame<'_>, usize)>, WireError> {
+    split(buf, max_payload).map_err(|header| WireError::PayloadTooLarge {
+        len: header.len as usize,
+        max: max_payload,
+    })
+}
+
+/// Like [`decode_with_limit`], but a frame over the limit is refused with
+/// its whole header ([`WireError::FrameTooLarge`]), so that a reader can say
+/// which request's reply overflowed. Any limit may be given: a client that
+/// accepts oversized replies (oxenstored sends DIRECTORY listings over 4096
+/// bytes on its socket) passes its own bound here.
+///
+/// ```
+/// use xs_wire::{decode_bounded, Header, Op, WireError};
+/// let header = Header { op: Op::Directory, req_id: 7, tx_id: 0, len: 4200 };
+/// let mut buf = header.to_bytes().to_vec();
+/// buf.extend_from_slice(&[b'a'; 4200]);
+/// // Over the protocol's 4096, within a 64 KiB bound: a whole frame.
+/// let (frame, used) = decode_bounded(&buf, 65536)?.complete().unwrap();
+/// assert_eq!((frame.payload.len(), used), (4200, 4216));
+/// // Over the bound: the header says whose reply it was.
+/// assert_eq!(decode_bounded(&buf, 4096), Err(WireError::FrameTooLarge { header, max: 4096 }));
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
+pub fn decode_bounded(
+    buf: &[u8],
+    max_payload: usize,
+) -> Result<Status<(Frame<'_>, usize)>, WireError> {
+    split(buf, max_payload).map_err(|header| WireError::FrameTooLarge {
+        header,
+        max: max_payload,
+    })
+}
+
+/// The framing both decoders share; `Err` is the header of a frame whose
+/// payload is over `max_payload`.
+fn split(buf: &[u8], max_payload: usize) -> Result<Status<(Frame<'_>, usize)>, Header> {
     let Some((head, rest)) = buf.split_first_chunk::<HEADER_SIZE>() else {
         return Ok(Status::Partial {
             needed: HEADER_SIZE - buf.len(),
@@ -88,10 +125,7 @@ pub fn decode_with_limit(
     let header = Header::from_bytes(head);
     let len = header.len as usize;
     if len > max_payload {
-        return Err(WireError::PayloadTooLarge {
-            len,
-            max: max_payload,
-        });
+        return Err(header);
     }
     match rest.get(..len) {
         Some(payload) => Ok(Status::Complete((

@@ -7,8 +7,8 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use xs_wire::{
-    decode, decode_with_limit, Header, Ids, Op, Path, Reply, Request, Status, WatchEvent,
-    WireError, PAYLOAD_MAX, XENBUS_PAYLOAD_MAX,
+    decode, decode_bounded, decode_with_limit, Header, Ids, Op, Path, Reply, Request, Status,
+    WatchEvent, WireError, PAYLOAD_MAX, XENBUS_PAYLOAD_MAX,
 };
 
 /// A frame as plain data: header words and payload.
@@ -247,6 +247,63 @@ fn announced_length_against_the_limit() {
             assert_eq!(decode(&header).is_err(), want.is_err(), "{what}: decode");
         }
     }
+}
+
+/// `decode_bounded` with limits above the protocol's 4096 (a client
+/// reading oxenstored's oversized replies): `(description, announced len,
+/// limit, result)`, header bytes only. Refusals carry the whole header.
+#[test]
+fn bounded_decoding_above_4096() {
+    type Row = (&'static str, u32, usize, Result<Status<usize>, WireError>);
+    let header = |len| Header {
+        op: Op::Directory,
+        req_id: 0x0102_0304,
+        tx_id: 9,
+        len,
+    };
+    let too_large = |len, max| {
+        Err(WireError::FrameTooLarge {
+            header: header(len),
+            max,
+        })
+    };
+    #[rustfmt::skip]
+    let cases: Vec<Row> = vec![
+        // description                        len          limit     result
+        ("4200 at 64 KiB: wait for it",       4200,        65536,    Ok(Status::Partial { needed: 4200 })),
+        ("64 KiB at 64 KiB: wait for it",     65536,       65536,    Ok(Status::Partial { needed: 65536 })),
+        ("64 KiB + 1 at 64 KiB",              65537,       65536,    too_large(65537, 65536)),
+        ("u32::MAX at 64 KiB",                u32::MAX,    65536,    too_large(u32::MAX, 65536)),
+        ("4097 at 4096, header kept",         4097,        PAYLOAD_MAX, too_large(4097, 4096)),
+        ("empty payload at 0",                0,           0,        Ok(Status::Complete(16))),
+    ];
+    for (what, len, limit, want) in cases {
+        let bytes = header(len).to_bytes();
+        let got = decode_bounded(&bytes, limit).map(|s| match s {
+            Status::Complete((_, used)) => Status::Complete(used),
+            Status::Partial { needed } => Status::Partial { needed },
+        });
+        assert_eq!(got, want, "{what}");
+        // decode_with_limit agrees, naming only the length.
+        assert_eq!(
+            decode_with_limit(&bytes, limit).is_err(),
+            want.is_err(),
+            "{what}: decode_with_limit"
+        );
+    }
+    // Golden text: the facts a log line needs.
+    assert_eq!(
+        WireError::FrameTooLarge { header: header(70000), max: 65536 }.to_string(),
+        "DIRECTORY frame (req_id 16909060, tx_id 9) announces 70000 payload bytes, over the limit of 65536"
+    );
+    // A whole 4200-byte listing decodes in one piece.
+    let mut wire = header(4200).to_bytes().to_vec();
+    wire.extend_from_slice(&[b'n'; 4200]);
+    let (frame, used) = decode_bounded(&wire, 65536).unwrap().complete().unwrap();
+    assert_eq!(
+        (frame.header, frame.payload.len(), used),
+        (header(4200), 4200, 4216)
+    );
 }
 
 #[test]

@@ -11,9 +11,9 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use xs_wire::{
-    decode, decode_with_limit, Access, DirectoryChunk, Errno, ErrorReply, Header, Ids, Names, Op,
-    Path, PathError, PathKind, Perm, PermList, QuotaNames, QuotaQuery, Reply, ReplyKind, Request,
-    Status, WatchEvent, WireError, FRAME_MAX,
+    decode, decode_bounded, decode_with_limit, Access, DirectoryChunk, Errno, ErrorReply, Header,
+    Ids, Names, Op, Path, PathError, PathKind, Perm, PermList, QuotaNames, QuotaQuery, Reply,
+    ReplyKind, Request, Status, WatchEvent, WireError, FRAME_MAX,
 };
 
 // ---------------------------------------------------------------------------
@@ -683,6 +683,34 @@ proptest! {
                 prop_assert_eq!(used, 16 + frame.header.len as usize);
                 prop_assert_eq!(frame.payload, &bytes[16..used]);
             }
+        }
+    }
+
+    /// `decode_bounded` frames exactly like `decode_with_limit` at any
+    /// limit; only a refusal differs, carrying the whole header.
+    #[test]
+    fn bounded_decode_agrees_with_decode_with_limit(
+        code in op_code(),
+        req_id in any::<u32>(),
+        len in prop_oneof![0u32..9000, any::<u32>()],
+        limit in prop_oneof![0usize..70_000, any::<usize>()],
+        extra in 0usize..64,
+    ) {
+        let header = Header { op: Op::from_u32(code), req_id, tx_id: 3, len };
+        let mut bytes = header.to_bytes().to_vec();
+        let have = (len as usize).min(9000) + extra;
+        bytes.resize(16 + have, 0x5a);
+        match (decode_bounded(&bytes, limit), decode_with_limit(&bytes, limit)) {
+            (Err(WireError::FrameTooLarge { header: h, max }), Err(WireError::PayloadTooLarge { len: l, max: m })) => {
+                prop_assert_eq!((h, max), (header, limit));
+                prop_assert_eq!((l, m), (len as usize, limit));
+                prop_assert!(len as usize > limit);
+            }
+            (Ok(a), Ok(b)) => {
+                prop_assert!(len as usize <= limit);
+                prop_assert_eq!(a, b);
+            }
+            other => prop_assert!(false, "disagree: {:?}", other),
         }
     }
 

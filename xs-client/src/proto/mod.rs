@@ -42,17 +42,17 @@ use crate::{Error, Event, Problem};
 
 use outbox::Outbox;
 pub use requests::Deadline;
-use requests::{Entry, Requests, State, WatchOrigin};
+use requests::{Entry, OnLoss, Requests, State, WatchOrigin};
 pub use response::Response;
 pub use watches::MonitorId;
-use watches::{Watches, Wire};
+use watches::{Pair, Watches, Wire};
 
 /// Requests whose callers gave up are kept until their replies come (so
 /// the replies are recognised); past this many the daemon is considered
 /// unresponsive and the connection is declared dead.
 pub const ABANDONED_MAX: usize = 4096;
 
-/// The protocol state of one connection. See the [module docs](self).
+/// The protocol state of one connection: see the module docs of `proto`.
 pub struct Core<W> {
     kind: TransportKind,
     max_payload: usize,
@@ -62,12 +62,19 @@ pub struct Core<W> {
     watches: Watches<W>,
     woken: Vec<W>,
     dead: Option<Error>,
+    /// Keep what is needed to carry on over a new connection.
+    resend: bool,
+    /// The connection was lost and a new one is being made: why.
+    lost: Option<Error>,
+    /// Connections made so far, minus one.
+    epoch: u64,
 }
 
 impl<W: Clone> Core<W> {
     /// A fresh connection's state: its transport kind (for the device's
     /// rules), the largest payload it may send, and the round-trip timeout
-    /// [`Core::deadline`] applies (`None`: none).
+    /// every request gets (`None`: none), counted from the first
+    /// [`Core::handle_timeout`] after it is queued.
     pub fn new(kind: TransportKind, max_payload: usize, timeout: Option<Duration>) -> Self {
         Core {
             kind,
@@ -78,7 +85,36 @@ impl<W: Clone> Core<W> {
             watches: Watches::new(),
             woken: Vec::new(),
             dead: None,
+            resend: false,
+            lost: None,
+            epoch: 0,
         }
+    }
+
+    /// Prepares for [`Core::connection_lost`]: read-only requests keep a
+    /// copy of their frame to send again. Call before submitting anything.
+    pub fn enable_reconnection(&mut self) {
+        self.resend = true;
+    }
+
+    /// How many times the connection was lost (and replaced, or being
+    /// replaced).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether the connection is lost and a new one awaited.
+    pub fn is_reconnecting(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    /// Refuses a request in transaction `tx_id` opened in another epoch
+    /// (on a connection since replaced): [`Error::TransactionLost`].
+    pub fn check_transaction(&self, tx_id: u32, epoch: Option<u64>) -> Result<(), Error> {
+        if tx_id != 0 && epoch.is_some_and(|e| e != self.epoch) {
+            return Err(Error::TransactionLost { tx_id });
+        }
+        Ok(())
     }
 
     /// Socket or device.
@@ -94,11 +130,6 @@ impl<W: Clone> Core<W> {
     /// The round-trip timeout.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
-    }
-
-    /// The deadline of a round trip starting `now`.
-    pub fn deadline(&self, now: Instant) -> Option<Deadline> {
-        self.timeout.and_then(|t| Deadline::after(now, t))
     }
 
     /// The error that killed the connection, if it is dead.
@@ -171,9 +202,21 @@ impl<W: Clone> Core<W> {
             buf[HEADER_SIZE..].copy_from_slice(payload);
             Ok::<(), Error>(())
         })?;
-        self.requests
-            .insert(req_id, op, tx_id, deadline, Some(waker), None);
+        let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
+        let mut entry = Entry::new(op, tx_id, deadline, Some(waker));
+        entry.default_timeout = self.timeout.is_some();
+        entry.on_loss = OnLoss::of(op, tx_id, commit);
+        self.record(req_id, entry);
         Ok(req_id)
+    }
+
+    /// Records a queued request, keeping its frame if it may be sent again.
+    #[inline]
+    fn record(&mut self, req_id: u32, mut entry: Entry<W>) {
+        if self.resend && entry.on_loss == OnLoss::Resend {
+            entry.set_frame(self.outbox.frame(req_id).map(Box::from));
+        }
+        self.requests.insert(req_id, entry);
     }
 
     fn enqueue(
@@ -199,8 +242,12 @@ impl<W: Clone> Core<W> {
             req.encode_with_limit(Ids::in_transaction(req_id, tx_id), limit, buf)
                 .map(drop)
         })?;
-        self.requests
-            .insert(req_id, req.op(), tx_id, deadline, waker, watch);
+        let commit = matches!(req, Request::TransactionEnd { commit: true });
+        let mut entry = Entry::new(req.op(), tx_id, deadline, waker);
+        entry.default_timeout = self.timeout.is_some();
+        entry.set_watch(watch);
+        entry.on_loss = OnLoss::of(req.op(), tx_id, commit);
+        self.record(req_id, entry);
         Ok(req_id)
     }
 
@@ -218,18 +265,23 @@ impl<W: Clone> Core<W> {
     /// A timed-out request gives [`Error::Timeout`]; once the connection is
     /// dead, every waiting request gives its error.
     pub fn poll_reply(&mut self, req_id: u32) -> Option<Result<Response, Error>> {
-        if let Some(limit) = self.requests.expired.remove(&req_id) {
-            return Some(Err(Error::Timeout(limit)));
+        if !self.requests.expired.is_empty() {
+            if let Some(limit) = self.requests.expired.remove(&req_id) {
+                return Some(Err(Error::Timeout(limit)));
+            }
         }
-        match self.requests.entries.get(&req_id).map(|e| &e.state) {
-            Some(State::Waiting) => None,
-            Some(State::Answered(_)) => match self.requests.remove(req_id).map(|e| e.state) {
-                Some(State::Answered(result)) => Some(result),
-                _ => None,
-            },
+        use std::collections::hash_map::Entry as Slot;
+        match self.requests.entries.entry(req_id) {
+            Slot::Occupied(slot) if matches!(slot.get().state, State::Answered(_)) => {
+                match slot.remove().state {
+                    State::Answered(result) => Some(result.map_err(|e| *e)),
+                    _ => None,
+                }
+            }
+            Slot::Occupied(slot) if matches!(slot.get().state, State::Waiting) => None,
             // Not ours to collect (abandoned, or already taken): a caller
             // bug, reported rather than waited on forever.
-            Some(State::Abandoned) | None => Some(Err(Error::disconnected(
+            _ => Some(Err(Error::disconnected(
                 "the request was abandoned or its reply already taken",
             ))),
         }
@@ -237,7 +289,7 @@ impl<W: Clone> Core<W> {
 
     /// Whether [`Core::poll_reply`] has something for `req_id`.
     pub fn is_ready(&self, req_id: u32) -> bool {
-        self.requests.expired.contains_key(&req_id)
+        (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
             || !matches!(
                 self.requests.entries.get(&req_id).map(|e| &e.state),
                 Some(State::Waiting)
@@ -273,7 +325,7 @@ impl<W: Clone> Core<W> {
         match self.requests.abandon(req_id) {
             Some(State::Waiting) => {
                 if let Some(e) = self.requests.entries.get(&req_id) {
-                    let origin = e.watch.clone();
+                    let origin = e.watch().cloned();
                     if let Some(o) = origin {
                         self.watches.watch_failed(o.monitor, &o.pair);
                     }
@@ -299,7 +351,7 @@ impl<W: Clone> Core<W> {
     }
 
     fn release_watch(&mut self, e: &Entry<W>) {
-        if let Some(o) = &e.watch {
+        if let Some(o) = e.watch() {
             self.watches.watch_failed(o.monitor, &o.pair);
         }
     }
@@ -335,8 +387,8 @@ impl<W: Clone> Core<W> {
     /// declares the connection dead (every waiter gets the error, which is
     /// also returned). Frames after death are ignored.
     pub fn handle_frame(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
-        if self.dead.is_some() {
-            return Ok(());
+        if self.dead.is_some() || self.lost.is_some() {
+            return Ok(()); // from a connection that is gone
         }
         let result = if frame.header.op == Op::WatchEvent {
             self.handle_event(frame)
@@ -397,12 +449,13 @@ impl<W: Clone> Core<W> {
         e.state = State::Answered(Ok(Response {
             header: h,
             payload: frame.payload.to_vec(),
+            epoch: self.epoch,
         }));
         if let Some(w) = e.waker.take() {
             self.woken.push(w);
         }
         if h.op == Op::Error {
-            if let Some(o) = e.watch.take() {
+            if let Some(o) = e.take_watch() {
                 self.watches.watch_failed(o.monitor, &o.pair);
             }
         }
@@ -425,7 +478,7 @@ impl<W: Clone> Core<W> {
             Op::Watch => {
                 // Unless a monitor holds the pair (it then relies on this
                 // very registration, and unwatches it when done).
-                let Some(o) = &e.watch else { return };
+                let Some(o) = e.watch() else { return };
                 if self.watches.is_registered(&o.pair) {
                     return;
                 }
@@ -463,7 +516,7 @@ impl<W: Clone> Core<W> {
         }
         for e in self.requests.entries.values_mut() {
             if matches!(e.state, State::Waiting) {
-                e.state = State::Answered(Err(error.clone()));
+                e.state = State::Answered(Err(Box::new(error.clone())));
                 if let Some(w) = e.waker.take() {
                     self.woken.push(w);
                 }
@@ -474,22 +527,154 @@ impl<W: Clone> Core<W> {
         self.dead = Some(error);
     }
 
+    // ---- reconnection ---------------------------------------------------
+
+    /// The connection broke (`error`), and the driver will make a new one
+    /// (after [`Core::enable_reconnection`]; otherwise this is
+    /// [`Core::fail`]). Requests not yet handed out wait for the new
+    /// connection. Of those written and unanswered: read-only ones will be
+    /// sent again; ones that change the store fail with
+    /// [`Error::MaybeApplied`]; ones in a transaction fail with
+    /// [`Error::TransactionLost`] (a commit with `MaybeApplied`). Nothing is
+    /// handed out until [`Core::reconnected`].
+    pub fn connection_lost(&mut self, error: Error) {
+        if self.dead.is_some() || self.lost.is_some() {
+            return;
+        }
+        if !self.resend {
+            return self.fail(error);
+        }
+        let unsent = self.outbox.take_unsent();
+        let mut again: Vec<(u64, u32, Box<[u8]>)> = Vec::new();
+        let mut gone = Vec::new();
+        for (&id, e) in self.requests.entries.iter_mut() {
+            match e.state {
+                State::Abandoned => {
+                    gone.push(id);
+                    continue;
+                }
+                State::Answered(_) => continue,
+                State::Waiting => {}
+            }
+            let queued = unsent.iter().any(|(q, _)| *q == id);
+            let outcome = match (queued, e.on_loss, e.take_frame()) {
+                (true, OnLoss::TransactionLost, _) => {
+                    Err(Error::TransactionLost { tx_id: e.tx_id })
+                }
+                (true, _, _) => continue,
+                (false, OnLoss::Resend, Some(frame)) => {
+                    again.push((e.seq, id, frame));
+                    continue;
+                }
+                (false, OnLoss::TransactionLost, _) => {
+                    Err(Error::TransactionLost { tx_id: e.tx_id })
+                }
+                (false, _, _) => Err(Error::MaybeApplied { op: e.op }),
+            };
+            e.state = State::Answered(outcome.map_err(Box::new));
+            if let Some(w) = e.waker.take() {
+                self.woken.push(w);
+            }
+        }
+        for id in gone {
+            self.requests.remove(id);
+        }
+        again.sort_by_key(|&(seq, _, _)| seq);
+        for (_, id, frame) in &again {
+            self.outbox.push_frame(*id, frame);
+        }
+        for (id, frame) in &unsent {
+            let waiting = matches!(
+                self.requests.entries.get(id).map(|e| &e.state),
+                Some(State::Waiting)
+            );
+            if waiting {
+                self.outbox.push_frame(*id, frame);
+            }
+        }
+        // Frames sent again are kept for a further loss.
+        for (_, id, frame) in again {
+            if let Some(e) = self.requests.entries.get_mut(&id) {
+                e.set_frame(Some(frame));
+            }
+        }
+        self.outbox.set_paused(true);
+        self.lost = Some(error);
+        // Transactions of the old connection are lost from now on.
+        self.epoch += 1;
+    }
+
+    /// The error that lost the connection, while a new one is awaited.
+    pub fn lost_error(&self) -> Option<&Error> {
+        self.lost.as_ref()
+    }
+
+    /// A new connection is up: every watch is registered again (before the
+    /// requests waiting to be sent), every monitor first reports
+    /// [`Error::Reconnected`], and open transactions are lost.
+    pub fn reconnected(&mut self) {
+        if self.lost.take().is_none() || self.dead.is_some() {
+            return;
+        }
+        let waiting = self.outbox.take_unsent();
+        // A WATCH still waiting for its answer goes again with the rest.
+        let in_flight: Vec<Pair> = self
+            .requests
+            .entries
+            .values()
+            .filter(|e| matches!(e.state, State::Waiting))
+            .filter_map(|e| e.watch().map(|o| o.pair.clone()))
+            .collect();
+        let again: Vec<(Pair, Option<u32>)> = self
+            .watches
+            .registrations()
+            .filter(|(pair, _)| !in_flight.contains(pair))
+            .map(|(pair, depth)| (pair.clone(), depth))
+            .collect();
+        for ((path, token), depth) in &again {
+            if let Ok(path) = Path::new(path) {
+                let req = Request::Watch {
+                    path,
+                    token,
+                    depth: *depth,
+                };
+                let _ = self.enqueue(&req, 0, None, None, None);
+            }
+        }
+        for (id, frame) in &waiting {
+            self.outbox.push_frame(*id, frame);
+        }
+        self.watches.mark_reconnected(&mut self.woken);
+        self.outbox.set_paused(false);
+    }
+
     // ---- time -----------------------------------------------------------
 
     /// The earliest deadline of a waiting request (call
-    /// [`Core::handle_timeout`] then); may be early, never late.
+    /// [`Core::handle_timeout`] then); may be early, never late. Call
+    /// [`Core::handle_timeout`] before blocking: it starts the clock of the
+    /// requests queued since.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.requests.next_deadline
+        self.requests.next_deadline()
     }
 
-    /// Expires every waiting request whose deadline is at or before `now`:
-    /// its caller gets [`Error::Timeout`], and a late reply is dropped.
+    /// Starts the round-trip clock of requests queued since the last call
+    /// (so a request costs no clock read of its own; the clock may start up
+    /// to 1/64 of the timeout early), and expires every
+    /// waiting request whose deadline is at or before `now`: its caller
+    /// gets [`Error::Timeout`], and a late reply is dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for req_id in self.requests.due(now) {
+        let timeout = self.timeout.unwrap_or_default();
+        if self.timeout.is_some() {
+            self.requests.arm(now, timeout);
+        }
+        if self.requests.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        for (req_id, limit) in self.requests.due(now, timeout) {
             let Some(e) = self.requests.entries.get_mut(&req_id) else {
                 continue;
             };
-            let limit = e.deadline.map(|d| d.limit).unwrap_or_default();
             if let Some(w) = e.waker.take() {
                 self.woken.push(w);
             }
@@ -499,6 +684,11 @@ impl<W: Clone> Core<W> {
     }
 
     // ---- waking ---------------------------------------------------------
+
+    /// Whether [`Core::take_woken`] has anything.
+    pub fn has_woken(&self) -> bool {
+        !self.woken.is_empty()
+    }
 
     /// Moves the wakers of callers with something new into `out`.
     pub fn take_woken(&mut self, out: &mut Vec<W>) {
@@ -563,7 +753,7 @@ impl<W: Clone> Core<W> {
         let req = Request::Watch { path, token, depth };
         req.validate(0)?;
         let pair = (path.as_str().to_owned(), token.to_owned());
-        match self.watches.watch(id, pair.clone(), &mut self.woken) {
+        match self.watches.watch(id, pair.clone(), depth, &mut self.woken) {
             None => Err(Error::disconnected("the monitor is closed")),
             Some(Err(e)) => Err(e),
             Some(Ok(Wire::Nothing)) => Ok(None),
@@ -639,3 +829,23 @@ impl<W: Clone> Core<W> {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+#[cfg(test)]
+mod sizes {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Entry {}",
+            std::mem::size_of::<super::requests::Entry<std::sync::Arc<std::sync::Condvar>>>()
+        );
+        eprintln!("Error {}", std::mem::size_of::<crate::Error>());
+        eprintln!("Response {}", std::mem::size_of::<super::Response>());
+        eprintln!(
+            "Deadline {}",
+            std::mem::size_of::<Option<super::Deadline>>()
+        );
+        eprintln!(
+            "Result {}",
+            std::mem::size_of::<Result<super::Response, crate::Error>>()
+        );
+    }
+}

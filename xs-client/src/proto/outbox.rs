@@ -40,6 +40,8 @@ pub(crate) struct Outbox {
     one_at_a_time: bool,
     /// Device only: a frame was handed out and no reply has come since.
     wire_busy: bool,
+    /// Nothing is handed out (the connection is being replaced).
+    paused: bool,
 }
 
 impl Outbox {
@@ -50,6 +52,7 @@ impl Outbox {
             frames: VecDeque::new(),
             one_at_a_time: kind == TransportKind::Xenbus,
             wire_busy: false,
+            paused: false,
         }
     }
 
@@ -74,6 +77,9 @@ impl Outbox {
     /// The bytes the driver may write now: everything queued on a socket;
     /// on the device one frame, and only while no request is unanswered.
     pub(crate) fn transmit(&self) -> Option<&[u8]> {
+        if self.paused {
+            return None;
+        }
         let first = self.frames.front()?;
         if !self.one_at_a_time {
             return Some(&self.buf[self.head..]);
@@ -147,6 +153,43 @@ impl Outbox {
         self.buf.clear();
         self.head = 0;
         self.frames.clear();
+        self.wire_busy = false;
+    }
+
+    /// Appends an already encoded frame.
+    pub(crate) fn push_frame(&mut self, req_id: u32, frame: &[u8]) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(frame);
+        self.frames.push_back(Queued {
+            req_id,
+            start,
+            len: frame.len(),
+        });
+    }
+
+    /// The encoded bytes of `req_id`'s frame, if it is queued.
+    pub(crate) fn frame(&self, req_id: u32) -> Option<&[u8]> {
+        let f = self.frames.iter().find(|f| f.req_id == req_id)?;
+        Some(&self.buf[f.start..f.start + f.len])
+    }
+
+    /// Takes out every frame none of which was handed out, in order, and
+    /// drops the rest: the connection is gone.
+    pub(crate) fn take_unsent(&mut self) -> Vec<(u32, Vec<u8>)> {
+        let head = self.head;
+        let unsent = self
+            .frames
+            .iter()
+            .filter(|f| f.start >= head)
+            .map(|f| (f.req_id, self.buf[f.start..f.start + f.len].to_vec()))
+            .collect();
+        self.clear();
+        unsent
+    }
+
+    /// Stops (or resumes) handing out bytes; resuming frees the wire.
+    pub(crate) fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
         self.wire_busy = false;
     }
 

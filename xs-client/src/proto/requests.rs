@@ -1,7 +1,7 @@
 //! The table of requests sent and not yet collected: ids, deadlines, and
 //! the requests whose callers gave up but whose replies will still come.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
@@ -53,11 +53,47 @@ pub(crate) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 pub(crate) enum State {
     /// Sent (or queued); the caller waits.
     Waiting,
-    /// The answer is in; the caller has not taken it.
-    Answered(Result<Response, Error>),
+    /// The answer is in; the caller has not taken it (an error boxed:
+    /// entries stay small).
+    Answered(Result<Response, Box<Error>>),
     /// The caller is gone: a late reply is dropped and what it created on
     /// the daemon undone.
     Abandoned,
+}
+
+/// What happens to a request written on a connection that is lost before
+/// its answer comes (reconnecting clients only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnLoss {
+    /// Read-only (or harmless to repeat): sent again on the new connection.
+    Resend,
+    /// Changes the store: fails with [`Error::MaybeApplied`].
+    MaybeApplied,
+    /// Belongs to a transaction, which died with the connection.
+    TransactionLost,
+}
+
+impl OnLoss {
+    /// The rule for `op` in transaction `tx_id`; `commit` for
+    /// TRANSACTION_END.
+    pub(crate) fn of(op: Op, tx_id: u32, commit: bool) -> OnLoss {
+        match op {
+            Op::TransactionEnd if commit => OnLoss::MaybeApplied,
+            _ if tx_id != 0 => OnLoss::TransactionLost,
+            Op::Read
+            | Op::Directory
+            | Op::DirectoryPart
+            | Op::GetPerms
+            | Op::GetDomainPath
+            | Op::IsDomainIntroduced
+            | Op::GetFeature
+            | Op::GetQuota
+            | Op::TransactionStart
+            | Op::Watch
+            | Op::Unwatch => OnLoss::Resend,
+            _ => OnLoss::MaybeApplied,
+        }
+    }
 }
 
 /// A WATCH made for a monitor: undone if it fails or its caller gives up.
@@ -67,6 +103,7 @@ pub(crate) struct WatchOrigin {
     pub(crate) pair: Pair,
 }
 
+/// One request in the table.
 pub(crate) struct Entry<W> {
     pub(crate) op: Op,
     pub(crate) tx_id: u32,
@@ -76,7 +113,19 @@ pub(crate) struct Entry<W> {
     pub(crate) state: State,
     pub(crate) waker: Option<W>,
     pub(crate) deadline: Option<Deadline>,
-    pub(crate) watch: Option<WatchOrigin>,
+    /// The core's own timeout applies (see [`Requests::arm`]).
+    pub(crate) default_timeout: bool,
+    pub(crate) on_loss: OnLoss,
+    /// Rare fields, boxed: entries are moved on every request.
+    extra: Option<Box<Extra>>,
+}
+
+/// What few requests need.
+#[derive(Default)]
+struct Extra {
+    watch: Option<WatchOrigin>,
+    /// The encoded frame, kept to send again after a reconnection.
+    frame: Option<Box<[u8]>>,
 }
 
 pub(crate) struct Requests<W> {
@@ -87,8 +136,60 @@ pub(crate) struct Requests<W> {
     pub(crate) expired: IdMap<Duration>,
     /// Entries in state `Abandoned`.
     pub(crate) abandoned: usize,
+    /// The default timeout's clock, coarsely: (last sequence number
+    /// covered, deadline, until when later requests may join it). A
+    /// request's clock starts at
+    /// the first look at the time after it was queued, or up to 1/64 of the
+    /// timeout earlier (it then joins the previous entry): no clock read
+    /// and no bookkeeping per request.
+    checkpoints: VecDeque<(u64, Instant, Instant)>,
+    /// Requests below this sequence number are covered by `checkpoints`.
+    armed_below: u64,
     /// No waiting request's deadline is earlier than this.
     pub(crate) next_deadline: Option<Instant>,
+}
+
+impl<W> Entry<W> {
+    /// A request about to be queued (`seq` and `state` are set by
+    /// [`Requests::insert`]).
+    #[inline]
+    pub(crate) fn new(op: Op, tx_id: u32, deadline: Option<Deadline>, waker: Option<W>) -> Self {
+        Entry {
+            op,
+            tx_id,
+            seq: 0,
+            state: State::Waiting,
+            waker,
+            deadline,
+            default_timeout: false,
+            on_loss: OnLoss::MaybeApplied,
+            extra: None,
+        }
+    }
+
+    pub(crate) fn watch(&self) -> Option<&WatchOrigin> {
+        self.extra.as_ref()?.watch.as_ref()
+    }
+
+    pub(crate) fn take_watch(&mut self) -> Option<WatchOrigin> {
+        self.extra.as_mut()?.watch.take()
+    }
+
+    pub(crate) fn set_watch(&mut self, watch: Option<WatchOrigin>) {
+        if watch.is_some() {
+            self.extra.get_or_insert_with(Box::default).watch = watch;
+        }
+    }
+
+    pub(crate) fn take_frame(&mut self) -> Option<Box<[u8]>> {
+        self.extra.as_mut()?.frame.take()
+    }
+
+    pub(crate) fn set_frame(&mut self, frame: Option<Box<[u8]>>) {
+        if frame.is_some() {
+            self.extra.get_or_insert_with(Box::default).frame = frame;
+        }
+    }
 }
 
 impl<W> Requests<W> {
@@ -99,6 +200,8 @@ impl<W> Requests<W> {
             entries: IdMap::default(),
             expired: IdMap::default(),
             abandoned: 0,
+            checkpoints: VecDeque::new(),
+            armed_below: 0,
             next_deadline: None,
         }
     }
@@ -121,38 +224,22 @@ impl<W> Requests<W> {
         self.next_req_id = id;
     }
 
-    pub(crate) fn insert(
-        &mut self,
-        req_id: u32,
-        op: Op,
-        tx_id: u32,
-        deadline: Option<Deadline>,
-        waker: Option<W>,
-        watch: Option<WatchOrigin>,
-    ) {
-        let seq = self.next_seq;
+    /// Records a request: its sequence number is set here, and it starts
+    /// abandoned if nobody waits for it (no waker).
+    #[inline]
+    pub(crate) fn insert(&mut self, req_id: u32, mut e: Entry<W>) {
+        e.seq = self.next_seq;
         self.next_seq += 1;
-        let state = if waker.is_some() {
+        e.state = if e.waker.is_some() {
             State::Waiting
         } else {
             self.abandoned += 1;
             State::Abandoned
         };
-        if let Some(d) = deadline {
+        if let Some(d) = e.deadline {
             self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
         }
-        self.entries.insert(
-            req_id,
-            Entry {
-                op,
-                tx_id,
-                seq,
-                state,
-                waker,
-                deadline,
-                watch,
-            },
-        );
+        self.entries.insert(req_id, e);
     }
 
     /// Removes an entry, keeping the abandoned count right.
@@ -183,11 +270,10 @@ impl<W> Requests<W> {
     pub(crate) fn forget_watch(&mut self, monitor: MonitorId, pair: Option<&Pair>) {
         for e in self.entries.values_mut() {
             let stale = e
-                .watch
-                .as_ref()
+                .watch()
                 .is_some_and(|o| o.monitor == monitor && pair.is_none_or(|p| *p == o.pair));
             if stale {
-                e.watch = None;
+                e.take_watch();
             }
         }
     }
@@ -202,20 +288,63 @@ impl<W> Requests<W> {
             .map(|(&id, _)| id)
     }
 
-    /// Requests whose deadline is at or before `now` and still waiting.
-    pub(crate) fn due(&mut self, now: Instant) -> Vec<u32> {
+    /// Starts the default `timeout`'s clock, at `now`, for the requests
+    /// queued since the last call.
+    pub(crate) fn arm(&mut self, now: Instant, timeout: Duration) {
+        if self.armed_below == self.next_seq {
+            return;
+        }
+        let upto = self.next_seq - 1;
+        self.armed_below = self.next_seq;
+        match self.checkpoints.back_mut() {
+            Some((last, _, join_until)) if now < *join_until => *last = upto,
+            _ => {
+                if let Some(at) = now.checked_add(timeout) {
+                    let join_until = now.checked_add(timeout / 64).unwrap_or(now);
+                    self.checkpoints.push_back((upto, at, join_until));
+                }
+            }
+        }
+    }
+
+    /// The earliest deadline (explicit, or the default timeout's); may be
+    /// early (requests answered since), never late.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let default = self.checkpoints.front().map(|&(_, at, _)| at);
+        match (self.next_deadline, default) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Requests still waiting whose deadline is at or before `now`, with
+    /// the limit that expired (`timeout` for the default).
+    pub(crate) fn due(&mut self, now: Instant, timeout: Duration) -> Vec<(u32, Duration)> {
+        let mut due = Vec::new();
+        while let Some(&(upto, at, _)) = self.checkpoints.front() {
+            if at > now {
+                break;
+            }
+            self.checkpoints.pop_front();
+            for (&id, e) in self.entries.iter() {
+                if matches!(e.state, State::Waiting) && e.default_timeout && e.seq <= upto {
+                    due.push((id, timeout));
+                }
+            }
+        }
         if self.next_deadline.is_none_or(|d| d > now) {
-            return Vec::new();
+            return due;
         }
         let mut next = None::<Instant>;
-        let mut due = Vec::new();
-        for (&id, e) in &self.entries {
+        for (&id, e) in self.entries.iter() {
             if !matches!(e.state, State::Waiting) {
                 continue;
             }
             if let Some(d) = e.deadline {
                 if d.at <= now {
-                    due.push(id);
+                    if !due.iter().any(|&(d, _)| d == id) {
+                        due.push((id, d.limit));
+                    }
                 } else {
                     next = Some(next.map_or(d.at, |n| n.min(d.at)));
                 }

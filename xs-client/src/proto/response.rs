@@ -11,4 +11,7 @@ pub struct Response {
     pub header: Header,
     /// The payload bytes.
     pub payload: Vec<u8>,
+    /// The connection epoch it came on ([`super::Core::epoch`]): a
+    /// transaction id is valid only in the epoch its start was answered in.
+    pub epoch: u64,
 }

@@ -31,6 +31,8 @@ struct MonitorState<W> {
     queue: VecDeque<Event>,
     capacity: usize,
     dropped: u64,
+    /// The connection was replaced: say so before anything else.
+    reconnected: bool,
     keep_unwatched: bool,
     waker: W,
 }
@@ -55,8 +57,9 @@ impl<W> MonitorState<W> {
 pub(crate) struct Watches<W> {
     monitors: HashMap<MonitorId, MonitorState<W>>,
     next_monitor: MonitorId,
-    /// Registrations on the wire: pair -> number of monitors using it.
-    registrations: HashMap<Pair, usize>,
+    /// Registrations on the wire: pair -> (monitors using it, the depth
+    /// it was registered with).
+    registrations: HashMap<Pair, (usize, Option<u32>)>,
 }
 
 /// Whether a change of a monitor's watches must go on the wire.
@@ -88,6 +91,7 @@ impl<W: Clone> Watches<W> {
                 queue: VecDeque::new(),
                 capacity: capacity.max(1),
                 dropped: 0,
+                reconnected: false,
                 keep_unwatched,
                 waker,
             },
@@ -121,6 +125,7 @@ impl<W: Clone> Watches<W> {
         &mut self,
         id: MonitorId,
         pair: Pair,
+        depth: Option<u32>,
         woken: &mut Vec<W>,
     ) -> Option<Result<Wire, Error>> {
         let m = self.monitors.get_mut(&id)?;
@@ -135,7 +140,7 @@ impl<W: Clone> Watches<W> {
             )));
         }
         m.watches.insert(pair.clone());
-        let users = self.registrations.entry(pair.clone()).or_insert(0);
+        let (users, _) = self.registrations.entry(pair.clone()).or_insert((0, depth));
         *users += 1;
         if *users == 1 {
             return Some(Ok(Wire::Send));
@@ -165,7 +170,7 @@ impl<W: Clone> Watches<W> {
 
     fn release(&mut self, pair: &Pair) -> Wire {
         match self.registrations.get_mut(pair) {
-            Some(users) if *users > 1 => {
+            Some((users, _)) if *users > 1 => {
                 *users -= 1;
                 Wire::Nothing
             }
@@ -180,6 +185,23 @@ impl<W: Clone> Watches<W> {
     /// Whether some monitor holds `pair`.
     pub(crate) fn is_registered(&self, pair: &Pair) -> bool {
         self.registrations.contains_key(pair)
+    }
+
+    /// Every registration with its depth, to register again on a new
+    /// connection.
+    pub(crate) fn registrations(&self) -> impl Iterator<Item = (&Pair, Option<u32>)> {
+        self.registrations
+            .iter()
+            .map(|(pair, &(_, depth))| (pair, depth))
+    }
+
+    /// The connection was replaced: every monitor first reports
+    /// [`Error::Reconnected`].
+    pub(crate) fn mark_reconnected(&mut self, woken: &mut Vec<W>) {
+        for m in self.monitors.values_mut() {
+            m.reconnected = true;
+            woken.push(m.waker.clone());
+        }
     }
 
     pub(crate) fn registration_count(&self) -> usize {
@@ -214,11 +236,15 @@ impl<W: Clone> Watches<W> {
         woken.extend(self.monitors.values().map(|m| m.waker.clone()));
     }
 
-    /// The next item for monitor `id`: an overflow report first, then a
+    /// The next item for monitor `id`: a reconnection report, then an
+    /// overflow report, then a
     /// queued event still covered by its watches; `None` if nothing is
     /// queued or the monitor does not exist.
     pub(crate) fn next_event(&mut self, id: MonitorId) -> Option<Result<Event, Error>> {
         let m = self.monitors.get_mut(&id)?;
+        if std::mem::take(&mut m.reconnected) {
+            return Some(Err(Error::Reconnected));
+        }
         if m.dropped > 0 {
             let dropped = std::mem::take(&mut m.dropped);
             return Some(Err(Error::Overflow { dropped }));
@@ -234,7 +260,7 @@ impl<W: Clone> Watches<W> {
     pub(crate) fn has_event(&self, id: MonitorId) -> bool {
         self.monitors
             .get(&id)
-            .is_some_and(|m| m.dropped > 0 || !m.queue.is_empty())
+            .is_some_and(|m| m.reconnected || m.dropped > 0 || !m.queue.is_empty())
     }
 
     pub(crate) fn exists(&self, id: MonitorId) -> bool {

@@ -20,6 +20,10 @@ pub enum Ans {
     Tx(u32),
     Bool(bool),
     Path(String),
+    /// GET_FEATURE, GET_QUOTA of a value.
+    Number(u64),
+    /// GET_QUOTA without arguments.
+    QuotaNames(Vec<String>),
     Err(String),
 }
 
@@ -289,6 +293,8 @@ pub fn parse(req: &Request<'_>, f: &Owned) -> Ans {
         Reply::Bool(b) => Ans::Bool(b),
         Reply::DomainPath(d) => Ans::Path(d.to_owned()),
         Reply::Error(e) => Ans::Err(e.name().to_owned()),
+        Reply::Number(n) => Ans::Number(n),
+        Reply::QuotaNames(n) => Ans::QuotaNames(n.iter().map(str::to_owned).collect()),
         Reply::Text(b"OK\0") => Ans::Ok,
         Reply::Text(t) => Ans::Value(t.to_vec()),
         other => panic!("unexpected reply {other:?}"),
@@ -298,6 +304,18 @@ pub fn parse(req: &Request<'_>, f: &Owned) -> Ans {
 /// A server and a dom0 client.
 pub fn setup() -> (xs_server::ServerHandle, Raw) {
     let server = xs_server::Server::spawn_temp();
+    let raw = Raw::new(server.connect().unwrap());
+    (server, raw)
+}
+
+/// A server answering like oxenstored 4.17 started with `--no-domain-init`
+/// (no dom0 tree), and a dom0 connection to it.
+pub fn setup_4_17() -> (xs_server::ServerHandle, Raw) {
+    let server = xs_server::Server::builder()
+        .xen_version(xs_server::XenVersion::V4_17)
+        .dom0(false)
+        .spawn()
+        .unwrap();
     let raw = Raw::new(server.connect().unwrap());
     (server, raw)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 use xs_transport::{Connection, FrameReceiver, TransportError};
-use xs_wire::{decode, Header, Op, Status, HEADER_SIZE};
+use xs_wire::{decode_bounded, Header, Op, Status, HEADER_SIZE};
 
 /// One encoded frame.
 pub fn frame(op: Op, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8> {
@@ -60,11 +60,12 @@ impl Got {
     }
 }
 
-/// Splits a byte stream into frames (for checking what a peer received).
+/// Splits a byte stream into frames (for checking what a peer received),
+/// whatever their length.
 pub fn split_frames(mut bytes: &[u8]) -> Vec<Got> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
-        match decode(bytes).expect("valid stream") {
+        match decode_bounded(bytes, usize::MAX).expect("valid stream") {
             Status::Complete((f, used)) => {
                 out.push(Got::of(f));
                 bytes = &bytes[used..];
@@ -82,19 +83,7 @@ pub fn recv_until(
     conn: &mut Connection,
     done: impl Fn(&[Got]) -> bool,
 ) -> Result<Vec<Got>, TransportError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut events = Events::with_capacity(16);
-    let mut got = Vec::new();
-    loop {
-        conn.recv(|f| got.push(Got::of(f)))?;
-        if done(&got) {
-            return Ok(got);
-        }
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .expect("timed out waiting for frames");
-        poll.poll(&mut events, Some(left))?;
-    }
+    poll_frames(poll, |on_frame| conn.recv(on_frame), done)
 }
 
 /// Like [`recv_until`] for a receiver half.
@@ -103,11 +92,19 @@ pub fn recv_half_until(
     rx: &mut FrameReceiver,
     done: impl Fn(&[Got]) -> bool,
 ) -> Result<Vec<Got>, TransportError> {
+    poll_frames(poll, |on_frame| rx.recv(on_frame), done)
+}
+
+fn poll_frames(
+    poll: &mut Poll,
+    mut recv: impl FnMut(&mut dyn FnMut(xs_wire::Frame<'_>)) -> Result<(), TransportError>,
+    done: impl Fn(&[Got]) -> bool,
+) -> Result<Vec<Got>, TransportError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut events = Events::with_capacity(16);
     let mut got = Vec::new();
     loop {
-        rx.recv(|f| got.push(Got::of(f)))?;
+        recv(&mut |f| got.push(Got::of(f)))?;
         if done(&got) {
             return Ok(got);
         }

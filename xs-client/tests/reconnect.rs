@@ -1,0 +1,294 @@
+//! Surviving the daemon: a reconnecting client across real restarts of
+//! oxenstored and across connections closed by xs-server's fault injection.
+//!
+//! What is checked, in the terms of `ClientBuilder::reconnect`'s contract:
+//! every call ends within its timeout, in success or one of the documented
+//! errors (`MaybeApplied`, `TransactionLost` (retried by `transact`), a
+//! timeout); monitors report `Reconnected` and their watches fire again;
+//! nothing is applied twice or lost silently.
+
+mod peer;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use peer::{bounded, Oxenstored};
+use xs_client::{Client, Error, Reconnect, Store};
+use xs_server::{Fault, Server};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn policy() -> Reconnect {
+    Reconnect {
+        first_retry: Duration::from_millis(10),
+        max_interval: Duration::from_millis(200),
+        give_up_after: Some(Duration::from_secs(30)),
+    }
+}
+
+fn reconnecting(socket: &std::path::Path) -> Client {
+    Client::builder()
+        .unix(socket)
+        .timeout(TIMEOUT)
+        .transact_attempts(10_000)
+        .reconnect(policy())
+        .connect()
+        .expect("connect")
+}
+
+/// The errors a call may end with while the daemon restarts.
+fn documented(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::MaybeApplied { .. } | Error::TransactionLost { .. } | Error::Timeout(_)
+    )
+}
+
+/// Waits for `Reconnected` on a monitor, then for an event on `path`.
+fn sees_reconnection_then_events(monitor: &xs_client::Monitor, client: &Client, path: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monitor.wait_timeout(left) {
+            Err(Error::Reconnected) => break,
+            Ok(Some(_)) | Err(Error::Overflow { .. }) => continue,
+            other => panic!("expected Reconnected, got {other:?}"),
+        }
+    }
+    // The daemon's initial event for the registration made again, then a
+    // change made after the restart.
+    client.write(path, "after").expect("write after restart");
+    let mut seen_change = false;
+    while !seen_change {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = monitor
+            .wait_timeout(left)
+            .expect("event")
+            .expect("an event before the deadline");
+        seen_change = ev.path == path;
+    }
+}
+
+/// kill -9 oxenstored and start a new one on the same socket while 8
+/// threads run `transact` increments and 2 monitors watch. The new daemon
+/// starts empty: the counter on it must equal the commits that succeeded
+/// against it (told apart by a marker node only the old daemon has, read
+/// inside each transaction).
+#[test]
+fn oxenstored_killed_and_restarted_under_load() {
+    bounded(Duration::from_secs(120), || {
+        let mut daemon = Oxenstored::start("reconnect", "");
+        let client = reconnecting(daemon.socket());
+        client.write("/instance", "old").unwrap();
+        let watchers: Vec<_> = ["one", "two"]
+            .iter()
+            .map(|token| {
+                let m = client.monitor();
+                m.watch("/watched", token).unwrap();
+                m.wait_timeout(TIMEOUT).unwrap().expect("initial event");
+                m
+            })
+            .collect();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let new_commits = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let slowest = Arc::new(Mutex::new(Duration::ZERO));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, stop, new_commits, errors, slowest) = (
+                    client.clone(),
+                    stop.clone(),
+                    new_commits.clone(),
+                    errors.clone(),
+                    slowest.clone(),
+                );
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let t0 = Instant::now();
+                        let result = client.transact(|tx| {
+                            let old = tx.read_opt("/instance")?.is_some();
+                            let n: u64 = tx
+                                .read_opt("/counter")?
+                                .map(|v| String::from_utf8_lossy(&v).parse().unwrap())
+                                .unwrap_or(0);
+                            tx.write("/counter", (n + 1).to_string())?;
+                            Ok::<_, Error>(old)
+                        });
+                        let took = t0.elapsed();
+                        let mut s = slowest.lock().unwrap();
+                        *s = (*s).max(took);
+                        match result {
+                            Ok(false) => {
+                                new_commits.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(true) => {}
+                            Err(e) => errors.lock().unwrap().push(e),
+                        }
+                    }
+                })
+            })
+            .collect();
+
+        thread::sleep(Duration::from_millis(300));
+        daemon.kill();
+        thread::sleep(Duration::from_millis(200));
+        daemon.restart();
+        thread::sleep(Duration::from_millis(700));
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+
+        let errors = errors.lock().unwrap();
+        for e in errors.iter() {
+            assert!(documented(e), "undocumented error: {e:?}");
+        }
+        let slowest = *slowest.lock().unwrap();
+        assert!(
+            slowest < TIMEOUT + Duration::from_secs(2),
+            "a call took {slowest:?}"
+        );
+        assert!(client.router().reconnections() >= 1);
+        assert_eq!(client.read_opt("/instance").unwrap(), None, "a new daemon");
+        let counter: u64 = client.read_string("/counter").unwrap().parse().unwrap();
+        assert_eq!(counter, new_commits.load(Ordering::Relaxed));
+        assert!(counter > 0, "no commit reached the new daemon");
+        for m in &watchers {
+            sees_reconnection_then_events(m, &client, "/watched");
+        }
+    });
+}
+
+/// xs-server closes every connection after K requests (the store
+/// survives): for many K, 2 threads add 1 ten times each. Successes are
+/// applied exactly once; a `MaybeApplied` commit may or may not have been:
+/// successes <= final <= successes + maybe-applied. Nothing hangs.
+#[test]
+fn connections_closed_after_k_requests_lose_nothing() {
+    bounded(Duration::from_secs(120), || {
+        for k in [4u64, 5, 6, 7, 9, 12, 17, 25, 40] {
+            let server = Server::builder()
+                .fault(Fault::CloseAfter(k))
+                .spawn()
+                .expect("server");
+            let client = reconnecting(server.socket_path());
+            let ok = Arc::new(AtomicU64::new(0));
+            let maybe = Arc::new(AtomicU64::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (client, ok, maybe) = (client.clone(), ok.clone(), maybe.clone());
+                    thread::spawn(move || {
+                        for _ in 0..10 {
+                            let result = client.transact(|tx| {
+                                let n: u64 = tx
+                                    .read_opt("/counter")?
+                                    .map(|v| String::from_utf8_lossy(&v).parse().unwrap())
+                                    .unwrap_or(0);
+                                tx.write("/counter", (n + 1).to_string())
+                            });
+                            match result {
+                                Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                                Err(Error::MaybeApplied { .. }) => {
+                                    maybe.fetch_add(1, Ordering::Relaxed)
+                                }
+                                Err(e) => panic!("K={k}: undocumented error {e:?}"),
+                            };
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            let (ok, maybe) = (ok.load(Ordering::Relaxed), maybe.load(Ordering::Relaxed));
+            // A fresh connection's first request is always answered.
+            let fresh = Client::unix(server.socket_path()).unwrap();
+            let last: u64 = fresh.read_string("/counter").unwrap().parse().unwrap();
+            assert!(
+                ok <= last && last <= ok + maybe,
+                "K={k}: {ok} successes, {maybe} maybe applied, counter {last}"
+            );
+            assert!(
+                client.router().reconnections() > 0,
+                "K={k}: never reconnected"
+            );
+        }
+    });
+}
+
+/// Read-only requests in flight when the connection drops are sent again
+/// and answered; writes in flight say they may have been applied.
+#[test]
+fn reads_are_sent_again_and_writes_report_maybe_applied() {
+    // Every connection answers 2 requests, then closes on the third.
+    let server = Server::builder()
+        .fault(Fault::CloseAfter(2))
+        .spawn()
+        .expect("server");
+    let setup = Client::unix(server.socket_path()).unwrap();
+    setup.write("/r", "value").unwrap();
+    let client = reconnecting(server.socket_path());
+    // Reads only: each lost third read is sent again on a new connection.
+    for _ in 0..10 {
+        assert_eq!(client.read("/r").unwrap(), b"value");
+    }
+    assert!(client.router().reconnections() >= 4);
+    // A write that is the third request of its connection is never
+    // answered: it may or may not have been applied.
+    let client = reconnecting(server.socket_path());
+    client.read("/r").unwrap();
+    client.read("/r").unwrap();
+    let err = client.write("/w", "1").unwrap_err();
+    assert!(matches!(err, Error::MaybeApplied { .. }), "{err:?}");
+    assert_eq!(err.kind(), "maybe-applied");
+}
+
+/// A daemon that is not up yet: `connect` waits for its socket, bounded.
+#[test]
+fn connect_waits_for_a_daemon_that_starts_later() {
+    let dir = peer::temp_dir("late");
+    let socket = dir.join("socket");
+    let server_socket = socket.clone();
+    let starter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        Server::builder()
+            .socket_path(&server_socket)
+            .spawn()
+            .expect("server")
+    });
+    let t0 = Instant::now();
+    let client = reconnecting(&socket);
+    assert!(t0.elapsed() >= Duration::from_millis(250));
+    client.write("/up", "1").unwrap();
+    drop(starter.join().unwrap());
+
+    // Without the daemon ever coming, it gives up at the policy's bound.
+    let t0 = Instant::now();
+    let err = Client::builder()
+        .unix(dir.join("never"))
+        .reconnect(Reconnect {
+            give_up_after: Some(Duration::from_millis(300)),
+            ..policy()
+        })
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(t0.elapsed() < Duration::from_secs(2));
+}
+
+/// Without the option, behaviour is as before: the first failure is final.
+#[test]
+fn without_reconnect_the_client_fails_fast() {
+    let server = Server::builder()
+        .fault(Fault::CloseAfter(1))
+        .spawn()
+        .expect("server");
+    let client = Client::unix(server.socket_path()).unwrap();
+    client.read_opt("/x").unwrap();
+    let err = client.read_opt("/x").unwrap_err();
+    assert!(err.is_disconnected(), "{err:?}");
+    assert!(client.read_opt("/x").unwrap_err().is_disconnected());
+}

@@ -1,0 +1,180 @@
+//! Blocking helpers for threads that have no poll of their own.
+//!
+//! [`Connection`] and [`FrameSender`] never block: a write the fd does not
+//! take is queued, and the caller's own poll says when to
+//! [`flush`](FrameSender::flush). A thread that only wants a frame written
+//! (a caller of a synchronous client, say) can use [`send_all`] instead,
+//! which waits for writability itself, up to a deadline, on a `mio::Poll`
+//! made for the wait and dropped after it. The device never blocks a
+//! write; a stand-in fd that does is retried after a short sleep, since it
+//! gives no writability events either.
+
+use std::io;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::link::{Link, Writes};
+use crate::{Connection, FrameSender, TransportError, TransportKind};
+
+/// How long to pause before retrying a device write that would block (the
+/// Linux driver never does; stand-ins might).
+const DEVICE_RETRY: Duration = Duration::from_millis(5);
+
+mod private {
+    use std::time::Instant;
+
+    use crate::TransportError;
+
+    /// What the helpers need of a writer; unnameable outside the crate,
+    /// which keeps [`BlockingWrite`](super::BlockingWrite) sealed.
+    pub trait Sealed {
+        fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError>;
+        fn send_many_now(&mut self, frames: &[u8]) -> Result<(), TransportError>;
+        fn flush_now(&mut self) -> Result<bool, TransportError>;
+        fn pending(&self) -> usize;
+        fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<(), TransportError>;
+    }
+}
+
+use private::Sealed;
+
+/// What the blocking helpers write to: [`Connection`] and [`FrameSender`]
+/// (sealed: no other type can implement it).
+pub trait BlockingWrite: Sealed {}
+
+macro_rules! blocking_write {
+    ($ty:ident) => {
+        impl BlockingWrite for $ty {}
+
+        impl Sealed for $ty {
+            fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError> {
+                self.link.send(frame)
+            }
+            fn send_many_now(&mut self, frames: &[u8]) -> Result<(), TransportError> {
+                self.link.send_many(frames)
+            }
+            fn flush_now(&mut self) -> Result<bool, TransportError> {
+                self.link.flush()
+            }
+            fn pending(&self) -> usize {
+                self.link.queued_bytes()
+            }
+            fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<(), TransportError> {
+                wait_writable(&mut self.link, deadline)
+            }
+        }
+    };
+}
+
+blocking_write!(Connection);
+blocking_write!(FrameSender);
+
+/// Queues `frame`, then writes everything queued, waiting for writability
+/// up to `timeout` (`None`: no limit).
+///
+/// If the queue is full, waits for room first; if there is still no room
+/// when time runs out, returns [`TransportError::QueueFull`] with nothing
+/// queued. Once the frame is queued, running out of time gives
+/// [`TransportError::TimedOut`]: the frame stays queued (part of it may be
+/// written already) and a later `flush` or `send_all` continues. Other
+/// errors are those of [`FrameSender::send`] and [`FrameSender::flush`].
+///
+/// ```
+/// use std::io::Read;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use xs_transport::{blocking, Connection};
+/// use xs_wire::{Ids, Path, Request};
+///
+/// let (ours, mut daemon) = UnixStream::pair()?;
+/// let (_rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+/// let mut frame = [0u8; 64];
+/// let n = Request::Read { path: Path::new("/a")? }.encode(Ids::new(1), &mut frame)?;
+/// blocking::send_all(&mut tx, &frame[..n], Some(Duration::from_secs(5)))?;
+/// assert_eq!(tx.queued_bytes(), 0);
+/// let mut got = vec![0u8; n];
+/// daemon.read_exact(&mut got)?;
+/// assert_eq!(got, &frame[..n]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn send_all(
+    writer: &mut impl BlockingWrite,
+    frame: &[u8],
+    timeout: Option<Duration>,
+) -> Result<(), TransportError> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        match writer.send_now(frame) {
+            Ok(()) => break,
+            Err(full @ TransportError::QueueFull { .. }) if writer.pending() > 0 => {
+                if !writer.flush_now()? {
+                    match writer.wait_writable(deadline) {
+                        Err(TransportError::TimedOut { .. }) => return Err(full),
+                        other => other?,
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    flush_all(writer, deadline)
+}
+
+/// Sends several whole frames laid end to end, then waits until everything
+/// is written, as [`send_all`] does; see [`FrameSender::send_frames`].
+pub fn send_frames(
+    writer: &mut impl BlockingWrite,
+    frames: &[u8],
+    timeout: Option<Duration>,
+) -> Result<(), TransportError> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    writer.send_many_now(frames)?;
+    flush_all(writer, deadline)
+}
+
+fn flush_all(
+    writer: &mut impl BlockingWrite,
+    deadline: Option<Instant>,
+) -> Result<(), TransportError> {
+    while !writer.flush_now()? {
+        writer.wait_writable(deadline)?;
+    }
+    Ok(())
+}
+
+/// Waits until the link's fd may take more bytes or `deadline` passes
+/// ([`TransportError::TimedOut`]). A failure to poll closes the link.
+fn wait_writable<H: Writes>(
+    link: &mut Link<H>,
+    deadline: Option<Instant>,
+) -> Result<(), TransportError> {
+    let remaining = match deadline {
+        None => None,
+        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => {
+                return Err(TransportError::TimedOut {
+                    queued: link.queued_bytes(),
+                })
+            }
+        },
+    };
+    if link.kind == TransportKind::Xenbus {
+        // No writability events on the device: pause and retry.
+        thread::sleep(remaining.map_or(DEVICE_RETRY, |left| left.min(DEVICE_RETRY)));
+        return Ok(());
+    }
+    link.guarded(|fd, _| {
+        let mut poll = Poll::new()?;
+        poll.registry()
+            .register(&mut SourceFd(&fd.raw()), Token(0), Interest::WRITABLE)?;
+        let mut events = Events::with_capacity(2);
+        match poll.poll(&mut events, remaining) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(TransportError::Io(e)),
+            _ => Ok(()),
+        }
+    })
+}

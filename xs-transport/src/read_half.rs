@@ -1,0 +1,80 @@
+//! The reading half shared by [`Connection`](crate::Connection) and
+//! [`FrameReceiver`](crate::FrameReceiver): the read buffer and, on the
+//! device, the end through which made-up error replies arrive.
+
+use std::os::fd::RawFd;
+
+use xs_wire::Frame;
+
+use crate::device::DeviceRx;
+use crate::fd::Fd;
+use crate::{FrameReader, TransportError};
+
+/// The default bound on received payloads: 64 KiB. See
+/// [`Connection::set_recv_limit`](crate::Connection::set_recv_limit).
+///
+/// The protocol says 4096, and C xenstored keeps to it (a long listing is
+/// answered with `E2BIG`, then served by `DIRECTORY_PART`), but oxenstored
+/// answers `DIRECTORY` of a big node in one reply over 4096 bytes on its
+/// socket (4,200 bytes for 700 children, and more for more). 64 KiB takes
+/// the listing of several thousand children with names up to ten bytes,
+/// sixteen times the protocol's limit, while the read buffer, which only
+/// grows to this size while such a reply is being read, stays small.
+///
+/// ```
+/// assert_eq!(xs_transport::DEFAULT_RECV_LIMIT, 65536);
+/// ```
+pub const DEFAULT_RECV_LIMIT: usize = 64 * 1024;
+
+/// The largest bound [`Connection::set_recv_limit`](crate::Connection::set_recv_limit)
+/// takes (16 MiB): larger values are lowered to it, so the read buffer
+/// stays bounded whatever is configured.
+///
+/// ```
+/// assert_eq!(xs_transport::RECV_LIMIT_CEILING, 16 << 20);
+/// ```
+pub const RECV_LIMIT_CEILING: usize = 16 << 20;
+
+/// Reads frames from the fd; on the device, made-up replies first.
+#[derive(Debug)]
+pub(crate) struct ReadHalf {
+    reader: FrameReader,
+    device: Option<DeviceRx>,
+}
+
+impl ReadHalf {
+    pub(crate) fn new(device: Option<DeviceRx>) -> ReadHalf {
+        ReadHalf {
+            reader: FrameReader::with_limit(DEFAULT_RECV_LIMIT),
+            device,
+        }
+    }
+
+    pub(crate) fn recv(
+        &mut self,
+        fd: &Fd,
+        mut on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<(), TransportError> {
+        if let Some(device) = &self.device {
+            device.take(&mut on_frame);
+        }
+        self.reader.read_from(&mut &*fd, on_frame)
+    }
+
+    /// The device's wake-up fd, to register next to the main one.
+    pub(crate) fn wake_fd(&self) -> Option<RawFd> {
+        self.device.as_ref().map(DeviceRx::wake_fd)
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        self.device.as_ref().is_some_and(DeviceRx::has_pending)
+    }
+
+    pub(crate) fn recv_limit(&self) -> usize {
+        self.reader.max_payload()
+    }
+
+    pub(crate) fn set_recv_limit(&mut self, limit: usize) {
+        self.reader.set_limit(limit);
+    }
+}

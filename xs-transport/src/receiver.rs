@@ -1,0 +1,118 @@
+//! The reading half of a split [`Connection`]: a facade over the shared
+//! link (`link.rs`) with a read half only.
+
+use xs_wire::Frame;
+
+use crate::link::{facade, Link};
+use crate::read_half::ReadHalf;
+use crate::TransportError;
+#[cfg(doc)]
+use crate::{Connection, FrameSender};
+
+/// The reading half of a split [`Connection`].
+///
+/// As a [`mio::event::Source`] it registers READABLE, whatever interest
+/// is asked for; on the device it
+/// also registers the wake-up fd through which the [`FrameSender`] reports
+/// rejected WATCH/UNWATCH writes, under the same token. A caller that
+/// polls the fd some other way must call [`recv`](FrameReceiver::recv)
+/// after each device `send` that might have been rejected (or use
+/// [`has_pending`](FrameReceiver::has_pending)).
+///
+/// # Example
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use mio::{Events, Interest, Poll, Token};
+/// use xs_transport::Connection;
+/// use xs_wire::{Header, Op};
+///
+/// let (ours, theirs) = UnixStream::pair()?;
+/// let (mut rx, mut tx) = Connection::from_unix_stream(ours)?.split()?;
+///
+/// // The reader thread waits for frames; the sender echoes through the
+/// // "daemon" (here a second connection over the other end).
+/// let reader = std::thread::spawn(move || -> Result<Vec<u32>, xs_transport::TransportError> {
+///     let mut poll = Poll::new()?;
+///     poll.registry().register(&mut rx, Token(1), Interest::READABLE)?;
+///     let mut events = Events::with_capacity(4);
+///     let mut got = Vec::new();
+///     while got.len() < 3 {
+///         poll.poll(&mut events, None)?;
+///         rx.recv(|frame| got.push(frame.header.req_id))?;
+///     }
+///     Ok(got)
+/// });
+///
+/// let mut daemon = Connection::from_unix_stream(theirs)?;
+/// for req_id in 1..=3 {
+///     let frame = Header { op: Op::WatchEvent, req_id, tx_id: 0, len: 0 }.to_bytes();
+///     daemon.send(&frame)?;
+/// }
+/// assert_eq!(reader.join().unwrap()?, [1, 2, 3]);
+/// # drop(tx);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FrameReceiver {
+    link: Link<ReadHalf>,
+}
+
+facade!(FrameReceiver);
+
+impl FrameReceiver {
+    /// Reads until the fd would block, calling `on_frame` for every
+    /// complete frame; see [`Connection::recv`].
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (mut rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// daemon.write_all(&Header { op: Op::Write, req_id: 3, tx_id: 0, len: 3 }.to_bytes())?;
+    /// daemon.write_all(b"OK\0")?;
+    /// let mut replies = Vec::new();
+    /// rx.recv(|f| replies.push((f.header.req_id, f.payload.to_vec())))?;
+    /// assert_eq!(replies, [(3, b"OK\0".to_vec())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
+        self.link.recv(on_frame)
+    }
+
+    /// Whether made-up error replies (device only) are waiting for the next
+    /// [`recv`](FrameReceiver::recv). Polling through mio makes this
+    /// unnecessary: their arrival makes the receiver readable.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    ///
+    /// let (ours, _daemon) = UnixStream::pair()?;
+    /// let (rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// assert!(!rx.has_pending()); // always false on a socket
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn has_pending(&self) -> bool {
+        self.link.halves.has_pending()
+    }
+
+    /// The largest payload [`recv`](FrameReceiver::recv) accepts; see
+    /// [`Connection::set_recv_limit`].
+    pub fn recv_limit(&self) -> usize {
+        self.link.halves.recv_limit()
+    }
+
+    /// Changes the largest payload [`recv`](FrameReceiver::recv) accepts;
+    /// see [`Connection::set_recv_limit`].
+    pub fn set_recv_limit(&mut self, limit: usize) {
+        self.link.halves.set_recv_limit(limit);
+    }
+
+    pub(crate) fn from_link(link: Link<ReadHalf>) -> FrameReceiver {
+        FrameReceiver { link }
+    }
+}
