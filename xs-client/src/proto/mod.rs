@@ -623,7 +623,7 @@ impl<W: Clone> Core<W> {
             .entries
             .values()
             .filter(|e| matches!(e.state, State::Waiting))
-            .filter_map(|e| e.watch().map(|o| o.pair.clone()))
+            .filter_map(|e| e.watch_pair().cloned())
             .collect();
         let again: Vec<(Pair, Option<u32>)> = self
             .watches
@@ -758,7 +758,11 @@ impl<W: Clone> Core<W> {
             Some(Err(e)) => Err(e),
             Some(Ok(Wire::Nothing)) => Ok(None),
             Some(Ok(Wire::Send)) => {
-                let origin = WatchOrigin { monitor: id, pair };
+                let origin = WatchOrigin {
+                    monitor: id,
+                    pair,
+                    stale: false,
+                };
                 match self.enqueue(&req, 0, deadline, Some(waker), Some(origin.clone())) {
                     Ok(req_id) => Ok(Some(req_id)),
                     Err(e) => {

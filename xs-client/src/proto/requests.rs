@@ -101,6 +101,9 @@ impl OnLoss {
 pub(crate) struct WatchOrigin {
     pub(crate) monitor: MonitorId,
     pub(crate) pair: Pair,
+    /// The monitor unwatched the pair (or is gone) since: this WATCH no
+    /// longer speaks for it (see [`Requests::forget_watch`]).
+    pub(crate) stale: bool,
 }
 
 /// One request in the table.
@@ -167,12 +170,19 @@ impl<W> Entry<W> {
         }
     }
 
+    /// The monitor this WATCH still speaks for, and its pair.
     pub(crate) fn watch(&self) -> Option<&WatchOrigin> {
-        self.extra.as_ref()?.watch.as_ref()
+        self.extra.as_ref()?.watch.as_ref().filter(|o| !o.stale)
     }
 
     pub(crate) fn take_watch(&mut self) -> Option<WatchOrigin> {
-        self.extra.as_mut()?.watch.take()
+        let o = self.extra.as_mut()?.watch.take()?;
+        (!o.stale).then_some(o)
+    }
+
+    /// The pair a monitor's WATCH registers, stale or not.
+    pub(crate) fn watch_pair(&self) -> Option<&Pair> {
+        Some(&self.extra.as_ref()?.watch.as_ref()?.pair)
     }
 
     pub(crate) fn set_watch(&mut self, watch: Option<WatchOrigin>) {
@@ -269,11 +279,11 @@ impl<W> Requests<W> {
     /// does).
     pub(crate) fn forget_watch(&mut self, monitor: MonitorId, pair: Option<&Pair>) {
         for e in self.entries.values_mut() {
-            let stale = e
-                .watch()
-                .is_some_and(|o| o.monitor == monitor && pair.is_none_or(|p| *p == o.pair));
-            if stale {
-                e.take_watch();
+            let Some(o) = e.extra.as_mut().and_then(|x| x.watch.as_mut()) else {
+                continue;
+            };
+            if o.monitor == monitor && pair.is_none_or(|p| *p == o.pair) {
+                o.stale = true;
             }
         }
     }

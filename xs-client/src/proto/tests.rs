@@ -813,6 +813,37 @@ fn a_request_expired_before_it_was_handed_out_is_withdrawn() {
     }
 }
 
+#[test]
+fn the_default_timeout_runs_from_the_first_handle_timeout_after_queueing() {
+    let t0 = Instant::now();
+    let secs = Duration::from_secs;
+    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(secs(5)));
+    let a = read(&mut c, "/a", 1);
+    let short = c
+        .submit(
+            &Request::Read { path: path("/s") },
+            0,
+            Deadline::after(t0, secs(1)),
+            3,
+        )
+        .unwrap();
+    transmit(&mut c);
+    c.handle_timeout(t0); // starts a's clock (and short's default one)
+    assert_eq!(c.poll_timeout(), Some(t0 + secs(1)));
+    let b = read(&mut c, "/b", 2);
+    c.handle_timeout(t0 + secs(1)); // starts b's; the explicit deadline is due
+    assert_eq!(woken(&mut c), [3]);
+    assert!(matches!(reply_err(&mut c, short), Error::Timeout(l) if l == secs(1)));
+    assert!(c.poll_timeout().is_some_and(|t| t <= t0 + secs(5)));
+    c.handle_timeout(t0 + secs(5));
+    assert_eq!(woken(&mut c), [1]);
+    assert!(matches!(reply_err(&mut c, a), Error::Timeout(l) if l == secs(5)));
+    assert!(!c.is_ready(b), "b's clock started a second later");
+    c.handle_timeout(t0 + secs(6));
+    assert_eq!(woken(&mut c), [2]);
+    assert!(matches!(reply_err(&mut c, b), Error::Timeout(l) if l == secs(5)));
+}
+
 // ---- abandon ---------------------------------------------------------------
 
 #[test]
@@ -999,6 +1030,134 @@ fn fail_wakes_every_waiter_with_the_same_error_and_stops_everything() {
     );
     assert_eq!(c.remove_monitor(m, None, 9), Vec::<u32>::new());
     assert_eq!(c.poll_transmit(), None);
+}
+
+// ---- reconnection ----------------------------------------------------------
+
+#[test]
+fn without_reconnection_a_lost_connection_is_dead() {
+    let mut c = socket();
+    let a = read(&mut c, "/a", 1);
+    transmit(&mut c);
+    c.connection_lost(Error::disconnected("eof"));
+    assert!(c.is_dead() && !c.is_reconnecting());
+    assert_eq!(woken(&mut c), [1]);
+    assert!(matches!(reply_err(&mut c, a), Error::Disconnected { .. }));
+}
+
+#[test]
+fn a_lost_connection_resends_reads_fails_the_rest_and_rewatches_first() {
+    let mut c = socket();
+    c.enable_reconnection();
+    let m = c.add_monitor(8, false, 1);
+    let w = watch(&mut c, m, "/w", "t").unwrap();
+    transmit(&mut c);
+    feed(&mut c, Op::Watch, w, 0, b"OK\0").unwrap();
+    reply(&mut c, w);
+    let write = |c: &mut C, p: &str, tx: u32, waker: u32| {
+        let req = Request::Write {
+            path: path(p),
+            value: b"v",
+        };
+        c.submit(&req, tx, None, waker).unwrap()
+    };
+    let rd = read(&mut c, "/r", 2);
+    let wr = write(&mut c, "/x", 0, 3);
+    let in_tx = c
+        .submit(&Request::Read { path: path("/t") }, 7, None, 4)
+        .unwrap();
+    transmit(&mut c);
+    let unsent_write = write(&mut c, "/q", 0, 5);
+    let unsent_in_tx = write(&mut c, "/u", 7, 6);
+    woken(&mut c);
+
+    c.connection_lost(Error::disconnected("eof"));
+    assert!(!c.is_dead() && c.is_reconnecting());
+    assert_eq!(c.epoch(), 1);
+    // Sent and not answered: a READ goes again, a WRITE may have happened,
+    // a transaction is gone (sent or not).
+    assert_eq!(woken(&mut c), [3, 4, 6]);
+    assert!(matches!(
+        reply_err(&mut c, wr),
+        Error::MaybeApplied { op: Op::Write }
+    ));
+    for id in [in_tx, unsent_in_tx] {
+        assert!(matches!(
+            reply_err(&mut c, id),
+            Error::TransactionLost { tx_id: 7 }
+        ));
+    }
+    assert!(!c.is_ready(rd) && !c.is_ready(unsent_write));
+    assert_eq!(
+        c.poll_transmit(),
+        None,
+        "nothing goes out until reconnected"
+    );
+    // A frame from the old connection is ignored.
+    feed(&mut c, Op::Read, rd, 0, b"old").unwrap();
+    assert!(!c.is_ready(rd));
+
+    c.reconnected();
+    assert!(!c.is_reconnecting());
+    assert_eq!(woken(&mut c), [1], "the monitor is told");
+    let sent = frames(&transmit(&mut c));
+    let ids: Vec<u32> = sent.iter().map(|f| f.1).collect();
+    assert_eq!(
+        sent,
+        [
+            (Op::Watch, ids[0], 0, b"/w\0t\0".to_vec()),
+            (Op::Read, rd, 0, b"/r\0".to_vec()),
+            (Op::Write, unsent_write, 0, b"/q\0v".to_vec()),
+        ]
+    );
+    assert!(matches!(c.poll_event(m), Some(Err(Error::Reconnected))));
+    // The WATCH again is the core's own: its reply is dropped.
+    feed(&mut c, Op::Watch, ids[0], 0, b"OK\0").unwrap();
+    feed(&mut c, Op::Read, rd, 0, b"new").unwrap();
+    let r = reply(&mut c, rd);
+    assert_eq!((r.payload.as_slice(), r.epoch), (&b"new"[..], 1));
+    assert!(woken(&mut c).contains(&2));
+    assert!(!c.is_dead());
+}
+
+#[test]
+fn a_watch_in_flight_is_not_doubled_by_a_reconnection() {
+    // a's WATCH is on the wire, b shares it, a unwatches: the WATCH goes
+    // again for b, and no second WATCH of the pair with it.
+    let mut c = socket();
+    c.enable_reconnection();
+    let a = c.add_monitor(8, false, 1);
+    let b = c.add_monitor(8, false, 2);
+    let w = watch(&mut c, a, "/w", "t").unwrap();
+    assert_eq!(watch(&mut c, b, "/w", "t"), None);
+    transmit(&mut c);
+    assert_eq!(unwatch(&mut c, a, "/w", "t"), None);
+    c.connection_lost(Error::disconnected("eof"));
+    c.reconnected();
+    assert_eq!(
+        frames(&transmit(&mut c)),
+        [(Op::Watch, w, 0, b"/w\0t\0".to_vec())]
+    );
+}
+
+#[test]
+fn on_the_device_a_new_connection_frees_the_wire() {
+    let mut c = device();
+    c.enable_reconnection();
+    let a = read(&mut c, "/a", 1);
+    let b = read(&mut c, "/b", 2);
+    transmit(&mut c);
+    assert_eq!(c.poll_transmit(), None, "a holds the wire");
+    c.connection_lost(Error::disconnected("eof"));
+    c.reconnected();
+    assert_eq!(
+        transmit(&mut c),
+        wire(2, a, 0, b"/a\0"),
+        "a goes again first"
+    );
+    assert_eq!(c.poll_transmit(), None);
+    feed(&mut c, Op::Read, a, 0, b"").unwrap();
+    assert_eq!(transmit(&mut c), wire(2, b, 0, b"/b\0"));
 }
 
 // ---- monitors --------------------------------------------------------------
