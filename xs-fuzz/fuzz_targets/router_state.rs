@@ -35,14 +35,26 @@
 //!   pair (after an unwatch, the UNWATCH queued behind it does); events routed by token and covered path
 //!   (monitors keeping unwatched events: by any token they ever watched);
 //!   bounded queues report `Overflow { dropped }` first;
+//! * reconnection (when the input enables it): when the connection breaks,
+//!   frames none of which was handed out wait for the new one; of those
+//!   handed out and unanswered, read-only requests go again, changes fail
+//!   with `MaybeApplied`, anything in a transaction with `TransactionLost`
+//!   (queued or not); nothing goes out and frames are ignored until
+//!   `reconnected`, which registers every watch again (except those whose
+//!   WATCH is still waiting) before the rest, and makes every monitor
+//!   report `Reconnected` first; replies carry the new epoch;
 //! * wakers: the multiset woken by each action equals the model's;
 //! * memory: queues within capacity, frames queued equal the model's,
 //!   requests given up bounded; after a final `fail`, every request ever
 //!   submitted is resolved and every live monitor drains to the error.
 //!
 //! Two things the model cannot know in advance are learned from the bytes
-//! handed out, then checked: the request ids of the undo requests the core
-//! queues itself, and which UNWATCH of a removed monitor got which id.
+//! handed out, then checked: the request ids of the requests the core
+//! queues itself (undo requests, watches registered again), and which of a
+//! group queued in an order the core does not define (the UNWATCHes of a
+//! removed monitor, the WATCHes after a reconnection) got which id. The
+//! core's default timeout is not modelled (the unit tests cover it): every
+//! deadline here is explicit.
 #![no_main]
 
 use std::cell::RefCell;
@@ -236,6 +248,10 @@ enum Action {
         mon: u8,
     },
     Fail,
+    /// The connection breaks (`connection_lost`).
+    Lost,
+    /// A new connection is up (`reconnected`).
+    Reconnected,
 }
 
 // ---------------------------------------------------------------------------
@@ -304,10 +320,17 @@ struct MReq {
     op: Op,
     tx: u32,
     seq: u64,
-    /// The monitor WATCH this is, and its pair (cleared once undone).
+    /// The monitor WATCH this is, and its pair (cleared once undone, or
+    /// once the monitor no longer watches the pair).
     origin: Option<(MonitorId, Pair)>,
+    /// The pair a monitor's WATCH registers, kept when `origin` goes stale.
+    pair: Option<Pair>,
     deadline: Option<Deadline>,
     st: St,
+    /// The whole frame, once seen (sent again after a reconnection).
+    bytes: Option<Vec<u8>>,
+    /// TRANSACTION_END with `T`.
+    commit: bool,
 }
 
 /// A key for a request: its id, or (for an undo request whose id the core
@@ -317,8 +340,10 @@ type Key = u64;
 #[derive(Clone, Debug)]
 enum Body {
     Known(Vec<u8>),
-    /// One UNWATCH of a removed monitor: which pair is learned on sight.
-    OneOf(Rc<RefCell<BTreeSet<Pair>>>),
+    /// One of a group queued together in an order the model does not know
+    /// (the UNWATCHes of a removed monitor, the WATCHes registered again
+    /// on a new connection): which payload is learned on sight.
+    OneOf(Rc<RefCell<BTreeSet<Vec<u8>>>>),
 }
 
 #[derive(Clone, Debug)]
@@ -345,6 +370,8 @@ struct MMon {
     dropped: u64,
     keep: bool,
     waker: u32,
+    /// The connection was replaced: reported before anything else.
+    reconnected: bool,
 }
 
 impl MMon {
@@ -361,6 +388,16 @@ impl MMon {
             self.dropped += 1;
         }
     }
+}
+
+/// What the model expects `poll_event` to give.
+#[derive(Debug)]
+enum Next {
+    Event(Event),
+    Overflow(u64),
+    Reconnected,
+    /// The connection's error.
+    Dead,
 }
 
 /// How the model expects the connection's death to read.
@@ -390,11 +427,57 @@ struct Model {
     /// Every id ever returned by a submit (for picking targets).
     ids: Vec<u32>,
     mon_ids: Vec<MonitorId>,
+    /// `enable_reconnection` was called (at the start).
+    reconnect: bool,
+    /// The connection is lost and a new one awaited.
+    lost: bool,
+    epoch: u64,
+    /// The depth each registration was made with (by its first user).
+    reg_depth: BTreeMap<Pair, Option<u32>>,
+}
+
+/// What happens to a request sent and unanswered when the connection is
+/// lost (reconnection docs of `Core::connection_lost`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OnLoss {
+    Resend,
+    MaybeApplied,
+    TransactionLost,
+}
+
+/// Read-only requests (and WATCH, UNWATCH, TRANSACTION_START, harmless to
+/// repeat) go again; anything in a transaction is lost with it; a commit or
+/// any other change may have happened.
+fn on_loss(op: Op, tx: u32, commit: bool) -> OnLoss {
+    if op == Op::TransactionEnd && commit {
+        return OnLoss::MaybeApplied;
+    }
+    if tx != 0 {
+        return OnLoss::TransactionLost;
+    }
+    match op {
+        Op::Read
+        | Op::Directory
+        | Op::DirectoryPart
+        | Op::GetPerms
+        | Op::GetDomainPath
+        | Op::IsDomainIntroduced
+        | Op::GetFeature
+        | Op::GetQuota
+        | Op::TransactionStart
+        | Op::Watch
+        | Op::Unwatch => OnLoss::Resend,
+        _ => OnLoss::MaybeApplied,
+    }
 }
 
 impl Model {
-    fn new(device: bool) -> Model {
+    fn new(device: bool, reconnect: bool) -> Model {
         Model {
+            reconnect,
+            lost: false,
+            epoch: 0,
+            reg_depth: BTreeMap::new(),
             device,
             max_payload: if device { 4080 } else { 4096 },
             reqs: BTreeMap::new(),
@@ -493,8 +576,11 @@ impl Model {
             tx,
             seq,
             origin: None,
+            pair: None,
             deadline,
             st,
+            bytes: None,
+            commit: false,
         }
     }
 
@@ -636,8 +722,8 @@ impl Model {
     /// A frame from the daemon; `Err` with the problem when it kills the
     /// connection.
     fn frame(&mut self, h: Header, payload: &[u8]) -> Result<(), Unexpected> {
-        if self.dead.is_some() {
-            return Ok(());
+        if self.dead.is_some() || self.lost {
+            return Ok(()); // from a connection that is gone
         }
         let bad = |problem| Unexpected {
             problem,
@@ -689,7 +775,7 @@ impl Model {
                 r.st = St::Answered(Ok(Response {
                     header: h,
                     payload: payload.to_vec(),
-                    epoch: 0, // one connection, never replaced
+                    epoch: self.epoch,
                 }));
                 self.woken.push(waker);
                 if h.op == Op::Error {
@@ -740,25 +826,28 @@ impl Model {
     }
 
     /// The next thing monitor `m` sees (`Err(None)`: the connection's error).
-    fn poll_event(&mut self, m: MonitorId) -> Option<Result<Event, Option<u64>>> {
+    fn poll_event(&mut self, m: MonitorId) -> Option<Next> {
         let dead = self.dead.is_some();
         let mon = self.monitors.get_mut(&m)?;
+        if std::mem::take(&mut mon.reconnected) {
+            return Some(Next::Reconnected);
+        }
         if mon.dropped > 0 {
-            return Some(Err(Some(std::mem::take(&mut mon.dropped))));
+            return Some(Next::Overflow(std::mem::take(&mut mon.dropped)));
         }
         while let Some(ev) = mon.queue.pop_front() {
             if mon.keep || mon.covers(&ev.path, &ev.token) {
-                return Some(Ok(ev));
+                return Some(Next::Event(ev));
             }
         }
-        dead.then_some(Err(None))
+        dead.then_some(Next::Dead)
     }
 
     /// The expected bytes handed out: checks `got` and learns what was
     /// unknown (undo request ids, which pair each removed monitor's UNWATCH
     /// carries).
     fn check_transmit(&mut self, got: Option<&[u8]>) {
-        let visible = if self.outbox.is_empty() || (self.device && self.wire_busy) {
+        let visible = if self.outbox.is_empty() || self.lost || (self.device && self.wire_busy) {
             0
         } else if self.device {
             1
@@ -808,15 +897,10 @@ impl Model {
         let payload = match &f.body {
             Body::Known(p) => p.clone(),
             Body::OneOf(set) => {
-                let sent = &got[16..len];
-                let pair = set
-                    .borrow()
-                    .iter()
-                    .find(|(p, t)| sent == strings(&[p.as_bytes(), t.as_bytes()]))
-                    .cloned()
-                    .unwrap_or_else(|| panic!("UNWATCH {sent:?} is none of {:?}", set.borrow()));
-                set.borrow_mut().remove(&pair);
-                strings(&[pair.0.as_bytes(), pair.1.as_bytes()])
+                let sent = got[16..len].to_vec();
+                let known = set.borrow_mut().remove(&sent);
+                assert!(known, "{} {sent:?} is none of {:?}", f.op, set.borrow());
+                sent
             }
         };
         let key = f.key;
@@ -831,11 +915,114 @@ impl Model {
         assert_eq!(&got[..len], &want[..], "frame {i} handed out");
         if key != Key::from(id) {
             self.ids.push(id);
-            let r = self.reqs.remove(&key).expect("an undo request");
-            self.reqs.insert(Key::from(id), r);
+            if let Some(r) = self.reqs.remove(&key) {
+                self.reqs.insert(Key::from(id), r);
+            }
             self.outbox[i].key = Key::from(id);
         }
+        if let Some(r) = self.reqs.get_mut(&Key::from(id)) {
+            r.bytes = Some(want.clone());
+        }
         self.outbox[i].bytes = Some(want);
+    }
+
+    /// The connection broke and a new one will be made.
+    fn connection_lost(&mut self, text: String) {
+        if self.dead.is_some() || self.lost {
+            return;
+        }
+        if !self.reconnect {
+            return self.fail(Death::Exact(text), None);
+        }
+        // Frames none of which was handed out wait for the new connection;
+        // the rest are gone with the old one.
+        let unsent: Vec<MFrame> = self.outbox.drain(..).filter(|f| f.handed == 0).collect();
+        self.reqs.retain(|_, r| !matches!(r.st, St::Gone));
+        let mut again: Vec<(u64, Key)> = Vec::new();
+        for (&key, r) in self.reqs.iter_mut() {
+            let St::Waiting { waker } = r.st else {
+                continue;
+            };
+            let queued = unsent.iter().any(|f| f.key == key);
+            let rule = on_loss(r.op, r.tx, r.commit);
+            let err = match (queued, rule) {
+                (_, OnLoss::TransactionLost) => Error::TransactionLost { tx_id: r.tx },
+                (true, _) => continue,
+                (false, OnLoss::Resend) => {
+                    again.push((r.seq, key));
+                    continue;
+                }
+                (false, OnLoss::MaybeApplied) => Error::MaybeApplied { op: r.op },
+            };
+            r.st = St::Answered(Err(dbg(&err)));
+            self.woken.push(waker);
+        }
+        again.sort_unstable();
+        for (_, key) in again {
+            let r = &self.reqs[&key];
+            let bytes = r.bytes.clone().expect("handed out, so seen");
+            self.outbox.push_back(MFrame {
+                key,
+                floor: 0,
+                op: r.op,
+                tx: r.tx,
+                body: Body::Known(bytes[16..].to_vec()),
+                bytes: Some(bytes),
+                handed: 0,
+            });
+        }
+        for f in unsent {
+            if matches!(
+                self.reqs.get(&f.key).map(|r| &r.st),
+                Some(St::Waiting { .. })
+            ) {
+                self.outbox.push_back(f);
+            }
+        }
+        self.wire_busy = false;
+        self.lost = true;
+        self.epoch += 1;
+    }
+
+    /// The new connection is up.
+    fn reconnected(&mut self) {
+        if !std::mem::take(&mut self.lost) || self.dead.is_some() {
+            return;
+        }
+        // A monitor's WATCH still waiting goes again with the rest; every
+        // other registration is made again first, by the core itself.
+        let in_flight: BTreeSet<Pair> = self
+            .reqs
+            .values()
+            .filter(|r| matches!(r.st, St::Waiting { .. }))
+            .filter_map(|r| r.pair.clone())
+            .collect();
+        let again: Vec<Vec<u8>> = self
+            .registrations()
+            .into_iter()
+            .filter(|pair| !in_flight.contains(*pair))
+            .map(|pair| {
+                let mut payload = strings(&[pair.0.as_bytes(), pair.1.as_bytes()]);
+                if let Some(Some(depth)) = self.reg_depth.get(pair) {
+                    payload.extend_from_slice(&strings(&[depth.to_string().as_bytes()]));
+                }
+                payload
+            })
+            .collect();
+        let waiting: Vec<MFrame> = self.outbox.drain(..).collect();
+        let set = Rc::new(RefCell::new(again.iter().cloned().collect::<BTreeSet<_>>()));
+        for _ in &again {
+            let key = self.next_placeholder;
+            self.next_placeholder += 1;
+            let req = self.new_req(Op::Watch, 0, None, St::Gone);
+            self.queue(key, req, Body::OneOf(set.clone()));
+        }
+        self.outbox.extend(waiting);
+        for m in self.monitors.values_mut() {
+            m.reconnected = true;
+            self.woken.push(m.waker);
+        }
+        self.wire_busy = false;
     }
 
     /// The driver took `n` bytes.
@@ -878,16 +1065,20 @@ fn sorted(mut v: Vec<u32>) -> Vec<u32> {
 }
 
 impl Harness {
-    fn new(device: bool) -> Harness {
+    fn new(device: bool, reconnect: bool) -> Harness {
         let kind = if device {
             TransportKind::Xenbus
         } else {
             TransportKind::Socket
         };
         let t0 = Instant::now();
+        let mut core = Core::new(kind, kind.max_payload(), None);
+        if reconnect {
+            core.enable_reconnection();
+        }
         Harness {
-            core: Core::new(kind, kind.max_payload(), None),
-            model: Model::new(device),
+            core,
+            model: Model::new(device, reconnect),
             t0,
             now: t0,
             next_waker: 1,
@@ -1073,7 +1264,9 @@ impl Harness {
     ) {
         self.model.accept_id(id);
         let mut r = self.model.new_req(op, tx, d, St::Waiting { waker });
+        r.pair = origin.as_ref().map(|(_, pair)| pair.clone());
         r.origin = origin;
+        r.commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
         self.model.queue(Key::from(id), r, Body::Known(payload));
     }
 
@@ -1158,46 +1351,53 @@ impl Harness {
         }
     }
 
-    fn poll_event(&mut self, m: MonitorId) -> Option<bool> {
+    /// `poll_event` on both; what it gave.
+    fn poll_event(&mut self, m: MonitorId) -> Option<Next> {
         let got = self.core.poll_event(m);
         let want = self.model.poll_event(m);
         match (&got, &want) {
-            (None, None) => None,
-            (Some(Ok(e)), Some(Ok(w))) => {
-                assert_eq!(e, w, "poll_event({m})");
-                Some(false)
+            (None, None) => {}
+            (Some(Ok(e)), Some(Next::Event(w))) => assert_eq!(e, w, "poll_event({m})"),
+            (Some(Err(Error::Overflow { dropped })), Some(Next::Overflow(n))) => {
+                assert_eq!(dropped, n, "poll_event({m}) overflow")
             }
-            (Some(Err(Error::Overflow { dropped })), Some(Err(Some(n)))) => {
-                assert_eq!(dropped, n, "poll_event({m}) overflow");
-                Some(false)
-            }
-            (Some(Err(e)), Some(Err(None))) => {
-                assert_eq!(dbg(e), self.death_text(), "poll_event({m}) after death");
-                Some(true)
+            (Some(Err(Error::Reconnected)), Some(Next::Reconnected)) => {}
+            (Some(Err(e)), Some(Next::Dead)) => {
+                assert_eq!(dbg(e), self.death_text(), "poll_event({m}) after death")
             }
             _ => panic!("poll_event({m}): got {got:?}, model wants {want:?}"),
         }
+        want
     }
 
-    /// Takes everything a monitor has: an overflow report first, then at
-    /// most `capacity` events, then nothing, or the error once dead.
+    /// Takes everything a monitor has: a reconnection report, an overflow
+    /// report, at most `capacity` events, in that order; then nothing
+    /// (`false`), or the error once dead (`true`).
     fn drain(&mut self, m: MonitorId) -> bool {
         let cap = self.model.monitors.get(&m).map_or(0, |mon| mon.cap);
+        let mut stage = 0; // 1: reconnected told, 2: overflow told, 3: events
         let mut events = 0;
-        for call in 0..cap + 2 {
-            match self.poll_event(m) {
+        for _ in 0..cap + 4 {
+            let next_stage = match self.poll_event(m) {
                 None => return false,
-                Some(true) => return true,
-                Some(false) => {
+                Some(Next::Dead) => return true,
+                Some(Next::Reconnected) => 1,
+                Some(Next::Overflow(_)) => 2,
+                Some(Next::Event(_)) => {
                     events += 1;
-                    assert!(events <= cap + 1, "monitor {m} held more than {cap} events");
-                    let _ = call;
+                    assert!(events <= cap, "monitor {m} held more than {cap} events");
+                    3
                 }
-            }
+            };
+            assert!(
+                next_stage > stage || next_stage == 3,
+                "monitor {m}: reports out of order"
+            );
+            stage = next_stage;
         }
         panic!(
             "monitor {m} (capacity {cap}) did not drain in {} calls",
-            cap + 2
+            cap + 4
         );
     }
 
@@ -1387,6 +1587,7 @@ impl Harness {
                         dropped: 0,
                         keep: keep_unwatched,
                         waker,
+                        reconnected: false,
                     },
                 );
             }
@@ -1416,7 +1617,10 @@ impl Harness {
                     released.len(),
                     "remove_monitor({m}): {ids:?} for {released:?}"
                 );
-                let set = Rc::new(RefCell::new(released));
+                let payloads = released
+                    .iter()
+                    .map(|(p, t)| strings(&[p.as_bytes(), t.as_bytes()]));
+                let set = Rc::new(RefCell::new(payloads.collect::<BTreeSet<_>>()));
                 for id in ids {
                     self.model.accept_id(id);
                     let r = self.model.new_req(Op::Unwatch, 0, d, St::Waiting { waker });
@@ -1482,6 +1686,9 @@ impl Harness {
                     return;
                 }
                 mm.watches.insert(pair.clone());
+                if self.model.holders(&pair) == 1 {
+                    self.model.reg_depth.insert(pair.clone(), depth);
+                }
                 if self.model.holders(&pair) > 1 {
                     let mm = self.model.monitors.get_mut(&m).unwrap();
                     mm.push(Event::new(p, t));
@@ -1545,6 +1752,17 @@ impl Harness {
                 let m = self.pick_mon(mon);
                 self.drain(m);
             }
+            Action::Lost => {
+                let e = Error::Disconnected {
+                    reason: "lost".into(),
+                };
+                self.core.connection_lost(e.clone());
+                self.model.connection_lost(dbg(&e));
+            }
+            Action::Reconnected => {
+                self.core.reconnected();
+                self.model.reconnected();
+            }
             Action::Fail => {
                 let e = Error::Disconnected {
                     reason: "fuzz".into(),
@@ -1582,6 +1800,8 @@ impl Harness {
         self.check_transmit();
         let m = &self.model;
         assert_eq!(self.core.is_dead(), m.dead.is_some(), "is_dead");
+        assert_eq!(self.core.is_reconnecting(), m.lost, "is_reconnecting");
+        assert_eq!(self.core.epoch(), m.epoch, "epoch");
         assert_eq!(self.core.in_flight(), m.waiting(), "in_flight");
         assert_eq!(self.core.queued_frames(), m.outbox.len(), "queued_frames");
         assert!(
@@ -1612,7 +1832,8 @@ impl Harness {
             let want: Vec<Pair> = mon.watches.iter().cloned().collect();
             assert_eq!(self.core.watched(id), want, "watched({id})");
             // No lost wake-up: whatever poll_event would give is announced.
-            let pending = mon.dropped > 0
+            let pending = mon.reconnected
+                || mon.dropped > 0
                 || m.dead.is_some()
                 || mon
                     .queue
@@ -1680,10 +1901,11 @@ static TRACE: std::sync::LazyLock<bool> =
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let device = u.arbitrary::<bool>().unwrap_or(false);
-    let mut h = Harness::new(device);
+    let mode = u.arbitrary::<u8>().unwrap_or(0);
+    let (device, reconnect) = (mode & 1 != 0, mode & 2 != 0);
+    let mut h = Harness::new(device, reconnect);
     if *TRACE {
-        eprintln!("device: {device}");
+        eprintln!("device: {device}, reconnection: {reconnect}");
     }
     for _ in 0..256 {
         if u.is_empty() {

@@ -557,19 +557,19 @@ impl<W: Clone> Core<W> {
                 State::Waiting => {}
             }
             let queued = unsent.iter().any(|(q, _)| *q == id);
-            let outcome = match (queued, e.on_loss, e.take_frame()) {
-                (true, OnLoss::TransactionLost, _) => {
-                    Err(Error::TransactionLost { tx_id: e.tx_id })
-                }
-                (true, _, _) => continue,
-                (false, OnLoss::Resend, Some(frame)) => {
-                    again.push((e.seq, id, frame));
-                    continue;
-                }
-                (false, OnLoss::TransactionLost, _) => {
-                    Err(Error::TransactionLost { tx_id: e.tx_id })
-                }
-                (false, _, _) => Err(Error::MaybeApplied { op: e.op }),
+            let outcome = match (queued, e.on_loss) {
+                (_, OnLoss::TransactionLost) => Err(Error::TransactionLost { tx_id: e.tx_id }),
+                // Still queued: it goes on the new connection, and keeps
+                // its frame for a further loss.
+                (true, _) => continue,
+                (false, OnLoss::Resend) => match e.take_frame() {
+                    Some(frame) => {
+                        again.push((e.seq, id, frame));
+                        continue;
+                    }
+                    None => Err(Error::MaybeApplied { op: e.op }),
+                },
+                (false, OnLoss::MaybeApplied) => Err(Error::MaybeApplied { op: e.op }),
             };
             e.state = State::Answered(outcome.map_err(Box::new));
             if let Some(w) = e.waker.take() {

@@ -1141,6 +1141,24 @@ fn a_watch_in_flight_is_not_doubled_by_a_reconnection() {
 }
 
 #[test]
+fn a_read_sent_after_one_reconnection_is_sent_again_after_the_next() {
+    // Found by router_state: queued (not sent) when the first connection
+    // broke, sent on the second, unanswered when that one broke too.
+    let mut c = socket();
+    c.enable_reconnection();
+    let rd = read(&mut c, "/r", 1);
+    c.connection_lost(Error::disconnected("first"));
+    c.reconnected();
+    assert_eq!(transmit(&mut c), wire(2, rd, 0, b"/r\0"));
+    c.connection_lost(Error::disconnected("second"));
+    assert!(woken(&mut c).is_empty(), "a READ is not MaybeApplied");
+    c.reconnected();
+    assert_eq!(transmit(&mut c), wire(2, rd, 0, b"/r\0"));
+    feed(&mut c, Op::Read, rd, 0, b"v").unwrap();
+    assert_eq!(reply(&mut c, rd).epoch, 2);
+}
+
+#[test]
 fn on_the_device_a_new_connection_frees_the_wire() {
     let mut c = device();
     c.enable_reconnection();
