@@ -468,6 +468,10 @@ impl Router {
         keep_unwatched: bool,
         signal: Signal,
     ) -> MonitorId {
+        if self.is_forked() {
+            // Its every call fails with Forked before using the id.
+            return MonitorId::MAX;
+        }
         lock(&self.inner.shared)
             .core
             .add_monitor(capacity, keep_unwatched, signal)
@@ -556,6 +560,9 @@ impl Router {
     }
 
     pub(crate) fn watched(&self, id: MonitorId) -> Vec<(String, String)> {
+        if self.is_forked() {
+            return Vec::new(); // the watches are the parent's
+        }
         lock(&self.inner.shared).core.watched(id)
     }
 
@@ -583,6 +590,12 @@ pub(crate) fn earliest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadl
 
 impl Drop for Router {
     fn drop(&mut self) {
+        if self.inner.forked() {
+            // The connection, the background thread and whoever held the
+            // lock at the fork are the parent's: touch nothing (a lock
+            // held at the fork would never be released here).
+            return;
+        }
         let background = {
             let mut st = lock(&self.inner.shared);
             st.shutdown = true;
@@ -594,11 +607,6 @@ impl Drop for Router {
             st.background.take()
         };
         self.inner.background_signal.notify_all();
-        if self.inner.forked() {
-            // The thread is the parent's: it does not exist here.
-            std::mem::forget(background);
-            return;
-        }
         let _ = self.inner.waker.wake();
         if let Some(handle) = background {
             let _ = handle.join();
