@@ -403,6 +403,43 @@ fn wait_for_keeps_its_deadline() {
     report("wait_for / wait_until", &rows);
 }
 
+/// `Monitor::wait_timeout` returns at its deadline while an event is still
+/// trickling in (the background reader is in the middle of a frame), and
+/// the event is delivered whole once it has arrived.
+#[test]
+fn monitor_wait_timeout_keeps_its_deadline_mid_frame() {
+    bounded(WATCHDOG, || {
+        let fake = Fake::start(Faults {
+            trickle: Some(Duration::from_millis(20)),
+            ..Faults::default()
+        });
+        let client = default_client(&fake);
+        let m = client.monitor();
+        m.watch("/slow/events", "s")
+            .expect("watch (trickled reply)");
+        // The initial event (32 bytes at 20 ms each) has just begun.
+        let (r, took) = timed(|| m.wait_timeout(Duration::from_millis(200)));
+        assert_eq!(r.expect("no error"), None);
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_millis(200) + SLACK, "{took:?}");
+        let ev = m.wait_timeout(Duration::from_secs(5)).expect("no error");
+        assert_eq!(ev.expect("the event, whole"), ("/slow/events", "s"));
+        fake.release();
+        assert_usable(&client, "after a trickled event");
+        drop(m);
+        drop(client);
+        fake.finish();
+        report(
+            "monitor",
+            &[Measured {
+                what: "wait_timeout(200 ms), event trickling in".into(),
+                took,
+                bound: Duration::from_millis(200),
+            }],
+        );
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Cleanups are bounded
 
