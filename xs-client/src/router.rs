@@ -539,12 +539,14 @@ impl Router {
         }
     }
 
-    /// Removes a monitor, waiting a bounded time for its UNWATCHes.
+    /// Removes a monitor, waiting for its UNWATCHes at most the cleanup
+    /// bound (or until `until`, if earlier).
     pub(crate) fn remove_monitor(&self, id: MonitorId, until: Option<Deadline>) {
         if self.is_forked() {
             return;
         }
-        let deadline = until.unwrap_or_else(|| self.cleanup_deadline());
+        let cleanup = self.cleanup_deadline();
+        let deadline = until.map_or(cleanup, |u| if u.at < cleanup.at { u } else { cleanup });
         let signal = self.inner.thread_signal();
         let ids = self
             .inner
