@@ -426,7 +426,12 @@ impl Router {
             st.core.abandon(req_id);
         }
         drop(st);
-        self.inner.flush_queued();
+        if self.inner.kind == TransportKind::Xenbus {
+            // Device writes never block: the writer is never held long.
+            self.inner.flush_queued();
+        } else {
+            self.inner.flush_until(until);
+        }
         result
     }
 
@@ -449,8 +454,12 @@ impl Router {
         tx_id: u32,
     ) -> Option<Result<Response, Error>> {
         let deadline = self.cleanup_deadline();
-        match self.submit(req, tx_id, Some(deadline), self.inner.thread_signal()) {
-            Ok(ticket) => self.wait_bounded(ticket, deadline.at),
+        let signal = self.inner.thread_signal();
+        let queued = self.inner.queue_until(deadline.at, |core, _| {
+            core.submit(req, tx_id, Some(deadline), signal.clone())
+        });
+        match queued {
+            Ok(req_id) => self.wait_bounded(Ticket { req_id, signal }, deadline.at),
             Err(e) => Some(Err(e)),
         }
     }
@@ -548,9 +557,9 @@ impl Router {
         let cleanup = self.cleanup_deadline();
         let deadline = until.map_or(cleanup, |u| if u.at < cleanup.at { u } else { cleanup });
         let signal = self.inner.thread_signal();
-        let ids = self
-            .inner
-            .queue(|core, _| Ok(core.remove_monitor(id, Some(deadline), signal.clone())));
+        let ids = self.inner.queue_until(deadline.at, |core, _| {
+            Ok(core.remove_monitor(id, Some(deadline), signal.clone()))
+        });
         self.inner.wake_reader();
         for req_id in ids.unwrap_or_default() {
             let ticket = Ticket {
@@ -656,6 +665,86 @@ impl Inner {
         take_output(&mut st.core, &mut w.bytes);
         drop(st);
         let _ = self.write(&mut w);
+    }
+
+    /// [`Inner::queue`] for cleanups, which must not block past `until`:
+    /// another thread may hold the writer for as long as the client's
+    /// timeout (or forever), stuck on a daemon that stopped reading. `f`
+    /// always runs; its bytes are written only if the writer is free by
+    /// `until`, and only for the time left (what is left over stays queued,
+    /// and the caller abandons what is unanswered at `until`).
+    fn queue_until<T>(
+        &self,
+        until: Instant,
+        f: impl FnOnce(&mut Core<Signal>, Instant) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if self.forked() {
+            return Err(Error::Forked);
+        }
+        let writer = self.lock_writer_until(until);
+        let mut st = lock(&self.shared);
+        let value = f(&mut st.core, Instant::now());
+        let Some(mut w) = writer else {
+            self.wake_woken(&mut st);
+            return value;
+        };
+        take_output(&mut st.core, &mut w.bytes);
+        self.wake_woken(&mut st);
+        drop(st);
+        self.write_until(&mut w, until);
+        value
+    }
+
+    /// Writes what the core has queued if the writer is free by `until`.
+    fn flush_until(&self, until: Instant) {
+        if self.forked() {
+            return;
+        }
+        let Some(mut w) = self.lock_writer_until(until) else {
+            return;
+        };
+        let mut st = lock(&self.shared);
+        take_output(&mut st.core, &mut w.bytes);
+        drop(st);
+        self.write_until(&mut w, until);
+    }
+
+    /// The writer, if it is free (or freed) by `until`; tried at least once.
+    fn lock_writer_until(&self, until: Instant) -> Option<MutexGuard<'_, WriterIo>> {
+        loop {
+            match self.writer.try_lock() {
+                Ok(w) => return Some(w),
+                Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < until => {
+                    // Cleanups only: a short sleep, not a condition variable
+                    // on the hot path of every write.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        }
+    }
+
+    /// Writes for at most the time left until `until`. Running out of time
+    /// is not fatal here: the transport keeps the rest queued and the next
+    /// write continues it. Any other failure kills the connection.
+    fn write_until(&self, w: &mut WriterIo, until: Instant) {
+        if w.bytes.is_empty() {
+            return;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        let timeout = Some(self.timeout.map_or(left, |t| t.min(left)));
+        let WriterIo { sender, bytes } = w;
+        let sent = if self.kind == TransportKind::Xenbus {
+            sender.send_all(bytes, timeout)
+        } else {
+            sender.send_frames(bytes, timeout)
+        };
+        bytes.clear();
+        match sent {
+            Ok(()) | Err(xs_transport::TransportError::TimedOut { .. }) => {}
+            Err(e) => self.fail(transport_error(e)),
+        }
     }
 
     /// Writes the bytes taken from the core; a failure kills the

@@ -57,6 +57,8 @@ enum Control {
     Release,
     /// Read what has arrived, then report.
     Mark(mpsc::Sender<Mark>),
+    /// Stop reading (until released), then acknowledge.
+    Deaf(mpsc::Sender<()>),
 }
 
 /// What the fake had received at a [`Fake::mark`].
@@ -79,6 +81,7 @@ struct FakeState {
     conn: Conn,
     faults: Faults,
     released: bool,
+    deaf: bool,
     held: Vec<Msg>,
     seen: Vec<Msg>,
     watches: Vec<(String, String)>,
@@ -118,6 +121,7 @@ impl FakeState {
 
     fn release(&mut self) {
         self.released = true;
+        self.deaf = false;
         for m in std::mem::take(&mut self.held) {
             self.answer(&m);
         }
@@ -147,6 +151,7 @@ impl Fake {
                 conn,
                 faults,
                 released: false,
+                deaf: false,
                 held: Vec::new(),
                 seen: Vec::new(),
                 watches: Vec::new(),
@@ -162,10 +167,18 @@ impl Fake {
                                 partial_bytes: st.conn.buffered(),
                             });
                         }
+                        Ok(Control::Deaf(to)) => {
+                            st.deaf = true;
+                            let _ = to.send(());
+                        }
                         Err(mpsc::TryRecvError::Empty) => break,
                         // The test is over (or failed): stop serving.
                         Err(mpsc::TryRecvError::Disconnected) => return,
                     }
+                }
+                if st.deaf {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
                 }
                 match st.conn.recv_timeout(Duration::from_millis(5)) {
                     Ok(Some(m)) => st.handle(m),
@@ -199,6 +212,14 @@ impl Fake {
         self.control.send(Control::Mark(to)).expect("fake alive");
         from.recv_timeout(Duration::from_secs(10))
             .expect("fake answers a mark")
+    }
+
+    /// Stops reading (the socket fills up) until [`Fake::release`].
+    fn stop_reading(&self) {
+        let (to, from) = mpsc::channel();
+        self.control.send(Control::Deaf(to)).expect("fake alive");
+        from.recv_timeout(Duration::from_secs(10))
+            .expect("fake acknowledges");
     }
 
     /// Every frame received, once the client has closed the connection.
@@ -543,6 +564,98 @@ fn run_cleanup(cleanup: Cleanup, timeout: Option<Duration>, bound: Duration) -> 
         "{what}: the cleanup request went out once: {seen:?}"
     );
     took
+}
+
+/// Runs `cleanup` while the daemon has stopped reading and another
+/// thread holds the writer, stuck on the full socket; returns how long it
+/// took. Once the daemon reads again, everything queued is served and the
+/// connection is fine.
+fn run_cleanup_behind_a_stuck_writer(cleanup: Cleanup, timeout: Option<Duration>) -> Duration {
+    const WRITERS: usize = 100;
+    let what = format!("{cleanup:?} behind a stuck writer, timeout {timeout:?}");
+    let fake = Fake::start(Faults::default());
+    let client = match timeout {
+        Some(t) if t == DEFAULT_TIMEOUT => default_client(&fake),
+        other => client_with(&fake, other),
+    };
+    let monitor = client.monitor();
+    monitor.watch("/cleanup", "c").expect("watch");
+    let tx = client.transaction().expect("transaction");
+    fake.stop_reading();
+    // 100 x 4 KB is more than a Unix socket holds: the last writers block
+    // in the write, one of them holding the writer.
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let c = client.clone();
+            thread::spawn(move || c.write(&format!("/full/{i}"), vec![b'v'; 4000]))
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let (mut monitor, mut tx) = (Some(monitor), Some(tx));
+    let took = match cleanup {
+        Cleanup::DropMonitor => timed(|| drop(monitor.take())).1,
+        Cleanup::DropTransaction => timed(|| drop(tx.take())).1,
+        Cleanup::Rollback => {
+            let (r, took) = timed(|| tx.take().map(|t| t.rollback()));
+            assert_timeout(&what, &r.expect("a transaction"), CLEANUP_TIMEOUT);
+            took
+        }
+    };
+    assert!(
+        took < CLEANUP_TIMEOUT + SLACK,
+        "{what}: took {took:?}, bound {CLEANUP_TIMEOUT:?}"
+    );
+    fake.release();
+    for w in writers {
+        w.join()
+            .expect("no panic")
+            .unwrap_or_else(|e| panic!("{what}: a stuck write, once the daemon reads: {e}"));
+    }
+    assert_usable(&client, &what);
+    drop((monitor, tx));
+    drop(client);
+    fake.finish();
+    took
+}
+
+/// The cleanups keep their bound even when they cannot write: the daemon
+/// stopped reading, the socket is full, and other threads' writes are
+/// stuck (for the client's timeout, or forever with `no_timeout()`). The
+/// cleanup request is then not sent (the watch or transaction stays on the
+/// daemon until the connection closes), and nothing else is lost.
+#[test]
+fn cleanups_do_not_wait_behind_a_stuck_writer() {
+    let rows = bounded(WATCHDOG, || {
+        let handles: Vec<_> = [
+            (
+                Cleanup::DropMonitor,
+                Some(DEFAULT_TIMEOUT),
+                "default client",
+            ),
+            (
+                Cleanup::DropTransaction,
+                Some(DEFAULT_TIMEOUT),
+                "default client",
+            ),
+            (Cleanup::Rollback, Some(DEFAULT_TIMEOUT), "default client"),
+            (Cleanup::DropMonitor, None, "no_timeout()"),
+        ]
+        .into_iter()
+        .map(|(kind, timeout, name)| {
+            let h = thread::spawn(move || run_cleanup_behind_a_stuck_writer(kind, timeout));
+            (format!("{kind:?} behind a stuck writer, {name}"), h)
+        })
+        .collect();
+        handles
+            .into_iter()
+            .map(|(what, h)| Measured {
+                what,
+                took: h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                bound: CLEANUP_TIMEOUT,
+            })
+            .collect::<Vec<_>>()
+    });
+    report("cleanups, socket full", &rows);
 }
 
 /// Dropping a Monitor, dropping an unfinished Transaction and
