@@ -424,75 +424,84 @@ fn wait_for_keeps_its_deadline() {
     report("wait_for / wait_until", &rows);
 }
 
-/// `Monitor::wait_timeout` returns at its deadline while an event is still
-/// trickling in (the background reader is in the middle of a frame), and
-/// the event is delivered whole once it has arrived.
-#[test]
-fn monitor_wait_timeout_keeps_its_deadline_mid_frame() {
-    bounded(WATCHDOG, || {
-        let fake = Fake::start(Faults {
-            trickle: Some(Duration::from_millis(20)),
-            ..Faults::default()
-        });
-        let client = default_client(&fake);
-        let m = client.monitor();
-        m.watch("/slow/events", "s")
-            .expect("watch (trickled reply)");
-        // The initial event (32 bytes at 20 ms each) has just begun.
-        let (r, took) = timed(|| m.wait_timeout(Duration::from_millis(200)));
-        assert_eq!(r.expect("no error"), None);
-        assert!(took >= Duration::from_millis(200), "{took:?}");
-        assert!(took < Duration::from_millis(200) + SLACK, "{took:?}");
-        let ev = m.wait_timeout(Duration::from_secs(5)).expect("no error");
-        assert_eq!(ev.expect("the event, whole"), ("/slow/events", "s"));
-        fake.release();
-        assert_usable(&client, "after a trickled event");
-        drop(m);
-        drop(client);
-        fake.finish();
-        report(
-            "monitor",
-            &[Measured {
-                what: "wait_timeout(200 ms), event trickling in".into(),
-                took,
-                bound: Duration::from_millis(200),
-            }],
-        );
-    })
+/// A watcher: what it watches through, and its bounded wait.
+trait Watcher {
+    fn watch(&self, path: &str, token: &str) -> Result<(), Error>;
+    fn wait_timeout(&self, timeout: Duration) -> Result<Option<xs_client::Event>, Error>;
 }
 
-/// A `wait_for` with a long deadline that has its value stops waiting for
-/// its UNWATCH after the cleanup bound, like a dropped monitor: the caller
-/// does not sit out the rest of its deadline for a cleanup.
+impl Watcher for xs_client::Monitor {
+    fn watch(&self, path: &str, token: &str) -> Result<(), Error> {
+        xs_client::Monitor::watch(self, path, token)
+    }
+    fn wait_timeout(&self, timeout: Duration) -> Result<Option<xs_client::Event>, Error> {
+        xs_client::Monitor::wait_timeout(self, timeout)
+    }
+}
+
+impl Watcher for Xs {
+    fn watch(&self, path: &str, token: &str) -> Result<(), Error> {
+        Xs::watch(self, path, token)
+    }
+    fn wait_timeout(&self, timeout: Duration) -> Result<Option<xs_client::Event>, Error> {
+        self.read_watch_timeout(timeout)
+    }
+}
+
+/// `Monitor::wait_timeout` and compat `Xs::read_watch_timeout` return at
+/// their deadline while an event is still trickling in (the background
+/// reader is in the middle of a frame), and the event is delivered whole
+/// once it has arrived.
 #[test]
-fn wait_for_with_its_value_waits_for_unwatch_at_most_the_cleanup_bound() {
-    let long = Duration::from_secs(10);
-    bounded(WATCHDOG, move || {
-        let fake = Fake::start(Faults {
-            stall: &[Op::Unwatch],
-            store: &[(NODE, "4")],
-            ..Faults::default()
-        });
-        let client = default_client(&fake);
-        let (r, took) = timed(|| client.wait_for(NODE, long));
-        assert_eq!(r.expect("the value"), b"4");
-        assert!(
-            took < CLEANUP_TIMEOUT + SLACK,
-            "took {took:?}: waited for UNWATCH past the cleanup bound"
-        );
-        fake.release();
-        assert_usable(&client, "after an abandoned UNWATCH");
-        drop(client);
-        fake.finish();
-        report(
-            "wait_for cleanup",
-            &[Measured {
-                what: "wait_for(p, 10 s), node there, UNWATCH unanswered".into(),
-                took,
-                bound: CLEANUP_TIMEOUT,
-            }],
-        );
-    })
+fn event_waits_keep_their_deadline_mid_frame() {
+    const BOUND: Duration = Duration::from_millis(200);
+    type MakeWatcher = fn(&Client) -> Box<dyn Watcher>;
+    let rows: [(&str, MakeWatcher); 2] = [
+        ("Monitor::wait_timeout(200 ms), event trickling in", |c| {
+            Box::new(c.monitor())
+        }),
+        ("Xs::read_watch_timeout(200 ms), event trickling in", |c| {
+            Box::new(Xs::with_client(c.clone()))
+        }),
+    ];
+    let measured = bounded(WATCHDOG, move || {
+        let handles: Vec<_> = rows
+            .into_iter()
+            .map(|(what, make)| {
+                thread::spawn(move || {
+                    let fake = Fake::start(Faults {
+                        trickle: Some(Duration::from_millis(20)),
+                        ..Faults::default()
+                    });
+                    let client = default_client(&fake);
+                    let w = make(&client);
+                    w.watch("/slow/events", "s")
+                        .expect("watch (trickled reply)");
+                    // The initial event (31 bytes at 20 ms each) has just begun.
+                    let (r, took) = timed(|| w.wait_timeout(BOUND));
+                    assert_eq!(r.expect("no error"), None, "{what}");
+                    assert!(took >= BOUND && took < BOUND + SLACK, "{what}: {took:?}");
+                    let ev = w.wait_timeout(Duration::from_secs(5)).expect("no error");
+                    assert_eq!(ev.expect("the event, whole"), ("/slow/events", "s"));
+                    fake.release();
+                    assert_usable(&client, what);
+                    drop(w);
+                    drop(client);
+                    fake.finish();
+                    Measured {
+                        what: what.to_owned(),
+                        took,
+                        bound: BOUND,
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<Vec<_>>()
+    });
+    report("event waits", &measured);
 }
 
 // ---------------------------------------------------------------------------
