@@ -504,6 +504,40 @@ fn event_waits_keep_their_deadline_mid_frame() {
     report("event waits", &measured);
 }
 
+/// A `wait_for` with a long deadline that has its value stops waiting for
+/// its UNWATCH after the cleanup bound, like a dropped monitor: the caller
+/// does not sit out the rest of its deadline for a cleanup.
+#[test]
+fn wait_for_with_its_value_waits_for_unwatch_at_most_the_cleanup_bound() {
+    let long = Duration::from_secs(10);
+    bounded(WATCHDOG, move || {
+        let fake = Fake::start(Faults {
+            stall: &[Op::Unwatch],
+            store: &[(NODE, "4")],
+            ..Faults::default()
+        });
+        let client = default_client(&fake);
+        let (r, took) = timed(|| client.wait_for(NODE, long));
+        assert_eq!(r.expect("the value"), b"4");
+        assert!(
+            took < CLEANUP_TIMEOUT + SLACK,
+            "took {took:?}: waited for UNWATCH past the cleanup bound"
+        );
+        fake.release();
+        assert_usable(&client, "after an abandoned UNWATCH");
+        drop(client);
+        fake.finish();
+        report(
+            "wait_for cleanup",
+            &[Measured {
+                what: "wait_for(p, 10 s), node there, UNWATCH unanswered".into(),
+                took,
+                bound: CLEANUP_TIMEOUT,
+            }],
+        );
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Cleanups are bounded
 
