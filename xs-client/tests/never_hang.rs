@@ -2,11 +2,11 @@
 //! footguns are refused before anything is sent (issue 15).
 //!
 //! The daemons here are one scripted fake ([`Fake`], over `peer/`) with
-//! three faults that can be combined: requests of some types are held
-//! unanswered (a stall), every byte is sent 100 ms after the previous one
-//! (a trickle), and both end when the test releases them, so the late
-//! replies of abandoned requests do arrive and the connection can be checked
-//! afterwards. Each scenario asserts its time bound (the limit plus
+//! faults that can be combined: requests of some types are held
+//! unanswered (a stall), every byte is sent some time after the previous
+//! one (a trickle), or nothing is read any more (the socket fills up). All
+//! end when the test releases them, so the late replies of abandoned
+//! requests do arrive and the connection can be checked afterwards. Each scenario asserts its time bound (the limit plus
 //! [`SLACK`] for a busy 2-core machine) and, where the connection should
 //! survive, that a later request succeeds on it. Every scenario runs under a
 //! watchdog ([`peer::bounded`]), so a hang fails instead of stalling the run.
