@@ -656,8 +656,8 @@ impl<W: Clone> Core<W> {
     }
 
     /// Starts the round-trip clock of requests queued since the last call
-    /// (so a request costs no clock read of its own; the clock may start up
-    /// to 1/64 of the timeout early), and expires every
+    /// (so a request costs no clock read of its own; it may expire up to
+    /// 1/64 of the timeout late, never early), and expires every
     /// waiting request whose deadline is at or before `now`: its caller
     /// gets [`Error::Timeout`], and a late reply is dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
