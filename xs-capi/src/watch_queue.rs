@@ -1,0 +1,284 @@
+//! The watch events of one handle, as libxenstore queues them.
+//!
+//! libxenstore starts a reader thread at the first watch; it queues every
+//! event and writes one byte to the `xs_fileno` pipe when the queue goes
+//! from empty to non-empty, and whoever takes the last event reads the
+//! byte back. Here the reader is a *pump* thread started at the first watch:
+//! it moves events from the handle's [`Monitor`] to this queue, so the pipe
+//! can be kept exactly that way (a poller sees the fd readable exactly while
+//! something is queued).
+//!
+//! With `XS_UNWATCH_FILTER`, `xs_unwatch` drops queued events of the watch
+//! (same token, path at or below the watch's), and an event the pump holds
+//! while the unwatch runs is dropped when it arrives; without the flag,
+//! stale events are delivered, as the C library's header describes.
+//!
+//! The queue is bounded (unlike libxenstore's): past [`CAPACITY`] events
+//! are counted, and the next read reports `ENOBUFS` once, so nothing is lost
+//! silently.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use xs_client::{Error, Event, Monitor};
+
+use crate::errno::errno_of;
+use crate::subpath::is_subpath;
+
+/// Events queued before later ones are counted as lost.
+pub(crate) const CAPACITY: usize = 65536;
+
+/// How often the pump looks up from a quiet monitor to see whether its
+/// handle is closing (a closing socket wakes it at once; the xenbus device
+/// cannot be shut down from here, so this bounds `xs_close` there).
+const POLL: Duration = Duration::from_millis(200);
+
+/// Why a read found no event.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NoEvent {
+    /// Nothing queued (non-blocking read): `EAGAIN`.
+    Empty,
+    /// The errno to report: lost events, or the connection's end.
+    Errno(i32),
+}
+
+/// One handle's queue, pipe and pump.
+pub(crate) struct WatchQueue {
+    monitor: Arc<Monitor>,
+    filter: bool,
+    state: Mutex<State>,
+    ready: Condvar,
+    pump: Mutex<Option<JoinHandle<()>>>,
+    stop: AtomicBool,
+    /// The pipe's ends, readable without the lock (after fork, the lock may
+    /// be held by a thread that no longer exists).
+    pipe_fds: [AtomicI32; 2],
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Event>,
+    lost: u64,
+    /// errno of the connection's end, once the pump saw it.
+    gone: Option<i32>,
+    pipe: Option<(OwnedFd, OwnedFd)>,
+    /// A byte is in the pipe.
+    armed: bool,
+}
+
+impl State {
+    fn pending(&self) -> bool {
+        !self.queue.is_empty() || self.lost > 0
+    }
+
+    fn arm(&mut self) {
+        if let (Some((_, w)), false) = (&self.pipe, self.armed) {
+            write_byte(w.as_raw_fd());
+            self.armed = true;
+        }
+    }
+
+    fn disarm_if_idle(&mut self) {
+        if let (Some((r, _)), true, false) = (&self.pipe, self.armed, self.pending()) {
+            read_byte(r.as_raw_fd());
+            self.armed = false;
+        }
+    }
+}
+
+fn write_byte(fd: RawFd) {
+    loop {
+        // SAFETY: writes one byte from a live local to an open pipe.
+        let n = unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
+        if n == 1 || crate::errno::errno() != libc::EINTR {
+            return;
+        }
+    }
+}
+
+fn read_byte(fd: RawFd) {
+    let mut b = [0u8];
+    loop {
+        // SAFETY: reads one byte into a live local; the pipe holds one (armed).
+        let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+        if n == 1 || crate::errno::errno() != libc::EINTR {
+            return;
+        }
+    }
+}
+
+impl WatchQueue {
+    /// A queue fed from `monitor`; `filter` is `XS_UNWATCH_FILTER`.
+    pub(crate) fn new(monitor: Monitor, filter: bool) -> WatchQueue {
+        WatchQueue {
+            monitor: Arc::new(monitor),
+            filter,
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            pump: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            pipe_fds: [AtomicI32::new(-1), AtomicI32::new(-1)],
+        }
+    }
+
+    /// The monitor whose watches feed this queue.
+    pub(crate) fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the pump if it is not running. `false` (errno set) if the
+    /// thread cannot be made.
+    pub(crate) fn start_pump(self: &Arc<Self>) -> bool {
+        let mut pump = self.pump.lock().unwrap_or_else(|p| p.into_inner());
+        if pump.is_some() {
+            return true;
+        }
+        let me = Arc::clone(self);
+        match std::thread::Builder::new()
+            .name("xenstore-watch".into())
+            .spawn(move || me.run_pump())
+        {
+            Ok(handle) => {
+                *pump = Some(handle);
+                true
+            }
+            Err(e) => {
+                crate::errno::set_errno(e.raw_os_error().unwrap_or(libc::EAGAIN));
+                false
+            }
+        }
+    }
+
+    fn run_pump(&self) {
+        while !self.stop.load(Ordering::Acquire) {
+            match self.monitor.wait_timeout(POLL) {
+                Ok(Some(ev)) => self.deliver(ev),
+                Ok(None) => {}
+                Err(Error::Overflow { dropped }) => self.lose(dropped),
+                Err(e) => {
+                    let mut st = self.lock();
+                    st.gone = Some(errno_of(&e));
+                    self.ready.notify_all();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, ev: Event) {
+        let mut st = self.lock();
+        if self.filter && !self.is_watched(&ev) {
+            return; // its watch was removed while the pump held it
+        }
+        if st.queue.len() >= CAPACITY {
+            st.lost += 1;
+        } else {
+            st.queue.push_back(ev);
+        }
+        st.arm();
+        self.ready.notify_all();
+    }
+
+    fn lose(&self, dropped: u64) {
+        let mut st = self.lock();
+        st.lost += dropped;
+        st.arm();
+        self.ready.notify_all();
+    }
+
+    fn is_watched(&self, ev: &Event) -> bool {
+        self.monitor
+            .watched()
+            .iter()
+            .any(|(path, token)| *token == ev.token && is_subpath(path, &ev.path))
+    }
+
+    /// The next event; blocks unless `nonblocking`.
+    pub(crate) fn next(&self, nonblocking: bool) -> Result<Event, NoEvent> {
+        let mut st = self.lock();
+        loop {
+            if st.lost > 0 {
+                st.lost = 0;
+                st.disarm_if_idle();
+                return Err(NoEvent::Errno(libc::ENOBUFS));
+            }
+            if let Some(ev) = st.queue.pop_front() {
+                st.disarm_if_idle();
+                return Ok(ev);
+            }
+            if let Some(e) = st.gone {
+                return Err(NoEvent::Errno(e));
+            }
+            if nonblocking {
+                return Err(NoEvent::Empty);
+            }
+            st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// After `xs_unwatch`: with the filter, drops the watch's queued events.
+    pub(crate) fn unwatched(&self, path: &str, token: &str) {
+        if !self.filter {
+            return;
+        }
+        let mut st = self.lock();
+        st.queue
+            .retain(|ev| !(ev.token == token && is_subpath(path, &ev.path)));
+        st.disarm_if_idle();
+    }
+
+    /// The pipe's read end, made on first use (readable at once if events
+    /// are queued). -1 with errno on failure.
+    pub(crate) fn fileno(&self) -> RawFd {
+        let mut st = self.lock();
+        if st.pipe.is_none() {
+            let mut fds = [-1; 2];
+            // SAFETY: pipe2 writes two fds into the array on success.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                return -1;
+            }
+            // SAFETY: both fds were just opened and are owned by nobody else.
+            let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+            self.pipe_fds[0].store(fds[0], Ordering::Release);
+            self.pipe_fds[1].store(fds[1], Ordering::Release);
+            st.pipe = Some(ends);
+            if st.pending() {
+                st.arm();
+            }
+        }
+        st.pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd())
+    }
+
+    /// Stops the pump; `wake` is called after the stop flag is set, to
+    /// interrupt a pump blocked on the connection.
+    pub(crate) fn stop_pump(&self, wake: impl FnOnce()) {
+        let handle = self.pump.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            self.stop.store(true, Ordering::Release);
+            wake();
+            let _ = handle.join();
+        }
+        // Anyone still blocked in xs_read_watch is the caller's bug, as in C.
+        self.ready.notify_all();
+    }
+
+    /// After fork, in the child: closes the pipe without taking any lock.
+    pub(crate) fn close_pipe_postfork(&self) {
+        for fd in &self.pipe_fds {
+            let fd = fd.swap(-1, Ordering::AcqRel);
+            if fd >= 0 {
+                // SAFETY: the fd is this queue's pipe end; the OwnedFd that
+                // also names it is never dropped (the handle is leaked).
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
