@@ -1,7 +1,8 @@
 /*
  * The Xen 4.21 and 4.22 calls (features, quotas, watch depth) on one
  * handle, against the scripted Xen 4.22 daemon of tests/c_modern.rs
- * (no packaged daemon is newer than 4.20). Prints one line per call.
+ * (no packaged daemon is newer than 4.20), then the daemon hanging up.
+ * Prints one line per call.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -67,6 +68,15 @@ int main(void)
     SAY("watch_try_depth", xs_watch_try_depth(h, "/d", "dep", 1), 0);
     char **ev = xs_read_watch(h, &n);
     printf("event: %s %s\n", ev ? ev[XS_WATCH_PATH] : "NULL", ev ? ev[XS_WATCH_TOKEN] : "");
+    free(ev);
+    /* The daemon hangs up while a read waits for its reply. */
+    errno = 0;
+    void *v2 = xs_read(h, XBT_NULL, "/gone", &n);
+    printf("read after hang-up: %s %s\n", v2 ? "value" : "NULL", errno == EBADF ? "EBADF" : strerror(errno));
+    free(v2);
+    errno = 0;
+    ev = xs_read_watch(h, &n);
+    printf("read_watch after hang-up: %s %s\n", ev ? "event" : "NULL", errno == EBADF ? "EBADF" : strerror(errno));
     free(ev);
     xs_close(h);
     return 0;
