@@ -20,11 +20,13 @@ fn populate(socket: &Path) {
     }
     c.write("/bench/watch/c/node", "x").expect("write");
     for i in 0..100 {
-        c.write(&format!("/bench/dir100/c{i:03}"), "x").expect("write");
+        c.write(&format!("/bench/dir100/c{i:03}"), "x")
+            .expect("write");
     }
     for a in 0..3 {
         for b in 0..3 {
-            c.write(&format!("/bench/tree/a{a}/b{b}"), "leaf").expect("write");
+            c.write(&format!("/bench/tree/a{a}/b{b}"), "leaf")
+                .expect("write");
         }
     }
 }

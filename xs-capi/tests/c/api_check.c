@@ -22,20 +22,7 @@
 #include <unistd.h>
 #include <xenstore.h>
 
-/* Xen 4.21 and 4.22 additions, absent from the 4.17 header. */
-bool xs_get_features_supported(struct xs_handle *h, unsigned int *features);
-bool xs_get_features_domain(struct xs_handle *h, unsigned int domid, unsigned int *features);
-bool xs_set_features_domain(struct xs_handle *h, unsigned int domid, unsigned int features);
-const char **xs_get_quota_names(struct xs_handle *h, unsigned int *num);
-bool xs_get_global_quota(struct xs_handle *h, const char *quota, unsigned int *value);
-bool xs_set_global_quota(struct xs_handle *h, const char *quota, unsigned int value);
-bool xs_get_domain_quota(struct xs_handle *h, unsigned int domid, const char *quota,
-                         unsigned int *value);
-bool xs_set_domain_quota(struct xs_handle *h, unsigned int domid, const char *quota,
-                         unsigned int value);
-bool xs_watch_depth(struct xs_handle *h, const char *path, const char *token, unsigned int depth);
-bool xs_watch_try_depth(struct xs_handle *h, const char *path, const char *token,
-                        unsigned int depth);
+#include "xenstore_4_22.h"
 
 static struct xs_handle *h; /* global: still reachable in a forked child */
 
