@@ -90,6 +90,25 @@ impl State {
     }
 }
 
+/// Runs `f` with every signal blocked in this thread (threads it starts
+/// inherit that mask), then restores the mask.
+fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset_t is plain data; sigfillset initialises it fully.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigset pointers; pthread_sigmask only changes this
+    // thread's mask, restored below.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    let out = f();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    out
+}
+
 fn write_byte(fd: RawFd) {
     loop {
         // SAFETY: writes one byte from a live local to an open pipe.
@@ -142,10 +161,14 @@ impl WatchQueue {
             return true;
         }
         let me = Arc::clone(self);
-        match std::thread::Builder::new()
-            .name("xenstore-watch".into())
-            .spawn(move || me.run_pump())
-        {
+        // Like libxenstore's reader thread, the pump takes no signals: they
+        // stay with the application's threads.
+        let spawned = with_signals_blocked(|| {
+            std::thread::Builder::new()
+                .name("xs-capi-pump".into())
+                .spawn(move || me.run_pump())
+        });
+        match spawned {
             Ok(handle) => {
                 *pump = Some(handle);
                 true

@@ -20,7 +20,9 @@ pub const VALGRIND: &[&str] = &[
 pub const VALGRIND_FAILED: i32 = 97;
 
 /// A directory holding `libxenstore.so.4`, a link to the library cargo
-/// built for this test run (`target/<profile>/libxenstore.so`).
+/// built for this test run: `target/<profile>/deps/libxenstore.so`, made in
+/// the same compiler run as the rlib the tests link (so never stale; the
+/// copy in `target/<profile>` is refreshed by `cargo build` only).
 pub fn lib_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(make_lib_dir).clone()
@@ -28,18 +30,19 @@ pub fn lib_dir() -> PathBuf {
 
 fn make_lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    let profile = exe
+    let deps = exe
         .parent()
-        .and_then(Path::parent)
         .expect("test executable in target/<profile>/deps");
-    let built = profile.join("libxenstore.so");
+    let built = deps.join("libxenstore.so");
     assert!(
         built.exists(),
         "{} missing: cargo builds it with the tests",
         built.display()
     );
-    let dir = profile.join(format!("capi-lib-{}", std::process::id()));
+    let profile = deps.parent().expect("target/<profile>");
+    // One directory per test binary, reused by later runs.
+    let name = exe.file_name().expect("test name").to_string_lossy();
+    let dir = profile.join(format!("capi-lib-{name}"));
     std::fs::create_dir_all(&dir).expect("lib dir");
     let link = dir.join("libxenstore.so.4");
     let _ = std::fs::remove_file(&link);
