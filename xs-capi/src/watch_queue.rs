@@ -1,12 +1,15 @@
-//! The watch events of one handle, as libxenstore queues them.
+//! The watch events of one handle, as libxenstore delivers them.
 //!
-//! libxenstore starts a reader thread at the first watch; it queues every
-//! event and writes one byte to the `xs_fileno` pipe when the queue goes
-//! from empty to non-empty, and whoever takes the last event reads the
-//! byte back. Here the reader is a *pump* thread started at the first watch:
-//! it moves events from the handle's [`Monitor`] to this queue, so the pipe
-//! can be kept exactly that way (a poller sees the fd readable exactly while
-//! something is queued).
+//! Until `xs_fileno` is called, `xs_read_watch` and `xs_check_watch` take
+//! events straight from the handle's [`Monitor`] (whose reader thread
+//! starts at the first watch, like libxenstore's). The fd changes that:
+//! libxenstore writes one byte to a pipe when its queue goes from empty to
+//! non-empty, and whoever takes the last event reads the byte back. So
+//! `xs_fileno` starts a *pump* thread that moves events from the monitor
+//! into a queue of this handle and keeps the pipe exactly that way (a poller
+//! sees the fd readable exactly while something is queued); from then on
+//! reads take from that queue. (The pump costs a thread wake-up per event,
+//! which is why it is not there when nobody polls.)
 //!
 //! With `XS_UNWATCH_FILTER`, `xs_unwatch` drops queued events of the watch
 //! (same token, path at or below the watch's), and an event the pump holds
@@ -53,6 +56,8 @@ pub(crate) struct WatchQueue {
     state: Mutex<State>,
     ready: Condvar,
     pump: Mutex<Option<JoinHandle<()>>>,
+    /// The pump runs: reads take from the queue, not the monitor.
+    pumping: AtomicBool,
     stop: AtomicBool,
     /// The pipe's ends, readable without the lock (after fork, the lock may
     /// be held by a thread that no longer exists).
@@ -139,6 +144,7 @@ impl WatchQueue {
             state: Mutex::default(),
             ready: Condvar::new(),
             pump: Mutex::new(None),
+            pumping: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             pipe_fds: [AtomicI32::new(-1), AtomicI32::new(-1)],
         }
@@ -155,11 +161,12 @@ impl WatchQueue {
 
     /// Starts the pump if it is not running. `false` (errno set) if the
     /// thread cannot be made.
-    pub(crate) fn start_pump(self: &Arc<Self>) -> bool {
+    fn start_pump(self: &Arc<Self>) -> bool {
         let mut pump = self.pump.lock().unwrap_or_else(|p| p.into_inner());
         if pump.is_some() {
             return true;
         }
+        self.pumping.store(true, Ordering::Release);
         let me = Arc::clone(self);
         // Like libxenstore's reader thread, the pump takes no signals: they
         // stay with the application's threads.
@@ -174,6 +181,7 @@ impl WatchQueue {
                 true
             }
             Err(e) => {
+                self.pumping.store(false, Ordering::Release);
                 crate::errno::set_errno(e.raw_os_error().unwrap_or(libc::EAGAIN));
                 false
             }
@@ -226,6 +234,36 @@ impl WatchQueue {
 
     /// The next event; blocks unless `nonblocking`.
     pub(crate) fn next(&self, nonblocking: bool) -> Result<Event, NoEvent> {
+        if self.pumping.load(Ordering::Acquire) {
+            return self.next_queued(nonblocking);
+        }
+        if nonblocking {
+            return match self.monitor.try_next() {
+                Ok(Some(ev)) => Ok(ev),
+                Ok(None) => Err(NoEvent::Empty),
+                Err(e) => Err(NoEvent::Errno(errno_of(&e))),
+            };
+        }
+        loop {
+            // A timeout, so that a reader waiting here when xs_fileno starts
+            // the pump moves over to the queue.
+            match self.monitor.wait_timeout(POLL) {
+                Ok(Some(ev)) if self.pumping.load(Ordering::Acquire) => {
+                    // The pump may have queued earlier events meanwhile.
+                    let mut st = self.lock();
+                    st.queue.push_back(ev);
+                    drop(st);
+                    return self.next_queued(true);
+                }
+                Ok(Some(ev)) => return Ok(ev),
+                Ok(None) if self.pumping.load(Ordering::Acquire) => return self.next_queued(false),
+                Ok(None) => {}
+                Err(e) => return Err(NoEvent::Errno(errno_of(&e))),
+            }
+        }
+    }
+
+    fn next_queued(&self, nonblocking: bool) -> Result<Event, NoEvent> {
         let mut st = self.lock();
         loop {
             if st.lost > 0 {
@@ -258,9 +296,17 @@ impl WatchQueue {
         st.disarm_if_idle();
     }
 
-    /// The pipe's read end, made on first use (readable at once if events
-    /// are queued). -1 with errno on failure.
-    pub(crate) fn fileno(&self) -> RawFd {
+    /// The pipe's read end, made (and the pump started) on first use; it is
+    /// readable at once if events are queued. -1 with errno on failure.
+    pub(crate) fn fileno(self: &Arc<Self>) -> RawFd {
+        let fd = self.make_pipe();
+        if fd < 0 || !self.start_pump() {
+            return -1;
+        }
+        fd
+    }
+
+    fn make_pipe(&self) -> RawFd {
         let mut st = self.lock();
         if st.pipe.is_none() {
             let mut fds = [-1; 2];

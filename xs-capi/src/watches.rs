@@ -29,9 +29,6 @@ pub(crate) unsafe extern "C" fn xs_watch(
     else {
         return false;
     };
-    if !h.watches.start_pump() {
-        return false;
-    }
     done(h.watches.monitor().watch(path, token))
 }
 

@@ -55,6 +55,7 @@ conflicting commit: false EAGAIN
 read after conflict: "3" len 1 nul 1
 check_watch before any watch: NULL EAGAIN
 fileno: 1 same 1
+the fd's thread blocks signals: 1
 fd readable before watch: 0
 watch: true
 fd readable: 1
@@ -71,6 +72,8 @@ filtered handle fd readable: 1
 unwatch filtered: true
 stale event with filter: NULL EAGAIN
 filtered fd readable after unwatch: 0
+no fd, stale event without filter: /capi/n/1 n (num 2)
+no fd, stale event with filter: NULL EAGAIN
 child after destroy_postfork: exit 0
 parent's watch after fork: /capi/w/after-fork tok (num 2)
 threads: 0 failed

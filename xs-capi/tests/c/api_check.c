@@ -12,6 +12,7 @@
  * unanswered, so those calls are skipped there.
  */
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <xenstore.h>
 
@@ -112,6 +114,40 @@ static void check_event(struct xs_handle *x, const char *what)
     static const unsigned int two = 2;
     errno = 0;
     show_event(what, xs_check_watch(x), &two);
+}
+
+/* Whether the thread named `name` blocks SIGINT, SIGTERM and SIGHUP
+ * (libxenstore's reader thread blocks every signal); -1 if there is none. */
+static int thread_blocks_signals(const char *name)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    struct dirent *t;
+    int found = -1;
+    while (tasks && (t = readdir(tasks)) != NULL) {
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", t->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        bool match = fgets(line, sizeof(line), f) && strncmp(line, name, strlen(name)) == 0;
+        fclose(f);
+        if (!match)
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", t->d_name);
+        f = fopen(path, "r");
+        unsigned long long blocked = 0;
+        while (f && fgets(line, sizeof(line), f))
+            if (sscanf(line, "SigBlk: %llx", &blocked) == 1)
+                break;
+        if (f)
+            fclose(f);
+        unsigned long long want = (1ull << (SIGINT - 1)) | (1ull << (SIGTERM - 1)) |
+                                  (1ull << (SIGHUP - 1));
+        found = (blocked & want) == want;
+    }
+    if (tasks)
+        closedir(tasks);
+    return found;
 }
 
 static void *hammer(void *arg)
@@ -235,6 +271,7 @@ int main(int argc, char **argv)
     check_event(h, "check_watch before any watch");
     int fd = xs_fileno(h);
     SAY("fileno: %d same %d", fd >= 0, xs_fileno(h) == fd);
+    SAY("the fd's thread blocks signals: %d", thread_blocks_signals("xs-capi-pump"));
     SAY("fd readable before watch: %d", readable(fd, 0));
     SAYB("watch", xs_watch(h, "/capi/w", "tok"));
     SAY("fd readable: %d", readable(fd, 5000));
@@ -271,6 +308,20 @@ int main(int argc, char **argv)
     check_event(f, "stale event with filter");
     SAY("filtered fd readable after unwatch: %d", readable(ffd, 0));
     xs_close(f);
+
+    /* The same on handles nobody asked for an fd (events are read another
+     * way inside the library until then). */
+    for (int filter = 0; filter < 2; filter++) {
+        struct xs_handle *n = xs_open(filter ? XS_UNWATCH_FILTER : 0);
+        unsigned int k;
+        xs_watch(n, "/capi/n", "n");
+        free(xs_read_watch(n, &k));
+        xs_write(h, XBT_NULL, "/capi/n/1", "1", 1);
+        usleep(200000);
+        xs_unwatch(n, "/capi/n", "n");
+        check_event(n, filter ? "no fd, stale event with filter" : "no fd, stale event without filter");
+        xs_close(n);
+    }
 
     /* fork: the child throws its copy away and opens its own. */
     pid_t pid = fork();
