@@ -10,7 +10,21 @@ use crate::alloc;
 use crate::args::{done, handle, put, text, XsHandle};
 use crate::errno::set_errno;
 use crate::features::{supported_features, WATCHDEPTH};
+use crate::handle::Handle;
 use crate::watch_queue::NoEvent;
+
+/// The arguments of the watch calls: a handle, a path and a token.
+///
+/// # Safety
+/// `h` an open handle, `path` and `token` C strings.
+unsafe fn watch_args<'a>(
+    h: *mut XsHandle,
+    path: *const c_char,
+    token: *const c_char,
+) -> Option<(&'a Handle, &'a str, &'a str)> {
+    // SAFETY: per the contract.
+    unsafe { Some((handle(h)?, text(path)?, text(token)?)) }
+}
 
 /// `xs_watch(h, path, token)`: the daemon fires one event at once.
 ///
@@ -22,11 +36,7 @@ pub(crate) unsafe extern "C" fn xs_watch(
     token: *const c_char,
 ) -> bool {
     // SAFETY: per the contract.
-    let (Some(h), Some(path), Some(token)) =
-        (unsafe { handle(h) }, unsafe { text(path) }, unsafe {
-            text(token)
-        })
-    else {
+    let Some((h, path, token)) = (unsafe { watch_args(h, path, token) }) else {
         return false;
     };
     done(h.watches.monitor().watch(path, token))
@@ -45,9 +55,7 @@ pub(crate) unsafe extern "C" fn xs_watch_depth(
     _depth: c_uint,
 ) -> bool {
     // SAFETY: per the contract.
-    let (Some(h), Some(_), Some(_)) = (unsafe { handle(h) }, unsafe { text(path) }, unsafe {
-        text(token)
-    }) else {
+    let Some((h, _, _)) = (unsafe { watch_args(h, path, token) }) else {
         return false;
     };
     if supported_features(h).is_some() {
@@ -154,11 +162,7 @@ pub(crate) unsafe extern "C" fn xs_unwatch(
     token: *const c_char,
 ) -> bool {
     // SAFETY: per the contract.
-    let (Some(h), Some(path), Some(token)) =
-        (unsafe { handle(h) }, unsafe { text(path) }, unsafe {
-            text(token)
-        })
-    else {
+    let Some((h, path, token)) = (unsafe { watch_args(h, path, token) }) else {
         return false;
     };
     let monitor = h.watches.monitor();
