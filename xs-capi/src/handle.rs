@@ -61,17 +61,21 @@ impl Handle {
         })
     }
 
-    /// Closes: stops the pump, then drops the connection.
+    /// Closes: stops the pump, then drops the connection. A handle with
+    /// watches or a pump shuts its socket down first: that wakes the pump at
+    /// once, and the monitor's farewell UNWATCHes then fail at once instead
+    /// of waiting on the daemon (libxenstore's close never waits either).
+    /// A handle without either leaves the socket alone, so closing a copy
+    /// inherited across fork does not cut the parent's connection.
     pub(crate) fn close(self) {
         let (fd, is_socket) = (self.fd, self.is_socket);
-        self.watches.stop_pump(|| {
-            if is_socket {
-                // SAFETY: fd is the connection's socket, still open (the
-                // client owning it is alive); shutting it down wakes the
-                // pump with end-of-file.
-                unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
-            }
-        });
+        let busy = self.watches.has_pump() || !self.watches.monitor().watched().is_empty();
+        if busy && is_socket {
+            // SAFETY: fd is the connection's socket, still open (the client
+            // owning it is alive).
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+        self.watches.stop_pump();
         drop(self);
     }
 

@@ -326,13 +326,17 @@ impl WatchQueue {
         st.pipe.as_ref().map_or(-1, |(r, _)| r.as_raw_fd())
     }
 
-    /// Stops the pump; `wake` is called after the stop flag is set, to
-    /// interrupt a pump blocked on the connection.
-    pub(crate) fn stop_pump(&self, wake: impl FnOnce()) {
+    /// Whether the pump was started.
+    pub(crate) fn has_pump(&self) -> bool {
+        self.pumping.load(Ordering::Acquire)
+    }
+
+    /// Stops the pump, if any (within [`POLL`], or at once once its
+    /// connection is shut down).
+    pub(crate) fn stop_pump(&self) {
+        self.stop.store(true, Ordering::Release);
         let handle = self.pump.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = handle {
-            self.stop.store(true, Ordering::Release);
-            wake();
             let _ = handle.join();
         }
         // Anyone still blocked in xs_read_watch is the caller's bug, as in C.

@@ -10,6 +10,7 @@ mod common;
 mod peer;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::{compile, lib_dir, text, VALGRIND, VALGRIND_FAILED};
 use peer::Peer;
@@ -94,5 +95,34 @@ fn features_quotas_and_watch_depth_from_c() {
     assert_ne!(code, Some(VALGRIND_FAILED), "valgrind: {stderr}");
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, EXPECTED);
+    peer.finish();
+}
+
+#[test]
+fn close_does_not_wait_on_a_daemon_that_stopped_answering() {
+    let lib = lib_dir();
+    let bin = lib.join("close_check");
+    compile("close_check.c", &bin, &lib);
+    let peer = Peer::start(|mut c| {
+        let m = c.expect(Op::Watch);
+        c.ok(&m);
+        c.event("/w", "t");
+        // From here on nothing is answered (an UNWATCH may come).
+        c.expect_eof(Duration::from_secs(20));
+    });
+    let started = Instant::now();
+    let out = Command::new(&bin)
+        .env("XENSTORED_PATH", peer.socket())
+        .env("LD_LIBRARY_PATH", &lib)
+        .output()
+        .expect("close_check");
+    let (stdout, stderr, code) = text(&out);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "event: /w\nclosed\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     peer.finish();
 }
