@@ -51,6 +51,15 @@ const CASES: &[(&str, &[&str])] = &[
     ("xenstore", &["rm", "{p}/m"]),
     ("xenstore", &["exists", "{p}/m"]),
     ("xenstore", &["read", "{p}/m"]),
+    // Values that need escaping, and relative paths ({r}: no leading /).
+    ("xenstore-write", &["{p}/esc", "a\nb\tc\\d"]),
+    ("xenstore-ls", &["{p}"]),
+    ("xenstore-read", &["{p}/esc"]),
+    ("xenstore-write", &["{r}/rel", "1"]),
+    ("xenstore-read", &["{r}/rel"]),
+    ("xenstore-list", &["{r}"]),
+    ("xenstore-rm", &["{r}"]),
+    ("xenstore-exists", &["{r}"]),
 ];
 
 /// How a run ended, with the subtree written back as `{p}`.
@@ -78,7 +87,12 @@ fn run_cases(
         .enumerate()
         .filter(|(i, _)| only.is_none_or(|only| only.contains(i)))
         .map(|(_, (name, args))| {
-            let args: Vec<String> = args.iter().map(|a| a.replace("{p}", prefix)).collect();
+            let relative = &prefix[1..];
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| a.replace("{p}", prefix).replace("{r}", relative))
+                .collect();
+            let back = |s: &str| s.replace(prefix, "{p}").replace(relative, "{r}");
             let mut cmd = match wrapper.split_first() {
                 Some((w, rest)) => {
                     let mut c = Command::new(w);
@@ -102,9 +116,9 @@ fn run_cases(
                 valgrind_findings(&stderr)
             };
             Outcome {
-                call: format!("{name} {}", args.join(" ")).replace(prefix, "{p}"),
-                stdout: stdout.replace(prefix, "{p}"),
-                stderr: stderr.replace(prefix, "{p}"),
+                call: back(&format!("{name} {}", args.join(" "))),
+                stdout: back(&stdout),
+                stderr: back(&stderr),
                 code,
             }
         })
