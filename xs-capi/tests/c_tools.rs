@@ -272,3 +272,31 @@ fn watch_tool_is_clean_under_valgrind() {
     let ours = watch_once(&d, Some(&lib), "/vw-r", true);
     assert_eq!(ours, ("{p}/w\n{p}/w/x\n".to_owned(), Some(0)));
 }
+
+/// `xs_open` failures: no socket (`ENOENT`), a socket nobody listens on
+/// (`ECONNREFUSED`); the tools print strerror(errno).
+#[test]
+fn open_failures_give_the_same_messages() {
+    let lib = lib_dir();
+    let dir = lib.join("dead");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let dead = dir.join("sock");
+    // Bound and dropped at once: the socket file stays, nobody listens.
+    drop(std::os::unix::net::UnixListener::bind(&dead).expect("bind"));
+    for sock in [dir.join("missing"), dead] {
+        let run = |lib: Option<&Path>| {
+            let mut cmd = Command::new("xenstore-read");
+            cmd.arg("/x").env("XENSTORED_PATH", &sock);
+            match lib {
+                Some(lib) => cmd.env("LD_LIBRARY_PATH", lib),
+                None => cmd.env_remove("LD_LIBRARY_PATH"),
+            };
+            text(&cmd.output().expect("xenstore-read"))
+        };
+        let ours = run(Some(&lib));
+        assert_eq!(run(None), ours, "{}", sock.display());
+        assert_eq!(ours.2, Some(1));
+        assert!(ours.1.starts_with("xenstore-read: xs_open: "), "{}", ours.1);
+    }
+}
