@@ -300,3 +300,42 @@ fn open_failures_give_the_same_messages() {
         assert!(ours.1.starts_with("xenstore-read: xs_open: "), "{}", ours.1);
     }
 }
+
+/// `xenstore-watch -n 3` when the daemon goes away after the first event:
+/// `xs_read_watch` fails at once (no hang), so the tool counts out its
+/// events and ends, with either library.
+fn watch_until_the_daemon_dies(lib: Option<&Path>) -> (String, Option<i32>) {
+    let d = Daemon::start(DaemonKind::XsServer).expect("xs-server");
+    let mut cmd = Command::new("xenstore-watch");
+    cmd.args(["-n", "3", "/dw"])
+        .env("XENSTORED_PATH", d.socket())
+        .stdout(Stdio::piped());
+    match lib {
+        Some(lib) => cmd.env("LD_LIBRARY_PATH", lib),
+        None => cmd.env_remove("LD_LIBRARY_PATH"),
+    };
+    let mut child = cmd.spawn().expect("xenstore-watch");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("initial event");
+    drop(d);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest);
+        let _ = tx.send((rest, child.wait()));
+    });
+    let (rest, status) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("xenstore-watch ends once the daemon is gone");
+    (first + &rest, status.expect("exit status").code())
+}
+
+#[test]
+fn watch_tool_ends_the_same_when_the_daemon_dies() {
+    let lib = lib_dir();
+    let c = watch_until_the_daemon_dies(None);
+    let ours = watch_until_the_daemon_dies(Some(&lib));
+    assert_eq!(c, ours);
+    assert_eq!(ours, ("/dw\n".to_owned(), Some(0)));
+}
