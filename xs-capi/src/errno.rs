@@ -35,9 +35,12 @@ pub(crate) fn errno_of(err: &Error) -> i32 {
     match err {
         Error::Daemon { errno, .. } => errno.map_or(libc::EINVAL, |e| e.errno()),
         Error::Invalid(WireError::PayloadTooLarge { .. }) => libc::E2BIG,
-        Error::Invalid(_) => libc::EINVAL,
+        Error::Invalid(_) | Error::Refused(_) => libc::EINVAL,
         Error::Connect { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-        Error::Disconnected { .. } | Error::UnexpectedPacket(_) => libc::EBADF,
+        Error::Disconnected { .. } | Error::UnexpectedPacket(_) | Error::Forked => libc::EBADF,
+        // As the Linux device answers a commit of a transaction lost in a
+        // suspend: worth retrying.
+        Error::TransactionLost { .. } => libc::EAGAIN,
         Error::Timeout(_) => libc::ETIMEDOUT,
         Error::Conflict { .. } => libc::EAGAIN,
         Error::Overflow { .. } => libc::ENOBUFS,
@@ -75,7 +78,9 @@ mod tests {
             (
                 Error::Connect {
                     path: "/nowhere".into(),
-                    source: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+                    source: std::sync::Arc::new(std::io::Error::from_raw_os_error(
+                        libc::ECONNREFUSED,
+                    )),
                 },
                 libc::ECONNREFUSED,
             ),
@@ -85,7 +90,13 @@ mod tests {
                 },
                 libc::EBADF,
             ),
-            (Error::UnexpectedPacket("junk".into()), libc::EBADF),
+            (
+                Error::UnexpectedPacket(xs_client::Unexpected {
+                    problem: xs_client::Problem::UnknownRequestId,
+                    header: None,
+                }),
+                libc::EBADF,
+            ),
             (Error::Timeout(Duration::from_secs(1)), libc::ETIMEDOUT),
             (Error::Conflict { attempts: 3 }, libc::EAGAIN),
             (Error::Overflow { dropped: 1 }, libc::ENOBUFS),

@@ -36,10 +36,13 @@ impl Handle {
     pub(crate) fn open(flags: c_ulong) -> Result<Handle, Error> {
         let endpoint = Endpoint::discover();
         let conn = endpoint.connect().map_err(|e| match e {
-            TransportError::Connect { path, source } => Error::Connect { path, source },
+            TransportError::Connect { path, source } => Error::Connect {
+                path,
+                source: Arc::new(source),
+            },
             other => Error::Connect {
                 path: endpoint.path().to_owned(),
-                source: std::io::Error::other(other.to_string()),
+                source: Arc::new(std::io::Error::other(other.to_string())),
             },
         })?;
         let fd = conn.as_fd().as_raw_fd();

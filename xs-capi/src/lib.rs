@@ -20,7 +20,6 @@
 //!
 //! | call | here | libxenstore |
 //! |---|---|---|
-//! | `xs_watch_depth` | `ENOSYS` (`xs_client`'s monitor registers no depth) | a depth watch when the daemon has WATCHDEPTH |
 //! | `xs_watch_try_depth` | always the plain-watch fallback | a depth watch when possible |
 //! | events not read | bounded queue; `ENOBUFS` once after losses | unbounded queue |
 //! | `xs_read_watch` after the daemon hung up | `EBADF` | `EINVAL` |

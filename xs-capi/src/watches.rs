@@ -43,8 +43,7 @@ pub(crate) unsafe extern "C" fn xs_watch(
 }
 
 /// `xs_watch_depth(h, path, token, depth)`: fails with `ENOSYS` when the
-/// daemon lacks `XENSTORE_SERVER_FEATURE_WATCHDEPTH`, and (not implemented:
-/// `xs_client`'s monitor registers no depth) also when it has it.
+/// daemon lacks `XENSTORE_SERVER_FEATURE_WATCHDEPTH`.
 ///
 /// # Safety
 /// `h` an open handle, `path` and `token` C strings.
@@ -52,16 +51,17 @@ pub(crate) unsafe extern "C" fn xs_watch_depth(
     h: *mut XsHandle,
     path: *const c_char,
     token: *const c_char,
-    _depth: c_uint,
+    depth: c_uint,
 ) -> bool {
     // SAFETY: per the contract.
-    let Some((h, _, _)) = (unsafe { watch_args(h, path, token) }) else {
+    let Some((h, path, token)) = (unsafe { watch_args(h, path, token) }) else {
         return false;
     };
-    if supported_features(h).is_some() {
+    if !supported_features(h).is_some_and(|f| f & WATCHDEPTH != 0) {
         set_errno(libc::ENOSYS);
+        return false;
     }
-    false
+    done(h.watches.monitor().watch_with_depth(path, token, depth))
 }
 
 /// `xs_watch_try_depth(h, path, token, depth)`: a depth-limited watch if

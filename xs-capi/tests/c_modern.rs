@@ -48,10 +48,13 @@ fn daemon_4_22(mut c: peer::Conn) {
     let m = c.expect(Op::GetQuota);
     assert_eq!(m.strings(), ["huge"]);
     c.reply(&m, b"4294967296\0"); // does not fit an unsigned int
-                                  // xs_watch_depth sends nothing (not implemented); xs_watch_try_depth
-                                  // falls back to a plain watch.
+                                  // The daemon offers WATCHDEPTH (5 = RECONNECTION|WATCHDEPTH): both
+                                  // depth calls send the depth.
     let m = c.expect(Op::Watch);
-    assert_eq!(m.strings(), ["/d", "dep"]);
+    assert_eq!(m.strings(), ["/d", "dep", "1"]);
+    c.ok(&m);
+    let m = c.expect(Op::Watch);
+    assert_eq!(m.strings(), ["/d", "dep2", "1"]);
     c.ok(&m);
     c.event("/d", "dep");
     let m = c.expect(Op::Read);
@@ -71,7 +74,7 @@ set_global_quota nodes: true 0
 get_domain_quota 3 watches: true 128
 set_domain_quota 3 watches: true 0
 get_global_quota huge: false ERANGE
-watch_depth: false ENOSYS
+watch_depth: true 0
 watch_try_depth: true 0
 event: /d dep
 read after hang-up: NULL EBADF

@@ -53,7 +53,7 @@ int main(void)
     SAY("set_domain_quota 3 watches", xs_set_domain_quota(h, 3, "watches", 64), 0);
     SAY("get_global_quota huge", xs_get_global_quota(h, "huge", &v), v);
     SAY("watch_depth", xs_watch_depth(h, "/d", "dep", 1), 0);
-    SAY("watch_try_depth", xs_watch_try_depth(h, "/d", "dep", 1), 0);
+    SAY("watch_try_depth", xs_watch_try_depth(h, "/d", "dep2", 1), 0);
     char **ev = xs_read_watch(h, &n);
     printf("event: %s %s\n", ev ? ev[XS_WATCH_PATH] : "NULL", ev ? ev[XS_WATCH_TOKEN] : "");
     free(ev);
