@@ -57,7 +57,7 @@ pub(crate) unsafe extern "C" fn xs_watch_depth(
     let Some((h, path, token)) = (unsafe { watch_args(h, path, token) }) else {
         return false;
     };
-    if !supported_features(h).is_some_and(|f| f & WATCHDEPTH != 0) {
+    if supported_features(h).is_none_or(|f| f & WATCHDEPTH == 0) {
         set_errno(libc::ENOSYS);
         return false;
     }
