@@ -35,7 +35,7 @@ fn narrow(n: Result<u64, Error>) -> Option<c_uint> {
 pub(crate) fn supported_features(h: &Handle) -> Option<u32> {
     let mut cached = h.features.lock().unwrap_or_else(|p| p.into_inner());
     if cached.is_none() {
-        *cached = narrow(h.client.get_features(None));
+        *cached = narrow(h.client.get_features(None).map(|f| u64::from(f.bits())));
     }
     *cached
 }
@@ -85,7 +85,16 @@ pub(crate) unsafe extern "C" fn xs_get_features_domain(
         return false;
     };
     // SAFETY: per the contract.
-    unsafe { answer(narrow(h.client.get_features(Some(domid))), features) }
+    unsafe {
+        answer(
+            narrow(
+                h.client
+                    .get_features(Some(domid))
+                    .map(|f| u64::from(f.bits())),
+            ),
+            features,
+        )
+    }
 }
 
 /// `xs_set_features_domain(h, domid, features)`.
@@ -101,7 +110,10 @@ pub(crate) unsafe extern "C" fn xs_set_features_domain(
     let Some(h) = (unsafe { handle(h) }) else {
         return false;
     };
-    done(h.client.set_features(domid, features))
+    done(
+        h.client
+            .set_features(domid, xs_client::Features::from_bits(features)),
+    )
 }
 
 /// `xs_get_quota_names(h, &num)`: the names in one malloc'd block.

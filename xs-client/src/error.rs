@@ -311,6 +311,15 @@ pub enum Refusal {
     /// A raw request of a type that is not a request (`WATCH_EVENT`,
     /// `ERROR`).
     NotARequest(Op),
+    /// [`crate::Client::supports`] of an operation that is not optional,
+    /// or that has no harmless probe.
+    NotProbeable(Op),
+    /// A watch with a depth over the xenbus device: the Linux driver drops
+    /// the depth, so the watch would fire for the whole subtree.
+    DepthOnDevice,
+    /// [`crate::Monitor::watch_try_depth`] of a special path: falling back
+    /// to a plain watch would change the shape of its events.
+    DepthFallbackOnSpecial,
 }
 
 impl std::fmt::Display for Refusal {
@@ -321,6 +330,13 @@ impl std::fmt::Display for Refusal {
             }
             Refusal::DomainId(d) => write!(f, "domain id {d} is outside 0..=32751"),
             Refusal::NotARequest(op) => write!(f, "{op} is not a request type"),
+            Refusal::NotProbeable(op) => write!(f, "no harmless probe for {op}"),
+            Refusal::DepthOnDevice => {
+                f.write_str("the xenbus device drops a watch's depth (use a plain watch)")
+            }
+            Refusal::DepthFallbackOnSpecial => {
+                f.write_str("a special path's watch cannot fall back to one without depth")
+            }
         }
     }
 }

@@ -395,6 +395,12 @@ impl Router {
 
     // ---- crate API: what Client, Transaction, Monitor, batch use --------
 
+    /// What the core learnt of optional operation `op` (see
+    /// [`crate::Client::supports`]).
+    pub(crate) fn capability(&self, op: Op) -> Option<bool> {
+        lock(&self.inner.shared).core.capability(op)
+    }
+
     /// Sends `req` in transaction `tx_id` and waits for its reply.
     pub(crate) fn call(
         &self,
@@ -641,6 +647,21 @@ impl Router {
             };
             let _ = self.wait_bounded(ticket, deadline.at);
         }
+    }
+
+    pub(crate) fn set_depth_filter(
+        &self,
+        id: MonitorId,
+        path: &str,
+        token: &str,
+        depth: Option<u32>,
+    ) {
+        if self.is_forked() {
+            return;
+        }
+        lock(&self.inner.shared)
+            .core
+            .set_depth_filter(id, path, token, depth);
     }
 
     pub(crate) fn watched(&self, id: MonitorId) -> Vec<(String, String)> {

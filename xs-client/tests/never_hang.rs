@@ -994,7 +994,7 @@ fn footguns_are_refused_before_sending() {
             ),
             (
                 "set_features 0x7FF0",
-                Box::new(|| client.set_features(0x7FF0, 0)),
+                Box::new(|| client.set_features(0x7FF0, xs_client::Features::NONE)),
                 Refusal::DomainId(0x7FF0),
             ),
             (
