@@ -3,6 +3,8 @@
 //! part of Xen 4.22's `docs/misc/xenstore.txt` (or `xenstore-ring.txt`) it
 //! checks.
 
+mod peer;
+
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -221,4 +223,24 @@ fn depth_over_the_device_is_refused_before_sending() {
         matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "nothing may be written: {read:?}"
     );
+}
+
+/// The same against the real oxenstored 4.17, which has none of it: clear
+/// errors, the probe says no, and the depth fallback works.
+#[test]
+fn against_the_real_oxenstored_417() {
+    let daemon = peer::Oxenstored::start("xen422", "");
+    let client = Client::unix(daemon.socket()).unwrap();
+    assert!(!client.supports(Op::GetQuota).unwrap());
+    assert!(!client.supports(Op::GetFeature).unwrap());
+    assert!(client.get_features(Some(0)).unwrap_err().is_unsupported());
+    let monitor = client.monitor();
+    let e = monitor.watch_with_depth("/o", "t", 1).unwrap_err();
+    assert!(e.errno().is_some(), "a daemon error: {e}");
+    assert!(!monitor.watch_try_depth("/o", "t", 1).unwrap(), "fell back");
+    assert_eq!(monitor.wait_timeout(WAIT).unwrap().unwrap().path, "/o");
+    client.write("/o/a/b", "deep").unwrap();
+    client.write("/o/c", "near").unwrap();
+    let paths: Vec<String> = drain(&monitor).into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, ["/o/c"]);
 }
