@@ -214,7 +214,7 @@ enum Command {
         #[arg(value_name = "DOMID")]
         domid: Option<u32>,
         #[arg(value_name = "FEATURES", requires = "domid", value_parser = features::parse)]
-        set: Option<u32>,
+        set: Option<xs_client::Features>,
     },
 }
 
@@ -846,12 +846,16 @@ fn show_or_set_quota(client: &Client, domid: Option<u32>, args: &[String]) -> Ou
     Ok(ExitCode::SUCCESS)
 }
 
-fn show_or_set_features(client: &Client, domid: Option<u32>, set: Option<u32>) -> Outcome {
+fn show_or_set_features(
+    client: &Client,
+    domid: Option<u32>,
+    set: Option<xs_client::Features>,
+) -> Outcome {
     match (domid, set) {
         (Some(domid), Some(bits)) => client.set_features(domid, bits)?,
         (domid, _) => {
             if domid.is_none() {
-                probe(client.get_features(Some(0)))?;
+                probe(client.get_features(Some(0)).map(|f| u64::from(f.bits())))?;
             }
             let word = client.get_features(domid)?;
             emit(format!("{}\n", features::describe(word)).as_bytes());

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use xs_transport::{Connection, Endpoint, TransportError};
-use xs_wire::{QuotaQuery, Reply, Request};
+use xs_wire::{Op, QuotaQuery, Reply, Request};
 
 use crate::handle::Handle;
 use crate::store::{check_domid, sealed::Sealed};
-use crate::{Error, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
+use crate::{Error, Features, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
 ///
@@ -729,20 +729,27 @@ impl Client {
     /// # let _xs = xs_server::Server::spawn_temp();
     /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
     /// use std::time::Duration;
-    /// use xs_client::Client;
+    /// use xs_client::{Client, Features};
     ///
     /// let client = Client::builder().timeout(Duration::from_secs(5)).connect()?;
     /// let features = match client.get_features(None) {
-    ///     Ok(bits) => bits,
-    ///     Err(e) if e.is_unsupported() => 0, // before Xen 4.21
+    ///     Ok(features) => features,
+    ///     Err(e) if e.is_unsupported() => Features::NONE, // before Xen 4.21
     ///     Err(e) => return Err(e),
     /// };
-    /// println!("daemon features: {features:#x}");
+    /// if features.contains(Features::WATCHDEPTH) {
+    ///     println!("watches may have a depth");
+    /// }
     /// # Ok::<(), xs_client::Error>(())
     /// ```
-    pub fn get_features(&self, domid: Option<u32>) -> Result<u64> {
+    pub fn get_features(&self, domid: Option<u32>) -> Result<Features> {
         domid.map(check_domid).transpose()?;
-        self.number(Request::GetFeature { domid })
+        let req = Request::GetFeature { domid };
+        let word = self.number(req)?;
+        // The word is 32 bits on the wire (a ring field, `uint32_t`).
+        u32::try_from(word)
+            .map(Features::from_bits)
+            .map_err(|_| Error::unexpected(crate::Problem::WrongShape { request: req.op() }, None))
     }
 
     /// Sets a domain's feature bits before it is introduced (Xen 4.21+).
@@ -750,20 +757,63 @@ impl Client {
     /// ```
     /// # let _xs = xs_server::Server::spawn_temp();
     /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
-    /// use xs_client::Client;
+    /// use xs_client::{Client, Features};
     ///
     /// let client = Client::open()?;
     /// // Offer no optional features to domain 4 (set before introducing it).
-    /// match client.set_features(4, 0) {
+    /// match client.set_features(4, Features::NONE) {
     ///     Ok(()) => {}
     ///     Err(e) if e.is_unsupported() => {} // before Xen 4.21
     ///     Err(e) => return Err(e),
     /// }
     /// # Ok::<(), xs_client::Error>(())
     /// ```
-    pub fn set_features(&self, domid: u32, features: u32) -> Result<()> {
+    pub fn set_features(&self, domid: u32, features: Features) -> Result<()> {
         check_domid(domid)?;
+        let features = features.bits();
         self.ack(Request::SetFeature { domid, features })
+    }
+
+    /// Whether the daemon implements an optional operation (DIRECTORY_PART,
+    /// GET/SET_FEATURE, GET/SET_QUOTA), learnt from any answer to it on this
+    /// connection (`ENOSYS` or not) or, the first time, from a harmless
+    /// probe (a DIRECTORY_PART of `/`, a GET_FEATURE or GET_QUOTA naming
+    /// domain 0). Cached per connection, and forgotten when a reconnecting
+    /// client reaches a new daemon.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::Client;
+    /// use xs_wire::Op;
+    ///
+    /// let client = Client::open()?;
+    /// if client.supports(Op::GetQuota)? {
+    ///     println!("quotas over the protocol (Xen 4.22)");
+    /// }
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn supports(&self, op: Op) -> Result<bool> {
+        if let Some(known) = self.router.capability(op) {
+            return Ok(known);
+        }
+        let root = xs_wire::Path::new("/")?;
+        let name = "nodes";
+        let probe = match op {
+            Op::DirectoryPart => Request::DirectoryPart {
+                path: root,
+                offset: 0,
+            },
+            Op::GetFeature | Op::SetFeature => Request::GetFeature { domid: Some(0) },
+            Op::GetQuota | Op::SetQuota => Request::GetQuota(QuotaQuery::Domain { domid: 0, name }),
+            other => return Err(Error::Refused(crate::Refusal::NotProbeable(other))),
+        };
+        match self.handle().call(&probe) {
+            // Any answer but ENOSYS says the operation exists (the core
+            // records it as the reply passes).
+            Ok(_) => Ok(self.router.capability(op).unwrap_or(true)),
+            Err(e) => Err(e),
+        }
     }
 
     /// The names of the daemon's quotas (Xen 4.22+).

@@ -255,6 +255,26 @@ impl Xs {
         self.monitor.wait()
     }
 
+    /// Like [`Xs::read_watch`], giving up after `timeout` with `Ok(None)`
+    /// (the binding's `read_watch` can only block).
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::compat::Xs;
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.watch("/local/domain/1/control/shutdown", "shutdown")?;
+    /// assert!(xs.read_watch_timeout(Duration::from_secs(1))?.is_some()); // fired at registration
+    /// // Nobody asks the guest to shut down.
+    /// assert_eq!(xs.read_watch_timeout(Duration::from_millis(50))?, None);
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn read_watch_timeout(&self, timeout: std::time::Duration) -> Result<Option<Event>> {
+        self.monitor.wait_timeout(timeout)
+    }
+
     /// Removes a watch.
     ///
     /// ```

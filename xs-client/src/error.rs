@@ -45,7 +45,7 @@ pub enum Error {
     },
     /// The request was refused before anything was sent: a bad path,
     /// permission, token or size.
-    #[error("invalid request: {0}")]
+    #[error("request not sent: {0}")]
     Invalid(#[from] WireError),
     /// A request the wire would carry but this client refuses to send,
     /// because it is almost certainly a mistake (see [`Refusal`]).
@@ -66,8 +66,9 @@ pub enum Error {
     /// The connection is closed.
     #[error("unexpected packet from xenstored: {0}")]
     UnexpectedPacket(Unexpected),
-    /// The connection is gone; `reason` says why.
-    #[error("disconnected from xenstored: {reason}")]
+    /// The connection is gone; `reason` says why (it may name xenstored
+    /// itself, so the text does not).
+    #[error("disconnected: {reason}")]
     Disconnected {
         /// What ended it.
         reason: Arc<str>,
@@ -310,6 +311,15 @@ pub enum Refusal {
     /// A raw request of a type that is not a request (`WATCH_EVENT`,
     /// `ERROR`).
     NotARequest(Op),
+    /// [`crate::Client::supports`] of an operation that is not optional,
+    /// or that has no harmless probe.
+    NotProbeable(Op),
+    /// A watch with a depth over the xenbus device: the Linux driver drops
+    /// the depth, so the watch would fire for the whole subtree.
+    DepthOnDevice,
+    /// [`crate::Monitor::watch_try_depth`] of a special path: falling back
+    /// to a plain watch would change the shape of its events.
+    DepthFallbackOnSpecial,
 }
 
 impl std::fmt::Display for Refusal {
@@ -320,9 +330,87 @@ impl std::fmt::Display for Refusal {
             }
             Refusal::DomainId(d) => write!(f, "domain id {d} is outside 0..=32751"),
             Refusal::NotARequest(op) => write!(f, "{op} is not a request type"),
+            Refusal::NotProbeable(op) => write!(f, "no harmless probe for {op}"),
+            Refusal::DepthOnDevice => {
+                f.write_str("the xenbus device drops a watch's depth (use a plain watch)")
+            }
+            Refusal::DepthFallbackOnSpecial => {
+                f.write_str("a special path's watch cannot fall back to one without depth")
+            }
         }
     }
 }
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each text says each thing once: the variant's own words, then its
+    /// cause's, never "xenstored" or "invalid" twice.
+    #[test]
+    fn texts_do_not_repeat_themselves() {
+        let path = xs_wire::Path::new("a//b").unwrap_err();
+        let header = Header {
+            op: Op::Unwatch,
+            req_id: 9,
+            tx_id: 0,
+            len: 3,
+        };
+        let cases: [(Error, &str); 10] = [
+            (
+                Error::daemon(Op::Read, Some("/a"), "ENOENT"),
+                "READ /a: ENOENT",
+            ),
+            (
+                Error::Invalid(path),
+                "request not sent: invalid path: path contains `//`",
+            ),
+            (
+                Error::Refused(Refusal::DeleteRoot),
+                "refused before sending: deleting / would empty the store (use delete_root)",
+            ),
+            (
+                Error::Connect {
+                    path: "/tmp/xs/socket".into(),
+                    source: Arc::new(std::io::Error::from(std::io::ErrorKind::NotFound)),
+                },
+                "cannot connect to xenstored at /tmp/xs/socket: entity not found",
+            ),
+            (
+                Error::unexpected(Problem::UnknownRequestId, Some(header)),
+                "unexpected packet from xenstored: reply to a request id never sent \
+                 (type UNWATCH, req_id 9, tx_id 0, len 3)",
+            ),
+            (
+                Error::disconnected("too many requests left unanswered by xenstored"),
+                "disconnected: too many requests left unanswered by xenstored",
+            ),
+            (
+                Error::disconnected(xs_transport::TransportError::Closed.to_string()),
+                "disconnected: xenstore connection closed",
+            ),
+            (
+                Error::Timeout(Duration::from_secs(30)),
+                "timed out after 30s",
+            ),
+            (
+                Error::Forked,
+                "client used in a forked child; the connection belongs to the parent process",
+            ),
+            (
+                Error::Conflict { attempts: 64 },
+                "transaction still conflicting after 64 attempts",
+            ),
+        ];
+        for (error, text) in cases {
+            let shown = error.to_string();
+            assert_eq!(shown, text);
+            for word in ["xenstored", "invalid", "disconnected", "refused"] {
+                assert!(shown.matches(word).count() <= 1, "{word} twice: {shown}");
+            }
+        }
+    }
+}

@@ -35,6 +35,26 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The domain a special watch's event is about: `Some(5)` for
+    /// `@releaseDomain/5` or `@introduceDomain/5` (the events of Xen 4.22's
+    /// depth-1 and per-domain special watches), `None` otherwise.
+    ///
+    /// ```
+    /// use xs_client::Event;
+    /// assert_eq!(Event::new("@releaseDomain/5", "t").domid(), Some(5));
+    /// assert_eq!(Event::new("@releaseDomain", "t").domid(), None);
+    /// assert_eq!(Event::new("/local/domain/5", "t").domid(), None);
+    /// ```
+    pub fn domid(&self) -> Option<u32> {
+        let rest = self
+            .path
+            .strip_prefix(xs_wire::RELEASE_DOMAIN)
+            .or_else(|| self.path.strip_prefix(xs_wire::INTRODUCE_DOMAIN))?;
+        rest.strip_prefix('/')?.parse().ok()
+    }
+}
+
 impl PartialEq<(&str, &str)> for Event {
     fn eq(&self, other: &(&str, &str)) -> bool {
         self.path == other.0 && self.token == other.1

@@ -304,6 +304,51 @@ impl Monitor {
         self.watch_by(path, token, Some(depth), None)
     }
 
+    /// A watch limited to `depth` levels below `path`, by the daemon if it
+    /// can (`Ok(true)`), else by this monitor (`Ok(false)`: a plain watch
+    /// whose deeper events are dropped here), as libxenstore's
+    /// `xs_watch_try_depth` lets its caller do. Falls back when the daemon
+    /// answers `EINVAL` or `ENOSYS` (before Xen 4.22) and over the xenbus
+    /// device (whose driver drops the depth). A special path
+    /// (`@releaseDomain`) does not fall back: its depth changes what its
+    /// events look like, so that is [`Error::Refused`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::builder().xen_version(xs_server::XenVersion::V4_17).spawn().unwrap();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::time::Duration;
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?; // a Xen 4.17 daemon: no WATCHDEPTH
+    /// let monitor = client.monitor();
+    /// let by_daemon = monitor.watch_try_depth("/vm", "vms", 1)?;
+    /// assert!(!by_daemon);
+    /// monitor.wait()?; // the initial event
+    /// client.write("/vm/1/name/deep", "x")?; // 3 levels down: dropped here
+    /// client.write("/vm/2", "y")?; // 1 level down
+    /// assert_eq!(monitor.wait()?.path, "/vm/2");
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn watch_try_depth(&self, path: &str, token: &str, depth: u32) -> Result<bool> {
+        match self.watch_with_depth(path, token, depth) {
+            Ok(()) => return Ok(true),
+            Err(e) if !falls_back(&e) => return Err(e),
+            Err(_) => {}
+        }
+        if Path::new(path)?.is_special() {
+            return Err(Error::Refused(crate::Refusal::DepthFallbackOnSpecial));
+        }
+        let router = self.client.router();
+        router.set_depth_filter(self.id, path, token, Some(depth));
+        match self.watch(path, token) {
+            Ok(()) => Ok(false),
+            Err(e) => {
+                router.set_depth_filter(self.id, path, token, None);
+                Err(e)
+            }
+        }
+    }
+
     fn watch_by(
         &self,
         path: &str,
@@ -516,6 +561,15 @@ impl<'m> IntoIterator for &'m Monitor {
     fn into_iter(self) -> EventIter<'m> {
         self.iter()
     }
+}
+
+/// Whether a failed depth watch should fall back to a plain one.
+fn falls_back(e: &Error) -> bool {
+    matches!(e, Error::Refused(crate::Refusal::DepthOnDevice))
+        || matches!(
+            e.errno(),
+            Some(xs_wire::Errno::EINVAL | xs_wire::Errno::ENOSYS)
+        )
 }
 
 impl Monitor {

@@ -395,6 +395,12 @@ impl Router {
 
     // ---- crate API: what Client, Transaction, Monitor, batch use --------
 
+    /// What the core learnt of optional operation `op` (see
+    /// [`crate::Client::supports`]).
+    pub(crate) fn capability(&self, op: Op) -> Option<bool> {
+        lock(&self.inner.shared).core.capability(op)
+    }
+
     /// Sends `req` in transaction `tx_id` and waits for its reply.
     pub(crate) fn call(
         &self,
@@ -499,7 +505,12 @@ impl Router {
             st.core.abandon(req_id);
         }
         drop(st);
-        self.inner.flush_queued();
+        if self.inner.kind == TransportKind::Xenbus {
+            // Device writes never block: the writer is never held long.
+            self.inner.flush_queued();
+        } else {
+            self.inner.flush_until(until);
+        }
         result
     }
 
@@ -522,8 +533,13 @@ impl Router {
         tx: Tx,
     ) -> Option<Result<Response, Error>> {
         let deadline = self.cleanup_deadline();
-        match self.submit(req, tx, Some(deadline), self.inner.thread_signal()) {
-            Ok(ticket) => self.wait_bounded(ticket, deadline.at),
+        let signal = self.inner.thread_signal();
+        let queued = self.inner.queue_until(deadline.at, |core| {
+            core.check_transaction(tx.id, tx.epoch)?;
+            core.submit(req, tx.id, Some(deadline), signal.clone())
+        });
+        match queued {
+            Ok(req_id) => self.wait_bounded(Ticket { req_id, signal }, deadline.at),
             Err(e) => Some(Err(e)),
         }
     }
@@ -541,6 +557,10 @@ impl Router {
         keep_unwatched: bool,
         signal: Signal,
     ) -> MonitorId {
+        if self.is_forked() {
+            // Its every call fails with Forked before using the id.
+            return MonitorId::MAX;
+        }
         lock(&self.inner.shared)
             .core
             .add_monitor(capacity, keep_unwatched, signal)
@@ -607,16 +627,18 @@ impl Router {
         }
     }
 
-    /// Removes a monitor, waiting a bounded time for its UNWATCHes.
+    /// Removes a monitor, waiting for its UNWATCHes at most the cleanup
+    /// bound (or until `until`, if earlier).
     pub(crate) fn remove_monitor(&self, id: MonitorId, until: Option<Deadline>) {
         if self.is_forked() {
             return;
         }
-        let deadline = until.unwrap_or_else(|| self.cleanup_deadline());
+        let cleanup = self.cleanup_deadline();
+        let deadline = until.map_or(cleanup, |u| if u.at < cleanup.at { u } else { cleanup });
         let signal = self.inner.thread_signal();
-        let ids = self
-            .inner
-            .queue(|core| Ok(core.remove_monitor(id, Some(deadline), signal.clone())));
+        let ids = self.inner.queue_until(deadline.at, |core| {
+            Ok(core.remove_monitor(id, Some(deadline), signal.clone()))
+        });
         self.inner.wake_reader();
         for req_id in ids.unwrap_or_default() {
             let ticket = Ticket {
@@ -627,7 +649,25 @@ impl Router {
         }
     }
 
+    pub(crate) fn set_depth_filter(
+        &self,
+        id: MonitorId,
+        path: &str,
+        token: &str,
+        depth: Option<u32>,
+    ) {
+        if self.is_forked() {
+            return;
+        }
+        lock(&self.inner.shared)
+            .core
+            .set_depth_filter(id, path, token, depth);
+    }
+
     pub(crate) fn watched(&self, id: MonitorId) -> Vec<(String, String)> {
+        if self.is_forked() {
+            return Vec::new(); // the watches are the parent's
+        }
         lock(&self.inner.shared).core.watched(id)
     }
 
@@ -647,6 +687,12 @@ impl Router {
 
 impl Drop for Router {
     fn drop(&mut self) {
+        if self.inner.forked() {
+            // The connection, the background thread and whoever held the
+            // lock at the fork are the parent's: touch nothing (a lock
+            // held at the fork would never be released here).
+            return;
+        }
         let background = {
             let mut st = lock(&self.inner.shared);
             st.shutdown = true;
@@ -658,11 +704,6 @@ impl Drop for Router {
             st.background.take()
         };
         self.inner.background_signal.notify_all();
-        if self.inner.forked() {
-            // The thread is the parent's: it does not exist here.
-            std::mem::forget(background);
-            return;
-        }
         let _ = self.inner.waker.wake();
         if let Some(handle) = background {
             let _ = handle.join();
@@ -707,6 +748,86 @@ impl Inner {
         take_output(&mut st.core, &mut w.bytes);
         drop(st);
         let _ = self.write(&mut w);
+    }
+
+    /// [`Inner::queue`] for cleanups, which must not block past `until`:
+    /// another thread may hold the writer for as long as the client's
+    /// timeout (or forever), stuck on a daemon that stopped reading. `f`
+    /// always runs; its bytes are written only if the writer is free by
+    /// `until`, and only for the time left (what is left over stays queued,
+    /// and the caller abandons what is unanswered at `until`).
+    fn queue_until<T>(
+        &self,
+        until: Instant,
+        f: impl FnOnce(&mut Core<Signal>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if self.forked() {
+            return Err(Error::Forked);
+        }
+        let writer = self.lock_writer_until(until);
+        let mut st = lock(&self.shared);
+        let value = f(&mut st.core);
+        let Some(mut w) = writer else {
+            self.wake_woken(&mut st);
+            return value;
+        };
+        take_output(&mut st.core, &mut w.bytes);
+        self.wake_woken(&mut st);
+        drop(st);
+        self.write_until(&mut w, until);
+        value
+    }
+
+    /// Writes what the core has queued if the writer is free by `until`.
+    fn flush_until(&self, until: Instant) {
+        if self.forked() {
+            return;
+        }
+        let Some(mut w) = self.lock_writer_until(until) else {
+            return;
+        };
+        let mut st = lock(&self.shared);
+        take_output(&mut st.core, &mut w.bytes);
+        drop(st);
+        self.write_until(&mut w, until);
+    }
+
+    /// The writer, if it is free (or freed) by `until`; tried at least once.
+    fn lock_writer_until(&self, until: Instant) -> Option<MutexGuard<'_, WriterIo>> {
+        loop {
+            match self.writer.try_lock() {
+                Ok(w) => return Some(w),
+                Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < until => {
+                    // Cleanups only: a short sleep, not a condition variable
+                    // on the hot path of every write.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        }
+    }
+
+    /// Writes for at most the time left until `until`. Running out of time
+    /// is not fatal here: the transport keeps the rest queued and the next
+    /// write continues it. Any other failure loses the connection.
+    fn write_until(&self, w: &mut WriterIo, until: Instant) {
+        if w.bytes.is_empty() {
+            return;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        let timeout = Some(self.timeout.map_or(left, |t| t.min(left)));
+        let WriterIo { sender, bytes } = w;
+        let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
+            xs_transport::blocking::send_all(sender, bytes, timeout)
+        } else {
+            sender.send_frames(bytes, timeout)
+        };
+        bytes.clear();
+        match sent {
+            Ok(()) | Err(xs_transport::TransportError::TimedOut { .. }) => {}
+            Err(e) => self.lost(transport_error(e)),
+        }
     }
 
     /// Writes the bytes taken from the core. A failure loses the

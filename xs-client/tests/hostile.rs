@@ -17,7 +17,8 @@
 //!   the connection dead with [`Error::UnexpectedPacket`]; EOF or an I/O
 //!   error declares it dead with [`Error::Disconnected`]. Every waiter is
 //!   woken with that error, and every later call fails at once with it.
-//! * A missing reply is [`Error::Timeout`] when a timeout is configured.
+//! * A missing reply is [`Error::Timeout`] after the client's timeout
+//!   (`DEFAULT_TIMEOUT`, 30 s, unless configured; `tests/never_hang.rs`).
 //!   The connection stays usable: the request is abandoned, and its reply,
 //!   if it ever comes, is dropped (and what it created on the daemon, a
 //!   transaction or a watch, undone).

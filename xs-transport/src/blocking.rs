@@ -105,13 +105,13 @@ pub fn send_all(
     frame: &[u8],
     timeout: Option<Duration>,
 ) -> Result<(), TransportError> {
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let mut deadline = Lazy::new(timeout);
     loop {
         match writer.send_now(frame) {
             Ok(()) => break,
             Err(full @ TransportError::QueueFull { .. }) if writer.pending() > 0 => {
                 if !writer.flush_now()? {
-                    match writer.wait_writable(deadline) {
+                    match writer.wait_writable(deadline.get()) {
                         Err(TransportError::TimedOut { .. }) => return Err(full),
                         other => other?,
                     }
@@ -120,7 +120,27 @@ pub fn send_all(
             Err(e) => return Err(e),
         }
     }
-    flush_all(writer, deadline)
+    flush_all(writer, &mut deadline)
+}
+
+/// A deadline `timeout` from the first time it is needed: a write that
+/// goes straight out (the usual case) reads no clock.
+struct Lazy {
+    timeout: Option<Duration>,
+    at: Option<Option<Instant>>,
+}
+
+impl Lazy {
+    fn new(timeout: Option<Duration>) -> Lazy {
+        Lazy { timeout, at: None }
+    }
+
+    fn get(&mut self) -> Option<Instant> {
+        let timeout = self.timeout;
+        *self
+            .at
+            .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)))
+    }
 }
 
 /// Sends several whole frames laid end to end, then waits until everything
@@ -130,17 +150,14 @@ pub fn send_frames(
     frames: &[u8],
     timeout: Option<Duration>,
 ) -> Result<(), TransportError> {
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let mut deadline = Lazy::new(timeout);
     writer.send_many_now(frames)?;
-    flush_all(writer, deadline)
+    flush_all(writer, &mut deadline)
 }
 
-fn flush_all(
-    writer: &mut impl BlockingWrite,
-    deadline: Option<Instant>,
-) -> Result<(), TransportError> {
+fn flush_all(writer: &mut impl BlockingWrite, deadline: &mut Lazy) -> Result<(), TransportError> {
     while !writer.flush_now()? {
-        writer.wait_writable(deadline)?;
+        writer.wait_writable(deadline.get())?;
     }
     Ok(())
 }

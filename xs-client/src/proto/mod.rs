@@ -68,6 +68,23 @@ pub struct Core<W> {
     lost: Option<Error>,
     /// Connections made so far, minus one.
     epoch: u64,
+    /// What the daemon answered optional operations with: implemented
+    /// (`true`) or `ENOSYS` (`false`), by op number.
+    capabilities: [Option<bool>; 32],
+}
+
+/// The operations a daemon may lack (answering `ENOSYS`).
+fn is_optional(op: Op) -> bool {
+    matches!(
+        op,
+        Op::DirectoryPart | Op::GetFeature | Op::SetFeature | Op::GetQuota | Op::SetQuota
+    )
+}
+
+/// The slot of `op` in `capabilities`.
+fn slot(op: Op) -> Option<usize> {
+    let n = op.to_u32();
+    (n < 32).then_some(n as usize)
 }
 
 impl<W: Clone> Core<W> {
@@ -88,6 +105,7 @@ impl<W: Clone> Core<W> {
             resend: false,
             lost: None,
             epoch: 0,
+            capabilities: [None; 32],
         }
     }
 
@@ -95,6 +113,20 @@ impl<W: Clone> Core<W> {
     /// copy of their frame to send again. Call before submitting anything.
     pub fn enable_reconnection(&mut self) {
         self.resend = true;
+    }
+
+    /// Whether the daemon implements `op` (an optional operation), as far
+    /// as its answers on this connection tell; `None` if not asked yet.
+    pub fn capability(&self, op: Op) -> Option<bool> {
+        // GET and SET come and go together (the same daemon version).
+        let twin = match op {
+            Op::SetFeature => Op::GetFeature,
+            Op::SetQuota => Op::GetQuota,
+            other => other,
+        };
+        slot(op)
+            .and_then(|i| self.capabilities[i])
+            .or_else(|| slot(twin).and_then(|i| self.capabilities[i]))
     }
 
     /// How many times the connection was lost (and replaced, or being
@@ -440,6 +472,12 @@ impl<W: Clone> Core<W> {
                 Some(h),
             ));
         }
+        if is_optional(e.op) {
+            let lacks = h.op == Op::Error && frame.payload.starts_with(b"ENOSYS\0");
+            if let Some(i) = slot(e.op) {
+                self.capabilities[i] = Some(!lacks);
+            }
+        }
         if matches!(e.state, State::Abandoned) {
             if let Some(e) = self.requests.remove(req_id) {
                 self.undo_late(&e, &h, frame.payload);
@@ -616,6 +654,8 @@ impl<W: Clone> Core<W> {
         if self.lost.take().is_none() || self.dead.is_some() {
             return;
         }
+        // The new daemon may be another version.
+        self.capabilities = [None; 32];
         let waiting = self.outbox.take_unsent();
         // A WATCH still waiting for its answer goes again with the rest.
         let in_flight: Vec<Pair> = self
@@ -659,8 +699,8 @@ impl<W: Clone> Core<W> {
     }
 
     /// Starts the round-trip clock of requests queued since the last call
-    /// (so a request costs no clock read of its own; the clock may start up
-    /// to 1/64 of the timeout early), and expires every
+    /// (so a request costs no clock read of its own; it may expire up to
+    /// 1/64 of the timeout late, never early), and expires every
     /// waiting request whose deadline is at or before `now`: its caller
     /// gets [`Error::Timeout`], and a late reply is dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -750,6 +790,10 @@ impl<W: Clone> Core<W> {
         waker: W,
     ) -> Result<Option<u32>, Error> {
         self.check_alive()?;
+        if depth.is_some() && self.kind == TransportKind::Xenbus {
+            // The Linux driver keeps path and token and drops the rest.
+            return Err(Error::Refused(Refusal::DepthOnDevice));
+        }
         let req = Request::Watch { path, token, depth };
         req.validate(0)?;
         let pair = (path.as_str().to_owned(), token.to_owned());
@@ -772,6 +816,14 @@ impl<W: Clone> Core<W> {
                 }
             }
         }
+    }
+
+    /// Makes monitor `id` filter events of (`path`, `token`) by `depth`
+    /// itself (`None`: stop), for a watch the daemon registers without
+    /// depth. Set it before the watch, so no deeper event slips through.
+    pub fn set_depth_filter(&mut self, id: MonitorId, path: &str, token: &str, depth: Option<u32>) {
+        let pair = (path.to_owned(), token.to_owned());
+        self.watches.set_filter(id, pair, depth);
     }
 
     /// Monitor `id` stops watching (`path`, `token`): `Ok(None)` if another

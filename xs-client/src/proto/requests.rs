@@ -141,10 +141,11 @@ pub(crate) struct Requests<W> {
     pub(crate) abandoned: usize,
     /// The default timeout's clock, coarsely: (last sequence number
     /// covered, deadline, until when later requests may join it). A
-    /// request's clock starts at
-    /// the first look at the time after it was queued, or up to 1/64 of the
-    /// timeout earlier (it then joins the previous entry): no clock read
-    /// and no bookkeeping per request.
+    /// request's clock starts at the first look at the time after it was
+    /// queued; requests whose clocks start within 1/64 of the timeout of
+    /// each other share one entry, with the latest deadline (so a request
+    /// times out at most 1/64 of the timeout late, never early): no clock
+    /// read and no bookkeeping per request.
     checkpoints: VecDeque<(u64, Instant, Instant)>,
     /// Requests below this sequence number are covered by `checkpoints`.
     armed_below: u64,
@@ -307,7 +308,13 @@ impl<W> Requests<W> {
         let upto = self.next_seq - 1;
         self.armed_below = self.next_seq;
         match self.checkpoints.back_mut() {
-            Some((last, _, join_until)) if now < *join_until => *last = upto,
+            // Never early: the group's deadline moves to its latest member's.
+            Some((last, at, join_until)) if now < *join_until => {
+                *last = upto;
+                if let Some(later) = now.checked_add(timeout) {
+                    *at = later;
+                }
+            }
             _ => {
                 if let Some(at) = now.checked_add(timeout) {
                     let join_until = now.checked_add(timeout / 64).unwrap_or(now);

@@ -26,6 +26,9 @@ pub(crate) type Pair = (String, String);
 
 struct MonitorState<W> {
     watches: HashSet<Pair>,
+    /// Depths enforced here, for watches registered without the depth the
+    /// caller asked for (a daemon without WATCHDEPTH).
+    filters: HashMap<Pair, u32>,
     /// Tokens watched before, for monitors that keep unwatched events.
     past_tokens: HashSet<String>,
     queue: VecDeque<Event>,
@@ -39,9 +42,14 @@ struct MonitorState<W> {
 
 impl<W> MonitorState<W> {
     fn covers(&self, path: &str, token: &str) -> bool {
-        self.watches
-            .iter()
-            .any(|(wpath, wtoken)| wtoken == token && is_child(path, wpath))
+        self.watches.iter().any(|pair| {
+            pair.1 == token
+                && is_child(path, &pair.0)
+                && self
+                    .filters
+                    .get(pair)
+                    .is_none_or(|&depth| levels_below(path, &pair.0) <= depth as usize)
+        })
     }
 
     fn enqueue(&mut self, event: Event) {
@@ -51,6 +59,12 @@ impl<W> MonitorState<W> {
             self.dropped += 1;
         }
     }
+}
+
+/// How many levels `path` is below `top` (0: `top` itself).
+fn levels_below(path: &str, top: &str) -> usize {
+    let rest = path.get(top.len()..).unwrap_or("");
+    rest.split('/').filter(|c| !c.is_empty()).count()
 }
 
 /// Every monitor of a connection and the registrations they hold.
@@ -87,6 +101,7 @@ impl<W: Clone> Watches<W> {
             id,
             MonitorState {
                 watches: HashSet::new(),
+                filters: HashMap::new(),
                 past_tokens: HashSet::new(),
                 queue: VecDeque::new(),
                 capacity: capacity.max(1),
@@ -159,12 +174,23 @@ impl<W: Clone> Watches<W> {
         }
     }
 
+    /// Makes monitor `id` drop events of `pair` more than `depth` levels
+    /// below its path (or stop doing so, with `None`).
+    pub(crate) fn set_filter(&mut self, id: MonitorId, pair: Pair, depth: Option<u32>) {
+        if let Some(m) = self.monitors.get_mut(&id) {
+            match depth {
+                Some(depth) => m.filters.insert(pair, depth),
+                None => m.filters.remove(&pair),
+            };
+        }
+    }
+
     /// Removes monitor `id`'s watch; `None` if it has none such.
     pub(crate) fn unwatch(&mut self, id: MonitorId, pair: &Pair) -> Option<Wire> {
-        let removed = self
-            .monitors
-            .get_mut(&id)
-            .is_some_and(|m| m.watches.remove(pair));
+        let removed = self.monitors.get_mut(&id).is_some_and(|m| {
+            m.filters.remove(pair);
+            m.watches.remove(pair)
+        });
         removed.then(|| self.release(pair))
     }
 

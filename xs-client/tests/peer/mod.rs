@@ -16,8 +16,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -197,6 +197,13 @@ impl Msg {
     }
 }
 
+/// A slow daemon: every byte it sends is followed by a pause, until
+/// `stop` is set (then the rest goes at once).
+pub struct Trickle {
+    pub per_byte: Duration,
+    pub stop: Arc<AtomicBool>,
+}
+
 /// The fake daemon's end of the connection.
 pub struct Conn {
     stream: UnixStream,
@@ -204,6 +211,8 @@ pub struct Conn {
     /// What [`Conn::serve`] stores.
     pub store: BTreeMap<String, Vec<u8>>,
     next_tx: u32,
+    /// If set, everything is sent a byte at a time.
+    pub trickle: Option<Trickle>,
 }
 
 /// Builds one frame's bytes.
@@ -234,7 +243,13 @@ impl Conn {
             buf: Vec::new(),
             store: BTreeMap::new(),
             next_tx: 1,
+            trickle: None,
         }
+    }
+
+    /// Bytes received that do not make a whole frame yet.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     fn take_buffered(&mut self) -> Option<Msg> {
@@ -327,9 +342,22 @@ impl Conn {
         }
     }
 
-    /// Writes raw bytes; a client that has gone away is not an error here.
+    /// Writes raw bytes (trickled, if [`Conn::trickle`] is set); a client
+    /// that has gone away is not an error here.
     pub fn send_raw(&mut self, bytes: &[u8]) -> bool {
-        self.stream.write_all(bytes).is_ok()
+        let Some(t) = &self.trickle else {
+            return self.stream.write_all(bytes).is_ok();
+        };
+        for (i, b) in bytes.iter().enumerate() {
+            if t.stop.load(Ordering::Relaxed) {
+                return self.stream.write_all(&bytes[i..]).is_ok();
+            }
+            if self.stream.write_all(std::slice::from_ref(b)).is_err() {
+                return false;
+            }
+            std::thread::sleep(t.per_byte);
+        }
+        true
     }
 
     /// Writes one frame.
