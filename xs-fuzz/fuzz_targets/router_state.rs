@@ -34,7 +34,8 @@
 //!   it) undoes the registration, as long as its monitor still watches the
 //!   pair (after an unwatch, the UNWATCH queued behind it does); events routed by token and covered path
 //!   (monitors keeping unwatched events: by any token they ever watched);
-//!   bounded queues report `Overflow { dropped }` first;
+//!   bounded queues report `Overflow { dropped }` first; a watch depth is
+//!   refused on the device (its driver would drop it);
 //! * reconnection (when the input enables it): when the connection breaks,
 //!   frames none of which was handed out wait for the new one; of those
 //!   handed out and unanswered, read-only requests go again, changes fail
@@ -1659,6 +1660,14 @@ impl Harness {
                 let pair = (p.to_owned(), t.to_owned());
                 let what = format!("watch({m}, {p:?}, {t:?})");
                 if self.failed_with_death(&got, &what) {
+                    return;
+                }
+                if depth.is_some() && self.model.device {
+                    // The driver would drop the depth: refused before anything.
+                    assert!(
+                        matches!(got, Err(Error::Refused(Refusal::DepthOnDevice))),
+                        "{what}: {got:?}"
+                    );
                     return;
                 }
                 if bad_token {
