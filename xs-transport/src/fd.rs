@@ -106,6 +106,15 @@ impl Fd {
     }
 }
 
+impl Fd {
+    /// Reads what is there: `Ok(None)` when it would block, `Ok(Some(0))`
+    /// at end of file; `EINTR` is retried.
+    #[inline]
+    pub(crate) fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        sys::read_nonblocking(self.file.as_fd(), buf)
+    }
+}
+
 impl Read for &Fd {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&self.file).read(buf)

@@ -10,6 +10,8 @@
 //!   raises `SIGPIPE`, which kills a process that has not ignored it (a C
 //!   program embedding us, say). On Apple systems, which lack
 //!   `MSG_NOSIGNAL`, the socket gets `SO_NOSIGPIPE` instead.
+//! * `read` that says "would block" without an [`io::Error`]: every drain
+//!   of the fd ends that way, so it is the hot path of every reply.
 //! * `shutdown`, to close a socket towards the peer after a fatal error
 //!   without closing the fd itself (it may still be registered with a
 //!   `mio::Poll`, and closing it would let its number be reused behind the
@@ -63,6 +65,46 @@ pub(crate) fn send_nosignal(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize>
         // n >= 0 and at most buf.len(), so it fits usize.
         Ok(n as usize)
     }
+}
+
+/// `read(fd, buf)` on a non-blocking fd: `Ok(Some(n))` for `n` bytes (0 at
+/// end of file), `Ok(None)` when it would block; `EINTR` is retried. The
+/// "would block" answer ends every drain of the fd, so it is told by its
+/// errno alone, with no [`io::Error`] to make, classify and drop.
+#[inline]
+pub(crate) fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: `fd` is open for the call; the pointer and length describe
+        // `buf`, which is exclusively borrowed for the call, and read()
+        // writes at most that many bytes into it.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            // n >= 0 and at most buf.len(), so it fits usize.
+            return Ok(Some(n as usize));
+        }
+        match errno() {
+            libc::EINTR => {}
+            code if code == libc::EAGAIN || code == libc::EWOULDBLOCK => return Ok(None),
+            code => return Err(io::Error::from_raw_os_error(code)),
+        }
+    }
+}
+
+/// The calling thread's `errno`, read directly where libc names its
+/// location.
+#[cfg(any(target_os = "linux", target_os = "emscripten"))]
+#[inline]
+fn errno() -> libc::c_int {
+    // SAFETY: __errno_location() returns a valid pointer to this thread's
+    // errno, which lives as long as the thread.
+    unsafe { *libc::__errno_location() }
+}
+
+/// The calling thread's `errno`, through std elsewhere.
+#[cfg(not(any(target_os = "linux", target_os = "emscripten")))]
+#[inline]
+fn errno() -> libc::c_int {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// Sets `SO_NOSIGPIPE` where `MSG_NOSIGNAL` does not exist.
