@@ -126,6 +126,7 @@ impl<H: Halves> Link<H> {
     /// [`TransportError::Closed`]; a fatal error closes it: the socket is
     /// shut down (the other half, if split, fails on its next call) and
     /// queued bytes are dropped.
+    #[inline]
     pub(crate) fn guarded<T>(
         &mut self,
         op: impl FnOnce(&Fd, &mut H) -> Result<T, TransportError>,

@@ -139,6 +139,7 @@ impl FrameReader {
     }
 
     /// The buffer's size when no oversized frame is being read.
+    #[inline]
     fn base_capacity(&self) -> usize {
         HEADER_SIZE + self.max_payload.min(PAYLOAD_MAX) + READ_CHUNK
     }

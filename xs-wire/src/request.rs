@@ -343,6 +343,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(write.payload_len(), "/vm/1/name\0guest".len()); // no NUL after a value
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn payload_len(&self) -> usize {
         Payload::payload_len(self)
     }
@@ -607,38 +608,46 @@ fn malformed_args(op: Op) -> WireError {
 }
 
 /// Writes `value` in decimal followed by a NUL.
-fn put_number(sink: &mut dyn Sink, value: u64) {
-    sink.put(Decimal::new(value).as_bytes());
-    sink.put(b"\0");
-}
-
-fn put_str(sink: &mut dyn Sink, text: &[u8]) {
-    sink.put(text);
-    sink.put(b"\0");
+fn put_number<S: Sink>(sink: &mut S, value: u64) {
+    sink.put_cstr(Decimal::new(value).as_bytes());
 }
 
 impl Payload for Request<'_> {
-    fn visit(&self, sink: &mut dyn Sink) {
+    /// The usual requests' lengths without a walk over their pieces (the
+    /// golden tests hold every variant to the walk's sum).
+    fn payload_len(&self) -> usize {
+        match *self {
+            Request::Directory { path }
+            | Request::Read { path }
+            | Request::GetPerms { path }
+            | Request::Mkdir { path }
+            | Request::Rm { path } => path.as_bytes().len() + 1,
+            Request::Write { path, value } => path.as_bytes().len() + 1 + value.len(),
+            _ => encode::counted_len(self),
+        }
+    }
+
+    fn visit<S: Sink>(&self, sink: &mut S) {
         match *self {
             Request::Control { command, args } => {
-                put_str(sink, command.as_bytes());
+                sink.put_cstr(command.as_bytes());
                 sink.put(args);
             }
             Request::Directory { path }
             | Request::Read { path }
             | Request::GetPerms { path }
             | Request::Mkdir { path }
-            | Request::Rm { path } => put_str(sink, path.as_bytes()),
+            | Request::Rm { path } => sink.put_cstr(path.as_bytes()),
             Request::Watch { path, token, depth } => {
-                put_str(sink, path.as_bytes());
-                put_str(sink, token.as_bytes());
+                sink.put_cstr(path.as_bytes());
+                sink.put_cstr(token.as_bytes());
                 if let Some(depth) = depth {
                     put_number(sink, depth.into());
                 }
             }
             Request::Unwatch { path, token } => {
-                put_str(sink, path.as_bytes());
-                put_str(sink, token.as_bytes());
+                sink.put_cstr(path.as_bytes());
+                sink.put_cstr(token.as_bytes());
             }
             Request::TransactionStart | Request::ResetWatches => sink.put(b"\0"),
             Request::TransactionEnd { commit } => {
@@ -654,11 +663,11 @@ impl Payload for Request<'_> {
             | Request::IsDomainIntroduced { domid }
             | Request::Resume { domid } => put_number(sink, domid.into()),
             Request::Write { path, value } => {
-                put_str(sink, path.as_bytes());
+                sink.put_cstr(path.as_bytes());
                 sink.put(value);
             }
             Request::SetPerms { path, perms } => {
-                put_str(sink, path.as_bytes());
+                sink.put_cstr(path.as_bytes());
                 perms.visit(sink);
             }
             Request::SetTarget { domid, target } => {
@@ -666,7 +675,7 @@ impl Payload for Request<'_> {
                 put_number(sink, target.into());
             }
             Request::DirectoryPart { path, offset } => {
-                put_str(sink, path.as_bytes());
+                sink.put_cstr(path.as_bytes());
                 put_number(sink, offset.into());
             }
             Request::GetFeature { domid } => {
@@ -680,17 +689,17 @@ impl Payload for Request<'_> {
             }
             Request::GetQuota(query) => match query {
                 QuotaQuery::Names => {}
-                QuotaQuery::Global(name) => put_str(sink, name.as_bytes()),
+                QuotaQuery::Global(name) => sink.put_cstr(name.as_bytes()),
                 QuotaQuery::Domain { domid, name } => {
                     put_number(sink, domid.into());
-                    put_str(sink, name.as_bytes());
+                    sink.put_cstr(name.as_bytes());
                 }
             },
             Request::SetQuota { domid, name, value } => {
                 if let Some(domid) = domid {
                     put_number(sink, domid.into());
                 }
-                put_str(sink, name.as_bytes());
+                sink.put_cstr(name.as_bytes());
                 put_number(sink, value.into());
             }
         }
