@@ -171,6 +171,7 @@ impl<H: Reads> Link<H> {
 }
 
 impl<H: Writes> Link<H> {
+    #[inline]
     pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
         self.guarded(|fd, halves| halves.tx_mut().send(fd, frame))
     }

@@ -34,6 +34,7 @@ impl WriteHalf {
     /// Checks `frame` and writes it, queueing what the fd does not take.
     /// On a socket with nothing queued it goes straight from the caller's
     /// slice (no copy through the queue).
+    #[inline]
     pub(crate) fn send(&mut self, fd: &Fd, frame: &[u8]) -> Result<(), TransportError> {
         let header = check_frame(frame, self.writer.max_payload())?;
         match &self.device {

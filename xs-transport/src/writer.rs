@@ -45,6 +45,7 @@ const KEEP_CAPACITY: usize = 4 * FRAME_MAX;
 ///     Err(TransportError::MalformedFrame { len: 10, expected: 16 })
 /// ));
 /// ```
+#[inline]
 pub fn check_frame(frame: &[u8], max_payload: usize) -> Result<Header, TransportError> {
     let (header, used) = leading_frame(frame, max_payload)?;
     if used != frame.len() {
@@ -60,6 +61,7 @@ pub fn check_frame(frame: &[u8], max_payload: usize) -> Result<Header, Transport
 /// may go on with more frames; a frame cut short is
 /// [`TransportError::MalformedFrame`], one over `max_payload`
 /// [`TransportError::PayloadTooLarge`].
+#[inline]
 pub(crate) fn leading_frame(
     bytes: &[u8],
     max_payload: usize,

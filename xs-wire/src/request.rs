@@ -205,6 +205,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(Request::Mkdir { path: Path::new("/local/domain/4")? }.op(), Op::Mkdir);
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn op(&self) -> Op {
         match self {
             Request::Control { .. } => Op::Control,
@@ -269,6 +270,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(Request::GetDomainPath { domid: 1 }.path(), None);
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn path(&self) -> Option<Path<'a>> {
         match *self {
             Request::Directory { path }
@@ -295,6 +297,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(watch.validate(7), Err(WireError::TransactionNotAllowed(Op::Watch)));
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn validate(&self, tx_id: u32) -> Result<(), WireError> {
         let op = self.op();
         self.check_special_path()?;
@@ -321,6 +324,7 @@ impl<'a> Request<'a> {
     }
 
     /// `@` paths are only valid for WATCH, UNWATCH, GET_PERMS and SET_PERMS.
+    #[inline]
     fn check_special_path(&self) -> Result<(), WireError> {
         match self.path() {
             Some(path)
@@ -376,6 +380,7 @@ impl<'a> Request<'a> {
     /// assert!(matches!(err, WireError::PayloadTooLarge { .. })); // too big for the device
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn encode_with_limit(
         &self,
         ids: Ids,
@@ -615,6 +620,7 @@ fn put_number<S: Sink>(sink: &mut S, value: u64) {
 impl Payload for Request<'_> {
     /// The usual requests' lengths without a walk over their pieces (the
     /// golden tests hold every variant to the walk's sum).
+    #[inline]
     fn payload_len(&self) -> usize {
         match *self {
             Request::Directory { path }
