@@ -40,7 +40,10 @@ impl WriteHalf {
         match &self.device {
             Some(device) => device.admit(&header)?,
             None if self.writer.is_empty() => {
-                return self.writer.send_direct(&mut &*fd, frame).map(drop)
+                return self
+                    .writer
+                    .send_direct(frame, |rest| fd.write_nonblocking(rest))
+                    .map(drop)
             }
             None => {}
         }
@@ -62,7 +65,10 @@ impl WriteHalf {
             rest = &rest[len..];
         }
         if self.device.is_none() && self.writer.is_empty() {
-            return self.writer.send_direct(&mut &*fd, frames).map(drop);
+            return self
+                .writer
+                .send_direct(frames, |rest| fd.write_nonblocking(rest))
+                .map(drop);
         }
         let mut at = 0;
         for len in lens {
