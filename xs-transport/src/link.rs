@@ -165,6 +165,7 @@ impl<H: Halves> Link<H> {
 }
 
 impl<H: Reads> Link<H> {
+    #[inline]
     pub(crate) fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
         self.guarded(|fd, halves| halves.rx_mut().recv(fd, on_frame))
     }

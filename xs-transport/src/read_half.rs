@@ -50,6 +50,7 @@ impl ReadHalf {
         }
     }
 
+    #[inline]
     pub(crate) fn recv(
         &mut self,
         fd: &Fd,

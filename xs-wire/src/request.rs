@@ -633,6 +633,7 @@ impl Payload for Request<'_> {
         }
     }
 
+    #[inline]
     fn visit<S: Sink>(&self, sink: &mut S) {
         match *self {
             Request::Control { command, args } => {
