@@ -3,7 +3,8 @@
 //! `scripts/bench`, which builds everything and runs `xs-bench suite`.
 //!
 //! ```text
-//! xs-bench run ours|raw WORKLOAD secs|ops VALUE WARMUP   one timed client run
+//! xs-bench run CLIENT WORKLOAD secs|ops VALUE WARMUP     one timed client run
+//!     (CLIENT: ours, raw, xenstore-rs, xenstore-rs-tokio)
 //! xs-bench populate SOCKET                               write the bench tree
 //! xs-bench suite [OPTIONS]                               everything, as a table
 //! ```
@@ -11,12 +12,13 @@
 mod report;
 mod suite;
 mod workload;
+mod xenstore_rs;
 
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  xs-bench run ours|raw WORKLOAD secs|ops VALUE WARMUP   (socket from XENSTORED_PATH)\n  \
+        "usage:\n  xs-bench run ours|raw|xenstore-rs|xenstore-rs-tokio WORKLOAD secs|ops VALUE WARMUP   (socket from XENSTORED_PATH)\n  \
          xs-bench populate SOCKET\n  xs-bench suite --c-bench BIN --pyxs-script PY [--python BIN] \
          [--xs-server BIN] [--out FILE] [--quick]"
     );
@@ -50,7 +52,13 @@ fn run(args: &[String]) -> Result<(), String> {
     let (ops, ns, cpu) = match args[0].as_str() {
         "ours" => workload::run_ours(&args[1], limit, warmup)?,
         "raw" => workload::run_raw(&args[1], limit, warmup)?,
-        other => return Err(format!("client must be ours or raw, not {other:?}")),
+        "xenstore-rs" => xenstore_rs::run_sync(&args[1], limit, warmup)?,
+        "xenstore-rs-tokio" => xenstore_rs::run_tokio(&args[1], limit, warmup)?,
+        other => {
+            return Err(format!(
+                "client must be ours, raw, xenstore-rs or xenstore-rs-tokio, not {other:?}"
+            ))
+        }
     };
     println!("{ops} {ns} {cpu}");
     Ok(())

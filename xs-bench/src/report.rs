@@ -193,6 +193,66 @@ fn worst(rows: &[(String, Option<f64>)]) -> Option<(String, f64)> {
         .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
+/// The `xenstore-rs` 0.8 clients beside ours and libxenstore, same
+/// daemon, same run. Returns ours / xenstore-rs per row, for the targets.
+fn xenstore_rs_section(w: &mut String, r: &Results) -> Vec<(String, Option<f64>)> {
+    let ox = DaemonKind::Oxenstored;
+    let (rs, tokio) = (ClientKind::XenstoreRs, ClientKind::XenstoreRsTokio);
+    let _ = writeln!(w, "\n### xenstore-rs 0.8 beside ours (ops/s, µs per op)\n");
+    let _ = writeln!(
+        w,
+        "The `xenstore-rs` crate 0.8 from crates.io, interleaved with the clients above in the \
+         same repetitions. *blocking*: `XsUnix` (read, write, directory; it has no \
+         transactions and no watches), which waits in a blocking `read` like libxenstore; \
+         *tokio*: `XsTokio` on a current-thread runtime, one `block_on` per operation (it adds \
+         watches; no transactions), which waits for readiness. CPU: client CPU µs per \
+         operation (user + system).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| workload | mode | xs-client | xenstore-rs | xenstore-rs tokio | libxenstore | ours / xenstore-rs | ours / xenstore-rs tokio | xenstore-rs / libxenstore | CPU µs: ours, xenstore-rs, tokio | spread |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    let us = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1}", v / 1e3));
+    let mut rows = Vec::new();
+    for wl in SEQUENTIAL {
+        for mode in Mode::ALL {
+            let m = |k| r.median(ox, mode, wl, k);
+            let (ours, a, b, c) = (
+                m(ClientKind::Ours),
+                m(rs),
+                m(tokio),
+                m(ClientKind::Libxenstore),
+            );
+            if a.is_none() && b.is_none() {
+                continue;
+            }
+            let (ra, rb) = (ratio(ours, a), ratio(ours, b));
+            rows.push((format!("{wl} {} vs blocking", mode.label()), ra));
+            rows.push((format!("{wl} {} vs tokio", mode.label()), rb));
+            let cpu = |k| us(r.cpu_median(ox, mode, wl, k));
+            let spread = max_opt([ClientKind::Ours, rs, tokio].map(|k| r.spread(ox, mode, wl, k)));
+            let _ = writeln!(
+                w,
+                "| {wl} | {} | {} | {} | {} | {} | {} | {} | {} | {}, {}, {} | {} |",
+                mode.label(),
+                ops(ours),
+                ops(a),
+                ops(b),
+                ops(c),
+                x(ra),
+                x(rb),
+                x(ratio(a, c)),
+                cpu(ClientKind::Ours),
+                cpu(rs),
+                cpu(tokio),
+                pct(spread)
+            );
+        }
+    }
+    rows
+}
+
 /// Renders the Markdown report.
 pub fn render(input: &Input<'_>) -> String {
     let f = &input.facts;
@@ -203,7 +263,7 @@ pub fn render(input: &Input<'_>) -> String {
 
     let _ = writeln!(
         w,
-        "## Results: xs-client vs libxenstore vs pyxs (`scripts/bench`)\n"
+        "## Results: xs-client vs libxenstore, pyxs and xenstore-rs (`scripts/bench`)\n"
     );
     let _ = writeln!(
         w,
@@ -300,6 +360,8 @@ pub fn render(input: &Input<'_>) -> String {
             );
         }
     }
+
+    let vs_rs = xenstore_rs_section(w, r);
 
     // Client CPU.
     let _ = writeln!(w, "\n### Client CPU per operation (µs, user + system)\n");
@@ -608,6 +670,11 @@ pub fn render(input: &Input<'_>) -> String {
     };
     target("every sequential op ≥ 1.0x libxenstore ops/s", &vs_c, 1.0);
     target("every sequential op ≥ 3x pyxs ops/s", &vs_py, 3.0);
+    target(
+        "every sequential op ≥ 1.0x xenstore-rs 0.8 ops/s (blocking and tokio, where it has the op)",
+        &vs_rs,
+        1.0,
+    );
     target(
         "pipelined reads, depth 64 ≥ 0.9x raw load generator",
         &pipe64,

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::report::{self, Facts, Results};
-use crate::workload;
+use crate::{workload, xenstore_rs};
 
 /// Settings, from the command line and the environment.
 #[derive(Clone, Debug)]
@@ -82,6 +82,10 @@ pub enum ClientKind {
     Pyxs,
     /// The `xenstore-ls` tool, timed as a whole process.
     XenstoreLs,
+    /// The `xenstore-rs` 0.8 crate's blocking client, `xs-bench run xenstore-rs`.
+    XenstoreRs,
+    /// The `xenstore-rs` 0.8 crate's tokio client, `xs-bench run xenstore-rs-tokio`.
+    XenstoreRsTokio,
 }
 
 impl ClientKind {
@@ -92,6 +96,8 @@ impl ClientKind {
             ClientKind::Libxenstore => "libxenstore",
             ClientKind::Pyxs => "pyxs",
             ClientKind::XenstoreLs => "xenstore-ls",
+            ClientKind::XenstoreRs => "xenstore-rs",
+            ClientKind::XenstoreRsTokio => "xenstore-rs tokio",
         }
     }
 }
@@ -321,11 +327,16 @@ fn argv(cfg: &Config, job: &Job, limit: (&str, String)) -> Vec<String> {
     };
     let path = |p: &Path| p.to_string_lossy().into_owned();
     match job.client {
-        ClientKind::Ours | ClientKind::Raw => {
-            let who = if job.client == ClientKind::Ours {
-                "ours"
-            } else {
-                "raw"
+        ClientKind::Ours
+        | ClientKind::Raw
+        | ClientKind::XenstoreRs
+        | ClientKind::XenstoreRsTokio => {
+            // The `CLIENT` argument of `xs-bench run`.
+            let who = match job.client {
+                ClientKind::Ours => "ours",
+                ClientKind::Raw => "raw",
+                ClientKind::XenstoreRs => "xenstore-rs",
+                _ => "xenstore-rs-tokio",
             };
             let mut v = vec![path(&cfg.self_exe), "run".into(), who.into()];
             v.extend(tail(&job.workload));
@@ -432,11 +443,18 @@ fn jobs(cfg: &Config, have_xs_server: bool) -> Vec<Vec<Job>> {
     let ox = DaemonKind::Oxenstored;
     for w in SEQUENTIAL {
         let warm = if w == "watch" { 50 } else { 200 };
-        groups.push(vec![
+        let mut group = vec![
             job(ox, w.into(), ClientKind::Ours, warm),
             job(ox, w.into(), ClientKind::Libxenstore, warm),
             job(ox, w.into(), ClientKind::Pyxs, warm / 2),
-        ]);
+        ];
+        if xenstore_rs::SYNC_WORKLOADS.contains(&w) {
+            group.push(job(ox, w.into(), ClientKind::XenstoreRs, warm));
+        }
+        if xenstore_rs::TOKIO_WORKLOADS.contains(&w) {
+            group.push(job(ox, w.into(), ClientKind::XenstoreRsTokio, warm));
+        }
+        groups.push(group);
     }
     for d in DEPTHS {
         groups.push(vec![

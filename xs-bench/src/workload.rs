@@ -34,7 +34,7 @@ pub const DIR_PATH: &str = "/bench/dir100";
 /// The node written inside each transaction.
 pub const TXN_PATH: &str = "/bench/txn/key";
 /// Watched directory and written node of our client (C uses `.../c`,
-/// pyxs `.../p`).
+/// pyxs `.../p`, xenstore-rs `.../r`).
 pub const WATCH_DIR: &str = "/bench/watch/o";
 /// See [`WATCH_DIR`].
 pub const WATCH_NODE: &str = "/bench/watch/o/node";
@@ -361,7 +361,7 @@ pub fn populate(client: &Client) -> Res<()> {
         (WRITE_PATH.into(), READ_VALUE.into()),
         (TXN_PATH.into(), READ_VALUE.into()),
     ];
-    for who in ["o", "c", "p"] {
+    for who in ["o", "c", "p", "r"] {
         items.push((format!("/bench/watch/{who}/node"), "x".into()));
     }
     for i in 0..100 {

@@ -697,13 +697,9 @@ impl Drop for Router {
             let mut st = lock(&self.inner.shared);
             st.shutdown = true;
             st.core.fail(Error::disconnected("client closed"));
-            let mut woken = std::mem::take(&mut st.woken);
-            st.core.take_woken(&mut woken);
-            notify(&woken);
-            notify(&st.sleepers);
+            self.inner.wake_everyone(&mut st);
             st.background.take()
         };
-        self.inner.background_signal.notify_all();
         let _ = self.inner.waker.wake();
         if let Some(handle) = background {
             let _ = handle.join();
@@ -868,6 +864,19 @@ impl Inner {
         notify(&woken);
         woken.clear();
         st.woken = woken;
+    }
+
+    /// Wakes whoever the core named, every sleeper and the background
+    /// thread: after a change everyone must look at (death, a lost or new
+    /// connection).
+    fn wake_everyone(&self, st: &mut Shared) {
+        let mut woken = std::mem::take(&mut st.woken);
+        st.core.take_woken(&mut woken);
+        notify(&woken);
+        woken.clear();
+        st.woken = woken;
+        notify(&st.sleepers);
+        self.background_signal.notify_all();
     }
 
     fn wake_sleepers(&self) {
@@ -1035,13 +1044,7 @@ impl Inner {
     fn fail(&self, err: Error) {
         let mut st = lock(&self.shared);
         st.core.fail(err);
-        let mut woken = std::mem::take(&mut st.woken);
-        st.core.take_woken(&mut woken);
-        notify(&woken);
-        woken.clear();
-        st.woken = woken;
-        notify(&st.sleepers);
-        self.background_signal.notify_all();
+        self.wake_everyone(&mut st);
     }
 
     /// The connection broke: replace it if asked to (callers wait), else
@@ -1062,14 +1065,8 @@ impl Inner {
             next: now,
             last_error: None,
         });
-        let mut woken = std::mem::take(&mut st.woken);
-        st.core.take_woken(&mut woken);
-        notify(&woken);
-        woken.clear();
-        st.woken = woken;
         // Whoever reads (or becomes the reader) makes the new connection.
-        notify(&st.sleepers);
-        self.background_signal.notify_all();
+        self.wake_everyone(&mut st);
         drop(st);
         self.wake_reader();
     }
@@ -1105,12 +1102,7 @@ impl Inner {
                     st.retry = None;
                     st.core.reconnected();
                     take_output(&mut st.core, &mut w.bytes);
-                    let mut woken = std::mem::take(&mut st.woken);
-                    st.core.take_woken(&mut woken);
-                    notify(&woken);
-                    woken.clear();
-                    st.woken = woken;
-                    notify(&st.sleepers);
+                    self.wake_everyone(&mut st);
                 }
                 let _ = self.write(&mut w);
             }

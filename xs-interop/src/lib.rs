@@ -15,10 +15,12 @@
 #![deny(missing_docs)]
 
 mod daemon;
+mod listed;
 mod script;
 pub mod scripts;
 mod transcript;
 
 pub use daemon::{workspace_root, Daemon, DaemonKind};
+pub use listed::listed_steps;
 pub use script::{Script, Step, Tx};
 pub use transcript::{run, Transcript};

@@ -1,5 +1,9 @@
 //! Playing a script and recording what came back.
 //!
+//! Lines are normalised: the script's subtree is `{r}`, transaction ids are
+//! `T1`, `T2`, ... in order of appearance, and DIRECTORY_PART's generation
+//! count is `{gen}`.
+//!
 //! After every step, each open connection is *synced*: it sends a
 //! GET_DOMAIN_PATH with a reserved request id and reads until that reply.
 //! Daemons answer a connection's requests in order and queue a watch event
@@ -177,6 +181,15 @@ fn describe(conn: usize, h: &Header, payload: &[u8], root: &str, tx_ids: &[u32])
     if h.op == Op::TransactionStart {
         if let Ok(id) = text.trim_end_matches("\\0").parse::<u32>() {
             text = format!("{}\\0", tx(id));
+        }
+    }
+    // DIRECTORY_PART starts with the node's generation count: a daemon-wide
+    // counter whose value depends on everything done before the script.
+    if h.op == Op::DirectoryPart {
+        if let Some((gen, rest)) = text.split_once("\\0") {
+            if !gen.is_empty() && gen.bytes().all(|b| b.is_ascii_digit()) {
+                text = format!("{{gen}}\\0{rest}");
+            }
         }
     }
     let req = if h.op == Op::WatchEvent {

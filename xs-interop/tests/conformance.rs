@@ -9,25 +9,11 @@ use std::collections::BTreeSet;
 use xs_interop::{run, scripts, Daemon, DaemonKind};
 
 /// `(script, step)` pairs listed in docs/conformance.md's table of known
-/// differences: rows like `| `script` | 3 | ... |`.
+/// differences (section "Known differences"): rows like `| `script` | 3 | ... |`.
 fn listed_differences() -> BTreeSet<(String, usize)> {
     let doc = xs_interop::workspace_root().join("docs/conformance.md");
     let text = std::fs::read_to_string(&doc).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let mut cells = line.split('|').map(str::trim).skip(1);
-            let script = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
-            let steps = cells.next()?;
-            Some(
-                steps
-                    .split(',')
-                    .filter_map(|n| n.trim().parse().ok())
-                    .map(|n| (script.to_owned(), n))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .flatten()
-        .collect()
+    xs_interop::listed_steps(&text, "Known differences").unwrap_or_default()
 }
 
 #[test]

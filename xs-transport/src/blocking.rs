@@ -155,8 +155,10 @@ pub fn send_frames(
     flush_all(writer, &mut deadline)
 }
 
+/// Writes what is queued, waiting for writability as needed. An empty
+/// queue (the usual case: the frame went straight out) costs no call.
 fn flush_all(writer: &mut impl BlockingWrite, deadline: &mut Lazy) -> Result<(), TransportError> {
-    while !writer.flush_now()? {
+    while writer.pending() > 0 && !writer.flush_now()? {
         writer.wait_writable(deadline.get())?;
     }
     Ok(())

@@ -13,7 +13,7 @@
 //! connection is made.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -106,16 +106,38 @@ impl Fd {
     }
 }
 
-impl Read for &Fd {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.file).read(buf)
+impl Fd {
+    /// Reads what is there: `Ok(None)` when it would block, `Ok(Some(0))`
+    /// at end of file; `EINTR` is retried.
+    #[inline]
+    pub(crate) fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        sys::read_nonblocking(sys::borrow(&self.file), buf)
+    }
+
+    /// Writes what the fd takes now: `Ok(None)` when it would block;
+    /// `EINTR` is retried.
+    #[inline]
+    pub(crate) fn write_nonblocking(&self, buf: &[u8]) -> io::Result<Option<usize>> {
+        if self.is_socket {
+            return sys::send_nonblocking(sys::borrow(&self.file), buf);
+        }
+        loop {
+            match (&self.file).write(buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) => match e.kind() {
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::WouldBlock => return Ok(None),
+                    _ => return Err(e),
+                },
+            }
+        }
     }
 }
 
 impl Write for &Fd {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.is_socket {
-            sys::send_nosignal(self.file.as_fd(), buf)
+            sys::send_nosignal(sys::borrow(&self.file), buf)
         } else {
             (&self.file).write(buf)
         }

@@ -126,6 +126,7 @@ impl<H: Halves> Link<H> {
     /// [`TransportError::Closed`]; a fatal error closes it: the socket is
     /// shut down (the other half, if split, fails on its next call) and
     /// queued bytes are dropped.
+    #[inline]
     pub(crate) fn guarded<T>(
         &mut self,
         op: impl FnOnce(&Fd, &mut H) -> Result<T, TransportError>,
@@ -164,12 +165,14 @@ impl<H: Halves> Link<H> {
 }
 
 impl<H: Reads> Link<H> {
+    #[inline]
     pub(crate) fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
         self.guarded(|fd, halves| halves.rx_mut().recv(fd, on_frame))
     }
 }
 
 impl<H: Writes> Link<H> {
+    #[inline]
     pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
         self.guarded(|fd, halves| halves.tx_mut().send(fd, frame))
     }

@@ -50,6 +50,7 @@ impl ReadHalf {
         }
     }
 
+    #[inline]
     pub(crate) fn recv(
         &mut self,
         fd: &Fd,
@@ -58,7 +59,8 @@ impl ReadHalf {
         if let Some(device) = &self.device {
             device.take(&mut on_frame);
         }
-        self.reader.read_from(&mut &*fd, on_frame)
+        self.reader
+            .read_with(|buf| fd.read_nonblocking(buf), on_frame)
     }
 
     /// The device's wake-up fd, to register next to the main one.

@@ -139,6 +139,7 @@ impl FrameReader {
     }
 
     /// The buffer's size when no oversized frame is being read.
+    #[inline]
     fn base_capacity(&self) -> usize {
         HEADER_SIZE + self.max_payload.min(PAYLOAD_MAX) + READ_CHUNK
     }
@@ -164,13 +165,36 @@ impl FrameReader {
     pub fn read_from<R: Read + ?Sized>(
         &mut self,
         source: &mut R,
+        on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<(), TransportError> {
+        self.read_with(
+            |buf| loop {
+                match source.read(buf) {
+                    Ok(n) => return Ok(Some(n)),
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::Interrupted => {}
+                        io::ErrorKind::WouldBlock => return Ok(None),
+                        _ => return Err(e),
+                    },
+                }
+            },
+            on_frame,
+        )
+    }
+
+    /// [`read_from`](FrameReader::read_from) over a read function that
+    /// retries `EINTR` itself and says "would block" with `Ok(None)`
+    /// (the fd's own, which needs no [`io::Error`] for that).
+    pub(crate) fn read_with(
+        &mut self,
+        mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
         mut on_frame: impl FnMut(Frame<'_>),
     ) -> Result<(), TransportError> {
         loop {
             let missing = self.drain(&mut on_frame)?;
             self.make_room(missing);
-            let n = match source.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
+            let n = match read(&mut self.buf[self.end..]) {
+                Ok(Some(0)) => {
                     return Err(match self.buffered() {
                         0 => TransportError::Closed,
                         have => TransportError::Truncated {
@@ -179,9 +203,8 @@ impl FrameReader {
                         },
                     })
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(()),
                 Err(e) => return Err(TransportError::Io(e)),
             };
             // A misbehaving Read impl could claim more than the slice held.
@@ -193,6 +216,10 @@ impl FrameReader {
     /// the unfinished one still needs (as far as known).
     fn drain(&mut self, on_frame: &mut impl FnMut(Frame<'_>)) -> Result<usize, TransportError> {
         loop {
+            if self.start == self.end {
+                // Everything handed out (the usual case): nothing to decode.
+                return Ok(HEADER_SIZE);
+            }
             match decode_bounded(&self.buf[self.start..self.end], self.max_payload)? {
                 Status::Complete((frame, used)) => {
                     on_frame(frame);
@@ -207,7 +234,20 @@ impl FrameReader {
     /// whole plus one read chunk: the base size, or more while a frame over
     /// 4096 bytes is being read (`missing` more bytes make it whole, and
     /// `drain` has checked its length against the limit).
+    #[inline]
     fn make_room(&mut self, missing: usize) {
+        if self.start == self.end && self.buf.len() == self.base_capacity() {
+            // Every frame handed out, no big one before: just rewind.
+            self.start = 0;
+            self.end = 0;
+        } else {
+            self.move_pending(missing);
+        }
+    }
+
+    /// [`make_room`](Self::make_room) with bytes to keep or a size to change.
+    #[cold]
+    fn move_pending(&mut self, missing: usize) {
         let pending = self.end - self.start;
         let base = self.base_capacity();
         let wanted = (pending + missing + READ_CHUNK).max(base);

@@ -10,11 +10,15 @@
 //!   raises `SIGPIPE`, which kills a process that has not ignored it (a C
 //!   program embedding us, say). On Apple systems, which lack
 //!   `MSG_NOSIGNAL`, the socket gets `SO_NOSIGPIPE` instead.
+//! * `read` and `send` that say "would block" without an [`io::Error`]:
+//!   every drain of the fd ends that way, so it is on the path of every
+//!   reply.
 //! * `shutdown`, to close a socket towards the peer after a fatal error
 //!   without closing the fd itself (it may still be registered with a
 //!   `mio::Poll`, and closing it would let its number be reused behind the
 //!   registration's back).
 
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -53,16 +57,83 @@ const SEND_FLAGS: libc::c_int = 0;
 /// `send(fd, buf, MSG_NOSIGNAL)`: a write to a socket that reports a gone
 /// peer as `EPIPE` instead of raising `SIGPIPE`.
 pub(crate) fn send_nosignal(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `fd` is open for the call; the pointer and length describe
-    // `buf`, which stays borrowed (and unmodified) for the call, and send()
-    // only reads that many bytes from it.
-    let n = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+    let n = send_raw(fd, buf);
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
         // n >= 0 and at most buf.len(), so it fits usize.
         Ok(n as usize)
     }
+}
+
+/// [`send_nosignal`] on a non-blocking socket, answering as
+/// [`read_nonblocking`] does.
+#[inline]
+pub(crate) fn send_nonblocking(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Option<usize>> {
+    nonblocking(|| send_raw(fd, buf))
+}
+
+#[inline]
+fn send_raw(fd: BorrowedFd<'_>, buf: &[u8]) -> libc::ssize_t {
+    // SAFETY: `fd` is open for the call; the pointer and length describe
+    // `buf`, which stays borrowed (and unmodified) for the call, and send()
+    // only reads that many bytes from it.
+    unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS) }
+}
+
+/// `read(fd, buf)` on a non-blocking fd: `Ok(Some(n))` for `n` bytes (0 at
+/// end of file), `Ok(None)` when it would block; `EINTR` is retried.
+#[inline]
+pub(crate) fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `fd` is open for the call; the pointer and length describe
+    // `buf`, which is exclusively borrowed for the call, and read() writes
+    // at most that many bytes into it.
+    nonblocking(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// Runs a `read`/`send`-like call on a non-blocking fd until it is not
+/// interrupted. "Would block" ends every drain of a socket, so it is told
+/// by `errno` alone, with no [`io::Error`] to make, classify and drop.
+#[inline]
+fn nonblocking(mut call: impl FnMut() -> libc::ssize_t) -> io::Result<Option<usize>> {
+    loop {
+        let n = call();
+        if n >= 0 {
+            // n >= 0 and at most the buffer's length, so it fits usize.
+            return Ok(Some(n as usize));
+        }
+        match errno() {
+            libc::EINTR => {}
+            code if code == libc::EAGAIN || code == libc::EWOULDBLOCK => return Ok(None),
+            code => return Err(io::Error::from_raw_os_error(code)),
+        }
+    }
+}
+
+/// `file`'s fd, borrowed for as long as `file` is (std's own `as_fd` for a
+/// `File` is an out-of-line call).
+#[inline]
+pub(crate) fn borrow(file: &File) -> BorrowedFd<'_> {
+    // SAFETY: the fd belongs to `file`, which keeps it open for at least
+    // the lifetime of the returned borrow.
+    unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) }
+}
+
+/// The calling thread's `errno`, read directly where libc names its
+/// location.
+#[cfg(any(target_os = "linux", target_os = "emscripten"))]
+#[inline]
+fn errno() -> libc::c_int {
+    // SAFETY: __errno_location() returns a valid pointer to this thread's
+    // errno, which lives as long as the thread.
+    unsafe { *libc::__errno_location() }
+}
+
+/// The calling thread's `errno`, through std elsewhere.
+#[cfg(not(any(target_os = "linux", target_os = "emscripten")))]
+#[inline]
+fn errno() -> libc::c_int {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// Sets `SO_NOSIGPIPE` where `MSG_NOSIGNAL` does not exist.

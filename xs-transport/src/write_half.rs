@@ -34,12 +34,16 @@ impl WriteHalf {
     /// Checks `frame` and writes it, queueing what the fd does not take.
     /// On a socket with nothing queued it goes straight from the caller's
     /// slice (no copy through the queue).
+    #[inline]
     pub(crate) fn send(&mut self, fd: &Fd, frame: &[u8]) -> Result<(), TransportError> {
         let header = check_frame(frame, self.writer.max_payload())?;
         match &self.device {
             Some(device) => device.admit(&header)?,
             None if self.writer.is_empty() => {
-                return self.writer.send_direct(&mut &*fd, frame).map(drop)
+                return self
+                    .writer
+                    .send_direct(frame, |rest| fd.write_nonblocking(rest))
+                    .map(drop)
             }
             None => {}
         }
@@ -61,7 +65,10 @@ impl WriteHalf {
             rest = &rest[len..];
         }
         if self.device.is_none() && self.writer.is_empty() {
-            return self.writer.send_direct(&mut &*fd, frames).map(drop);
+            return self
+                .writer
+                .send_direct(frames, |rest| fd.write_nonblocking(rest))
+                .map(drop);
         }
         let mut at = 0;
         for len in lens {

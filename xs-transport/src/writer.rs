@@ -45,6 +45,7 @@ const KEEP_CAPACITY: usize = 4 * FRAME_MAX;
 ///     Err(TransportError::MalformedFrame { len: 10, expected: 16 })
 /// ));
 /// ```
+#[inline]
 pub fn check_frame(frame: &[u8], max_payload: usize) -> Result<Header, TransportError> {
     let (header, used) = leading_frame(frame, max_payload)?;
     if used != frame.len() {
@@ -60,6 +61,7 @@ pub fn check_frame(frame: &[u8], max_payload: usize) -> Result<Header, Transport
 /// may go on with more frames; a frame cut short is
 /// [`TransportError::MalformedFrame`], one over `max_payload`
 /// [`TransportError::PayloadTooLarge`].
+#[inline]
 pub(crate) fn leading_frame(
     bytes: &[u8],
     max_payload: usize,
@@ -75,6 +77,14 @@ pub(crate) fn leading_frame(
         }
         Err(other) => Err(TransportError::Protocol(other)),
     }
+}
+
+/// A write that took no bytes of a non-empty buffer.
+fn write_zero() -> TransportError {
+    TransportError::Io(io::Error::new(
+        io::ErrorKind::WriteZero,
+        "xenstore connection accepted no bytes",
+    ))
 }
 
 /// Encodes the `XS_ERROR` reply xenstored would send for `request`:
@@ -234,28 +244,24 @@ impl FrameWriter {
         Ok(())
     }
 
-    /// Sends `frame` (already checked) straight from the caller's slice when
-    /// nothing is queued on a socket, queueing only what the socket did not
-    /// take; otherwise queues it behind the rest and flushes. Saves a copy
-    /// through the queue on the common path. Returns whether the queue is
-    /// empty afterwards.
-    pub(crate) fn send_direct<W: Write + ?Sized>(
+    /// Sends `frame` (already checked) straight from the caller's slice
+    /// with `write`, to be used only when nothing is queued on a socket,
+    /// queueing what the socket did not take. Saves a copy through the
+    /// queue on the common path. `write` retries `EINTR` itself and says
+    /// "would block" with `Ok(None)`. Returns whether the queue is empty
+    /// afterwards.
+    pub(crate) fn send_direct(
         &mut self,
-        sink: &mut W,
         frame: &[u8],
+        mut write: impl FnMut(&[u8]) -> io::Result<Option<usize>>,
     ) -> Result<bool, TransportError> {
         let mut written = 0;
-        while written < frame.len() {
-            match sink.write(&frame[written..]) {
-                Ok(0) => {
-                    return Err(TransportError::Io(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "xenstore connection accepted no bytes",
-                    )))
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+        while let Some(rest) = frame.get(written..).filter(|rest| !rest.is_empty()) {
+            match write(rest) {
+                Ok(Some(0)) => return Err(write_zero()),
+                // A misbehaving writer could claim more than it was given.
+                Ok(Some(n)) => written += n.min(rest.len()),
+                Ok(None) => break,
                 Err(e) => return Err(TransportError::Io(e)),
             }
         }
@@ -296,12 +302,7 @@ impl FrameWriter {
                 TransportKind::Xenbus => &self.buf[self.head..end],
             };
             match sink.write(chunk) {
-                Ok(0) => {
-                    return Err(TransportError::Io(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "xenstore connection accepted no bytes",
-                    )))
-                }
+                Ok(0) => return Err(write_zero()),
                 Ok(n) => {
                     self.head += n.min(chunk.len());
                     while self.frames.front().is_some_and(|&(_, e)| e <= self.head) {

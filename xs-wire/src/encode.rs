@@ -50,20 +50,25 @@ impl Ids {
 
 /// Something that can describe its payload as a sequence of byte pieces.
 pub(crate) trait Payload {
-    fn visit(&self, sink: &mut dyn Sink);
+    fn visit<S: Sink>(&self, sink: &mut S);
 
     fn payload_len(&self) -> usize {
-        let mut counter = Counter(0);
-        self.visit(&mut counter);
-        counter.0
+        counted_len(self)
     }
 }
 
+/// The payload length as the sum of the pieces [`Payload::visit`] gives.
+pub(crate) fn counted_len<P: Payload + ?Sized>(body: &P) -> usize {
+    let mut counter = Counter(0);
+    body.visit(&mut counter);
+    counter.0
+}
+
 /// Checks the limit and the room, then writes header and payload to `out`.
-pub(crate) fn to_slice(
+pub(crate) fn to_slice<P: Payload>(
     op: Op,
     ids: Ids,
-    body: &dyn Payload,
+    body: &P,
     limit: usize,
     out: &mut [u8],
 ) -> Result<usize, WireError> {
@@ -79,10 +84,10 @@ pub(crate) fn to_slice(
 }
 
 /// Builds the header after checking the payload against `limit`.
-pub(crate) fn checked_header(
+pub(crate) fn checked_header<P: Payload>(
     op: Op,
     ids: Ids,
-    body: &dyn Payload,
+    body: &P,
     limit: usize,
 ) -> Result<Header, WireError> {
     let len = body.payload_len();
@@ -99,10 +104,10 @@ pub(crate) fn checked_header(
 }
 
 #[cfg(feature = "bytes")]
-pub(crate) fn to_buf<B: bytes::BufMut>(
+pub(crate) fn to_buf<P: Payload, B: bytes::BufMut>(
     op: Op,
     ids: Ids,
-    body: &dyn Payload,
+    body: &P,
     limit: usize,
     out: &mut B,
 ) -> Result<usize, WireError> {

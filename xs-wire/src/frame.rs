@@ -62,6 +62,7 @@ impl Frame<'_> {
 /// }
 /// assert_eq!(decode(&buf[..10]).unwrap(), Status::Partial { needed: 6 });
 /// ```
+#[inline]
 pub fn decode(buf: &[u8]) -> Result<Status<(Frame<'_>, usize)>, WireError> {
     decode_with_limit(buf, PAYLOAD_MAX)
 }
@@ -76,6 +77,7 @@ pub fn decode(buf: &[u8]) -> Result<Status<(Frame<'_>, usize)>, WireError> {
 /// assert!(decode(&header).is_ok()); // fine on a socket: wait for the payload
 /// assert!(decode_with_limit(&header, XENBUS_PAYLOAD_MAX).is_err());
 /// ```
+#[inline]
 pub fn decode_with_limit(
     buf: &[u8],
     max_payload: usize,
@@ -104,6 +106,7 @@ pub fn decode_with_limit(
 /// assert_eq!(decode_bounded(&buf, 4096), Err(WireError::FrameTooLarge { header, max: 4096 }));
 /// # Ok::<(), xs_wire::WireError>(())
 /// ```
+#[inline]
 pub fn decode_bounded(
     buf: &[u8],
     max_payload: usize,
@@ -116,6 +119,7 @@ pub fn decode_bounded(
 
 /// The framing both decoders share; `Err` is the header of a frame whose
 /// payload is over `max_payload`.
+#[inline]
 fn split(buf: &[u8], max_payload: usize) -> Result<Status<(Frame<'_>, usize)>, Header> {
     let Some((head, rest)) = buf.split_first_chunk::<HEADER_SIZE>() else {
         return Ok(Status::Partial {

@@ -81,6 +81,7 @@ impl Header {
     /// let h = Header::from_bytes(&bytes);
     /// assert_eq!((h.op, h.len), (Op::WatchEvent, 20));
     /// ```
+    #[inline]
     pub fn from_bytes(bytes: &[u8; HEADER_SIZE]) -> Header {
         // Four fixed words need no parser: this runs for every frame, and
         // plain loads cost a few instructions where a combinator chain costs
@@ -102,6 +103,7 @@ impl Header {
     /// let bytes = Header { op: Op::Read, req_id: 7, tx_id: 0, len: 3 }.to_bytes();
     /// assert_eq!(bytes[..4], 2u32.to_ne_bytes()); // READ is type 2, host byte order
     /// ```
+    #[inline]
     pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
         let mut out = [0u8; HEADER_SIZE];
         let words = [self.op.to_u32(), self.req_id, self.tx_id, self.len];

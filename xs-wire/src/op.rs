@@ -244,6 +244,7 @@ impl Op {
     /// assert!(Op::TransactionEnd.takes_transaction());
     /// assert!(!Op::Watch.takes_transaction()); // watches ignore transactions
     /// ```
+    #[inline]
     pub const fn takes_transaction(self) -> bool {
         matches!(
             self,

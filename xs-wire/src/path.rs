@@ -91,8 +91,8 @@ pub enum PathKind {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Path<'a>(&'a str);
 
-/// Which bytes may appear in a path, as a table: validation runs on every
-/// request, and one load per byte beats a chain of range checks.
+/// Which bytes may appear in a path, as a table: one load per byte beats
+/// a chain of range checks.
 const ALLOWED: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
@@ -106,6 +106,45 @@ const ALLOWED: [bool; 256] = {
 
 fn allowed(b: u8) -> bool {
     ALLOWED[usize::from(b)]
+}
+
+/// Whether every byte of `path` is allowed: no branch per byte, since
+/// paths are nearly always valid.
+fn all_allowed(path: &[u8]) -> bool {
+    path.iter().fold(true, |ok, &b| ok & allowed(b))
+}
+
+/// Whether `path` holds `//`, eight bytes at a time. Words start seven
+/// bytes apart, so every pair of neighbours lies inside one word; the last
+/// word is the path's last eight bytes, and a path shorter than a word is
+/// padded with bytes that are not `/`. Non-ASCII bytes may give a wrong
+/// answer; they are refused before this answer is used.
+fn has_double_slash(path: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const LOW7: u64 = ONES * 0x7F;
+    const SLASHES: u64 = ONES * b'/' as u64;
+    // Bit 7 of each byte lane is set where the lane is `/` (lanes of ASCII
+    // bytes: XOR leaves zero only there, and the sum cannot carry into the
+    // next lane), and, in `pairs`, where the lane before it is `/` too.
+    let slashes = |word: &[u8; 8]| !((u64::from_le_bytes(*word) ^ SLASHES) + LOW7);
+    let pairs = |word: &[u8; 8]| {
+        let s = slashes(word);
+        s & (s << 8)
+    };
+    let Some(last) = path.last_chunk::<8>() else {
+        let mut padded = [0; 8];
+        padded[..path.len()].copy_from_slice(path);
+        return pairs(&padded) & !LOW7 != 0;
+    };
+    let mut found = pairs(last);
+    let mut at = 0;
+    while at + 8 < path.len() {
+        if let Some(word) = path[at..].first_chunk::<8>() {
+            found |= pairs(word);
+        }
+        at += 7;
+    }
+    found & !LOW7 != 0
 }
 
 fn is_special(path: &str) -> bool {
@@ -130,15 +169,10 @@ fn check<'a>(
     let Some(&first) = path.first() else {
         return err(PathError::Empty);
     };
-    // One pass for the byte classes and `//`.
-    let mut double_slash = false;
-    let mut prev = 0u8;
-    for (index, &b) in path.iter().enumerate() {
-        if !allowed(b) {
+    if !all_allowed(path) {
+        if let Some(index) = path.iter().position(|&b| !allowed(b)) {
             return err(PathError::BadChar { index });
         }
-        double_slash |= b == b'/' && prev == b'/';
-        prev = b;
     }
     let max = if first == b'/' {
         ABS_PATH_MAX
@@ -151,10 +185,10 @@ fn check<'a>(
             max,
         });
     }
-    if double_slash {
+    if has_double_slash(path) {
         return err(PathError::DoubleSlash);
     }
-    if path.len() > 1 && prev == b'/' {
+    if path.len() > 1 && path.ends_with(b"/") {
         return err(PathError::TrailingSlash);
     }
     let text = text()?;

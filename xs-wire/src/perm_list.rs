@@ -142,12 +142,11 @@ impl<'a> PermList<'a> {
         false
     }
 
-    pub(crate) fn visit(&self, sink: &mut dyn Sink) {
+    pub(crate) fn visit<S: Sink>(&self, sink: &mut S) {
         let mut text = [0u8; PERM_TEXT_MAX];
         for perm in self.iter() {
             let n = perm.write_to(&mut text);
-            sink.put(&text[..n]);
-            sink.put(b"\0");
+            sink.put_cstr(&text[..n]);
         }
     }
 }

@@ -215,32 +215,28 @@ impl<'a> Reply<'a> {
 }
 
 impl Payload for Reply<'_> {
-    fn visit(&self, sink: &mut dyn Sink) {
-        let cstr = |sink: &mut dyn Sink, bytes: &[u8]| {
-            sink.put(bytes);
-            sink.put(b"\0");
-        };
+    fn visit<S: Sink>(&self, sink: &mut S) {
         match *self {
             Reply::Ack => sink.put(b"OK\0"),
             Reply::Value(value) | Reply::Text(value) => sink.put(value),
             Reply::Directory(names) => sink.put(names.as_bytes()),
             Reply::DirectoryPart(chunk) => {
-                cstr(sink, Decimal::new(chunk.generation).as_bytes());
+                sink.put_cstr(Decimal::new(chunk.generation).as_bytes());
                 sink.put(chunk.names.as_bytes());
                 if chunk.complete {
                     sink.put(b"\0");
                 }
             }
             Reply::Perms(perms) => perms.visit(sink),
-            Reply::TransactionId(id) => cstr(sink, Decimal::new(id.into()).as_bytes()),
+            Reply::TransactionId(id) => sink.put_cstr(Decimal::new(id.into()).as_bytes()),
             Reply::Bool(b) => sink.put(if b { b"T\0" } else { b"F\0" }),
-            Reply::DomainPath(path) => cstr(sink, path.as_bytes()),
-            Reply::Number(n) => cstr(sink, Decimal::new(n).as_bytes()),
-            Reply::QuotaNames(names) => cstr(sink, names.as_str().as_bytes()),
-            Reply::Error(e) => cstr(sink, e.name().as_bytes()),
+            Reply::DomainPath(path) => sink.put_cstr(path.as_bytes()),
+            Reply::Number(n) => sink.put_cstr(Decimal::new(n).as_bytes()),
+            Reply::QuotaNames(names) => sink.put_cstr(names.as_str().as_bytes()),
+            Reply::Error(e) => sink.put_cstr(e.name().as_bytes()),
             Reply::WatchEvent(ev) => {
-                cstr(sink, ev.path.as_bytes());
-                cstr(sink, ev.token.as_bytes());
+                sink.put_cstr(ev.path.as_bytes());
+                sink.put_cstr(ev.token.as_bytes());
             }
         }
     }

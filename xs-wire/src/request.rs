@@ -205,6 +205,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(Request::Mkdir { path: Path::new("/local/domain/4")? }.op(), Op::Mkdir);
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn op(&self) -> Op {
         match self {
             Request::Control { .. } => Op::Control,
@@ -269,6 +270,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(Request::GetDomainPath { domid: 1 }.path(), None);
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn path(&self) -> Option<Path<'a>> {
         match *self {
             Request::Directory { path }
@@ -295,6 +297,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(watch.validate(7), Err(WireError::TransactionNotAllowed(Op::Watch)));
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn validate(&self, tx_id: u32) -> Result<(), WireError> {
         let op = self.op();
         self.check_special_path()?;
@@ -321,6 +324,7 @@ impl<'a> Request<'a> {
     }
 
     /// `@` paths are only valid for WATCH, UNWATCH, GET_PERMS and SET_PERMS.
+    #[inline]
     fn check_special_path(&self) -> Result<(), WireError> {
         match self.path() {
             Some(path)
@@ -343,6 +347,7 @@ impl<'a> Request<'a> {
     /// assert_eq!(write.payload_len(), "/vm/1/name\0guest".len()); // no NUL after a value
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn payload_len(&self) -> usize {
         Payload::payload_len(self)
     }
@@ -375,6 +380,7 @@ impl<'a> Request<'a> {
     /// assert!(matches!(err, WireError::PayloadTooLarge { .. })); // too big for the device
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
+    #[inline]
     pub fn encode_with_limit(
         &self,
         ids: Ids,
@@ -607,38 +613,48 @@ fn malformed_args(op: Op) -> WireError {
 }
 
 /// Writes `value` in decimal followed by a NUL.
-fn put_number(sink: &mut dyn Sink, value: u64) {
-    sink.put(Decimal::new(value).as_bytes());
-    sink.put(b"\0");
-}
-
-fn put_str(sink: &mut dyn Sink, text: &[u8]) {
-    sink.put(text);
-    sink.put(b"\0");
+fn put_number<S: Sink>(sink: &mut S, value: u64) {
+    sink.put_cstr(Decimal::new(value).as_bytes());
 }
 
 impl Payload for Request<'_> {
-    fn visit(&self, sink: &mut dyn Sink) {
+    /// The usual requests' lengths without a walk over their pieces (the
+    /// golden tests hold every variant to the walk's sum).
+    #[inline]
+    fn payload_len(&self) -> usize {
+        match *self {
+            Request::Directory { path }
+            | Request::Read { path }
+            | Request::GetPerms { path }
+            | Request::Mkdir { path }
+            | Request::Rm { path } => path.as_bytes().len() + 1,
+            Request::Write { path, value } => path.as_bytes().len() + 1 + value.len(),
+            _ => encode::counted_len(self),
+        }
+    }
+
+    #[inline]
+    fn visit<S: Sink>(&self, sink: &mut S) {
         match *self {
             Request::Control { command, args } => {
-                put_str(sink, command.as_bytes());
+                sink.put_cstr(command.as_bytes());
                 sink.put(args);
             }
             Request::Directory { path }
             | Request::Read { path }
             | Request::GetPerms { path }
             | Request::Mkdir { path }
-            | Request::Rm { path } => put_str(sink, path.as_bytes()),
+            | Request::Rm { path } => sink.put_cstr(path.as_bytes()),
             Request::Watch { path, token, depth } => {
-                put_str(sink, path.as_bytes());
-                put_str(sink, token.as_bytes());
+                sink.put_cstr(path.as_bytes());
+                sink.put_cstr(token.as_bytes());
                 if let Some(depth) = depth {
                     put_number(sink, depth.into());
                 }
             }
             Request::Unwatch { path, token } => {
-                put_str(sink, path.as_bytes());
-                put_str(sink, token.as_bytes());
+                sink.put_cstr(path.as_bytes());
+                sink.put_cstr(token.as_bytes());
             }
             Request::TransactionStart | Request::ResetWatches => sink.put(b"\0"),
             Request::TransactionEnd { commit } => {
@@ -654,11 +670,11 @@ impl Payload for Request<'_> {
             | Request::IsDomainIntroduced { domid }
             | Request::Resume { domid } => put_number(sink, domid.into()),
             Request::Write { path, value } => {
-                put_str(sink, path.as_bytes());
+                sink.put_cstr(path.as_bytes());
                 sink.put(value);
             }
             Request::SetPerms { path, perms } => {
-                put_str(sink, path.as_bytes());
+                sink.put_cstr(path.as_bytes());
                 perms.visit(sink);
             }
             Request::SetTarget { domid, target } => {
@@ -666,7 +682,7 @@ impl Payload for Request<'_> {
                 put_number(sink, target.into());
             }
             Request::DirectoryPart { path, offset } => {
-                put_str(sink, path.as_bytes());
+                sink.put_cstr(path.as_bytes());
                 put_number(sink, offset.into());
             }
             Request::GetFeature { domid } => {
@@ -680,17 +696,17 @@ impl Payload for Request<'_> {
             }
             Request::GetQuota(query) => match query {
                 QuotaQuery::Names => {}
-                QuotaQuery::Global(name) => put_str(sink, name.as_bytes()),
+                QuotaQuery::Global(name) => sink.put_cstr(name.as_bytes()),
                 QuotaQuery::Domain { domid, name } => {
                     put_number(sink, domid.into());
-                    put_str(sink, name.as_bytes());
+                    sink.put_cstr(name.as_bytes());
                 }
             },
             Request::SetQuota { domid, name, value } => {
                 if let Some(domid) = domid {
                     put_number(sink, domid.into());
                 }
-                put_str(sink, name.as_bytes());
+                sink.put_cstr(name.as_bytes());
                 put_number(sink, value.into());
             }
         }

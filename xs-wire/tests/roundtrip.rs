@@ -895,6 +895,49 @@ fn path_strategy_reaches_every_outcome() {
     }
 }
 
+/// Path::from_bytes against section 1 for `bytes`: the same verdict, and
+/// for a bad byte the first one.
+fn agrees_with_section_1(bytes: &[u8]) {
+    match (Path::from_bytes(bytes), section_1(bytes)) {
+        (Ok(path), Ok(kind)) => assert_eq!(path.kind(), kind, "{bytes:?}"),
+        (Err(WireError::InvalidPath(e)), Err(broken)) => {
+            assert_eq!(e, broken[0], "{bytes:?}: all broken: {broken:?}");
+        }
+        (got, want) => panic!("{bytes:?}: got {got:?}, want {want:?}"),
+    }
+}
+
+/// The validator reads eight bytes at a time (and the last eight again):
+/// every byte value in every lane of paths up to three words long, and
+/// `//` straddling every lane and word boundary.
+#[test]
+fn path_bytes_in_every_position() {
+    for len in 1..=24 {
+        for at in 0..len {
+            for byte in 0..=255u8 {
+                let mut path = vec![b'a'; len];
+                path[at] = byte;
+                agrees_with_section_1(&path);
+                path[0] = b'/';
+                agrees_with_section_1(&path);
+            }
+            if at + 1 < len {
+                let mut path = vec![b'x'; len];
+                path[0] = b'/';
+                path[at] = b'/';
+                path[at + 1] = b'/';
+                agrees_with_section_1(&path);
+                // Two slashes apart are fine.
+                if at + 2 < len {
+                    path[at + 1] = b'y';
+                    path[at + 2] = b'/';
+                    agrees_with_section_1(&path);
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4096))]
 

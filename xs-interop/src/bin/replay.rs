@@ -9,10 +9,14 @@
 //!     where <file> is NAME in lower case with each run of anything but
 //!     [a-z0-9] made one '-' ("oxenstored 4.17 (dom0)": oxenstored-4-17-dom0).
 //!
-//! replay compare [--report FILE] BASE.txt OTHER.txt...
+//! replay compare [--report FILE] [--expect DOC --section HEADING] BASE.txt OTHER.txt...
 //!     Compares BASE with each OTHER step by step, prints one summary line
 //!     per pair ("C xenstored vs xs-server: 158 steps, 140 identical, 18
-//!     differ") and writes every difference to FILE (Markdown).
+//!     differ") and writes every difference to FILE (Markdown). With
+//!     --expect, the steps that differ must be exactly those listed in the
+//!     tables of DOC's section HEADING (see xs_interop::listed_steps): an
+//!     unlisted difference, or a listed step that no longer differs, makes
+//!     the command fail.
 //! ```
 //!
 //! `scripts/xen-qemu/ci` runs `play --socket /run/xenstored/socket` inside a
@@ -29,7 +33,7 @@ use xs_interop::{run, scripts, Daemon, DaemonKind};
 fn usage() -> ExitCode {
     eprintln!(
         "usage: replay play (--socket PATH | --xs-server | --oxenstored) --label NAME --out DIR\n       \
-         replay compare [--report FILE] BASE.txt OTHER.txt..."
+         replay compare [--report FILE] [--expect DOC --section HEADING] BASE.txt OTHER.txt..."
     );
     ExitCode::from(2)
 }
@@ -237,22 +241,33 @@ fn shorten(line: &str) -> String {
 }
 
 fn compare(args: &[String]) -> Result<(), String> {
-    let mut report_path = None;
+    let (mut report_path, mut expect, mut section) = (None, None, None);
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--report" => {
-                report_path = Some(PathBuf::from(
-                    it.next().ok_or("--report needs a value")?.clone(),
-                ))
-            }
+            "--report" => report_path = Some(PathBuf::from(value()?)),
+            "--expect" => expect = Some(PathBuf::from(value()?)),
+            "--section" => section = Some(value()?),
             f => files.push(PathBuf::from(f)),
         }
     }
     if files.len() < 2 {
         return Err("compare needs a base transcript and at least one other".into());
     }
+    let listed = match (expect, section) {
+        (None, None) => None,
+        (Some(doc), Some(heading)) => {
+            let text =
+                std::fs::read_to_string(&doc).map_err(|e| format!("{}: {e}", doc.display()))?;
+            let steps = xs_interop::listed_steps(&text, &heading)
+                .ok_or_else(|| format!("{}: no section {heading:?}", doc.display()))?;
+            Some((doc, heading, steps))
+        }
+        _ => return Err("--expect and --section go together".into()),
+    };
+    let mut unexpected = Vec::new();
     let base = load(&files[0])?;
     let mut report = format!("# Transcript differences: {} vs the others\n\n", base.label);
     let mut details = String::new();
@@ -264,6 +279,23 @@ fn compare(args: &[String]) -> Result<(), String> {
             match other.steps.get(key) {
                 Some((_, theirs)) if theirs == lines => same += 1,
                 theirs => differ.push((heading, lines, theirs.map(|t| &t.1))),
+            }
+        }
+        if let Some((_, _, steps)) = &listed {
+            let differing: std::collections::BTreeSet<&(String, usize)> = base
+                .order
+                .iter()
+                .filter(|key| other.steps.get(*key).map(|t| &t.1) != Some(&base.steps[*key].1))
+                .collect();
+            for key in &differing {
+                if !steps.contains(*key) {
+                    unexpected.push(format!("{} step {} differs, unlisted", key.0, key.1));
+                }
+            }
+            for key in steps {
+                if !differing.contains(key) {
+                    unexpected.push(format!("{} step {} is listed but identical", key.0, key.1));
+                }
             }
         }
         let summary = format!(
@@ -300,6 +332,19 @@ fn compare(args: &[String]) -> Result<(), String> {
     if let Some(path) = report_path {
         std::fs::write(&path, report).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("replay: differences written to {}", path.display());
+    }
+    if let Some((doc, heading, _)) = listed {
+        if !unexpected.is_empty() {
+            return Err(format!(
+                "the differences do not match {} (section {heading:?}):\n  {}",
+                doc.display(),
+                unexpected.join("\n  ")
+            ));
+        }
+        println!(
+            "replay: the differences are those listed in {} ({heading})",
+            doc.display()
+        );
     }
     Ok(())
 }
