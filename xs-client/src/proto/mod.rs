@@ -495,6 +495,21 @@ impl<W: Clone> Core<W> {
         if h.op == Op::Error {
             if let Some(o) = e.take_watch() {
                 self.watches.watch_failed(o.monitor, &o.pair);
+                // Monitors that joined this WATCH while it was in flight
+                // still count on a registration the daemon refused: ask
+                // for one of their own (nobody waits for it).
+                if self.watches.is_registered(&o.pair) {
+                    if let Ok(path) = Path::new(&o.pair.0) {
+                        let token = o.pair.1.clone();
+                        let depth = self.watches.depth_of(&o.pair);
+                        let req = Request::Watch {
+                            path,
+                            token: &token,
+                            depth,
+                        };
+                        self.enqueue_detached(&req, 0);
+                    }
+                }
             }
         }
         Ok(())

@@ -1492,7 +1492,6 @@ fn a_monitor_removed_while_its_watch_is_in_flight_sends_one_unwatch() {
 // only, not by the WATCH that made it): each test fails today.
 
 #[test]
-#[ignore = "known bug: a monitor sharing a WATCH that fails keeps a registration the daemon never made"]
 fn a_monitor_sharing_a_failed_watch_keeps_no_phantom_registration() {
     let mut c = socket();
     let a = c.add_monitor(8, false, 1);

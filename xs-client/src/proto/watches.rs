@@ -208,6 +208,11 @@ impl<W: Clone> Watches<W> {
         }
     }
 
+    /// The depth `pair` was registered with.
+    pub(crate) fn depth_of(&self, pair: &Pair) -> Option<u32> {
+        self.registrations.get(pair).and_then(|&(_, depth)| depth)
+    }
+
     /// Whether some monitor holds `pair`.
     pub(crate) fn is_registered(&self, pair: &Pair) -> bool {
         self.registrations.contains_key(pair)
