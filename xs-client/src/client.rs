@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use xs_transport::{Connection, Endpoint, TransportError};
-use xs_wire::{QuotaQuery, Reply, Request};
 
 use crate::handle::Handle;
-use crate::store::{check_domid, sealed::Sealed};
-use crate::{Error, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
+use crate::store::sealed::Sealed;
+use crate::{ops, Error, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
 ///
@@ -33,7 +32,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(10);
 /// A random pause before retry `attempt` (1-based): uniform in
 /// `[0, min(50 us * 2^attempt, MAX_BACKOFF)]`, so clients that conflicted
 /// with each other do not collide again in lock step.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     let ceiling = Duration::from_micros(50)
         .saturating_mul(1u32 << attempt.min(16))
@@ -52,8 +51,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_nanos(h.finish() % nanos)
 }
 
-/// `DOMID_SELF`: "the calling domain" where the protocol allows it.
-const DOMID_SELF: u32 = 0x7FF0;
 
 /// A connection to xenstored, shared by any number of threads.
 ///
@@ -227,16 +224,24 @@ impl ClientBuilder {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn connect(self) -> Result<Client> {
+        let (conn, timeout, transact_attempts) = self.open()?;
+        let router = Router::with_timeout(conn, timeout)?;
+        Ok(Client {
+            router: Arc::new(router),
+            transact_attempts,
+        })
+    }
+
+    /// Connects: the connection, the round-trip timeout and the attempts
+    /// of `transact` (shared with the async clients' builder).
+    pub(crate) fn open(self) -> Result<(Connection, Option<Duration>, u32)> {
         let endpoint = self.endpoint.unwrap_or_else(Endpoint::discover);
         let conn = endpoint
             .connect()
             .map_err(|e| connect_error(&endpoint, e))?;
         let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
-        let router = Router::with_timeout(conn, timeout)?;
-        Ok(Client {
-            router: Arc::new(router),
-            transact_attempts: self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS),
-        })
+        let attempts = self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS);
+        Ok((conn, timeout, attempts))
     }
 }
 
@@ -471,12 +476,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_domain_path(&self, domid: u32) -> Result<String> {
-        check_domid(domid)?;
-        self.handle()
-            .run(Request::GetDomainPath { domid }, |r| match r {
-                Reply::DomainPath(p) => Some(p.to_owned()),
-                _ => None,
-            })
+        self.handle().exec(ops::get_domain_path(domid)?)
     }
 
     /// Whether xenstored knows the domain (privileged).
@@ -493,15 +493,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn is_domain_introduced(&self, domid: u32) -> Result<bool> {
-        // DOMID_SELF asks about the caller itself.
-        if domid != DOMID_SELF {
-            check_domid(domid)?;
-        }
-        self.handle()
-            .run(Request::IsDomainIntroduced { domid }, |r| match r {
-                Reply::Bool(b) => Some(b),
-                _ => None,
-            })
+        self.handle().exec(ops::is_domain_introduced(domid)?)
     }
 
     /// Tells xenstored about a new domain and its store ring (privileged).
@@ -523,8 +515,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn introduce_domain(&self, domid: u32, gfn: u64, evtchn: u32) -> Result<()> {
-        check_domid(domid)?;
-        self.ack(Request::Introduce { domid, gfn, evtchn })
+        self.handle().exec(ops::introduce_domain(domid, gfn, evtchn)?)
     }
 
     /// Makes xenstored forget a domain (privileged); fires `@releaseDomain`.
@@ -541,8 +532,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn release_domain(&self, domid: u32) -> Result<()> {
-        check_domid(domid)?;
-        self.ack(Request::Release { domid })
+        self.handle().exec(ops::release_domain(domid)?)
     }
 
     /// Clears a domain's shutdown flag (privileged).
@@ -559,8 +549,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn resume_domain(&self, domid: u32) -> Result<()> {
-        check_domid(domid)?;
-        self.ack(Request::Resume { domid })
+        self.handle().exec(ops::resume_domain(domid)?)
     }
 
     /// Gives `domid` the rights of `target` (privileged; for device-model
@@ -578,9 +567,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_target(&self, domid: u32, target: u32) -> Result<()> {
-        check_domid(domid)?;
-        check_domid(target)?;
-        self.ack(Request::SetTarget { domid, target })
+        self.handle().exec(ops::set_target(domid, target)?)
     }
 
     /// Drops every watch and transaction of this connection. Never use it
@@ -598,7 +585,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn reset_watches(&self) -> Result<()> {
-        self.ack(Request::ResetWatches)
+        self.handle().exec(ops::reset_watches())
     }
 
     /// Sends a CONTROL command (privileged, implementation-defined) and
@@ -619,11 +606,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn control(&self, command: &str, args: &[u8]) -> Result<Vec<u8>> {
-        self.handle()
-            .run(Request::Control { command, args }, |r| match r {
-                Reply::Text(t) => Some(t.to_vec()),
-                _ => None,
-            })
+        self.handle().exec(ops::control(command, args))
     }
 
     /// Feature bits of a domain, or the daemon's own (`None`) (Xen 4.21+).
@@ -648,8 +631,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_features(&self, domid: Option<u32>) -> Result<u64> {
-        domid.map(check_domid).transpose()?;
-        self.number(Request::GetFeature { domid })
+        self.handle().exec(ops::get_features(domid)?)
     }
 
     /// Sets a domain's feature bits before it is introduced (Xen 4.21+).
@@ -669,8 +651,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_features(&self, domid: u32, features: u32) -> Result<()> {
-        check_domid(domid)?;
-        self.ack(Request::SetFeature { domid, features })
+        self.handle().exec(ops::set_features(domid, features)?)
     }
 
     /// The names of the daemon's quotas (Xen 4.22+).
@@ -694,11 +675,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_quota_names(&self) -> Result<Vec<String>> {
-        self.handle()
-            .run(Request::GetQuota(QuotaQuery::Names), |r| match r {
-                Reply::QuotaNames(n) => Some(n.iter().map(str::to_owned).collect()),
-                _ => None,
-            })
+        self.handle().exec(ops::get_quota_names())
     }
 
     /// A quota's value, global (`domid: None`) or a domain's (Xen 4.22+).
@@ -718,12 +695,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_quota(&self, domid: Option<u32>, name: &str) -> Result<u64> {
-        domid.map(check_domid).transpose()?;
-        let query = match domid {
-            Some(domid) => QuotaQuery::Domain { domid, name },
-            None => QuotaQuery::Global(name),
-        };
-        self.number(Request::GetQuota(query))
+        self.handle().exec(ops::get_quota(domid, name)?)
     }
 
     /// Sets a quota, global (`domid: None`) or a domain's (Xen 4.22+).
@@ -743,20 +715,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_quota(&self, domid: Option<u32>, name: &str, value: u32) -> Result<()> {
-        domid.map(check_domid).transpose()?;
-        self.ack(Request::SetQuota { domid, name, value })
-    }
-
-    fn ack(&self, req: Request<'_>) -> Result<()> {
-        self.handle()
-            .run(req, |r| matches!(r, Reply::Ack).then_some(()))
-    }
-
-    fn number(&self, req: Request<'_>) -> Result<u64> {
-        self.handle().run(req, |r| match r {
-            Reply::Number(n) => Some(n),
-            _ => None,
-        })
+        self.handle().exec(ops::set_quota(domid, name, value)?)
     }
 }
 

@@ -138,7 +138,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn transport_error(e: xs_transport::TransportError) -> Error {
+pub(crate) fn transport_error(e: xs_transport::TransportError) -> Error {
     Error::disconnected(e.to_string())
 }
 
@@ -147,7 +147,7 @@ fn transport_error(e: xs_transport::TransportError) -> Error {
 /// the protocol, not the connection going away: report it as
 /// [`Error::UnexpectedPacket`], like every other frame the client cannot
 /// accept. EOF, a frame cut short and I/O errors are `Disconnected`.
-fn receive_error(e: xs_transport::TransportError) -> Error {
+pub(crate) fn receive_error(e: xs_transport::TransportError) -> Error {
     match e {
         xs_transport::TransportError::Protocol(wire) => {
             Error::unexpected(Problem::Undecodable(wire), None)

@@ -6,11 +6,11 @@
 //! whatever the answer, so a retry starts from scratch; [`crate::Client::transact`]
 //! does that for you.
 
-use xs_wire::{Errno, Reply, Request};
+use xs_wire::{Errno, Request};
 
 use crate::handle::Handle;
 use crate::store::sealed::Sealed;
-use crate::{reply, Client, Error, Result, Router, Store};
+use crate::{ops, reply, Client, Error, Result, Router, Store};
 
 /// An open transaction. Reads and writes through it (the [`Store`] methods)
 /// see a snapshot and its own changes; others see nothing until
@@ -121,17 +121,12 @@ impl<'c> Transaction<'c> {
 
 /// Sends TRANSACTION_START; the new transaction's id.
 pub(crate) fn start_id(h: &Handle<'_>) -> Result<u32> {
-    h.run(Request::TransactionStart, |r| match r {
-        Reply::TransactionId(id) => Some(id),
-        _ => None,
-    })
+    h.exec(ops::transaction_start())
 }
 
 /// Sends TRANSACTION_END (commit or abort) and waits like any request.
 pub(crate) fn end_id(h: &Handle<'_>, commit: bool) -> Result<()> {
-    h.run(Request::TransactionEnd { commit }, |r| {
-        matches!(r, Reply::Ack).then_some(())
-    })
+    h.exec(ops::transaction_end(commit))
 }
 
 /// Aborts transaction `tx_id`, waiting at most the cleanup bound. In a

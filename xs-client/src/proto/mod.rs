@@ -260,6 +260,15 @@ impl<W: Clone> Core<W> {
         self.give_up(req_id);
     }
 
+    /// The caller of `req_id` stops waiting, but the request still goes
+    /// out if it has not yet: for cleanups sent from destructors (aborting
+    /// a transaction, unwatching). Its reply is dropped when it comes, and
+    /// what it created undone, as for [`Core::abandon`].
+    pub fn detach(&mut self, req_id: u32) {
+        self.requests.expired.remove(&req_id);
+        self.stop_waiting(req_id);
+    }
+
     fn give_up(&mut self, req_id: u32) {
         if self.outbox.withdraw(req_id) {
             if let Some(e) = self.requests.remove(req_id) {
@@ -267,6 +276,10 @@ impl<W: Clone> Core<W> {
             }
             return;
         }
+        self.stop_waiting(req_id);
+    }
+
+    fn stop_waiting(&mut self, req_id: u32) {
         match self.requests.abandon(req_id) {
             Some(State::Waiting) => {
                 if let Some(e) = self.requests.entries.get(&req_id) {

@@ -1,0 +1,2 @@
+//! Cancellation: dropping a future at any await point leaves the
+//! connection usable.
