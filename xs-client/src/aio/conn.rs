@@ -3,19 +3,23 @@
 //!
 //! # Who reads the socket
 //!
-//! The async counterpart of the threaded router's leader/follower scheme.
 //! Every future waiting on the connection (a request, a monitor's stream)
-//! is a *participant*. Whichever participant is polled while nobody holds
-//! the *driver* role takes it: it writes what the core queued, reads and
-//! dispatches every frame (waking the owners of the replies it finds),
-//! and keeps the timer of the earliest deadline, until its own answer is
-//! in. It then hands the role on by waking one waiting participant. A
-//! lone task doing one request at a time therefore writes and reads
-//! inline, like the sync client, and a reply is never handed from one
-//! thread or task to another before its owner sees it.
+//! is a *participant*. Whichever participant is polled while nobody is
+//! reading takes the reader (a `try_lock`, never a wait): it writes what
+//! the core queued, reads and dispatches every frame (waking the owners of
+//! the replies it finds), passes the time to the core, and arms the
+//! reactor for more. A lone task doing one request at a time therefore
+//! writes and reads inline, like the sync client, and a reply is never
+//! handed from one thread or task to another before its owner sees it.
 //!
-//! Only the driver polls the fd's readiness, so a reactor that keeps one
-//! waker per direction (tokio's `AsyncFd`) is enough.
+//! The reactor (and the deadline timer) is armed with one waker of the
+//! connection's own, which wakes every waiting participant: a reactor
+//! keeps one waker per direction, and the participant that armed it last
+//! may stop being polled (a monitor's `next()` lost in a `select!`), so
+//! readiness must reach all of them. Those whose answer is not in find
+//! the reader busy or the fd drained and go back to sleep: a spurious
+//! wake-up per waiting participant per readiness event, the price of
+//! needing no task of our own.
 //!
 //! # Writing
 //!
@@ -35,7 +39,7 @@
 //! it created undone) and hands the driver role on if it held it.
 
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -54,8 +58,12 @@ const DEVICE_RETRY: Duration = Duration::from_millis(5);
 /// The shared state of one connection.
 pub(crate) struct Conn<R: Runtime> {
     state: Mutex<State>,
-    /// Only the driver reads. Lock order: `rx`, then `state`.
-    rx: Mutex<FrameReceiver>,
+    /// The reader: taken with `try_lock` only. Lock order: `reader`, then
+    /// `state`.
+    reader: Mutex<Reader<R>>,
+    /// Every waiting participant, woken by the reactor through `waker`.
+    waiting: Arc<Waiting>,
+    waker: Waker,
     io: R::Io,
     kind: TransportKind,
     peer: String,
@@ -66,30 +74,40 @@ pub(crate) struct Conn<R: Runtime> {
 struct State {
     core: Core<Waker>,
     sender: FrameSender,
-    /// The participant holding the driver role, and its waker.
-    driver: Option<(u64, Waker)>,
-    /// Participants waiting while another drives.
-    followers: Vec<(u64, Waker)>,
-    next_participant: u64,
     woken: Vec<Waker>,
 }
 
-/// One participant's place: its id once it has waited, and the driver's
-/// timers while it drives.
-pub(crate) struct Seat<R: Runtime> {
-    id: u64,
+/// What the reader holds: the receiving half and the timers.
+struct Reader<R: Runtime> {
+    rx: FrameReceiver,
+    /// The earliest deadline's timer, and the instant it is set to.
     timer: Option<(Instant, R::Timer)>,
+    /// The retry of a device write that would block.
     retry: Option<R::Timer>,
 }
 
-impl<R: Runtime> Default for Seat<R> {
-    fn default() -> Self {
-        Seat {
-            id: 0,
-            timer: None,
-            retry: None,
-        }
+/// The wakers of the participants waiting, by id.
+#[derive(Default)]
+struct Waiting {
+    list: Mutex<Vec<(u64, Waker)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl std::task::Wake for Waiting {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers: Vec<Waker> = lock(&self.list).iter().map(|(_, w)| w.clone()).collect();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// One participant's place among the waiting (0: not waiting).
+#[derive(Default)]
+pub(crate) struct Seat {
+    id: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,16 +142,20 @@ impl<R: Runtime> Conn<R> {
             .try_clone_to_owned()
             .map_err(io_err)?;
         let io = R::register(fd, kind == TransportKind::Xenbus).map_err(io_err)?;
+        let waiting = Arc::new(Waiting::default());
         Ok(Conn {
             state: Mutex::new(State {
                 core: Core::new(kind, max_payload, timeout),
                 sender,
-                driver: None,
-                followers: Vec::new(),
-                next_participant: 1,
                 woken: Vec::new(),
             }),
-            rx: Mutex::new(rx),
+            reader: Mutex::new(Reader {
+                rx,
+                timer: None,
+                retry: None,
+            }),
+            waker: Waker::from(Arc::clone(&waiting)),
+            waiting,
             io,
             kind,
             peer,
@@ -264,15 +286,15 @@ impl<R: Runtime> Conn<R> {
         st.core.fail(err);
         let mut woken = std::mem::take(&mut st.woken);
         st.core.take_woken(&mut woken);
-        woken.extend(st.followers.iter().map(|(_, w)| w.clone()));
-        woken.extend(st.driver.as_ref().map(|(_, w)| w.clone()));
         drop(st);
         woken.into_iter().for_each(Waker::wake);
+        self.waker.wake_by_ref();
     }
 
     /// Writes what the core has queued, without waiting. Returns whether
     /// bytes are left for the driver to write when the fd is writable.
     fn flush_locked(&self, st: &mut State) -> bool {
+        let mut sent_any = false;
         let blocked = loop {
             if st.sender.queued_bytes() > 0 {
                 match st.sender.flush() {
@@ -288,6 +310,7 @@ impl<R: Runtime> Conn<R> {
                 break false;
             };
             let n = out.len();
+            sent_any = true;
             // A zero timeout: write what the fd takes now, queue the rest.
             let sent = st.sender.send_frames(out, Some(Duration::ZERO));
             st.core.advance_transmit(n);
@@ -300,12 +323,10 @@ impl<R: Runtime> Conn<R> {
                 }
             }
         };
-        if self.kind == TransportKind::Xenbus {
+        if self.kind == TransportKind::Xenbus && sent_any {
             // A rejected WATCH comes back through the receiver without
-            // making the fd readable: the driver looks for it.
-            if let Some((_, w)) = &st.driver {
-                w.wake_by_ref();
-            }
+            // making the fd readable: the next reader looks for it.
+            self.waker.wake_by_ref();
         }
         blocked
     }
@@ -314,110 +335,106 @@ impl<R: Runtime> Conn<R> {
         st.core.fail(err);
         let mut woken = Vec::new();
         st.core.take_woken(&mut woken);
-        woken.extend(st.followers.iter().map(|(_, w)| w.clone()));
         woken.into_iter().for_each(Waker::wake);
+        self.waker.wake_by_ref();
     }
 
     /// Polls until `ready` holds for the core (or the connection is dead),
-    /// driving the connection when nobody else does. `register` gives the
-    /// core this participant's waker (for its reply or its events).
+    /// reading the connection if nobody else is. `register` gives the core
+    /// this participant's waker (for its reply or its events).
     pub(crate) fn poll_until(
         &self,
-        seat: &mut Seat<R>,
+        seat: &mut Seat,
         cx: &mut Context<'_>,
         register: &dyn Fn(&mut Core<Waker>, &Waker),
         ready: &dyn Fn(&Core<Waker>) -> bool,
     ) -> Poll<()> {
         loop {
-            let mut st = lock(&self.state);
-            if ready(&st.core) || st.core.is_dead() || self.forked() {
-                self.leave_locked(&mut st, seat);
-                return Poll::Ready(());
-            }
-            let now = Instant::now();
-            if st.core.poll_timeout().is_some_and(|t| t <= now) {
-                st.core.handle_timeout(now);
-                self.wake_woken(&mut st, cx.waker());
-                continue;
-            }
-            if seat.id == 0 {
-                seat.id = st.next_participant;
-                st.next_participant += 1;
-            }
-            register(&mut st.core, cx.waker());
-            if matches!(&st.driver, Some((id, _)) if *id != seat.id) {
-                match st.followers.iter_mut().find(|(id, _)| *id == seat.id) {
-                    Some((_, w)) => w.clone_from(cx.waker()),
-                    None => st.followers.push((seat.id, cx.waker().clone())),
+            {
+                let mut st = lock(&self.state);
+                if ready(&st.core) || st.core.is_dead() || self.forked() {
+                    drop(st);
+                    self.unseat(seat);
+                    return Poll::Ready(());
                 }
-                return Poll::Pending;
+                let now = Instant::now();
+                if st.core.poll_timeout().is_some_and(|t| t <= now) {
+                    st.core.handle_timeout(now);
+                    self.wake_woken(&mut st, cx.waker());
+                    continue;
+                }
+                register(&mut st.core, cx.waker());
             }
-            st.driver = Some((seat.id, cx.waker().clone()));
-            st.followers.retain(|(id, _)| *id != seat.id);
-            drop(st);
-            if self.drive(seat, cx, ready).is_pending() {
+            self.seat(seat, cx.waker());
+            let mut reader = match self.reader.try_lock() {
+                Ok(reader) => reader,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                // Someone is reading: it arms the reactor, which wakes us.
+                Err(TryLockError::WouldBlock) => return Poll::Pending,
+            };
+            let progressed = self.drive(&mut reader, cx.waker());
+            drop(reader);
+            if !progressed {
                 return Poll::Pending;
             }
         }
     }
 
-    /// One turn of the driver: write, read, keep the timer. `Ready` when
-    /// something changed that the caller must look at.
-    fn drive(
-        &self,
-        seat: &mut Seat<R>,
-        cx: &mut Context<'_>,
-        ready: &dyn Fn(&Core<Waker>) -> bool,
-    ) -> Poll<()> {
-        let me = cx.waker().clone();
+    /// Writes, reads and keeps the timer until the reactor and the timer
+    /// are armed (with the connection's waker). Returns whether anything
+    /// happened that waiters must look at.
+    fn drive(&self, reader: &mut Reader<R>, me: &Waker) -> bool {
+        let mut cx = Context::from_waker(&self.waker);
+        let mut progressed = false;
         loop {
             // Output.
-            let blocked = self.flush_locked(&mut lock(&self.state));
-            if blocked {
+            if self.flush_locked(&mut lock(&self.state)) {
                 if self.kind == TransportKind::Xenbus {
                     let at = Instant::now() + DEVICE_RETRY;
-                    let retry = seat.retry.get_or_insert_with(|| R::timer(at));
-                    if std::pin::Pin::new(&mut *retry).poll(cx).is_ready() {
-                        seat.retry = None;
+                    let retry = reader.retry.get_or_insert_with(|| R::timer(at));
+                    if std::pin::Pin::new(&mut *retry).poll(&mut cx).is_ready() {
+                        reader.retry = None;
                         continue;
                     }
                 } else {
                     let mut write = || self.flush_locked(&mut lock(&self.state));
-                    match R::poll_write(&self.io, cx, &mut write) {
+                    match R::poll_write(&self.io, &mut cx, &mut write) {
                         Poll::Ready(Ok(())) => continue,
                         Poll::Ready(Err(e)) => {
                             self.fail(Error::disconnected(format!("poll failed: {e}")));
-                            return Poll::Ready(());
+                            return true;
                         }
                         Poll::Pending => {}
                     }
                 }
             }
             // Made-up replies from the device arrive without readiness.
-            if self.kind == TransportKind::Xenbus && lock(&self.rx).has_pending() {
-                self.read_frames(&me);
-                return Poll::Ready(());
+            if self.kind == TransportKind::Xenbus && reader.rx.has_pending() {
+                self.read_frames(&mut reader.rx, me);
+                progressed = true;
+                continue;
             }
             // Input.
-            let mut read = || self.read_frames(&me);
-            match R::poll_read(&self.io, cx, &mut read) {
+            let rx = &mut reader.rx;
+            let mut read = || self.read_frames(rx, me);
+            match R::poll_read(&self.io, &mut cx, &mut read) {
                 Poll::Ready(Ok(())) => {
-                    let st = lock(&self.state);
-                    if ready(&st.core) || st.core.is_dead() {
-                        return Poll::Ready(());
+                    progressed = true;
+                    if lock(&self.state).core.is_dead() {
+                        return true;
                     }
                     continue;
                 }
                 Poll::Ready(Err(e)) => {
                     self.fail(Error::disconnected(format!("poll failed: {e}")));
-                    return Poll::Ready(());
+                    return true;
                 }
                 Poll::Pending => {}
             }
             // Time.
             let next = lock(&self.state).core.poll_timeout();
             if let Some(at) = next {
-                let timer = match &mut seat.timer {
+                let timer = match &mut reader.timer {
                     Some((set, timer)) => {
                         if *set != at {
                             R::reset(timer, at);
@@ -425,22 +442,21 @@ impl<R: Runtime> Conn<R> {
                         }
                         timer
                     }
-                    None => &mut seat.timer.insert((at, R::timer(at))).1,
+                    None => &mut reader.timer.insert((at, R::timer(at))).1,
                 };
-                if std::pin::Pin::new(timer).poll(cx).is_ready() {
-                    seat.timer = None;
-                    return Poll::Ready(());
+                if std::pin::Pin::new(timer).poll(&mut cx).is_ready() {
+                    reader.timer = None;
+                    return true;
                 }
             }
-            return Poll::Pending;
+            return progressed;
         }
     }
 
     /// Reads until the fd would block, handing every frame to the core
     /// and waking whom it names (but `me`). Returns whether the fd was
     /// drained.
-    fn read_frames(&self, me: &Waker) -> bool {
-        let mut rx = lock(&self.rx);
+    fn read_frames(&self, rx: &mut FrameReceiver, me: &Waker) -> bool {
         let mut woken = Vec::new();
         let mut output = false;
         let outcome = rx.recv(|frame| {
@@ -450,13 +466,9 @@ impl<R: Runtime> Conn<R> {
             let _ = st.core.handle_frame(&frame);
             st.core.take_woken(&mut woken);
             output |= st.core.poll_transmit().is_some();
-            if st.core.is_dead() {
-                woken.extend(st.followers.iter().map(|(_, w)| w.clone()));
-            }
             drop(st);
             wake_all(&mut woken, me);
         });
-        drop(rx);
         if output {
             self.flush_locked(&mut lock(&self.state));
         }
@@ -476,36 +488,43 @@ impl<R: Runtime> Conn<R> {
         st.woken = woken;
     }
 
-    /// A participant leaves: the driver role, if it held it, goes to a
-    /// waiting participant.
-    fn leave_locked(&self, st: &mut State, seat: &mut Seat<R>) {
-        seat.timer = None;
-        seat.retry = None;
+    /// Puts a participant among the waiting (or updates its waker).
+    fn seat(&self, seat: &mut Seat, waker: &Waker) {
+        let mut list = lock(&self.waiting.list);
         if seat.id == 0 {
-            return;
+            seat.id = 1 + self
+                .waiting
+                .next
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        st.followers.retain(|(id, _)| *id != seat.id);
-        if matches!(&st.driver, Some((id, _)) if *id == seat.id) {
-            st.driver = None;
-        }
-        if st.driver.is_none() {
-            if let Some((_, w)) = st.followers.first() {
-                w.wake_by_ref();
+        match list.iter_mut().find(|(id, _)| *id == seat.id) {
+            Some((_, w)) => {
+                if !w.will_wake(waker) {
+                    w.clone_from(waker);
+                }
             }
+            None => list.push((seat.id, waker.clone())),
         }
-        seat.id = 0;
+    }
+
+    /// Takes a participant off the waiting list.
+    pub(crate) fn unseat(&self, seat: &mut Seat) {
+        if seat.id != 0 {
+            lock(&self.waiting.list).retain(|(id, _)| *id != seat.id);
+            seat.id = 0;
+        }
     }
 
     /// A participant goes away: `give_up` runs on the core first (e.g.
     /// abandoning its request), and what it queued is written.
-    pub(crate) fn leave(&self, seat: &mut Seat<R>, give_up: impl FnOnce(&mut Core<Waker>)) {
+    pub(crate) fn leave(&self, seat: &mut Seat, give_up: impl FnOnce(&mut Core<Waker>)) {
+        self.unseat(seat);
         if self.forked() {
             return;
         }
         let mut st = lock(&self.state);
         give_up(&mut st.core);
         self.flush_locked(&mut st);
-        self.leave_locked(&mut st, seat);
     }
 }
 
@@ -514,7 +533,7 @@ impl<R: Runtime> Conn<R> {
 pub(crate) struct Reply<'c, R: Runtime> {
     conn: &'c Conn<R>,
     req_id: u32,
-    seat: Seat<R>,
+    seat: Seat,
     done: bool,
     /// Dropped early, the request still goes out (a cleanup).
     detach: bool,

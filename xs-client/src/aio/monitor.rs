@@ -39,7 +39,7 @@ use crate::{reply, Error, Event, MonitorOptions, Result};
 pub struct AsyncMonitor<R: Runtime> {
     client: AsyncClient<R>,
     id: MonitorId,
-    seat: Seat<R>,
+    seat: Seat,
     ended: bool,
 }
 
@@ -198,7 +198,7 @@ impl<R: Runtime> AsyncMonitor<R> {
                 return Poll::Ready(item.map(Some));
             }
             if Pin::new(&mut timer).poll(cx).is_ready() {
-                self.client.conn.leave(&mut self.seat, |_| {});
+                self.client.conn.unseat(&mut self.seat);
                 return Poll::Ready(Ok(None));
             }
             Poll::Pending

@@ -107,6 +107,13 @@ macro_rules! async_tests {
             batch::embedded_only_long_listings_fall_back_to_directory_part,
             batch::embedded_only_long_listings_without_directory_part_are_e2big,
             batch::long_listings_work_or_fail_with_a_typed_error,
+            cancel::a_read_dropped_at_every_await_point_leaves_the_connection_usable,
+            cancel::concurrent_requests_dropped_midway_leave_the_others_right,
+            cancel::dropping_the_driving_request_hands_the_connection_on,
+            cancel::a_transaction_start_dropped_at_every_await_point_leaks_nothing,
+            cancel::a_dropped_transaction_is_aborted_without_waiting,
+            cancel::a_dropped_commit_still_goes_out,
+            cancel::a_watch_dropped_at_every_await_point_leaks_no_watch,
         );
     };
     (@each $run:path, $rt:ty, $spawn:ty; $($module:ident :: $name:ident),* $(,)?) => {
