@@ -78,6 +78,9 @@ struct Shared {
     background: Option<JoinHandle<()>>,
     /// Scratch list of waiters to wake.
     woken: Vec<Signal>,
+    /// Monitors that report readiness through a pipe (their signal, and
+    /// the pipe's write end): see [`crate::Monitor::readiness_fd`].
+    pipes: Vec<(Signal, std::os::unix::net::UnixStream)>,
 }
 
 /// What only the reader touches.
@@ -228,6 +231,7 @@ impl Router {
                     shutdown: false,
                     background: None,
                     woken: Vec::new(),
+                    pipes: Vec::new(),
                 }),
                 background_signal: Arc::new(Condvar::new()),
                 reader: Mutex::new(ReaderIo {
@@ -555,6 +559,29 @@ impl Router {
         }
     }
 
+    /// Monitor `id` (woken through `signal`) also reports readiness by
+    /// writing to `pipe`; a byte goes in at once if it has events already.
+    pub(crate) fn add_pipe(
+        &self,
+        id: MonitorId,
+        signal: &Signal,
+        pipe: std::os::unix::net::UnixStream,
+    ) {
+        let mut st = lock(&self.inner.shared);
+        let entry = (signal.clone(), pipe);
+        if st.core.has_event(id) {
+            ring(std::slice::from_ref(&entry), std::slice::from_ref(signal));
+        }
+        st.pipes.push(entry);
+    }
+
+    /// Forgets monitor `signal`'s pipe.
+    pub(crate) fn remove_pipe(&self, signal: &Signal) {
+        lock(&self.inner.shared)
+            .pipes
+            .retain(|(s, _)| !Arc::ptr_eq(s, signal));
+    }
+
     pub(crate) fn watched(&self, id: MonitorId) -> Vec<(String, String)> {
         lock(&self.inner.shared).core.watched(id)
     }
@@ -674,6 +701,7 @@ impl Inner {
         st.core.take_woken(&mut woken);
         // Only sleeping threads need a (system call) wake-up: the reader
         // itself, and anyone not asleep yet, re-check under the lock.
+        ring(&st.pipes, &woken);
         woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
         notify(&woken);
         woken.clear();
@@ -790,6 +818,7 @@ impl Inner {
                 // waking every waiter.
                 let _ = st.core.handle_frame(&frame);
                 st.core.take_woken(woken);
+                ring(&st.pipes, woken);
                 woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
@@ -820,6 +849,7 @@ impl Inner {
         st.core.fail(err);
         let mut woken = std::mem::take(&mut st.woken);
         st.core.take_woken(&mut woken);
+        ring(&st.pipes, &woken);
         notify(&woken);
         woken.clear();
         st.woken = woken;
@@ -891,6 +921,17 @@ impl Inner {
                 }
             }
         })
+    }
+}
+
+/// Writes a byte into the pipe of each woken monitor that has one (a full
+/// pipe is readable already: nothing is lost).
+fn ring(pipes: &[(Signal, std::os::unix::net::UnixStream)], woken: &[Signal]) {
+    use std::io::Write;
+    for (signal, pipe) in pipes {
+        if woken.iter().any(|w| Arc::ptr_eq(w, signal)) {
+            let _ = (&*pipe).write(&[1]);
+        }
     }
 }
 
