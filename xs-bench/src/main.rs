@@ -3,11 +3,12 @@
 //! `scripts/bench`, which builds everything and runs `xs-bench suite`.
 //!
 //! ```text
-//! xs-bench run ours|raw WORKLOAD secs|ops VALUE WARMUP   one timed client run
+//! xs-bench run ours|raw|async|xenstore-rs WORKLOAD secs|ops VALUE WARMUP   one timed client run
 //! xs-bench populate SOCKET                               write the bench tree
 //! xs-bench suite [OPTIONS]                               everything, as a table
 //! ```
 
+mod asyncload;
 mod report;
 mod suite;
 mod workload;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  xs-bench run ours|raw WORKLOAD secs|ops VALUE WARMUP   (socket from XENSTORED_PATH)\n  \
+        "usage:\n  xs-bench run ours|raw|async|xenstore-rs WORKLOAD secs|ops VALUE WARMUP   (socket from XENSTORED_PATH)\n  \
          xs-bench populate SOCKET\n  xs-bench suite --c-bench BIN --pyxs-script PY [--python BIN] \
          [--xs-server BIN] [--out FILE] [--quick]"
     );
@@ -50,7 +51,12 @@ fn run(args: &[String]) -> Result<(), String> {
     let (ops, ns, cpu) = match args[0].as_str() {
         "ours" => workload::run_ours(&args[1], limit, warmup)?,
         "raw" => workload::run_raw(&args[1], limit, warmup)?,
-        other => return Err(format!("client must be ours or raw, not {other:?}")),
+        "async" | "xenstore-rs" => asyncload::run(&args[0], &args[1], limit, warmup)?,
+        other => {
+            return Err(format!(
+                "client must be ours, raw, async or xenstore-rs, not {other:?}"
+            ))
+        }
     };
     println!("{ops} {ns} {cpu}");
     Ok(())

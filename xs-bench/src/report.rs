@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::suite::{
-    Callgrind, ClientKind, DaemonKind, Key, Mode, DEPTHS, SEQUENTIAL, WINDOW_BATCH,
+    Callgrind, ClientKind, DaemonKind, Key, Mode, ASYNC, DEPTHS, SEQUENTIAL, WINDOW_BATCH,
 };
 use crate::workload;
 
@@ -295,6 +295,55 @@ pub fn render(input: &Input<'_>) -> String {
                 ops(py),
                 x(rc),
                 x(rp),
+                verdict(ok),
+                pct(spread)
+            );
+        }
+    }
+
+    // Async.
+    let _ = writeln!(
+        w,
+        "\n### Async on tokio: xs-client vs xenstore-rs 0.8 (reads/s)\n"
+    );
+    let _ = writeln!(
+        w,
+        "`aread`: one task reading the 22-byte node sequentially (current-thread runtime); \
+         `tasks64`: 64 tasks reading it concurrently over one connection (two workers). \
+         xenstore-rs is 0.8's `XsTokio` from crates.io. *sync* is xs-client's blocking \
+         `read` of the sequential table. Targets: `aread` ≥ 1.0x xenstore-rs and ≥ 0.9x \
+         sync; `tasks64` ≥ 1.5x xenstore-rs.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| workload | mode | xs-client async | xenstore-rs | sync | async / xenstore-rs | async / sync | target | spread |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---|---:|");
+    for wl in ASYNC {
+        for mode in Mode::ALL {
+            let ours = r.median(ox, mode, wl, ClientKind::Async);
+            let theirs = r.median(ox, mode, wl, ClientKind::XenstoreRs);
+            let sync = (wl == "aread")
+                .then(|| r.median(ox, mode, "read", ClientKind::Ours))
+                .flatten();
+            let (rt, rs) = (ratio(ours, theirs), ratio(ours, sync));
+            let ok = match (wl, rt, rs) {
+                ("aread", Some(a), Some(b)) => Some(a >= 1.0 && b >= 0.9),
+                ("tasks64", Some(a), _) => Some(a >= 1.5),
+                _ => None,
+            };
+            let spread = max_opt(
+                [ClientKind::Async, ClientKind::XenstoreRs].map(|k| r.spread(ox, mode, wl, k)),
+            );
+            let _ = writeln!(
+                w,
+                "| {wl} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                mode.label(),
+                ops(ours),
+                ops(theirs),
+                ops(sync),
+                x(rt),
+                x(rs),
                 verdict(ok),
                 pct(spread)
             );

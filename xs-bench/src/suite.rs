@@ -82,6 +82,10 @@ pub enum ClientKind {
     Pyxs,
     /// The `xenstore-ls` tool, timed as a whole process.
     XenstoreLs,
+    /// xs-client's tokio client, `xs-bench run async`.
+    Async,
+    /// xenstore-rs 0.8's tokio API, `xs-bench run xenstore-rs`.
+    XenstoreRs,
 }
 
 impl ClientKind {
@@ -92,6 +96,8 @@ impl ClientKind {
             ClientKind::Libxenstore => "libxenstore",
             ClientKind::Pyxs => "pyxs",
             ClientKind::XenstoreLs => "xenstore-ls",
+            ClientKind::Async => "xs-client async",
+            ClientKind::XenstoreRs => "xenstore-rs",
         }
     }
 }
@@ -118,6 +124,9 @@ struct Job {
 pub const SEQUENTIAL: [&str; 5] = ["read", "write", "dir100", "txn", "watch"];
 /// Pipeline depths (raw generator) and batch sizes (`read_many`).
 pub const DEPTHS: [usize; 3] = [1, 8, 64];
+/// The async workloads (`asyncload.rs`): sequential reads in one task, and
+/// reads by 64 tasks sharing the connection.
+pub const ASYNC: [&str; 2] = ["aread", "tasks64"];
 /// `read_many` with one big batch: the library's own sliding window.
 pub const WINDOW_BATCH: usize = 1024;
 
@@ -321,11 +330,12 @@ fn argv(cfg: &Config, job: &Job, limit: (&str, String)) -> Vec<String> {
     };
     let path = |p: &Path| p.to_string_lossy().into_owned();
     match job.client {
-        ClientKind::Ours | ClientKind::Raw => {
-            let who = if job.client == ClientKind::Ours {
-                "ours"
-            } else {
-                "raw"
+        ClientKind::Ours | ClientKind::Raw | ClientKind::Async | ClientKind::XenstoreRs => {
+            let who = match job.client {
+                ClientKind::Ours => "ours",
+                ClientKind::Raw => "raw",
+                ClientKind::Async => "async",
+                _ => "xenstore-rs",
             };
             let mut v = vec![path(&cfg.self_exe), "run".into(), who.into()];
             v.extend(tail(&job.workload));
@@ -442,6 +452,13 @@ fn jobs(cfg: &Config, have_xs_server: bool) -> Vec<Vec<Job>> {
         groups.push(vec![
             job(ox, format!("depth{d}"), ClientKind::Raw, 1000),
             job(ox, format!("many{d}"), ClientKind::Ours, 1024),
+        ]);
+    }
+    // The async clients, ours and xenstore-rs's, on tokio.
+    for w in ASYNC {
+        groups.push(vec![
+            job(ox, w.into(), ClientKind::Async, 1000),
+            job(ox, w.into(), ClientKind::XenstoreRs, 1000),
         ]);
     }
     groups.push(vec![job(

@@ -106,7 +106,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         home.as_deref().unwrap_or("unknown")
     );
 
-    client.write_many(&FEATURES).await.into_iter().collect::<Result<(), Error>>()?;
+    client
+        .write_many(&FEATURES)
+        .await
+        .into_iter()
+        .collect::<Result<(), Error>>()?;
     let mut monitor = client.monitor();
     monitor.watch(SHUTDOWN, "shutdown").await?;
 

@@ -127,7 +127,12 @@ pub(crate) fn frame_len(req: &Request<'_>) -> usize {
 /// in flight: bounded by [`MAX_DEPTH`] and [`MAX_BYTES_IN_FLIGHT`]
 /// (exceeded only by a lone request, so a batch always progresses).
 /// `next` itself: collect a reply first.
-pub(crate) fn window_end(reqs: &[Request<'_>], next: usize, in_flight: usize, bytes: usize) -> usize {
+pub(crate) fn window_end(
+    reqs: &[Request<'_>],
+    next: usize,
+    in_flight: usize,
+    bytes: usize,
+) -> usize {
     let room = MAX_DEPTH.saturating_sub(in_flight);
     let mut end = next;
     let mut window_bytes = 0;

@@ -51,7 +51,6 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_nanos(h.finish() % nanos)
 }
 
-
 /// A connection to xenstored, shared by any number of threads.
 ///
 /// `Client` is `Send + Sync` and cheap to clone: clones share one
@@ -515,7 +514,8 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn introduce_domain(&self, domid: u32, gfn: u64, evtchn: u32) -> Result<()> {
-        self.handle().exec(ops::introduce_domain(domid, gfn, evtchn)?)
+        self.handle()
+            .exec(ops::introduce_domain(domid, gfn, evtchn)?)
     }
 
     /// Makes xenstored forget a domain (privileged); fires `@releaseDomain`.

@@ -75,14 +75,11 @@ impl<'a> Listing<'a> {
                 other => Step::Done(other),
             };
         };
-        let (gen, chunk, advance, complete) =
-            match resp.and_then(|r| parse_call(req, CHUNK, &r)) {
-                Err(e) if e.errno() == Some(Errno::ENOSYS) => {
-                    return Step::Done(Err(too_big.clone()))
-                }
-                Err(e) => return Step::Done(Err(e)),
-                Ok(c) => c,
-            };
+        let (gen, chunk, advance, complete) = match resp.and_then(|r| parse_call(req, CHUNK, &r)) {
+            Err(e) if e.errno() == Some(Errno::ENOSYS) => return Step::Done(Err(too_big.clone())),
+            Err(e) => return Step::Done(Err(e)),
+            Ok(c) => c,
+        };
         if *self.generation.get_or_insert(gen) != gen {
             self.restarts += 1;
             if self.restarts >= MAX_RESTARTS {

@@ -72,9 +72,7 @@ pub(crate) fn delete(path: &str) -> Result<Call<'_, ()>> {
 }
 
 pub(crate) fn delete_root() -> Call<'static, ()> {
-    acked(Request::Rm {
-        path: Path::ROOT,
-    })
+    acked(Request::Rm { path: Path::ROOT })
 }
 
 pub(crate) fn get_perms(path: &str) -> Result<Call<'_, Vec<Perm>>> {

@@ -86,11 +86,13 @@ struct Reader<R: Runtime> {
     retry: Option<R::Timer>,
 }
 
-/// The wakers of the participants waiting, by id.
+/// The participants waiting: id, waker, and whether it is a monitor.
 #[derive(Default)]
 struct Waiting {
-    list: Mutex<Vec<(u64, Waker)>>,
+    list: Mutex<Vec<(u64, Waker, bool)>>,
     next: std::sync::atomic::AtomicU64,
+    /// The reactor or the timer fired and nobody has read since.
+    unread: std::sync::atomic::AtomicBool,
 }
 
 impl std::task::Wake for Waiting {
@@ -98,16 +100,38 @@ impl std::task::Wake for Waiting {
         self.wake_by_ref();
     }
 
+    /// Wakes the longest-waiting request, which will read for everyone,
+    /// and every monitor (a monitor's stream may not be polled again soon,
+    /// so it cannot be the only one woken; a request future is either
+    /// polled when woken or dropped, which passes the turn on).
     fn wake_by_ref(self: &Arc<Self>) {
-        let wakers: Vec<Waker> = lock(&self.list).iter().map(|(_, w)| w.clone()).collect();
+        self.unread.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut request = false;
+        let wakers: Vec<Waker> = lock(&self.list)
+            .iter()
+            .filter(|(_, _, monitor)| *monitor || !std::mem::replace(&mut request, true))
+            .map(|(_, w, _)| w.clone())
+            .collect();
         wakers.into_iter().for_each(Waker::wake);
     }
 }
 
-/// One participant's place among the waiting (0: not waiting).
+/// One participant's place among the waiting (id 0: not waiting).
 #[derive(Default)]
 pub(crate) struct Seat {
     id: u64,
+    /// A monitor's stream rather than a request.
+    monitor: bool,
+}
+
+impl Seat {
+    /// A monitor's place.
+    pub(crate) fn monitor() -> Seat {
+        Seat {
+            id: 0,
+            monitor: true,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -354,7 +378,7 @@ impl<R: Runtime> Conn<R> {
                 let mut st = lock(&self.state);
                 if ready(&st.core) || st.core.is_dead() || self.forked() {
                     drop(st);
-                    self.unseat(seat);
+                    self.unseat(seat, false);
                     return Poll::Ready(());
                 }
                 let now = Instant::now();
@@ -374,7 +398,13 @@ impl<R: Runtime> Conn<R> {
             };
             let progressed = self.drive(&mut reader, cx.waker());
             drop(reader);
-            if !progressed {
+            // The reactor may have fired while we held the reader, waking
+            // someone who found it taken: then read again ourselves.
+            let unread = self
+                .waiting
+                .unread
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if !progressed && !unread {
                 return Poll::Pending;
             }
         }
@@ -384,6 +414,9 @@ impl<R: Runtime> Conn<R> {
     /// are armed (with the connection's waker). Returns whether anything
     /// happened that waiters must look at.
     fn drive(&self, reader: &mut Reader<R>, me: &Waker) -> bool {
+        self.waiting
+            .unread
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         let mut cx = Context::from_waker(&self.waker);
         let mut progressed = false;
         loop {
@@ -497,28 +530,42 @@ impl<R: Runtime> Conn<R> {
                 .next
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        match list.iter_mut().find(|(id, _)| *id == seat.id) {
-            Some((_, w)) => {
+        match list.iter_mut().find(|(id, _, _)| *id == seat.id) {
+            Some((_, w, _)) => {
                 if !w.will_wake(waker) {
                     w.clone_from(waker);
                 }
             }
-            None => list.push((seat.id, waker.clone())),
+            None => list.push((seat.id, waker.clone(), seat.monitor)),
         }
     }
 
-    /// Takes a participant off the waiting list.
-    pub(crate) fn unseat(&self, seat: &mut Seat) {
-        if seat.id != 0 {
-            lock(&self.waiting.list).retain(|(id, _)| *id != seat.id);
-            seat.id = 0;
+    /// Takes a participant off the waiting list. One that goes away may
+    /// have been woken to read for everyone and never will: if nobody has
+    /// read since the reactor fired (or with `hand_on`, for a participant
+    /// dropped unanswered), the next waiting request is woken in its place.
+    pub(crate) fn unseat(&self, seat: &mut Seat, hand_on: bool) {
+        if seat.id == 0 {
+            return;
+        }
+        let mut list = lock(&self.waiting.list);
+        list.retain(|(id, _, _)| *id != seat.id);
+        seat.id = 0;
+        let unread = self
+            .waiting
+            .unread
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if hand_on || unread {
+            if let Some((_, w, _)) = list.iter().find(|(_, _, monitor)| !monitor) {
+                w.wake_by_ref();
+            }
         }
     }
 
     /// A participant goes away: `give_up` runs on the core first (e.g.
     /// abandoning its request), and what it queued is written.
     pub(crate) fn leave(&self, seat: &mut Seat, give_up: impl FnOnce(&mut Core<Waker>)) {
-        self.unseat(seat);
+        self.unseat(seat, true);
         if self.forked() {
             return;
         }
@@ -589,11 +636,12 @@ impl<R: Runtime> Drop for Reply<'_, R> {
     fn drop(&mut self) {
         let req_id = self.req_id;
         let (done, detach) = (self.done, self.detach);
-        self.conn.leave(&mut self.seat, |core| match (done, detach) {
-            (true, _) => {}
-            (false, true) => core.detach(req_id),
-            (false, false) => core.abandon(req_id),
-        });
+        self.conn
+            .leave(&mut self.seat, |core| match (done, detach) {
+                (true, _) => {}
+                (false, true) => core.detach(req_id),
+                (false, false) => core.abandon(req_id),
+            });
     }
 }
 

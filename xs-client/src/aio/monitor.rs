@@ -61,7 +61,7 @@ impl<R: Runtime> AsyncClient<R> {
         AsyncMonitor {
             client: self.clone(),
             id,
-            seat: Seat::default(),
+            seat: Seat::monitor(),
             ended: false,
         }
     }
@@ -198,7 +198,7 @@ impl<R: Runtime> AsyncMonitor<R> {
                 return Poll::Ready(item.map(Some));
             }
             if Pin::new(&mut timer).poll(cx).is_ready() {
-                self.client.conn.unseat(&mut self.seat);
+                self.client.conn.unseat(&mut self.seat, false);
                 return Poll::Ready(Ok(None));
             }
             Poll::Pending

@@ -44,7 +44,6 @@ pub type ClientBuilder = crate::aio::AsyncClientBuilder<Tokio>;
 #[derive(Debug)]
 pub struct Fd(OwnedFd);
 
-
 impl AsRawFd for Fd {
     fn as_raw_fd(&self) -> RawFd {
         self.0.as_raw_fd()

@@ -109,4 +109,3 @@ impl<R: Runtime> std::fmt::Debug for AsyncTransaction<R> {
             .finish()
     }
 }
-

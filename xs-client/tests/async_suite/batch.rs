@@ -1,10 +1,9 @@
 //! Pipelined batches, walks, and long listings.
 
-
 use std::collections::BTreeSet;
 
-use xs_client::Error;
 use xs_client::aio::{AsyncClient, Runtime};
+use xs_client::Error;
 
 use super::{client, common, Spawn};
 use xs_wire::Errno;
@@ -41,7 +40,9 @@ pub async fn list_many_in_a_transaction<R: Runtime, S: Spawn>() {
     c.write(&h.path("b/y"), "").await.unwrap();
     let tx = c.transaction().await.unwrap();
     tx.write(&h.path("a/z"), "").await.unwrap();
-    let got = tx.list_many(&[&h.path("a"), &h.path("b"), &h.path("c")]).await;
+    let got = tx
+        .list_many(&[&h.path("a"), &h.path("b"), &h.path("c")])
+        .await;
     let a: BTreeSet<_> = got[0].as_ref().unwrap().iter().cloned().collect();
     assert_eq!(a, ["x", "z"].map(String::from).into());
     assert_eq!(got[1].as_ref().unwrap(), &["y"]);
@@ -60,7 +61,13 @@ pub async fn walk_top_down_is_pre_order_and_bottom_up_is_post_order<R: Runtime, 
     let c = client::<R>(&h);
     build_tree(&c, &h).await;
     let rel = |e: &xs_client::WalkEntry| e.path.trim_start_matches(&h.path("t")).to_owned();
-    let down: Vec<String> = c.walk(&h.path("t")).await.unwrap().iter().map(rel).collect();
+    let down: Vec<String> = c
+        .walk(&h.path("t"))
+        .await
+        .unwrap()
+        .iter()
+        .map(rel)
+        .collect();
     // Children order is the daemon's; check the shape, not sibling order.
     let pos = |v: &[String], p: &str| v.iter().position(|x| x == p).unwrap();
     assert_eq!(down.len(), 7);
@@ -79,7 +86,8 @@ pub async fn walk_top_down_is_pre_order_and_bottom_up_is_post_order<R: Runtime, 
         );
     }
     let up: Vec<String> = c
-        .walk_bottom_up(&h.path("t")).await
+        .walk_bottom_up(&h.path("t"))
+        .await
         .unwrap()
         .iter()
         .map(rel)

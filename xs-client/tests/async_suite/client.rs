@@ -1,10 +1,9 @@
 //! Every `Client` operation, against the embedded server or the real daemon.
 
-
 use std::collections::BTreeSet;
 
-use xs_client::{Access, Error, Perm};
 use xs_client::aio::{AsyncClient, Runtime};
+use xs_client::{Access, Error, Perm};
 
 use super::{client, common, Spawn};
 use xs_wire::{Errno, PathError, WireError};
@@ -67,7 +66,11 @@ pub async fn delete_removes_subtrees_and_tolerates_a_missing_leaf<R: Runtime, S:
     c.mkdir(&h.path("p")).await.unwrap();
     c.delete(&h.path("p/gone")).await.unwrap();
     // Missing node and missing parent: ENOENT.
-    assert!(c.delete(&h.path("q/gone")).await.unwrap_err().is_not_found());
+    assert!(c
+        .delete(&h.path("q/gone"))
+        .await
+        .unwrap_err()
+        .is_not_found());
 }
 
 pub async fn list_names_children_and_leaves_are_empty<R: Runtime, S: Spawn>() {
@@ -188,7 +191,10 @@ pub async fn relative_paths_resolve_against_the_home_of_dom0<R: Runtime, S: Spaw
     let c = client::<R>(&h);
     let rel = h.root.trim_start_matches('/').replace('/', "-");
     c.write(&rel, "r").await.unwrap();
-    assert_eq!(c.read(&format!("/local/domain/0/{rel}")).await.unwrap(), b"r");
+    assert_eq!(
+        c.read(&format!("/local/domain/0/{rel}")).await.unwrap(),
+        b"r"
+    );
     c.delete(&format!("/local/domain/0/{rel}")).await.unwrap();
 }
 

@@ -1,10 +1,9 @@
 //! Watches through `Monitor`: initial events, routing, unwatch, overflow.
 
-
 use std::time::Duration;
 
-use xs_client::{Error, MonitorOptions};
 use xs_client::aio::{AsyncMonitor, Runtime};
+use xs_client::{Error, MonitorOptions};
 
 use super::{client, common, Spawn};
 
@@ -46,7 +45,10 @@ pub async fn tokens_keep_monitors_apart<R: Runtime, S: Spawn>() {
     assert_eq!(a.wait_timeout(T).await.unwrap().unwrap().token, "ta");
     assert_eq!(b.wait_timeout(T).await.unwrap().unwrap().token, "tb");
     c.write(&h.path("a/x"), "1").await.unwrap();
-    assert_eq!(a.wait_timeout(T).await.unwrap().unwrap().path, h.path("a/x"));
+    assert_eq!(
+        a.wait_timeout(T).await.unwrap().unwrap().path,
+        h.path("a/x")
+    );
     assert_eq!(b.wait_timeout(QUIET).await.unwrap(), None);
 }
 
@@ -67,7 +69,11 @@ pub async fn two_tokens_on_one_path_both_fire<R: Runtime, S: Spawn>() {
         ["one", "two"],
         "one event per token for the write"
     );
-    assert_eq!(m.wait_timeout(QUIET).await.unwrap(), None, "and nothing more");
+    assert_eq!(
+        m.wait_timeout(QUIET).await.unwrap(),
+        None,
+        "and nothing more"
+    );
 }
 
 async fn tokens<R: Runtime>(m: &mut AsyncMonitor<R>, n: usize) -> Vec<String> {
@@ -130,7 +136,10 @@ pub async fn kept_unwatched_events_are_delivered<R: Runtime, S: Spawn>() {
     assert!(n >= 1);
 }
 
-pub async fn a_slow_consumer_gets_an_overflow_error_and_other_requests_go_on<R: Runtime, S: Spawn>() {
+pub async fn a_slow_consumer_gets_an_overflow_error_and_other_requests_go_on<
+    R: Runtime,
+    S: Spawn,
+>() {
     let h = common::setup("overflow");
     let c = client::<R>(&h);
     let mut m = c.monitor_with(MonitorOptions {
@@ -180,7 +189,10 @@ pub async fn relative_and_special_watch_paths<R: Runtime, S: Spawn>() {
     m.watch(&rel, "r").await.unwrap();
     assert_eq!(m.wait_timeout(T).await.unwrap().unwrap().path, rel);
     c.write(&format!("{rel}/x"), "1").await.unwrap();
-    assert_eq!(m.wait_timeout(T).await.unwrap().unwrap().path, format!("{rel}/x"));
+    assert_eq!(
+        m.wait_timeout(T).await.unwrap().unwrap().path,
+        format!("{rel}/x")
+    );
     c.delete(&format!("/local/domain/0/{rel}")).await.unwrap();
     // Removing the watched node fires, with the relative path.
     assert_eq!(m.wait_timeout(T).await.unwrap().unwrap().path, rel);
@@ -200,7 +212,10 @@ pub async fn invalid_watch_paths_are_refused<R: Runtime, S: Spawn>() {
             "{bad:?}"
         );
     }
-    assert!(matches!(m.watch("/a", "t\0x").await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        m.watch("/a", "t\0x").await,
+        Err(Error::Invalid(_))
+    ));
 }
 
 pub async fn wait_for_blocks_until_the_node_exists<R: Runtime, S: Spawn>() {
@@ -216,7 +231,8 @@ pub async fn wait_for_blocks_until_the_node_exists<R: Runtime, S: Spawn>() {
     assert_eq!(c.wait_for(&p, T).await.unwrap(), b"here");
     writer.await;
     let err = c
-        .wait_for(&h.path("never"), Duration::from_millis(200)).await
+        .wait_for(&h.path("never"), Duration::from_millis(200))
+        .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout(_)), "{err}");
 }

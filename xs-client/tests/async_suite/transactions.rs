@@ -1,10 +1,9 @@
 //! Transactions: isolation, commit, rollback, conflicts and the retry loop.
 
-
 use std::time::Duration;
 
-use xs_client::Error;
 use xs_client::aio::Runtime;
+use xs_client::Error;
 
 use super::{client, common, Spawn};
 
@@ -65,7 +64,10 @@ pub async fn a_conflicting_commit_reports_false<R: Runtime, S: Spawn>() {
     assert_eq!(tx.read(&p).await.unwrap(), b"0");
     c.write(&p, "changed elsewhere").await.unwrap();
     tx.write(&p, "1").await.unwrap();
-    assert!(!tx.commit().await.unwrap(), "a node the transaction read changed");
+    assert!(
+        !tx.commit().await.unwrap(),
+        "a node the transaction read changed"
+    );
     assert_eq!(c.read(&p).await.unwrap(), b"changed elsewhere");
 }
 
@@ -85,7 +87,10 @@ pub async fn every_store_operation_works_inside_a_transaction<R: Runtime, S: Spa
     assert!(!c.exists(&h.path("d/x")).await.unwrap());
 }
 
-pub async fn transact_returns_the_closure_value_and_closure_errors_unchanged<R: Runtime, S: Spawn>() {
+pub async fn transact_returns_the_closure_value_and_closure_errors_unchanged<
+    R: Runtime,
+    S: Spawn,
+>() {
     let h = common::setup("transact");
     let c = client::<R>(&h);
     let p = &h.path("n");
@@ -118,7 +123,11 @@ pub async fn transact_returns_the_closure_value_and_closure_errors_unchanged<R: 
         Err(Mine::Xs(e)) => panic!("the closure's error was replaced by {e}"),
         Ok(()) => panic!("the closure failed, transact must too"),
     }
-    assert_eq!(c.read(&p).await.unwrap(), b"5", "the failed attempt was aborted");
+    assert_eq!(
+        c.read(&p).await.unwrap(),
+        b"5",
+        "the failed attempt was aborted"
+    );
 }
 
 /// Many threads increment one counter through `transact`; no update is lost.
@@ -148,7 +157,10 @@ pub async fn concurrent_increments_through_transact_lose_nothing<R: Runtime, S: 
     for t in tasks {
         t.await;
     }
-    assert_eq!(c.read_string(&p).await.unwrap(), (threads * each).to_string());
+    assert_eq!(
+        c.read_string(&p).await.unwrap(),
+        (threads * each).to_string()
+    );
 }
 
 pub async fn embedded_only_transact_retries_injected_conflicts<R: Runtime, S: Spawn>() {
