@@ -52,7 +52,7 @@ use watches::{Watches, Wire};
 /// unresponsive and the connection is declared dead.
 pub const ABANDONED_MAX: usize = 4096;
 
-/// The protocol state of one connection. See the [module docs](self).
+/// The protocol state of one connection (see the module docs).
 pub struct Core<W> {
     kind: TransportKind,
     max_payload: usize,
@@ -644,3 +644,7 @@ impl<W: Clone> Core<W> {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "detach_tests.rs"]
+mod detach_tests;

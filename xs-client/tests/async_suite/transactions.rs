@@ -124,7 +124,7 @@ pub async fn transact_returns_the_closure_value_and_closure_errors_unchanged<
         Ok(()) => panic!("the closure failed, transact must too"),
     }
     assert_eq!(
-        c.read(&p).await.unwrap(),
+        c.read(p).await.unwrap(),
         b"5",
         "the failed attempt was aborted"
     );
