@@ -73,6 +73,21 @@
 //! without waiting, as does a dropped commit; a dropped [`AsyncMonitor`]
 //! sends its UNWATCHes the same way.
 
+/// The per-runtime names (`Client`, `Transaction`, `Monitor`,
+/// `ClientBuilder`) of the async types on runtime `$rt`.
+macro_rules! runtime_facade {
+    ($rt:ty, $name:literal) => {
+        #[doc = concat!("An async client on ", $name, "; see [`crate::aio::AsyncClient`].")]
+        pub type Client = crate::aio::AsyncClient<$rt>;
+        #[doc = concat!("A transaction of a ", $name, " [`Client`].")]
+        pub type Transaction = crate::aio::AsyncTransaction<$rt>;
+        #[doc = concat!("A monitor of a ", $name, " [`Client`]; a `Stream` of events.")]
+        pub type Monitor = crate::aio::AsyncMonitor<$rt>;
+        #[doc = concat!("The builder of a ", $name, " [`Client`].")]
+        pub type ClientBuilder = crate::aio::AsyncClientBuilder<$rt>;
+    };
+}
+
 mod client;
 mod conn;
 mod monitor;

@@ -32,14 +32,7 @@ use crate::aio::Runtime;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Smol;
 
-/// An async client on smol; see [`crate::aio::AsyncClient`].
-pub type Client = crate::aio::AsyncClient<Smol>;
-/// A transaction of a smol [`Client`].
-pub type Transaction = crate::aio::AsyncTransaction<Smol>;
-/// A monitor of a smol [`Client`]; a `Stream` of events.
-pub type Monitor = crate::aio::AsyncMonitor<Smol>;
-/// The builder of a smol [`Client`].
-pub type ClientBuilder = crate::aio::AsyncClientBuilder<Smol>;
+runtime_facade!(Smol, "smol");
 
 /// An async-io timer.
 pub struct Timer(async_io::Timer);

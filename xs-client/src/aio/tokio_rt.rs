@@ -31,14 +31,7 @@ use crate::aio::Runtime;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokio;
 
-/// An async client on tokio; see [`crate::aio::AsyncClient`].
-pub type Client = crate::aio::AsyncClient<Tokio>;
-/// A transaction of a tokio [`Client`].
-pub type Transaction = crate::aio::AsyncTransaction<Tokio>;
-/// A monitor of a tokio [`Client`]; a `Stream` of events.
-pub type Monitor = crate::aio::AsyncMonitor<Tokio>;
-/// The builder of a tokio [`Client`].
-pub type ClientBuilder = crate::aio::AsyncClientBuilder<Tokio>;
+runtime_facade!(Tokio, "tokio");
 
 /// The fd, owned (AsyncFd wants `AsRawFd`).
 #[derive(Debug)]
