@@ -14,9 +14,14 @@
 //! assert_eq!(client.read("/local/domain/0/data/greeting").await?, b"hello");
 //!
 //! // Many tasks share one connection; their requests are pipelined.
-//! let reads = (0..8).map(|_| client.read("/local/domain/0/data/greeting"));
-//! for value in futures_lite::future::block_on(async { let mut v = Vec::new(); for r in reads { v.push(r.await) } v }) {
-//!     assert_eq!(value?, b"hello");
+//! let tasks: Vec<_> = (0..8)
+//!     .map(|_| {
+//!         let client = client.clone();
+//!         ::tokio::spawn(async move { client.read("/local/domain/0/data/greeting").await })
+//!     })
+//!     .collect();
+//! for task in tasks {
+//!     assert_eq!(task.await.unwrap()?, b"hello");
 //! }
 //!
 //! // Transactions retry on conflict, as with the sync client.
