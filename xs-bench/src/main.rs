@@ -4,11 +4,12 @@
 //!
 //! ```text
 //! xs-bench run CLIENT WORKLOAD secs|ops VALUE WARMUP     one timed client run
-//!     (CLIENT: ours, raw, xenstore-rs, xenstore-rs-tokio)
+//!     (CLIENT: ours, raw, xenstore-rs, xenstore-rs-tokio, async, xenstore-rs-async)
 //! xs-bench populate SOCKET                               write the bench tree
 //! xs-bench suite [OPTIONS]                               everything, as a table
 //! ```
 
+mod asyncload;
 mod report;
 mod suite;
 mod workload;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  xs-bench run ours|raw|xenstore-rs|xenstore-rs-tokio WORKLOAD secs|ops VALUE WARMUP   (socket from XENSTORED_PATH)\n  \
+        "usage:\n  xs-bench run ours|raw|xenstore-rs|xenstore-rs-tokio|async|xenstore-rs-async WORKLOAD secs|ops VALUE WARMUP   (socket from XENSTORED_PATH)\n  \
          xs-bench populate SOCKET\n  xs-bench suite --c-bench BIN --pyxs-script PY [--python BIN] \
          [--xs-server BIN] [--out FILE] [--quick]"
     );
@@ -54,9 +55,12 @@ fn run(args: &[String]) -> Result<(), String> {
         "raw" => workload::run_raw(&args[1], limit, warmup)?,
         "xenstore-rs" => xenstore_rs::run_sync(&args[1], limit, warmup)?,
         "xenstore-rs-tokio" => xenstore_rs::run_tokio(&args[1], limit, warmup)?,
+        // The async workloads (sequential and 64 concurrent tasks).
+        "async" => asyncload::run("async", &args[1], limit, warmup)?,
+        "xenstore-rs-async" => asyncload::run("xenstore-rs", &args[1], limit, warmup)?,
         other => {
             return Err(format!(
-                "client must be ours, raw, xenstore-rs or xenstore-rs-tokio, not {other:?}"
+                "client must be ours, raw, xenstore-rs, xenstore-rs-tokio, async or xenstore-rs-async, not {other:?}"
             ))
         }
     };

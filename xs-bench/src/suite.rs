@@ -124,6 +124,7 @@ struct Job {
 pub const SEQUENTIAL: [&str; 5] = ["read", "write", "dir100", "txn", "watch"];
 /// Pipeline depths (raw generator) and batch sizes (`read_many`).
 pub const DEPTHS: [usize; 3] = [1, 8, 64];
+
 /// `read_many` with one big batch: the library's own sliding window.
 pub const WINDOW_BATCH: usize = 1024;
 

@@ -15,7 +15,7 @@ use xs_wire::{Path, Reply, Request, HEADER_SIZE};
 
 use crate::handle::{shape, Handle};
 use crate::router::Ticket;
-use crate::{reply, Result};
+use crate::{reply, Error, Result};
 
 /// Most requests a batch keeps in flight.
 ///
@@ -82,19 +82,7 @@ pub(crate) fn pipeline<T>(
     // so the daemon always has requests queued.
     let mut next = 0;
     while next < reqs.len() {
-        let room = MAX_DEPTH - in_flight.len();
-        let mut end = next;
-        let mut window_bytes = 0;
-        while end < reqs.len() && end - next < room {
-            let len = HEADER_SIZE + reqs[end].payload_len();
-            let fits = bytes + window_bytes + len <= MAX_BYTES_IN_FLIGHT;
-            // Past the bound only alone, so that a batch always progresses.
-            if !(fits || (in_flight.is_empty() && end == next)) {
-                break;
-            }
-            window_bytes += len;
-            end += 1;
-        }
+        let end = window_end(reqs, next, in_flight.len(), bytes);
         if end == next {
             // No room: collect the oldest reply first.
             if let Some(front) = in_flight.pop_front() {
@@ -107,7 +95,7 @@ pub(crate) fn pipeline<T>(
             let i = next + k;
             match ticket {
                 Ok(ticket) => {
-                    let len = HEADER_SIZE + reqs[i].payload_len();
+                    let len = frame_len(&reqs[i]);
                     bytes += len;
                     in_flight.push_back((i, ticket, len));
                 }
@@ -115,9 +103,7 @@ pub(crate) fn pipeline<T>(
             }
         }
         next = end;
-        while in_flight.len() > MAX_DEPTH / 2
-            || (!in_flight.is_empty() && bytes > MAX_BYTES_IN_FLIGHT / 2)
-        {
+        while over_half(in_flight.len(), bytes) {
             if let Some(front) = in_flight.pop_front() {
                 collect(front, &mut bytes, &mut results);
             }
@@ -132,9 +118,86 @@ pub(crate) fn pipeline<T>(
     results.into_iter().flatten().collect()
 }
 
-/// Pipelines one request per item, made by `make` from the item's path
-/// (checked first) and the item itself; an item whose path is invalid keeps
-/// that error in place of a reply.
+/// A request's size on the wire.
+pub(crate) fn frame_len(req: &Request<'_>) -> usize {
+    HEADER_SIZE + req.payload_len()
+}
+
+/// The end of the next window to send from `reqs[next..]`, given what is
+/// in flight: bounded by [`MAX_DEPTH`] and [`MAX_BYTES_IN_FLIGHT`]
+/// (exceeded only by a lone request, so a batch always progresses).
+/// `next` itself: collect a reply first.
+pub(crate) fn window_end(
+    reqs: &[Request<'_>],
+    next: usize,
+    in_flight: usize,
+    bytes: usize,
+) -> usize {
+    let room = MAX_DEPTH.saturating_sub(in_flight);
+    let mut end = next;
+    let mut window_bytes = 0;
+    while end < reqs.len() && end - next < room {
+        let len = frame_len(&reqs[end]);
+        let fits = bytes + window_bytes + len <= MAX_BYTES_IN_FLIGHT;
+        if !(fits || (in_flight == 0 && end == next)) {
+            break;
+        }
+        window_bytes += len;
+        end += 1;
+    }
+    end
+}
+
+/// Whether to collect a reply before sending more: over half the depth or
+/// half the bytes are in flight.
+pub(crate) fn over_half(in_flight: usize, bytes: usize) -> bool {
+    in_flight > MAX_DEPTH / 2 || (in_flight > 0 && bytes > MAX_BYTES_IN_FLIGHT / 2)
+}
+
+/// A batch's items turned into requests; items whose path is invalid keep
+/// their error in place.
+pub(crate) struct Prepared<'a> {
+    pub(crate) reqs: Vec<Request<'a>>,
+    errors: Vec<Option<Error>>,
+}
+
+impl<'a> Prepared<'a> {
+    /// One request per item, made by `make` from the item's path (checked
+    /// first) and the item itself.
+    pub(crate) fn new<I>(
+        items: &'a [I],
+        path: impl Fn(&'a I) -> &'a str,
+        make: impl Fn(Path<'a>, &'a I) -> Request<'a>,
+    ) -> Prepared<'a> {
+        let mut reqs = Vec::with_capacity(items.len());
+        let errors = items
+            .iter()
+            .map(|item| match Path::new(path(item)) {
+                Ok(p) => {
+                    reqs.push(make(p, item));
+                    None
+                }
+                Err(e) => Some(e.into()),
+            })
+            .collect();
+        Prepared { reqs, errors }
+    }
+
+    /// One result per item, in order: the replies (one per request) with
+    /// the path errors put back in place.
+    pub(crate) fn merge<T>(self, replies: Vec<Result<T>>) -> Vec<Result<T>> {
+        let mut replies = replies.into_iter();
+        self.errors
+            .into_iter()
+            .filter_map(|e| match e {
+                None => replies.next(),
+                Some(e) => Some(Err(e)),
+            })
+            .collect()
+    }
+}
+
+/// Pipelines one request per item (see [`Prepared::new`]).
 pub(crate) fn per_item<'a, I, T>(
     h: &Handle<'_>,
     items: &'a [I],
@@ -142,24 +205,9 @@ pub(crate) fn per_item<'a, I, T>(
     make: impl Fn(Path<'a>, &'a I) -> Request<'a>,
     parse: impl Fn(Reply<'_>) -> Option<T>,
 ) -> Vec<Result<T>> {
-    let parsed: Vec<_> = items
-        .iter()
-        .map(|item| Path::new(path(item)).map(|p| (p, item)))
-        .collect();
-    let reqs: Vec<Request<'a>> = parsed
-        .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .map(|&(p, item)| make(p, item))
-        .collect();
-    // One reply per request, in order.
-    let mut replies = pipeline(h, &reqs, parse).into_iter();
-    parsed
-        .into_iter()
-        .filter_map(|r| match r {
-            Ok(_) => replies.next(),
-            Err(e) => Some(Err(e.into())),
-        })
-        .collect()
+    let prepared = Prepared::new(items, path, make);
+    let replies = pipeline(h, &prepared.reqs, parse);
+    prepared.merge(replies)
 }
 
 /// [`per_item`] for plain paths.

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use xs_transport::{Connection, Endpoint, TransportError};
-use xs_wire::{Op, QuotaQuery, Reply, Request};
+use xs_wire::{Op, QuotaQuery, Request};
 
 use crate::handle::Handle;
 use crate::store::{check_domid, sealed::Sealed};
-use crate::{Error, Features, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
+use crate::{ops, Error, Features, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
 ///
@@ -33,7 +33,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(10);
 /// A random pause before retry `attempt` (1-based): uniform in
 /// `[0, min(50 us * 2^attempt, MAX_BACKOFF)]`, so clients that conflicted
 /// with each other do not collide again in lock step.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     let ceiling = Duration::from_micros(50)
         .saturating_mul(1u32 << attempt.min(16))
@@ -51,9 +51,6 @@ fn backoff(attempt: u32) -> Duration {
     let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX).max(1);
     Duration::from_nanos(h.finish() % nanos)
 }
-
-/// `DOMID_SELF`: "the calling domain" where the protocol allows it.
-const DOMID_SELF: u32 = 0x7FF0;
 
 /// A connection to xenstored, shared by any number of threads.
 ///
@@ -302,6 +299,32 @@ impl ClientBuilder {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn connect(self) -> Result<Client> {
+        let transact_attempts = self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS);
+        let router = match self.reconnect {
+            Some(policy) => {
+                let endpoint = self
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| Endpoint::discover_traced().endpoint);
+                let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
+                let conn = connect_waiting(&endpoint, &policy, timeout)?;
+                Router::reconnecting(conn, timeout, endpoint, policy)?
+            }
+            None => {
+                let (conn, timeout, _) = self.open()?;
+                Router::with_timeout(conn, timeout)?
+            }
+        };
+        Ok(Client {
+            router: Arc::new(router),
+            transact_attempts,
+        })
+    }
+
+    /// Connects (once, discovering the endpoint if none was given): the
+    /// connection, the round-trip timeout and the attempts of `transact`
+    /// (shared with the async clients' builder).
+    pub(crate) fn open(self) -> Result<(Connection, Option<Duration>, u32)> {
         let (endpoint, discovered) = match self.endpoint {
             Some(endpoint) => (endpoint, None),
             None => {
@@ -309,25 +332,14 @@ impl ClientBuilder {
                 (found.endpoint.clone(), Some(found))
             }
         };
+        let conn = match &discovered {
+            Some(found) => found.connect(),
+            None => endpoint.connect(),
+        }
+        .map_err(|e| connect_error(&endpoint, e))?;
         let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
-        let router = match self.reconnect {
-            None => {
-                let conn = match &discovered {
-                    Some(found) => found.connect(),
-                    None => endpoint.connect(),
-                }
-                .map_err(|e| connect_error(&endpoint, e))?;
-                Router::with_timeout(conn, timeout)?
-            }
-            Some(policy) => {
-                let conn = connect_waiting(&endpoint, &policy, timeout)?;
-                Router::reconnecting(conn, timeout, endpoint, policy)?
-            }
-        };
-        Ok(Client {
-            router: Arc::new(router),
-            transact_attempts: self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS),
-        })
+        let attempts = self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS);
+        Ok((conn, timeout, attempts))
     }
 }
 
@@ -564,12 +576,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_domain_path(&self, domid: u32) -> Result<String> {
-        check_domid(domid)?;
-        self.handle()
-            .run(Request::GetDomainPath { domid }, |r| match r {
-                Reply::DomainPath(p) => Some(p.to_owned()),
-                _ => None,
-            })
+        self.handle().exec(ops::get_domain_path(domid)?)
     }
 
     /// Whether xenstored knows the domain (privileged).
@@ -586,15 +593,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn is_domain_introduced(&self, domid: u32) -> Result<bool> {
-        // DOMID_SELF asks about the caller itself.
-        if domid != DOMID_SELF {
-            check_domid(domid)?;
-        }
-        self.handle()
-            .run(Request::IsDomainIntroduced { domid }, |r| match r {
-                Reply::Bool(b) => Some(b),
-                _ => None,
-            })
+        self.handle().exec(ops::is_domain_introduced(domid)?)
     }
 
     /// Tells xenstored about a new domain and its store ring (privileged).
@@ -616,8 +615,8 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn introduce_domain(&self, domid: u32, gfn: u64, evtchn: u32) -> Result<()> {
-        check_domid(domid)?;
-        self.ack(Request::Introduce { domid, gfn, evtchn })
+        self.handle()
+            .exec(ops::introduce_domain(domid, gfn, evtchn)?)
     }
 
     /// Makes xenstored forget a domain (privileged); fires `@releaseDomain`.
@@ -634,8 +633,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn release_domain(&self, domid: u32) -> Result<()> {
-        check_domid(domid)?;
-        self.ack(Request::Release { domid })
+        self.handle().exec(ops::release_domain(domid)?)
     }
 
     /// Clears a domain's shutdown flag (privileged).
@@ -652,8 +650,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn resume_domain(&self, domid: u32) -> Result<()> {
-        check_domid(domid)?;
-        self.ack(Request::Resume { domid })
+        self.handle().exec(ops::resume_domain(domid)?)
     }
 
     /// Gives `domid` the rights of `target` (privileged; for device-model
@@ -671,9 +668,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_target(&self, domid: u32, target: u32) -> Result<()> {
-        check_domid(domid)?;
-        check_domid(target)?;
-        self.ack(Request::SetTarget { domid, target })
+        self.handle().exec(ops::set_target(domid, target)?)
     }
 
     /// Drops every watch and transaction of this connection. Never use it
@@ -691,7 +686,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn reset_watches(&self) -> Result<()> {
-        self.ack(Request::ResetWatches)
+        self.handle().exec(ops::reset_watches())
     }
 
     /// Sends a CONTROL command (privileged, implementation-defined) and
@@ -712,11 +707,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn control(&self, command: &str, args: &[u8]) -> Result<Vec<u8>> {
-        self.handle()
-            .run(Request::Control { command, args }, |r| match r {
-                Reply::Text(t) => Some(t.to_vec()),
-                _ => None,
-            })
+        self.handle().exec(ops::control(command, args))
     }
 
     /// Feature bits of a domain, or the daemon's own (`None`) (Xen 4.21+).
@@ -744,12 +735,13 @@ impl Client {
     /// ```
     pub fn get_features(&self, domid: Option<u32>) -> Result<Features> {
         domid.map(check_domid).transpose()?;
-        let req = Request::GetFeature { domid };
-        let word = self.number(req)?;
+        let call = ops::get_features(domid)?;
+        let op = call.req.op();
+        let word = self.handle().exec(call)?;
         // The word is 32 bits on the wire (a ring field, `uint32_t`).
         u32::try_from(word)
             .map(Features::from_bits)
-            .map_err(|_| Error::unexpected(crate::Problem::WrongShape { request: req.op() }, None))
+            .map_err(|_| Error::unexpected(crate::Problem::WrongShape { request: op }, None))
     }
 
     /// Sets a domain's feature bits before it is introduced (Xen 4.21+).
@@ -769,9 +761,8 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_features(&self, domid: u32, features: Features) -> Result<()> {
-        check_domid(domid)?;
-        let features = features.bits();
-        self.ack(Request::SetFeature { domid, features })
+        self.handle()
+            .exec(ops::set_features(domid, features.bits())?)
     }
 
     /// Whether the daemon implements an optional operation (DIRECTORY_PART,
@@ -837,11 +828,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_quota_names(&self) -> Result<Vec<String>> {
-        self.handle()
-            .run(Request::GetQuota(QuotaQuery::Names), |r| match r {
-                Reply::QuotaNames(n) => Some(n.iter().map(str::to_owned).collect()),
-                _ => None,
-            })
+        self.handle().exec(ops::get_quota_names())
     }
 
     /// A quota's value, global (`domid: None`) or a domain's (Xen 4.22+).
@@ -861,12 +848,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn get_quota(&self, domid: Option<u32>, name: &str) -> Result<u64> {
-        domid.map(check_domid).transpose()?;
-        let query = match domid {
-            Some(domid) => QuotaQuery::Domain { domid, name },
-            None => QuotaQuery::Global(name),
-        };
-        self.number(Request::GetQuota(query))
+        self.handle().exec(ops::get_quota(domid, name)?)
     }
 
     /// Sets a quota, global (`domid: None`) or a domain's (Xen 4.22+).
@@ -886,20 +868,7 @@ impl Client {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn set_quota(&self, domid: Option<u32>, name: &str, value: u32) -> Result<()> {
-        domid.map(check_domid).transpose()?;
-        self.ack(Request::SetQuota { domid, name, value })
-    }
-
-    fn ack(&self, req: Request<'_>) -> Result<()> {
-        self.handle()
-            .run(req, |r| matches!(r, Reply::Ack).then_some(()))
-    }
-
-    fn number(&self, req: Request<'_>) -> Result<u64> {
-        self.handle().run(req, |r| match r {
-            Reply::Number(n) => Some(n),
-            _ => None,
-        })
+        self.handle().exec(ops::set_quota(domid, name, value)?)
     }
 }
 

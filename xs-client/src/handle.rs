@@ -7,6 +7,7 @@
 
 use xs_wire::{Op, Path, Reply, Request};
 
+use crate::ops::{Call, Parse};
 use crate::proto::{Deadline, Response};
 use crate::router::Tx;
 use crate::{reply, Error, Problem, Result, Router};
@@ -57,30 +58,48 @@ impl<'a> Handle<'a> {
         shape(&req, reply::parse(&req, &resp)?, f)
     }
 
+    /// Runs one [`Call`].
+    pub(crate) fn exec<T>(&self, call: Call<'_, T>) -> Result<T> {
+        self.run(call.req, call.parse)
+    }
+
     /// A node's value: the reply's buffer itself.
     pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>> {
         let req = Request::Read {
             path: Path::new(path)?,
         };
-        let resp = self.call(&req)?;
-        if resp.header.op == Op::Read {
-            return Ok(resp.payload);
-        }
-        // Anything else is an error reply (or a protocol violation).
-        reply::parse(&req, &resp)?;
-        Err(wrong_shape(&req, &resp))
+        value_of(&req, self.call(&req)?)
     }
 
     /// Sends any request (op and raw payload) and returns the raw reply
     /// payload; an error reply is [`Error::Daemon`].
     pub(crate) fn raw(&self, op: Op, payload: &[u8]) -> Result<Vec<u8>> {
-        let resp = self.router.call_raw(op, payload, self.tx)?;
-        if resp.header.op == Op::Error {
-            let name = resp.payload.split(|&b| b == 0).next().unwrap_or_default();
-            return Err(Error::daemon(op, None, &String::from_utf8_lossy(name)));
-        }
-        Ok(resp.payload)
+        raw_payload(op, self.router.call_raw(op, payload, self.tx)?)
     }
+}
+
+/// A READ's reply: the value is the payload itself, not copied.
+pub(crate) fn value_of(req: &Request<'_>, resp: Response) -> Result<Vec<u8>> {
+    if resp.header.op == Op::Read {
+        return Ok(resp.payload);
+    }
+    // Anything else is an error reply (or a protocol violation).
+    reply::parse(req, &resp)?;
+    Err(wrong_shape(req, &resp))
+}
+
+/// A raw request's reply payload; an error reply is [`Error::Daemon`].
+pub(crate) fn raw_payload(op: Op, resp: Response) -> Result<Vec<u8>> {
+    if resp.header.op == Op::Error {
+        let name = resp.payload.split(|&b| b == 0).next().unwrap_or_default();
+        return Err(Error::daemon(op, None, &String::from_utf8_lossy(name)));
+    }
+    Ok(resp.payload)
+}
+
+/// Parses a reply with a [`Call`]'s parser.
+pub(crate) fn parse_call<T>(req: &Request<'_>, parse: Parse<T>, resp: &Response) -> Result<T> {
+    shape(req, reply::parse(req, resp)?, parse)
 }
 
 /// Applies `f` to a parsed reply; the wrong shape is an error with facts.

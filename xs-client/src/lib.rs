@@ -29,6 +29,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(any(feature = "tokio", feature = "smol"))]
+pub mod aio;
 mod batch;
 mod client;
 pub mod compat;
@@ -38,6 +40,7 @@ mod event;
 mod features;
 mod handle;
 mod monitor;
+mod ops;
 mod proto;
 mod reconnect;
 mod reply;
@@ -52,6 +55,19 @@ mod walk;
 #[doc(hidden)]
 pub mod _unstable_core {
     pub use crate::proto::*;
+}
+
+/// The async client on tokio (feature `tokio`); see [`aio`].
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    pub use crate::aio::tokio_rt::*;
+}
+
+/// The async client on smol, or any executor through async-io (feature
+/// `smol`); see [`aio`].
+#[cfg(feature = "smol")]
+pub mod smol {
+    pub use crate::aio::smol_rt::*;
 }
 
 pub use batch::{MAX_BYTES_IN_FLIGHT, MAX_DEPTH};

@@ -13,7 +13,10 @@
 //! [`Error::Overflow`] with the count: nothing is lost silently, and other
 //! requests on the connection never stall behind a full queue.
 
-use std::sync::{Arc, Condvar};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, OnceLock};
 use std::time::{Duration, Instant};
 
 use xs_wire::{Path, Request};
@@ -87,6 +90,8 @@ pub struct Monitor {
     client: Client,
     id: MonitorId,
     signal: Arc<Condvar>,
+    /// The read end of the readiness pipe, once asked for.
+    readiness: OnceLock<UnixStream>,
 }
 
 impl Client {
@@ -134,6 +139,7 @@ impl Client {
             client: self.clone(),
             id,
             signal,
+            readiness: OnceLock::new(),
         }
     }
 
@@ -573,6 +579,76 @@ fn falls_back(e: &Error) -> bool {
 }
 
 impl Monitor {
+    /// A file descriptor that polls readable while this monitor has
+    /// something for [`Monitor::take_ready`]: the `xs_fileno` of this
+    /// client, so a `poll`/`epoll` loop needs no thread per monitor. The
+    /// connection's reader (started at the first watch, one per client,
+    /// like libxenstore's) queues events and makes the fd readable; the
+    /// loop takes them without blocking. Made on first use (a pipe);
+    /// fails only if the process is out of file descriptors.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use std::os::fd::AsRawFd;
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// let monitor = client.monitor();
+    /// monitor.watch("/local/domain/1/control/shutdown", "shutdown")?;
+    /// let fd = monitor.readiness_fd()?.as_raw_fd();
+    /// // Hand `fd` to poll(2), epoll or mio with the program's other fds;
+    /// // when it is readable:
+    /// # std::thread::sleep(std::time::Duration::from_millis(100));
+    /// for event in monitor.take_ready() {
+    ///     println!("{}", event?);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn readiness_fd(&self) -> Result<BorrowedFd<'_>> {
+        if let Some(read) = self.readiness.get() {
+            return Ok(read.as_fd());
+        }
+        let io = |e: std::io::Error| Error::disconnected(format!("cannot make a pipe: {e}"));
+        let (read, write) = UnixStream::pair().map_err(io)?;
+        read.set_nonblocking(true).map_err(io)?;
+        write.set_nonblocking(true).map_err(io)?;
+        let read = self.readiness.get_or_init(|| {
+            self.client.router().add_pipe(self.id, &self.signal, write);
+            read
+        });
+        Ok(read.as_fd())
+    }
+
+    /// Everything this monitor has now, without blocking and without
+    /// reading the connection (its reader does): the events, an overflow
+    /// report in place, and the connection's error once it is gone. Empties
+    /// [`Monitor::readiness_fd`]; an event arriving meanwhile makes it
+    /// readable again, so nothing is missed.
+    pub fn take_ready(&self) -> Vec<Result<Event>> {
+        if let Some(mut read) = self.readiness.get() {
+            let mut sink = [0u8; 64];
+            while matches!(read.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        let mut items = Vec::new();
+        // Bounded: the queue cannot refill faster than this drains it
+        // forever, but a dead connection repeats its error.
+        while items.len() < DEFAULT_QUEUE_CAPACITY.max(1) * 2 {
+            match self.try_next() {
+                Ok(Some(ev)) => items.push(Ok(ev)),
+                Ok(None) => break,
+                Err(e) => {
+                    let fatal = !matches!(e, Error::Overflow { .. });
+                    items.push(Err(e));
+                    if fatal {
+                        break;
+                    }
+                }
+            }
+        }
+        items
+    }
+
     /// Removes this monitor, waiting for its UNWATCHes until `limit`.
     fn close_by(&self, limit: Deadline) {
         self.client.router().remove_monitor(self.id, Some(limit));
@@ -583,7 +659,18 @@ impl Drop for Monitor {
     /// Unwatches what nobody else watches, waiting for the daemon at most
     /// [`crate::CLEANUP_TIMEOUT`]; in a forked child, does nothing.
     fn drop(&mut self) {
+        if self.readiness.get().is_some() {
+            self.client.router().remove_pipe(&self.signal);
+        }
         self.client.router().remove_monitor(self.id, None);
+    }
+}
+
+/// The readiness pipe ([`Monitor::readiness_fd`]); `-1` if it cannot be
+/// made, as `xs_fileno` answers.
+impl AsRawFd for Monitor {
+    fn as_raw_fd(&self) -> RawFd {
+        self.readiness_fd().map_or(-1, |fd| fd.as_raw_fd())
     }
 }
 

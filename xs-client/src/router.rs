@@ -80,6 +80,9 @@ struct Shared {
     background: Option<JoinHandle<()>>,
     /// Scratch list of waiters to wake.
     woken: Vec<Signal>,
+    /// Monitors that report readiness through a pipe (their signal, and
+    /// the pipe's write end): see [`crate::Monitor::readiness_fd`].
+    pipes: Vec<(Signal, std::os::unix::net::UnixStream)>,
     /// While a lost connection is being replaced: the attempts so far.
     retry: Option<Retry>,
 }
@@ -154,7 +157,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn transport_error(e: xs_transport::TransportError) -> Error {
+pub(crate) fn transport_error(e: xs_transport::TransportError) -> Error {
     Error::disconnected(e.to_string())
 }
 
@@ -164,7 +167,7 @@ fn transport_error(e: xs_transport::TransportError) -> Error {
 /// reported as [`Error::UnexpectedPacket`] like every other frame the client
 /// cannot accept; `Ok` for EOF, a frame cut short and I/O errors, which lose
 /// the connection (`Disconnected`, or a reconnection).
-fn receive_error(e: xs_transport::TransportError) -> Result<Error, Error> {
+pub(crate) fn receive_error(e: xs_transport::TransportError) -> Result<Error, Error> {
     match e {
         xs_transport::TransportError::Protocol(xs_wire::WireError::FrameTooLarge {
             header,
@@ -283,6 +286,7 @@ impl Router {
                     shutdown: false,
                     background: None,
                     woken: Vec::new(),
+                    pipes: Vec::new(),
                 }),
                 background_signal: Arc::new(Condvar::new()),
                 reader: Mutex::new(ReaderIo {
@@ -664,6 +668,29 @@ impl Router {
             .set_depth_filter(id, path, token, depth);
     }
 
+    /// Monitor `id` (woken through `signal`) also reports readiness by
+    /// writing to `pipe`; a byte goes in at once if it has events already.
+    pub(crate) fn add_pipe(
+        &self,
+        id: MonitorId,
+        signal: &Signal,
+        pipe: std::os::unix::net::UnixStream,
+    ) {
+        let mut st = lock(&self.inner.shared);
+        let entry = (signal.clone(), pipe);
+        if st.core.has_event(id) {
+            ring(std::slice::from_ref(&entry), std::slice::from_ref(signal));
+        }
+        st.pipes.push(entry);
+    }
+
+    /// Forgets monitor `signal`'s pipe.
+    pub(crate) fn remove_pipe(&self, signal: &Signal) {
+        lock(&self.inner.shared)
+            .pipes
+            .retain(|(s, _)| !Arc::ptr_eq(s, signal));
+    }
+
     pub(crate) fn watched(&self, id: MonitorId) -> Vec<(String, String)> {
         if self.is_forked() {
             return Vec::new(); // the watches are the parent's
@@ -860,6 +887,7 @@ impl Inner {
         st.core.take_woken(&mut woken);
         // Only sleeping threads need a (system call) wake-up: the reader
         // itself, and anyone not asleep yet, re-check under the lock.
+        ring(&st.pipes, &woken);
         woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
         notify(&woken);
         woken.clear();
@@ -872,6 +900,7 @@ impl Inner {
     fn wake_everyone(&self, st: &mut Shared) {
         let mut woken = std::mem::take(&mut st.woken);
         st.core.take_woken(&mut woken);
+        ring(&st.pipes, &woken);
         notify(&woken);
         woken.clear();
         st.woken = woken;
@@ -1013,6 +1042,7 @@ impl Inner {
                 let _ = st.core.handle_frame(&frame);
                 if st.core.has_woken() {
                     st.core.take_woken(woken);
+                    ring(&st.pipes, woken);
                     woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
                 }
                 output |= st.core.poll_transmit().is_some();
@@ -1196,6 +1226,17 @@ impl Inner {
                 }
             }
         })
+    }
+}
+
+/// Writes a byte into the pipe of each woken monitor that has one (a full
+/// pipe is readable already: nothing is lost).
+fn ring(pipes: &[(Signal, std::os::unix::net::UnixStream)], woken: &[Signal]) {
+    use std::io::Write;
+    for (signal, pipe) in pipes {
+        if woken.iter().any(|w| Arc::ptr_eq(w, signal)) {
+            let _ = (&*pipe).write(&[1]);
+        }
     }
 }
 

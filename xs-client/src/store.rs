@@ -4,11 +4,11 @@
 //! `&impl Store` and run inside or outside a transaction alike. Every
 //! operation is written once, over the [`Handle`] each implementor gives.
 
-use xs_wire::{Op, Path, Perm, PermList, Reply, Request};
+use xs_wire::{Op, Path, Perm, Request};
 
 use crate::error::Refusal;
 use crate::walk::WalkEntry;
-use crate::{batch, directory_part, walk, Error, Result};
+use crate::{batch, directory_part, ops, walk, Error, Result};
 
 pub(crate) mod sealed {
     /// The plumbing behind [`super::Store`]; not for use outside the crate.
@@ -18,10 +18,6 @@ pub(crate) mod sealed {
         #[doc(hidden)]
         fn handle(&self) -> crate::handle::Handle<'_>;
     }
-}
-
-fn ack(reply: Reply<'_>) -> Option<()> {
-    matches!(reply, Reply::Ack).then_some(())
 }
 
 /// The highest domain id a permission or domain operation may name:
@@ -145,9 +141,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn write(&self, path: &str, value: impl AsRef<[u8]>) -> Result<()> {
-        let path = Path::new(path)?;
-        let value = value.as_ref();
-        self.handle().run(Request::Write { path, value }, ack)
+        self.handle().exec(ops::write(path, value.as_ref())?)
     }
 
     /// Creates a node (and missing parents) with an empty value; succeeds if
@@ -167,8 +161,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn mkdir(&self, path: &str) -> Result<()> {
-        let path = Path::new(path)?;
-        self.handle().run(Request::Mkdir { path }, ack)
+        self.handle().exec(ops::mkdir(path)?)
     }
 
     /// Removes a node and everything below it. Succeeds if the node is
@@ -188,11 +181,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn delete(&self, path: &str) -> Result<()> {
-        let path = Path::new(path)?;
-        if path.as_str() == "/" {
-            return Err(Error::Refused(Refusal::DeleteRoot));
-        }
-        self.handle().run(Request::Rm { path }, ack)
+        self.handle().exec(ops::delete(path)?)
     }
 
     /// The names of a node's children (empty for a leaf). A listing too big
@@ -250,11 +239,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn get_perms(&self, path: &str) -> Result<Vec<Perm>> {
-        let path = Path::new(path)?;
-        self.handle().run(Request::GetPerms { path }, |r| match r {
-            Reply::Perms(list) => Some(list.iter().collect()),
-            _ => None,
-        })
+        self.handle().exec(ops::get_perms(path)?)
     }
 
     /// Replaces a node's permissions; `perms[0]` becomes the owner and the
@@ -275,15 +260,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn set_perms(&self, path: &str, perms: &[Perm]) -> Result<()> {
-        let path = Path::new(path)?;
-        if let Some(p) = perms
-            .iter()
-            .find(|p| p.domid > DOMID_MAX && p.domid != DOMID_ANY)
-        {
-            return Err(Error::Refused(Refusal::DomainId(p.domid)));
-        }
-        let perms = PermList::new(perms)?;
-        self.handle().run(Request::SetPerms { path, perms }, ack)
+        self.handle().exec(ops::set_perms(path, perms)?)
     }
 
     /// The subtree under `top`, parents before children. A level of the
@@ -344,10 +321,7 @@ pub trait Store: sealed::Sealed {
             &self.handle(),
             paths,
             |path| Request::Read { path },
-            |r| match r {
-                Reply::Value(v) => Some(v.to_vec()),
-                _ => None,
-            },
+            ops::value,
         )
     }
 
@@ -371,10 +345,7 @@ pub trait Store: sealed::Sealed {
             &self.handle(),
             paths,
             |path| Request::Directory { path },
-            |r| match r {
-                Reply::Directory(n) => Some(n.iter().map(str::to_owned).collect()),
-                _ => None,
-            },
+            ops::names,
         )
     }
 
@@ -401,7 +372,7 @@ pub trait Store: sealed::Sealed {
             items,
             |(path, _)| path,
             |path, (_, value)| Request::Write { path, value },
-            ack,
+            ops::ack,
         )
     }
 
@@ -420,8 +391,7 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn delete_root(&self) -> Result<()> {
-        let path = Path::new("/")?;
-        self.handle().run(Request::Rm { path }, ack)
+        self.handle().exec(ops::delete_root())
     }
 
     /// Sends any request, as pyxs's `execute_command` does: `op` and the

@@ -11,7 +11,7 @@ use xs_wire::{Errno, Reply, Request};
 use crate::handle::{shape, Handle};
 use crate::router::Tx;
 use crate::store::sealed::Sealed;
-use crate::{reply, Client, Error, Result, Router, Store};
+use crate::{ops, reply, Client, Error, Result, Router, Store};
 
 /// An open transaction. Reads and writes through it (the [`Store`] methods)
 /// see a snapshot and its own changes; others see nothing until
@@ -161,9 +161,7 @@ pub(crate) fn start_id(h: &Handle<'_>) -> Result<(u32, u64)> {
 
 /// Sends TRANSACTION_END (commit or abort) and waits like any request.
 pub(crate) fn end_id(h: &Handle<'_>, commit: bool) -> Result<()> {
-    h.run(Request::TransactionEnd { commit }, |r| {
-        matches!(r, Reply::Ack).then_some(())
-    })
+    h.exec(ops::transaction_end(commit))
 }
 
 /// Aborts transaction `tx_id`, waiting at most the cleanup bound. In a

@@ -14,7 +14,7 @@ use crate::{batch, directory_part, Error, Problem, Result};
 
 /// What one request of a walk's batch brought back (each request's reply
 /// is parsed with its own kind, so a DIRECTORY always gives `Children`).
-enum Fetched {
+pub(crate) enum Fetched {
     Children(Vec<String>),
     Value(Vec<u8>),
 }
@@ -52,53 +52,79 @@ fn join(parent: &str, child: &str) -> String {
     }
 }
 
-/// Fetches the subtree under `top` (which must exist). Nodes that vanish
-/// during the walk are left out.
-pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<WalkEntry>> {
-    // The top must exist: list it on its own so a missing one is an error.
-    let top_children = directory_part::list(h, Path::new(top)?)?;
-    // An unreadable value reads as empty, as in pyxs.
-    let top_value = h.read(top).unwrap_or_default();
-    // Nodes in breadth-first order, with each node's children's indices.
-    let mut nodes = vec![(
-        WalkEntry {
+/// A walk in progress, fed a level at a time: the sync and the async
+/// clients run the same steps.
+pub(crate) struct Tree {
+    /// Nodes in breadth-first order, with each node's children's indices.
+    nodes: Vec<(WalkEntry, Vec<usize>)>,
+    level: Vec<usize>,
+    /// The nodes of the level being fetched: path and parent.
+    pending: Vec<(String, usize)>,
+}
+
+/// The reply of one request of a level's batch.
+pub(crate) const FETCHED: crate::ops::Parse<Fetched> = |r| match r {
+    Reply::Directory(n) => Some(Fetched::Children(n.iter().map(str::to_owned).collect())),
+    Reply::Value(v) => Some(Fetched::Value(v.to_vec())),
+    _ => None,
+};
+
+impl Tree {
+    /// A walk from `top` (its children listed, its value read).
+    pub(crate) fn new(top: &str, children: Vec<String>, value: Vec<u8>) -> Tree {
+        let entry = WalkEntry {
             path: top.to_owned(),
-            value: top_value,
-            children: top_children,
-        },
-        Vec::new(),
-    )];
-    let mut level = vec![0usize];
-    while !level.is_empty() {
-        let mut paths = Vec::new();
-        let mut parents = Vec::new();
-        for &i in &level {
-            for child in &nodes[i].0.children {
-                paths.push(join(&nodes[i].0.path, child));
-                parents.push(i);
+            value,
+            children,
+        };
+        Tree {
+            nodes: vec![(entry, Vec::new())],
+            level: vec![0],
+            pending: Vec::new(),
+        }
+    }
+
+    /// The next level's paths, to fetch as one pipelined batch of a
+    /// DIRECTORY and a READ per node ([`Tree::requests`]); `None` when the
+    /// walk is done.
+    pub(crate) fn next_level(&mut self) -> Option<Vec<String>> {
+        if self.level.is_empty() {
+            return None;
+        }
+        self.pending.clear();
+        for &i in &self.level {
+            for child in &self.nodes[i].0.children {
+                self.pending.push((join(&self.nodes[i].0.path, child), i));
             }
         }
-        // One pipelined batch per level: a DIRECTORY and a READ per node.
+        Some(self.pending.iter().map(|(p, _)| p.clone()).collect())
+    }
+
+    /// The batch for a level's paths.
+    pub(crate) fn requests(paths: &[String]) -> Result<Vec<Request<'_>>> {
         let mut reqs = Vec::with_capacity(2 * paths.len());
-        for p in &paths {
+        for p in paths {
             let path = Path::new(p)?;
             reqs.push(Request::Directory { path });
             reqs.push(Request::Read { path });
         }
-        let mut replies = batch::pipeline(h, &reqs, |r| match r {
-            Reply::Directory(n) => Some(Fetched::Children(n.iter().map(str::to_owned).collect())),
-            Reply::Value(v) => Some(Fetched::Value(v.to_vec())),
-            _ => None,
-        })
-        .into_iter();
+        Ok(reqs)
+    }
+
+    /// Takes a level's replies (two per node, in order). Returns the
+    /// nodes whose listing was too big for one reply: list each in parts
+    /// and hand the names to [`Tree::set_children`] before the next level.
+    pub(crate) fn absorb(&mut self, replies: Vec<Result<Fetched>>) -> Result<Vec<(usize, String)>> {
+        let mut replies = replies.into_iter();
         let mut next = Vec::new();
-        for (path, parent) in paths.into_iter().zip(parents) {
+        let mut relist = Vec::new();
+        for (path, parent) in std::mem::take(&mut self.pending) {
             // The pipeline answers every request, in order: two per node.
             let (Some(children), Some(value)) = (replies.next(), replies.next()) else {
                 break;
             };
-            let children = match children {
-                Ok(Fetched::Children(c)) => c,
+            let (children, too_big) = match children {
+                Ok(Fetched::Children(c)) => (c, false),
                 Ok(Fetched::Value(_)) => {
                     return Err(Error::unexpected(
                         Problem::WrongShape {
@@ -108,9 +134,7 @@ pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<Walk
                     ))
                 }
                 Err(e) if e.is_not_found() => continue,
-                Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => {
-                    directory_part::list(h, Path::new(&path)?)?
-                }
+                Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => (Vec::new(), true),
                 Err(e) => return Err(e),
             };
             // An unreadable value reads as empty, as in pyxs.
@@ -118,8 +142,11 @@ pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<Walk
                 Ok(Fetched::Value(v)) => v,
                 _ => Vec::new(),
             };
-            let index = nodes.len();
-            nodes.push((
+            let index = self.nodes.len();
+            if too_big {
+                relist.push((index, path.clone()));
+            }
+            self.nodes.push((
                 WalkEntry {
                     path,
                     value,
@@ -127,28 +154,59 @@ pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<Walk
                 },
                 Vec::new(),
             ));
-            nodes[parent].1.push(index);
+            self.nodes[parent].1.push(index);
             next.push(index);
         }
-        level = next;
+        self.level = next;
+        Ok(relist)
     }
-    // Depth-first order from the breadth-first table.
-    let mut order = Vec::with_capacity(nodes.len());
-    let mut stack = vec![(0usize, false)];
-    while let Some((i, expanded)) = stack.pop() {
-        if expanded {
-            order.push(i);
-            continue;
-        }
-        if top_down {
-            order.push(i);
-        } else {
-            stack.push((i, true));
-        }
-        for &c in nodes[i].1.iter().rev() {
-            stack.push((c, false));
+
+    /// The children of a node [`Tree::absorb`] asked to list in parts.
+    pub(crate) fn set_children(&mut self, index: usize, children: Vec<String>) {
+        if let Some(node) = self.nodes.get_mut(index) {
+            node.0.children = children;
         }
     }
-    let mut slots: Vec<Option<WalkEntry>> = nodes.into_iter().map(|(e, _)| Some(e)).collect();
-    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+
+    /// The nodes, parents before children (`top_down`) or after them.
+    pub(crate) fn finish(self, top_down: bool) -> Vec<WalkEntry> {
+        let mut order = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec![(0usize, false)];
+        while let Some((i, expanded)) = stack.pop() {
+            if expanded {
+                order.push(i);
+                continue;
+            }
+            if top_down {
+                order.push(i);
+            } else {
+                stack.push((i, true));
+            }
+            for &c in self.nodes[i].1.iter().rev() {
+                stack.push((c, false));
+            }
+        }
+        let mut slots: Vec<Option<WalkEntry>> =
+            self.nodes.into_iter().map(|(e, _)| Some(e)).collect();
+        order.into_iter().filter_map(|i| slots[i].take()).collect()
+    }
+}
+
+/// Fetches the subtree under `top` (which must exist). Nodes that vanish
+/// during the walk are left out.
+pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<WalkEntry>> {
+    // The top must exist: list it on its own so a missing one is an error.
+    let top_children = directory_part::list(h, Path::new(top)?)?;
+    // An unreadable value reads as empty, as in pyxs.
+    let top_value = h.read(top).unwrap_or_default();
+    let mut tree = Tree::new(top, top_children, top_value);
+    while let Some(paths) = tree.next_level() {
+        let reqs = Tree::requests(&paths)?;
+        let replies = batch::pipeline(h, &reqs, FETCHED);
+        for (index, path) in tree.absorb(replies)? {
+            let children = directory_part::list(h, Path::new(&path)?)?;
+            tree.set_children(index, children);
+        }
+    }
+    Ok(tree.finish(top_down))
 }

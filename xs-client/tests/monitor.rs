@@ -227,3 +227,43 @@ fn wait_for_blocks_until_the_node_exists() {
         .unwrap_err();
     assert!(matches!(err, Error::Timeout(_)), "{err}");
 }
+
+/// Whether `fd` polls readable within `timeout` (through mio, as an event
+/// loop of one's own would).
+fn readable(fd: std::os::fd::RawFd, timeout: Duration) -> bool {
+    use mio::unix::SourceFd;
+    use mio::{Events, Interest, Poll, Token};
+    let mut poll = Poll::new().unwrap();
+    poll.registry()
+        .register(&mut SourceFd(&fd), Token(0), Interest::READABLE)
+        .unwrap();
+    let mut events = Events::with_capacity(1);
+    poll.poll(&mut events, Some(timeout)).unwrap();
+    !events.is_empty()
+}
+
+#[test]
+fn a_poll_loop_sees_readiness_and_takes_events_without_blocking() {
+    use std::os::fd::AsRawFd;
+    let h = common::setup("readiness");
+    let c = h.client();
+    let m = c.monitor();
+    let fd = m.readiness_fd().unwrap().as_raw_fd();
+    assert_eq!(m.as_raw_fd(), fd);
+    assert!(!readable(fd, QUIET), "nothing watched yet");
+    m.watch(&h.path("p"), "t").unwrap();
+    // The initial event arrives with nobody waiting in the monitor.
+    assert!(readable(fd, T));
+    let got: Vec<_> = m.take_ready().into_iter().map(Result::unwrap).collect();
+    assert_eq!(got, [xs_client::Event::new(h.path("p"), "t")]);
+    assert!(!readable(fd, QUIET), "taken: not readable any more");
+    assert!(m.take_ready().is_empty());
+    c.write(&h.path("p/q"), "1").unwrap();
+    c.write(&h.path("p/r"), "2").unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 2 {
+        assert!(readable(fd, T), "saw {seen:?}");
+        seen.extend(m.take_ready().into_iter().map(|e| e.unwrap().path));
+    }
+    assert_eq!(seen, [h.path("p/q"), h.path("p/r")].into());
+}

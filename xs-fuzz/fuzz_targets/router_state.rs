@@ -1597,7 +1597,18 @@ impl Harness {
                 let d = self.deadline(deadline);
                 let waker = self.waker();
                 let ids = self.core.remove_monitor(m, d, waker);
-                self.model.forget_origin(m, None);
+                // WATCHes in flight for pairs the monitor still holds stop
+                // speaking for it; one for a pair it let go of (its caller
+                // gave up) is still undone when it lands.
+                let held: Vec<Pair> = self
+                    .model
+                    .monitors
+                    .get(&m)
+                    .map(|mon| mon.watches.iter().cloned().collect())
+                    .unwrap_or_default();
+                for pair in &held {
+                    self.model.forget_origin(m, Some(pair));
+                }
                 let released: BTreeSet<Pair> = match self.model.monitors.remove(&m) {
                     Some(mon) => mon
                         .watches

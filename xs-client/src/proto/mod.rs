@@ -52,7 +52,7 @@ use watches::{Pair, Watches, Wire};
 /// unresponsive and the connection is declared dead.
 pub const ABANDONED_MAX: usize = 4096;
 
-/// The protocol state of one connection: see the module docs of `proto`.
+/// The protocol state of one connection (see the module docs).
 pub struct Core<W> {
     kind: TransportKind,
     max_payload: usize,
@@ -347,6 +347,15 @@ impl<W: Clone> Core<W> {
         self.give_up(req_id);
     }
 
+    /// The caller of `req_id` stops waiting, but the request still goes
+    /// out if it has not yet: for cleanups sent from destructors (aborting
+    /// a transaction, unwatching). Its reply is dropped when it comes, and
+    /// what it created undone, as for [`Core::abandon`].
+    pub fn detach(&mut self, req_id: u32) {
+        self.requests.expired.remove(&req_id);
+        self.stop_waiting(req_id);
+    }
+
     fn give_up(&mut self, req_id: u32) {
         if self.outbox.withdraw(req_id) {
             if let Some(e) = self.requests.remove(req_id) {
@@ -354,6 +363,10 @@ impl<W: Clone> Core<W> {
             }
             return;
         }
+        self.stop_waiting(req_id);
+    }
+
+    fn stop_waiting(&mut self, req_id: u32) {
         match self.requests.abandon(req_id) {
             Some(State::Waiting) => {
                 if let Some(e) = self.requests.entries.get(&req_id) {
@@ -530,13 +543,16 @@ impl<W: Clone> Core<W> {
             }
             Op::Watch => {
                 // Unless a monitor holds the pair (it then relies on this
-                // very registration, and unwatches it when done).
-                let Some(o) = e.watch() else { return };
-                if self.watches.is_registered(&o.pair) {
+                // very registration, and unwatches it when done). A stale
+                // WATCH is already undone by the UNWATCH its monitor queued.
+                let Some(pair) = e.watch().map(|o| &o.pair) else {
+                    return;
+                };
+                if self.watches.is_registered(pair) {
                     return;
                 }
-                if let Ok(path) = Path::new(&o.pair.0) {
-                    let token = o.pair.1.clone();
+                if let Ok(path) = Path::new(&pair.0) {
+                    let token = pair.1.clone();
                     self.enqueue_detached(
                         &Request::Unwatch {
                             path,
@@ -773,8 +789,13 @@ impl<W: Clone> Core<W> {
         deadline: Option<Deadline>,
         waker: W,
     ) -> Vec<u32> {
+        // Its WATCHes in flight for pairs it still holds stop speaking for
+        // it (the UNWATCH, or the other holders, take over); one whose pair
+        // it already let go of (abandoned) is still undone when it lands.
+        for pair in self.watches.watched(id) {
+            self.requests.forget_watch(id, Some(&pair));
+        }
         let released = self.watches.remove(id);
-        self.requests.forget_watch(id, None);
         if self.dead.is_some() {
             return Vec::new();
         }
@@ -900,23 +921,7 @@ impl<W: Clone> Core<W> {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
 #[cfg(test)]
-mod sizes {
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "Entry {}",
-            std::mem::size_of::<super::requests::Entry<std::sync::Arc<std::sync::Condvar>>>()
-        );
-        eprintln!("Error {}", std::mem::size_of::<crate::Error>());
-        eprintln!("Response {}", std::mem::size_of::<super::Response>());
-        eprintln!(
-            "Deadline {}",
-            std::mem::size_of::<Option<super::Deadline>>()
-        );
-        eprintln!(
-            "Result {}",
-            std::mem::size_of::<Result<super::Response, crate::Error>>()
-        );
-    }
-}
+#[path = "detach_tests.rs"]
+mod detach_tests;

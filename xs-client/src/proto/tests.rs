@@ -1558,3 +1558,23 @@ fn bytes_handed_out_are_not_kept_while_the_outbox_never_empties() {
     assert_eq!(rest.len(), 1 + 19);
     assert_eq!(&rest[1..], &wire(2, next, 0, b"/x\0")[..]);
 }
+
+#[test]
+fn a_watch_abandoned_then_its_monitor_removed_is_undone_when_it_lands() {
+    // The caller gave up first (its future dropped), then the monitor went:
+    // nobody held the pair at removal, so no UNWATCH went then; the late OK
+    // must be undone.
+    let mut c = socket();
+    let m = c.add_monitor(8, false, 1);
+    let w = watch(&mut c, m, "/a", "t").unwrap();
+    transmit(&mut c);
+    c.abandon(w);
+    assert!(c.remove_monitor(m, None, 2).is_empty());
+    feed(&mut c, Op::Watch, w, 0, b"OK\0").unwrap();
+    let out = frames(&transmit(&mut c));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].0, out[0].3.as_slice()),
+        (Op::Unwatch, &b"/a\0t\0"[..])
+    );
+}

@@ -1,0 +1,664 @@
+//! The async driver: one connection shared by every task of a client, over
+//! the protocol [`Core`], with no thread and no task of its own.
+//!
+//! # Who reads the socket
+//!
+//! Every future waiting on the connection (a request, a monitor's stream)
+//! is a *participant*. Whichever participant is polled while nobody is
+//! reading takes the reader (a `try_lock`, never a wait): it writes what
+//! the core queued, reads and dispatches every frame (waking the owners of
+//! the replies it finds), passes the time to the core, and arms the
+//! reactor for more. A lone task doing one request at a time therefore
+//! writes and reads inline, like the sync client, and a reply is never
+//! handed from one thread or task to another before its owner sees it.
+//!
+//! The reactor (and the deadline timer) is armed with one waker of the
+//! connection's own, which wakes every waiting participant: a reactor
+//! keeps one waker per direction, and the participant that armed it last
+//! may stop being polled (a monitor's `next()` lost in a `select!`), so
+//! readiness must reach all of them. Those whose answer is not in find
+//! the reader busy or the fd drained and go back to sleep: a spurious
+//! wake-up per waiting participant per readiness event, the price of
+//! needing no task of our own.
+//!
+//! # Writing
+//!
+//! Whoever queues a request writes it at once, without waiting: the bytes
+//! the socket does not take stay in the transport's queue, and the driver
+//! writes them when the fd is writable. A frame is never half-written by a
+//! future that goes away: once handed to the transport it belongs to the
+//! connection, and the next driver finishes it (or the connection dies).
+//! On the xenbus device the core hands out one request at a time and the
+//! device never reports writability: a write that would block (only a
+//! stand-in device can) is retried on a short timer.
+//!
+//! # Cancellation
+//!
+//! Dropping a participant gives its request up ([`Core::abandon`]: a
+//! request not yet written is withdrawn, a late reply is dropped and what
+//! it created undone) and hands the driver role on if it held it.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use xs_transport::{Connection, FrameReceiver, FrameSender, TransportError, TransportKind};
+use xs_wire::{Op, Request};
+
+use crate::aio::Runtime;
+use crate::proto::{Core, Deadline, Response};
+use crate::router::{receive_error, transport_error};
+use crate::Error;
+
+/// How long the driver waits before retrying a device write that would
+/// block (the Linux driver never does; stand-ins might).
+const DEVICE_RETRY: Duration = Duration::from_millis(5);
+
+/// The shared state of one connection.
+pub(crate) struct Conn<R: Runtime> {
+    state: Mutex<State>,
+    /// The reader: taken with `try_lock` only. Lock order: `reader`, then
+    /// `state`.
+    reader: Mutex<Reader<R>>,
+    /// Every waiting participant, woken by the reactor through `waker`.
+    waiting: Arc<Waiting>,
+    waker: Waker,
+    io: R::Io,
+    kind: TransportKind,
+    peer: String,
+    timeout: Option<Duration>,
+    fork_generation: u64,
+}
+
+struct State {
+    core: Core<Waker>,
+    sender: FrameSender,
+    woken: Vec<Waker>,
+}
+
+/// What the reader holds: the receiving half and the timers.
+struct Reader<R: Runtime> {
+    rx: FrameReceiver,
+    /// The earliest deadline's timer, and the instant it is set to.
+    timer: Option<(Instant, R::Timer)>,
+    /// The retry of a device write that would block.
+    retry: Option<R::Timer>,
+}
+
+/// The participants waiting: id, waker, and whether it is a monitor.
+#[derive(Default)]
+struct Waiting {
+    list: Mutex<Vec<(u64, Waker, bool)>>,
+    next: std::sync::atomic::AtomicU64,
+    /// The reactor or the timer fired and nobody has read since.
+    unread: std::sync::atomic::AtomicBool,
+}
+
+impl std::task::Wake for Waiting {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    /// Wakes the longest-waiting request, which will read for everyone,
+    /// and every monitor (a monitor's stream may not be polled again soon,
+    /// so it cannot be the only one woken; a request future is either
+    /// polled when woken or dropped, which passes the turn on).
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.unread.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut request = false;
+        let wakers: Vec<Waker> = lock(&self.list)
+            .iter()
+            .filter(|(_, _, monitor)| *monitor || !std::mem::replace(&mut request, true))
+            .map(|(_, w, _)| w.clone())
+            .collect();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// One participant's place among the waiting (id 0: not waiting).
+#[derive(Default)]
+pub(crate) struct Seat {
+    id: u64,
+    /// A monitor's stream rather than a request.
+    monitor: bool,
+}
+
+impl Seat {
+    /// A monitor's place.
+    pub(crate) fn monitor() -> Seat {
+        Seat {
+            id: 0,
+            monitor: true,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves consistent state here; go on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wake_all(wakers: &mut Vec<Waker>, except: &Waker) {
+    for w in wakers.drain(..) {
+        if !w.will_wake(except) {
+            w.wake();
+        }
+    }
+}
+
+impl<R: Runtime> Conn<R> {
+    /// Takes a connection: registers a duplicate of its fd with the
+    /// runtime's reactor.
+    pub(crate) fn new(conn: Connection, timeout: Option<Duration>) -> Result<Conn<R>, Error> {
+        let kind = conn.kind();
+        let max_payload = conn.max_payload();
+        let peer = conn.peer().to_owned();
+        let (rx, sender) = conn.split().map_err(transport_error)?;
+        let io_err = |e: std::io::Error| Error::Connect {
+            path: peer.clone().into(),
+            source: std::sync::Arc::new(std::io::Error::new(
+                e.kind(),
+                format!("cannot register the connection with the runtime: {e}"),
+            )),
+        };
+        let fd = std::os::fd::AsFd::as_fd(&rx)
+            .try_clone_to_owned()
+            .map_err(io_err)?;
+        let io = R::register(fd, kind == TransportKind::Xenbus).map_err(io_err)?;
+        let waiting = Arc::new(Waiting::default());
+        Ok(Conn {
+            state: Mutex::new(State {
+                core: Core::new(kind, max_payload, timeout),
+                sender,
+                woken: Vec::new(),
+            }),
+            reader: Mutex::new(Reader {
+                rx,
+                timer: None,
+                retry: None,
+            }),
+            waker: Waker::from(Arc::clone(&waiting)),
+            waiting,
+            io,
+            kind,
+            peer,
+            timeout,
+            fork_generation: xs_transport::fork_generation(),
+        })
+    }
+
+    pub(crate) fn kind(&self) -> TransportKind {
+        self.kind
+    }
+
+    pub(crate) fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    pub(crate) fn max_payload(&self) -> usize {
+        lock(&self.state).core.max_payload()
+    }
+
+    pub(crate) fn forked(&self) -> bool {
+        xs_transport::fork_generation() != self.fork_generation
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        !self.forked() && !lock(&self.state).core.is_dead()
+    }
+
+    /// Runs `f` on the core (with the time), then writes what it queued.
+    pub(crate) fn queue<T>(
+        &self,
+        f: impl FnOnce(&mut Core<Waker>, Instant) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if self.forked() {
+            return Err(Error::Forked);
+        }
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        let value = f(&mut st.core, now)?;
+        // Starts the round-trip clock of what was just queued (the core
+        // applies its timeout at the driver's next look at the time).
+        st.core.handle_timeout(now);
+        self.flush_locked(&mut st);
+        // E.g. the made-up initial event of a shared watch.
+        let mut woken = Vec::new();
+        st.core.take_woken(&mut woken);
+        drop(st);
+        woken.into_iter().for_each(Waker::wake);
+        Ok(value)
+    }
+
+    /// The reply to a request queued by hand.
+    pub(crate) fn reply(&self, req_id: u32) -> Reply<'_, R> {
+        Reply::new(self, req_id)
+    }
+
+    /// Queues `req` in transaction `tx_id` (its deadline the earlier of the
+    /// client's and `limit`) and writes it; await the returned future for
+    /// the reply.
+    pub(crate) fn submit(
+        &self,
+        req: &Request<'_>,
+        tx_id: u32,
+        limit: Option<Deadline>,
+    ) -> Result<Reply<'_, R>, Error> {
+        let req_id = self.queue(|core, _| {
+            let deadline = limit;
+            core.submit(req, tx_id, deadline, Waker::noop().clone())
+        })?;
+        Ok(Reply::new(self, req_id))
+    }
+
+    /// Queues several requests and writes them together (one write on a
+    /// socket); a request refused before sending gets its own error.
+    pub(crate) fn submit_many(
+        &self,
+        reqs: &[Request<'_>],
+        tx_id: u32,
+    ) -> Vec<Result<Reply<'_, R>, Error>> {
+        let queued = self.queue(|core, _| {
+            let deadline = None;
+            Ok(reqs
+                .iter()
+                .map(|req| core.submit(req, tx_id, deadline, Waker::noop().clone()))
+                .collect::<Vec<_>>())
+        });
+        match queued {
+            Ok(ids) => ids
+                .into_iter()
+                .map(|id| id.map(|req_id| Reply::new(self, req_id)))
+                .collect(),
+            Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// Queues a raw request (any op, payload as given).
+    pub(crate) fn submit_raw(
+        &self,
+        op: Op,
+        payload: &[u8],
+        tx_id: u32,
+    ) -> Result<Reply<'_, R>, Error> {
+        let req_id = self.queue(|core, _| {
+            let deadline = None;
+            core.submit_raw(op, payload, tx_id, deadline, Waker::noop().clone())
+        })?;
+        Ok(Reply::new(self, req_id))
+    }
+
+    /// Sends `req` and forgets it: its reply is dropped when it comes. For
+    /// destructors, which cannot wait.
+    pub(crate) fn send_detached(&self, req: &Request<'_>, tx_id: u32) {
+        let _ = self.queue(|core, _| {
+            let req_id = core.submit(req, tx_id, None, Waker::noop().clone())?;
+            core.detach(req_id);
+            Ok(())
+        });
+    }
+
+    /// Runs `f` on the core, under the lock.
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Core<Waker>) -> T) -> T {
+        f(&mut lock(&self.state).core)
+    }
+
+    /// Declares the connection dead and wakes everyone.
+    pub(crate) fn fail(&self, err: Error) {
+        let mut st = lock(&self.state);
+        st.core.fail(err);
+        let mut woken = std::mem::take(&mut st.woken);
+        st.core.take_woken(&mut woken);
+        drop(st);
+        woken.into_iter().for_each(Waker::wake);
+        self.waker.wake_by_ref();
+    }
+
+    /// Writes what the core has queued, without waiting. Returns whether
+    /// bytes are left for the driver to write when the fd is writable.
+    fn flush_locked(&self, st: &mut State) -> bool {
+        let mut sent_any = false;
+        let blocked = loop {
+            if st.sender.queued_bytes() > 0 {
+                match st.sender.flush() {
+                    Ok(true) => {}
+                    Ok(false) => break true,
+                    Err(e) => {
+                        self.fail_locked(st, transport_error(e));
+                        break false;
+                    }
+                }
+            }
+            let Some(out) = st.core.poll_transmit() else {
+                break false;
+            };
+            let n = out.len();
+            sent_any = true;
+            // A zero timeout: write what the fd takes now, queue the rest.
+            let sent = st.sender.send_frames(out, Some(Duration::ZERO));
+            st.core.advance_transmit(n);
+            match sent {
+                Ok(()) => {}
+                Err(TransportError::TimedOut { .. }) => break true,
+                Err(e) => {
+                    self.fail_locked(st, transport_error(e));
+                    break false;
+                }
+            }
+        };
+        if self.kind == TransportKind::Xenbus && sent_any {
+            // A rejected WATCH comes back through the receiver without
+            // making the fd readable: the next reader looks for it.
+            self.waker.wake_by_ref();
+        }
+        blocked
+    }
+
+    fn fail_locked(&self, st: &mut State, err: Error) {
+        st.core.fail(err);
+        let mut woken = Vec::new();
+        st.core.take_woken(&mut woken);
+        woken.into_iter().for_each(Waker::wake);
+        self.waker.wake_by_ref();
+    }
+
+    /// Polls until `ready` holds for the core (or the connection is dead),
+    /// reading the connection if nobody else is. `register` gives the core
+    /// this participant's waker (for its reply or its events).
+    pub(crate) fn poll_until(
+        &self,
+        seat: &mut Seat,
+        cx: &mut Context<'_>,
+        register: &dyn Fn(&mut Core<Waker>, &Waker),
+        ready: &dyn Fn(&Core<Waker>) -> bool,
+    ) -> Poll<()> {
+        loop {
+            {
+                let mut st = lock(&self.state);
+                if ready(&st.core) || st.core.is_dead() || self.forked() {
+                    drop(st);
+                    self.unseat(seat, false);
+                    return Poll::Ready(());
+                }
+                let now = Instant::now();
+                if st.core.poll_timeout().is_some_and(|t| t <= now) {
+                    st.core.handle_timeout(now);
+                    self.wake_woken(&mut st, cx.waker());
+                    continue;
+                }
+                register(&mut st.core, cx.waker());
+            }
+            self.seat(seat, cx.waker());
+            let mut reader = match self.reader.try_lock() {
+                Ok(reader) => reader,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                // Someone is reading: it arms the reactor, which wakes us.
+                Err(TryLockError::WouldBlock) => return Poll::Pending,
+            };
+            let progressed = self.drive(&mut reader, cx.waker());
+            drop(reader);
+            // The reactor may have fired while we held the reader, waking
+            // someone who found it taken: then read again ourselves.
+            let unread = self
+                .waiting
+                .unread
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if !progressed && !unread {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Writes, reads and keeps the timer until the reactor and the timer
+    /// are armed (with the connection's waker). Returns whether anything
+    /// happened that waiters must look at.
+    fn drive(&self, reader: &mut Reader<R>, me: &Waker) -> bool {
+        self.waiting
+            .unread
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut cx = Context::from_waker(&self.waker);
+        let mut progressed = false;
+        loop {
+            // Output.
+            if self.flush_locked(&mut lock(&self.state)) {
+                if self.kind == TransportKind::Xenbus {
+                    let at = Instant::now() + DEVICE_RETRY;
+                    let retry = reader.retry.get_or_insert_with(|| R::timer(at));
+                    if std::pin::Pin::new(&mut *retry).poll(&mut cx).is_ready() {
+                        reader.retry = None;
+                        continue;
+                    }
+                } else {
+                    let mut write = || self.flush_locked(&mut lock(&self.state));
+                    match R::poll_write(&self.io, &mut cx, &mut write) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(e)) => {
+                            self.fail(Error::disconnected(format!("poll failed: {e}")));
+                            return true;
+                        }
+                        Poll::Pending => {}
+                    }
+                }
+            }
+            // Made-up replies from the device arrive without readiness.
+            if self.kind == TransportKind::Xenbus && reader.rx.has_pending() {
+                self.read_frames(&mut reader.rx, me);
+                progressed = true;
+                continue;
+            }
+            // Input.
+            let rx = &mut reader.rx;
+            let mut read = || self.read_frames(rx, me);
+            match R::poll_read(&self.io, &mut cx, &mut read) {
+                Poll::Ready(Ok(())) => {
+                    progressed = true;
+                    if lock(&self.state).core.is_dead() {
+                        return true;
+                    }
+                    continue;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.fail(Error::disconnected(format!("poll failed: {e}")));
+                    return true;
+                }
+                Poll::Pending => {}
+            }
+            // Time.
+            let next = lock(&self.state).core.poll_timeout();
+            if let Some(at) = next {
+                let timer = match &mut reader.timer {
+                    Some((set, timer)) => {
+                        if *set != at {
+                            R::reset(timer, at);
+                            *set = at;
+                        }
+                        timer
+                    }
+                    None => &mut reader.timer.insert((at, R::timer(at))).1,
+                };
+                if std::pin::Pin::new(timer).poll(&mut cx).is_ready() {
+                    reader.timer = None;
+                    return true;
+                }
+            }
+            return progressed;
+        }
+    }
+
+    /// Reads until the fd would block, handing every frame to the core
+    /// and waking whom it names (but `me`). Returns whether the fd was
+    /// drained.
+    fn read_frames(&self, rx: &mut FrameReceiver, me: &Waker) -> bool {
+        let mut woken = Vec::new();
+        let mut output = false;
+        let outcome = rx.recv(|frame| {
+            let mut st = lock(&self.state);
+            // A rejected frame kills the connection inside the core,
+            // waking every waiter.
+            let _ = st.core.handle_frame(&frame);
+            st.core.take_woken(&mut woken);
+            output |= st.core.poll_transmit().is_some();
+            drop(st);
+            wake_all(&mut woken, me);
+        });
+        if output {
+            self.flush_locked(&mut lock(&self.state));
+        }
+        match outcome {
+            Ok(()) => true,
+            Err(e) => {
+                match receive_error(e) {
+                    Ok(lost) => self.fail(lost),
+                    Err(fatal) => self.fail(fatal),
+                }
+                false
+            }
+        }
+    }
+
+    fn wake_woken(&self, st: &mut State, me: &Waker) {
+        let mut woken = std::mem::take(&mut st.woken);
+        st.core.take_woken(&mut woken);
+        wake_all(&mut woken, me);
+        st.woken = woken;
+    }
+
+    /// Puts a participant among the waiting (or updates its waker).
+    fn seat(&self, seat: &mut Seat, waker: &Waker) {
+        let mut list = lock(&self.waiting.list);
+        if seat.id == 0 {
+            seat.id = 1 + self
+                .waiting
+                .next
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        match list.iter_mut().find(|(id, _, _)| *id == seat.id) {
+            Some((_, w, _)) => {
+                if !w.will_wake(waker) {
+                    w.clone_from(waker);
+                }
+            }
+            None => list.push((seat.id, waker.clone(), seat.monitor)),
+        }
+    }
+
+    /// Takes a participant off the waiting list. One that goes away may
+    /// have been woken to read for everyone and never will: if nobody has
+    /// read since the reactor fired (or with `hand_on`, for a participant
+    /// dropped unanswered), the next waiting request is woken in its place.
+    pub(crate) fn unseat(&self, seat: &mut Seat, hand_on: bool) {
+        if seat.id == 0 {
+            return;
+        }
+        let mut list = lock(&self.waiting.list);
+        list.retain(|(id, _, _)| *id != seat.id);
+        seat.id = 0;
+        let unread = self
+            .waiting
+            .unread
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if hand_on || unread {
+            if let Some((_, w, _)) = list.iter().find(|(_, _, monitor)| !monitor) {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    /// A participant goes away: `give_up` runs on the core first (e.g.
+    /// abandoning its request), and what it queued is written.
+    pub(crate) fn leave(&self, seat: &mut Seat, give_up: impl FnOnce(&mut Core<Waker>)) {
+        self.unseat(seat, true);
+        if self.forked() {
+            return;
+        }
+        let mut st = lock(&self.state);
+        give_up(&mut st.core);
+        self.flush_locked(&mut st);
+    }
+}
+
+/// A request's reply, awaited. Dropping it before it is ready gives the
+/// request up: the connection stays usable.
+pub(crate) struct Reply<'c, R: Runtime> {
+    conn: &'c Conn<R>,
+    req_id: u32,
+    seat: Seat,
+    done: bool,
+    /// Dropped early, the request still goes out (a cleanup).
+    detach: bool,
+}
+
+impl<'c, R: Runtime> Reply<'c, R> {
+    fn new(conn: &'c Conn<R>, req_id: u32) -> Self {
+        Reply {
+            conn,
+            req_id,
+            seat: Seat::default(),
+            done: false,
+            detach: false,
+        }
+    }
+
+    /// Dropping this future before the reply lets the request go out
+    /// anyway (its reply is then dropped), rather than withdrawing it.
+    pub(crate) fn detach_on_drop(mut self) -> Self {
+        self.detach = true;
+        self
+    }
+}
+
+impl<R: Runtime> std::future::Future for Reply<'_, R> {
+    type Output = Result<Response, Error>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(Err(Error::disconnected("the reply was already taken")));
+        }
+        let req_id = this.req_id;
+        let register = |core: &mut Core<Waker>, w: &Waker| core.set_waker(req_id, w.clone());
+        let ready = |core: &Core<Waker>| core.is_ready(req_id);
+        if this
+            .conn
+            .poll_until(&mut this.seat, cx, &register, &ready)
+            .is_pending()
+        {
+            return Poll::Pending;
+        }
+        this.done = true;
+        if this.conn.forked() {
+            return Poll::Ready(Err(Error::Forked));
+        }
+        let reply = this.conn.with_core(|core| core.poll_reply(req_id));
+        Poll::Ready(reply.unwrap_or_else(|| Err(Error::disconnected("client closed"))))
+    }
+}
+
+impl<R: Runtime> Drop for Reply<'_, R> {
+    fn drop(&mut self) {
+        let req_id = self.req_id;
+        let (done, detach) = (self.done, self.detach);
+        self.conn
+            .leave(&mut self.seat, |core| match (done, detach) {
+                (true, _) => {}
+                (false, true) => core.detach(req_id),
+                (false, false) => core.abandon(req_id),
+            });
+    }
+}
+
+impl<R: Runtime> Drop for Conn<R> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.state);
+        st.core.fail(Error::disconnected("client closed"));
+        let mut woken = Vec::new();
+        st.core.take_woken(&mut woken);
+        drop(st);
+        woken.into_iter().for_each(Waker::wake);
+    }
+}

@@ -1,0 +1,266 @@
+//! Every `Client` operation, against the embedded server or the real daemon.
+
+use std::collections::BTreeSet;
+
+use xs_client::aio::{AsyncClient, Runtime};
+use xs_client::{Access, Error, Perm};
+
+use super::{client, common, Spawn};
+use xs_wire::{Errno, PathError, WireError};
+
+pub async fn write_then_read_gives_back_the_bytes<R: Runtime, S: Spawn>() {
+    let h = common::setup("write_read");
+    let c = client::<R>(&h);
+    for (name, value) in [
+        ("text", b"hello".to_vec()),
+        ("empty", Vec::new()),
+        ("binary", vec![0, 1, 2, 255, 0]),
+        ("large", vec![b'x'; 2048]),
+    ] {
+        let p = h.path(name);
+        c.write(&p, &value).await.unwrap();
+        assert_eq!(c.read(&p).await.unwrap(), value, "{name}");
+    }
+}
+
+pub async fn read_of_a_missing_node_is_not_found_and_the_variants_say_so<R: Runtime, S: Spawn>() {
+    let h = common::setup("read_missing");
+    let c = client::<R>(&h);
+    let p = h.path("nope");
+    let err = c.read(&p).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(err.to_string(), format!("READ {p}: ENOENT"));
+    assert_eq!(c.read_opt(&p).await.unwrap(), None);
+    assert_eq!(c.read_or(&p, b"dflt").await.unwrap(), b"dflt");
+    assert!(!c.exists(&p).await.unwrap());
+}
+
+pub async fn write_creates_parents_with_empty_values<R: Runtime, S: Spawn>() {
+    let h = common::setup("parents");
+    let c = client::<R>(&h);
+    c.write(&h.path("a/b/c"), "v").await.unwrap();
+    assert_eq!(c.read(&h.path("a")).await.unwrap(), b"");
+    assert_eq!(c.read(&h.path("a/b")).await.unwrap(), b"");
+    assert_eq!(c.list(&h.path("a")).await.unwrap(), ["b"]);
+}
+
+pub async fn mkdir_creates_and_keeps_existing_values<R: Runtime, S: Spawn>() {
+    let h = common::setup("mkdir");
+    let c = client::<R>(&h);
+    c.mkdir(&h.path("d/e")).await.unwrap();
+    assert!(c.exists(&h.path("d/e")).await.unwrap());
+    assert_eq!(c.read(&h.path("d/e")).await.unwrap(), b"");
+    c.write(&h.path("d"), "keep").await.unwrap();
+    c.mkdir(&h.path("d")).await.unwrap();
+    assert_eq!(c.read(&h.path("d")).await.unwrap(), b"keep");
+}
+
+pub async fn delete_removes_subtrees_and_tolerates_a_missing_leaf<R: Runtime, S: Spawn>() {
+    let h = common::setup("delete");
+    let c = client::<R>(&h);
+    c.write(&h.path("t/x/y"), "1").await.unwrap();
+    c.delete(&h.path("t")).await.unwrap();
+    assert!(!c.exists(&h.path("t/x/y")).await.unwrap());
+    assert!(!c.exists(&h.path("t")).await.unwrap());
+    // Missing node, parent present: fine.
+    c.mkdir(&h.path("p")).await.unwrap();
+    c.delete(&h.path("p/gone")).await.unwrap();
+    // Missing node and missing parent: ENOENT.
+    assert!(c
+        .delete(&h.path("q/gone"))
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+pub async fn list_names_children_and_leaves_are_empty<R: Runtime, S: Spawn>() {
+    let h = common::setup("list");
+    let c = client::<R>(&h);
+    for n in ["b", "a", "c"] {
+        c.write(&h.path(&format!("dir/{n}")), n).await.unwrap();
+    }
+    let names: BTreeSet<_> = c.list(&h.path("dir")).await.unwrap().into_iter().collect();
+    assert_eq!(names, ["a", "b", "c"].map(String::from).into());
+    assert!(c.list(&h.path("dir/a")).await.unwrap().is_empty());
+    assert!(c.list(&h.path("missing")).await.unwrap_err().is_not_found());
+}
+
+pub async fn permissions_round_trip_with_the_owner_first<R: Runtime, S: Spawn>() {
+    let h = common::setup("perms");
+    let c = client::<R>(&h);
+    let p = h.path("node");
+    c.write(&p, "v").await.unwrap();
+    let perms = [
+        Perm::new(Access::None, 0),
+        Perm::new(Access::Read, 5),
+        Perm::new(Access::Both, 7),
+    ];
+    c.set_perms(&p, &perms).await.unwrap();
+    assert_eq!(c.get_perms(&p).await.unwrap(), perms);
+}
+
+pub async fn special_paths_have_permissions<R: Runtime, S: Spawn>() {
+    let h = common::setup("special_perms");
+    let c = client::<R>(&h);
+    match c.get_perms("@releaseDomain").await {
+        Ok(perms) => assert_eq!(perms[0].domid, 0),
+        // C xenstored 4.17 refuses GET_PERMS on special paths.
+        Err(e) if h.is_real() && e.errno() == Some(Errno::EINVAL) => {}
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+/// Bad input is refused before anything is sent, with a typed error.
+pub async fn invalid_requests_are_refused_before_sending<R: Runtime, S: Spawn>() {
+    let h = common::setup("invalid");
+    let c = client::<R>(&h);
+    let too_long = format!("/{}", "a".repeat(3072));
+    let cases: Vec<(&str, Result<(), Error>, WireError)> = vec![
+        (
+            "empty path",
+            c.write("", "v").await,
+            WireError::InvalidPath(PathError::Empty),
+        ),
+        (
+            "space",
+            c.write("/a b", "v").await,
+            WireError::InvalidPath(PathError::BadChar { index: 2 }),
+        ),
+        (
+            "double slash",
+            c.write("/a//b", "v").await,
+            WireError::InvalidPath(PathError::DoubleSlash),
+        ),
+        (
+            "trailing slash",
+            c.mkdir("/a/").await,
+            WireError::InvalidPath(PathError::TrailingSlash),
+        ),
+        (
+            "too long",
+            c.mkdir(&too_long).await,
+            WireError::InvalidPath(PathError::TooLong {
+                len: 3073,
+                max: 3072,
+            }),
+        ),
+        (
+            "@ on write",
+            c.write("@releaseDomain", "v").await,
+            WireError::InvalidPath(PathError::SpecialNotAllowed),
+        ),
+        (
+            "unknown @",
+            c.delete("@foo").await,
+            WireError::InvalidPath(PathError::UnknownSpecial),
+        ),
+        (
+            "payload",
+            c.write("/big", vec![0u8; 4096]).await,
+            WireError::PayloadTooLarge {
+                len: 4101,
+                // 4096 on a socket, 4080 through the xenbus device.
+                max: c.max_payload(),
+            },
+        ),
+        (
+            "no perms",
+            c.set_perms("/a", &[]).await,
+            WireError::InvalidPerm(xs_wire::PermError::NoEntries),
+        ),
+    ];
+    for (what, result, expected) in cases {
+        match result {
+            Err(Error::Invalid(e)) => assert_eq!(e, expected, "{what}"),
+            other => panic!("{what}: expected a refusal, got {other:?}"),
+        }
+    }
+    // The connection is untouched by all that.
+    c.write(&h.path("after"), "ok").await.unwrap();
+}
+
+pub async fn domain_paths_are_under_local_domain<R: Runtime, S: Spawn>() {
+    let h = common::setup("domain_path");
+    let c = client::<R>(&h);
+    assert_eq!(c.get_domain_path(0).await.unwrap(), "/local/domain/0");
+    assert_eq!(c.get_domain_path(7).await.unwrap(), "/local/domain/7");
+}
+
+pub async fn relative_paths_resolve_against_the_home_of_dom0<R: Runtime, S: Spawn>() {
+    let h = common::setup("relative");
+    let c = client::<R>(&h);
+    let rel = h.root.trim_start_matches('/').replace('/', "-");
+    c.write(&rel, "r").await.unwrap();
+    assert_eq!(
+        c.read(&format!("/local/domain/0/{rel}")).await.unwrap(),
+        b"r"
+    );
+    c.delete(&format!("/local/domain/0/{rel}")).await.unwrap();
+}
+
+pub async fn unsupported_operations_surface_as_daemon_errors<R: Runtime, S: Spawn>() {
+    let h = common::setup("unsupported");
+    let c = client::<R>(&h);
+    // oxenstored has no quota ops (ENOSYS); xs-server implements them.
+    // (A named quota, not the name list: oxenstored leaves a request with
+    // an empty payload unanswered until more bytes arrive.)
+    match c.get_quota(None, "nodes").await {
+        Ok(_) => assert!(!h.is_real()),
+        Err(e) => assert_eq!(e.errno(), Some(Errno::ENOSYS), "{e}"),
+    }
+}
+
+pub async fn clones_share_one_connection_across_tasks<R: Runtime, S: Spawn>() {
+    let h = common::setup("tasks");
+    let c = client::<R>(&h);
+    let root = h.path("");
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let c = c.clone();
+            let root = root.clone();
+            S::spawn(async move {
+                for i in 0..50 {
+                    let p = format!("{root}/t{t}/n{i}");
+                    c.write(&p, format!("{t}:{i}")).await.unwrap();
+                    assert_eq!(c.read(&p).await.unwrap(), format!("{t}:{i}").as_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await;
+    }
+    assert_eq!(c.list(&h.path("")).await.unwrap().len(), 8);
+}
+
+pub async fn sixty_four_tasks_pipeline_on_one_connection<R: Runtime, S: Spawn>() {
+    let h = common::setup("tasks64");
+    let c = client::<R>(&h);
+    let p = h.path("shared");
+    c.write(&p, "v").await.unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let c = c.clone();
+            let p = p.clone();
+            S::spawn(async move {
+                for _ in 0..20 {
+                    assert_eq!(c.read(&p).await.unwrap(), b"v");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await;
+    }
+    // And many requests of one task at once.
+    let reads = (0..64).map(|_| c.read(&p)).collect();
+    for v in super::join_all(reads).await {
+        assert_eq!(v.unwrap(), b"v");
+    }
+}
+
+pub async fn connecting_to_nothing_names_the_path<R: Runtime, S: Spawn>() {
+    let err = AsyncClient::<R>::unix("/nonexistent/xs.sock").unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    assert!(err.to_string().contains("/nonexistent/xs.sock"), "{err}");
+}
