@@ -449,10 +449,8 @@ fn mkdir_creates_empty_nodes() {
     });
 }
 
-/// Starts a watcher, waits for its first line (the event the daemon fires
-/// at registration), runs `change`, and returns every line it printed.
-fn watch_lines(mut child: Child, change: impl FnOnce()) -> Vec<String> {
-    let stdout = child.stdout.take().expect("stdout");
+/// The lines of a child's output as they come, read by a thread of their own.
+fn lines_of(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -461,6 +459,13 @@ fn watch_lines(mut child: Child, change: impl FnOnce()) -> Vec<String> {
             }
         }
     });
+    rx
+}
+
+/// Starts a watcher, waits for its first line (the event the daemon fires
+/// at registration), runs `change`, and returns every line it printed.
+fn watch_lines(mut child: Child, change: impl FnOnce()) -> Vec<String> {
+    let rx = lines_of(child.stdout.take().expect("stdout"));
     let wait = Duration::from_secs(10);
     let mut lines = vec![rx.recv_timeout(wait).expect("the first event")];
     change();
@@ -739,20 +744,13 @@ fn watch_reconnect_keeps_watching_across_a_daemon_restart() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn a watcher");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.expect("line")).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(child.stdout.take().expect("stdout"));
     let wait = Duration::from_secs(10);
     assert_eq!(rx.recv_timeout(wait).expect("initial event"), "/w");
     drop(first); // xenstored goes away...
-    let second = Server::builder().socket_path(&socket).spawn().unwrap(); // ...and comes back
-                                                                          // The watch is registered again: its initial event, then a change.
+                 // ...and comes back: the watch is registered again, its initial event
+                 // first, then a change.
+    let second = Server::builder().socket_path(&socket).spawn().unwrap();
     assert_eq!(rx.recv_timeout(wait).expect("initial event again"), "/w");
     Client::unix(second.socket_path())
         .unwrap()
