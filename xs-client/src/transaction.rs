@@ -6,9 +6,9 @@
 //! whatever the answer, so a retry starts from scratch; [`crate::Client::transact`]
 //! does that for you.
 
-use xs_wire::{Errno, Reply, Request};
+use xs_wire::{Errno, Request};
 
-use crate::handle::{shape, Handle};
+use crate::handle::{parse_call, Handle};
 use crate::router::Tx;
 use crate::store::sealed::Sealed;
 use crate::{ops, reply, Client, Error, Result, Router, Store};
@@ -150,12 +150,9 @@ impl<'c> Transaction<'c> {
 /// Sends TRANSACTION_START; the new transaction's id and the connection
 /// epoch it belongs to.
 pub(crate) fn start_id(h: &Handle<'_>) -> Result<(u32, u64)> {
-    let req = Request::TransactionStart;
-    let resp = h.call(&req)?;
-    let id = shape(&req, reply::parse(&req, &resp)?, |r| match r {
-        Reply::TransactionId(id) => Some(id),
-        _ => None,
-    })?;
+    let call = ops::transaction_start();
+    let resp = h.call(&call.req)?;
+    let id = parse_call(&call.req, call.parse, &resp)?;
     Ok((id, resp.epoch))
 }
 
