@@ -25,8 +25,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use xs_wire::{
-    decode, decode_bounded, decode_with_limit, Header, Status, WireError, HEADER_SIZE,
-    PAYLOAD_MAX, XENBUS_PAYLOAD_MAX,
+    decode, decode_bounded, decode_with_limit, Header, Status, WireError, HEADER_SIZE, PAYLOAD_MAX,
+    XENBUS_PAYLOAD_MAX,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

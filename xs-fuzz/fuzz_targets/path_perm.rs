@@ -25,9 +25,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xs_wire::{
-    is_child, Access, Path, PathError, PathKind, Perm, PermError, PermList, WireError,
-};
+use xs_wire::{is_child, Access, Path, PathError, PathKind, Perm, PermError, PermList, WireError};
 
 // ---------------------------------------------------------------------------
 // Reference path checker
@@ -106,7 +104,10 @@ fn check_path(p: &[u8]) {
     let want = violations(p);
     match Path::from_bytes(p) {
         Ok(path) => {
-            assert!(want.is_empty(), "accepted an invalid path, breaking {want:?}");
+            assert!(
+                want.is_empty(),
+                "accepted an invalid path, breaking {want:?}"
+            );
             assert_eq!(path.as_bytes(), p);
             let text = core::str::from_utf8(p).unwrap();
             assert_eq!(path.as_str(), text);
@@ -209,7 +210,10 @@ fn check_perm(text: &[u8]) -> bool {
         let mut buf = [0u8; 11];
         let n = perm.write_to(&mut buf);
         assert_eq!(&buf[..n], shown.as_bytes());
-        assert_eq!(shown, format!("{}{}", perm.access.letter() as char, perm.domid));
+        assert_eq!(
+            shown,
+            format!("{}{}", perm.access.letter() as char, perm.domid)
+        );
         assert_eq!(Perm::parse(shown.as_bytes()), Ok(perm));
         assert_eq!(shown.parse::<Perm>(), Ok(perm));
         assert_eq!(Access::from_letter(perm.access.letter()), Some(perm.access));
@@ -267,7 +271,8 @@ fuzz_target!(|data: &[u8]| {
         _ => None,
     };
     if let Some(limit) = pad_to {
-        let target = (limit + usize::from(bytes.last().copied().unwrap_or(0) % 8)).saturating_sub(4);
+        let target =
+            (limit + usize::from(bytes.last().copied().unwrap_or(0) % 8)).saturating_sub(4);
         if path.len() < target {
             let at = path.len().min(1);
             let fill = target - path.len();

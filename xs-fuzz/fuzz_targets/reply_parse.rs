@@ -114,7 +114,10 @@ fn check_names(names: &Names<'_>) {
         joined.extend_from_slice(name.as_bytes());
         joined.push(0);
     }
-    assert!(joined == names.as_bytes(), "names do not join back to the payload");
+    assert!(
+        joined == names.as_bytes(),
+        "names do not join back to the payload"
+    );
     assert_eq!(names.iter().count(), names.len());
     assert_eq!(names.is_empty(), names.len() == 0);
 }
@@ -216,7 +219,10 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             let encoded = roundtrip(&Reply::Error(e), Op::Read, ReplyKind::Value, ids);
-            assert!(encoded.as_deref() == fits(payload), "ERROR not re-encoded as sent");
+            assert!(
+                encoded.as_deref() == fits(payload),
+                "ERROR not re-encoded as sent"
+            );
         }
         Err(WireError::Malformed { op, .. }) => assert_eq!(op, Op::Error),
         Err(e) => panic!("ERROR payload: unexpected error kind {e:?}"),
@@ -228,7 +234,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(ev) => {
             assert!(!ev.path.is_empty() && !ev.path.contains('\0') && !ev.token.contains('\0'));
             let encoded = roundtrip(&Reply::WatchEvent(ev), Op::Watch, ReplyKind::Ack, ids);
-            assert!(encoded.as_deref() == fits(payload), "event not re-encoded as sent");
+            assert!(
+                encoded.as_deref() == fits(payload),
+                "event not re-encoded as sent"
+            );
         }
         Err(WireError::Malformed { op, .. }) => assert_eq!(op, Op::WatchEvent),
         Err(e) => panic!("WATCH_EVENT payload: unexpected error kind {e:?}"),
@@ -258,6 +267,9 @@ fuzz_target!(|data: &[u8]| {
             _ if got != op => Err(WireError::UnexpectedType { expected: op, got }),
             _ => Reply::parse_payload(op, kind, payload),
         };
-        assert_eq!(parsed, want, "Reply::parse({op}, {kind:?}) with a {got} frame");
+        assert_eq!(
+            parsed, want,
+            "Reply::parse({op}, {kind:?}) with a {got} frame"
+        );
     }
 });

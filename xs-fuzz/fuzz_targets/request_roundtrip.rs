@@ -59,7 +59,11 @@ impl ArbPath {
                 }
             }
             ArbPath::Special { release, domid } => {
-                let name = if *release { "@releaseDomain" } else { "@introduceDomain" };
+                let name = if *release {
+                    "@releaseDomain"
+                } else {
+                    "@introduceDomain"
+                };
                 match domid {
                     Some(d) => format!("{name}/{d}"),
                     None => name.to_owned(),
@@ -89,30 +93,86 @@ enum ArbQuota {
 /// Owned mirror of every `xs_wire::Request` variant.
 #[derive(Arbitrary, Debug)]
 enum ArbRequest {
-    Control { command: String, args: Vec<u8> },
-    Directory { path: ArbPath },
-    Read { path: ArbPath },
-    GetPerms { path: ArbPath },
-    Watch { path: ArbPath, token: String, depth: Option<u32> },
-    Unwatch { path: ArbPath, token: String },
+    Control {
+        command: String,
+        args: Vec<u8>,
+    },
+    Directory {
+        path: ArbPath,
+    },
+    Read {
+        path: ArbPath,
+    },
+    GetPerms {
+        path: ArbPath,
+    },
+    Watch {
+        path: ArbPath,
+        token: String,
+        depth: Option<u32>,
+    },
+    Unwatch {
+        path: ArbPath,
+        token: String,
+    },
     TransactionStart,
-    TransactionEnd { commit: bool },
-    Introduce { domid: u32, gfn: u64, evtchn: u32 },
-    Release { domid: u32 },
-    GetDomainPath { domid: u32 },
-    Write { path: ArbPath, value: Vec<u8>, pad: u16 },
-    Mkdir { path: ArbPath },
-    Rm { path: ArbPath },
-    SetPerms { path: ArbPath, perms: Vec<(u8, u32)> },
-    IsDomainIntroduced { domid: u32 },
-    Resume { domid: u32 },
-    SetTarget { domid: u32, target: u32 },
+    TransactionEnd {
+        commit: bool,
+    },
+    Introduce {
+        domid: u32,
+        gfn: u64,
+        evtchn: u32,
+    },
+    Release {
+        domid: u32,
+    },
+    GetDomainPath {
+        domid: u32,
+    },
+    Write {
+        path: ArbPath,
+        value: Vec<u8>,
+        pad: u16,
+    },
+    Mkdir {
+        path: ArbPath,
+    },
+    Rm {
+        path: ArbPath,
+    },
+    SetPerms {
+        path: ArbPath,
+        perms: Vec<(u8, u32)>,
+    },
+    IsDomainIntroduced {
+        domid: u32,
+    },
+    Resume {
+        domid: u32,
+    },
+    SetTarget {
+        domid: u32,
+        target: u32,
+    },
     ResetWatches,
-    DirectoryPart { path: ArbPath, offset: u32 },
-    GetFeature { domid: Option<u32> },
-    SetFeature { domid: u32, features: u32 },
+    DirectoryPart {
+        path: ArbPath,
+        offset: u32,
+    },
+    GetFeature {
+        domid: Option<u32>,
+    },
+    SetFeature {
+        domid: u32,
+        features: u32,
+    },
     GetQuota(ArbQuota),
-    SetQuota { domid: Option<u32>, name: String, value: u32 },
+    SetQuota {
+        domid: Option<u32>,
+        name: String,
+        value: u32,
+    },
 }
 
 /// Owned storage the borrowed `Request` points into.
@@ -151,12 +211,16 @@ impl ArbRequest {
                 o.bytes = value.clone();
                 // Occasionally a value long enough to reach the limits.
                 if *pad > 60000 {
-                    o.bytes.resize(usize::from(*pad - 60000) % 4200 + value.len(), b'v');
+                    o.bytes
+                        .resize(usize::from(*pad - 60000) % 4200 + value.len(), b'v');
                 }
             }
             ArbRequest::SetPerms { path, perms } => {
                 o.path = path.text();
-                o.perms = perms.iter().map(|&(a, d)| Perm::new(access(a), d)).collect();
+                o.perms = perms
+                    .iter()
+                    .map(|&(a, d)| Perm::new(access(a), d))
+                    .collect();
             }
             ArbRequest::Control { command, args } => {
                 o.text = command.clone();
@@ -261,12 +325,18 @@ fn encode_checked(req: &Request<'_>, ids: Ids, limit: usize) -> Option<Vec<u8>> 
             assert_eq!(valid, Ok(()), "encoded a request validate refuses");
             assert!(len <= limit);
             assert_eq!(n, HEADER_SIZE + len);
-            assert!(out[n..].iter().all(|&b| b == SENTINEL), "wrote past the frame");
+            assert!(
+                out[n..].iter().all(|&b| b == SENTINEL),
+                "wrote past the frame"
+            );
             out.truncate(n);
             Some(out)
         }
         Err(e) => {
-            assert!(out.iter().all(|&b| b == SENTINEL), "refused encode wrote bytes");
+            assert!(
+                out.iter().all(|&b| b == SENTINEL),
+                "refused encode wrote bytes"
+            );
             match valid {
                 Err(v) => assert_eq!(e, v, "encode and validate disagree"),
                 Ok(()) => {
@@ -299,7 +369,11 @@ fn structured(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     };
     // Mostly a transaction id the op allows; sometimes any id, to check
     // the refusals.
-    let tx_id = if tx_mode < 200 { tx_for(req.op(), tx_raw) } else { tx_raw };
+    let tx_id = if tx_mode < 200 {
+        tx_for(req.op(), tx_raw)
+    } else {
+        tx_raw
+    };
     let ids = Ids::in_transaction(req_id, tx_id);
 
     let Some(frame) = encode_checked(&req, ids, PAYLOAD_MAX) else {
@@ -333,8 +407,38 @@ fn structured(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
 }
 
 const OPS: [u32; 32] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-    26, 0xFFFF, 27, 28, 1000, u32::MAX,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    19,
+    20,
+    21,
+    22,
+    23,
+    24,
+    25,
+    26,
+    0xFFFF,
+    27,
+    28,
+    1000,
+    u32::MAX,
 ];
 
 fn raw(mut u: Unstructured<'_>) -> arbitrary::Result<()> {
@@ -352,10 +456,17 @@ fn raw(mut u: Unstructured<'_>) -> arbitrary::Result<()> {
         Ok(req) => {
             assert_eq!(req.op(), op);
             let ids = Ids::in_transaction(req_id, tx_for(op, tx_id));
-            assert_eq!(req.validate(ids.tx_id), Ok(()), "parsed a request validate refuses");
+            assert_eq!(
+                req.validate(ids.tx_id),
+                Ok(()),
+                "parsed a request validate refuses"
+            );
             let len = req.payload_len();
             if payload.len() <= PAYLOAD_MAX {
-                assert!(len <= payload.len() + 1, "canonical form grew by more than a NUL");
+                assert!(
+                    len <= payload.len() + 1,
+                    "canonical form grew by more than a NUL"
+                );
             }
             let Some(frame) = encode_checked(&req, ids, PAYLOAD_MAX) else {
                 assert!(len > PAYLOAD_MAX);

@@ -32,7 +32,11 @@
 //! * monitors: one WATCH per shared (path, token), a made-up initial event
 //!   for a later user, UNWATCH after the last; a WATCH error (or giving up on
 //!   it) undoes the registration, as long as its monitor still watches the
-//!   pair (after an unwatch, the UNWATCH queued behind it does); events routed by token and covered path
+//!   pair (after an unwatch, the UNWATCH queued behind it does); a new
+//!   watch of a pair whose WATCH was given up on the wire takes that WATCH
+//!   over (same depth) rather than sending a second; when a WATCH is
+//!   refused (answered or given up), monitors that joined it get a WATCH
+//!   nobody waits for unless another is unanswered; events routed by token and covered path
 //!   (monitors keeping unwatched events: by any token they ever watched);
 //!   bounded queues report `Overflow { dropped }` first; a watch depth is
 //!   refused on the device (its driver would drop it);
@@ -326,6 +330,8 @@ struct MReq {
     origin: Option<(MonitorId, Pair)>,
     /// The pair a monitor's WATCH registers, kept when `origin` goes stale.
     pair: Option<Pair>,
+    /// The depth a monitor's WATCH asks for.
+    depth: Option<u32>,
     deadline: Option<Deadline>,
     st: St,
     /// The whole frame, once seen (sent again after a reconnection).
@@ -578,6 +584,7 @@ impl Model {
             seq,
             origin: None,
             pair: None,
+            depth: None,
             deadline,
             st,
             bytes: None,
@@ -602,6 +609,25 @@ impl Model {
         if let Some(mon) = self.monitors.get_mut(&m) {
             mon.watches.remove(pair);
         }
+    }
+
+    /// A monitor's WATCH of `pair` was refused: monitors that joined it
+    /// get a WATCH of their own (nobody waits for it), unless another
+    /// monitor's WATCH of the pair is still unanswered.
+    fn watch_refused(&mut self, pair: &Pair) {
+        let pending = self.reqs.values().any(|r| {
+            r.op == Op::Watch
+                && matches!(r.st, St::Waiting { .. } | St::Gone)
+                && r.origin.as_ref().is_some_and(|(_, p)| p == pair)
+        });
+        if self.holders(pair) == 0 || pending {
+            return;
+        }
+        let mut payload = strings(&[pair.0.as_bytes(), pair.1.as_bytes()]);
+        if let Some(Some(depth)) = self.reg_depth.get(pair) {
+            payload.extend_from_slice(&strings(&[depth.to_string().as_bytes()]));
+        }
+        self.queue_undo(Op::Watch, 0, payload);
     }
 
     /// Monitor `m` stopped watching `pair` (all its pairs for `None`): a
@@ -655,7 +681,12 @@ impl Model {
     /// more: undo what it created on the daemon.
     fn undo_late(&mut self, r: &MReq, h: &Header, payload: &[u8]) {
         if h.op != r.op {
-            return; // an error: nothing was created
+            // An error: nothing was created; those who joined the WATCH
+            // still need one.
+            if let Some((_, pair)) = &r.origin {
+                self.watch_refused(pair);
+            }
+            return;
         }
         match r.op {
             Op::TransactionStart => {
@@ -782,6 +813,7 @@ impl Model {
                 if h.op == Op::Error {
                     if let Some((m, pair)) = r.origin.take() {
                         self.watch_undone(m, &pair);
+                        self.watch_refused(&pair);
                     }
                 }
             }
@@ -1716,6 +1748,29 @@ impl Harness {
                     assert!(matches!(got, Ok(None)), "{what}: shared, got {got:?}");
                     return;
                 }
+                // A WATCH of the same pair and depth given up on the wire
+                // (still speaking for the pair) is taken over, not sent twice.
+                let given_up = self
+                    .model
+                    .reqs
+                    .iter()
+                    .filter(|(_, r)| r.op == Op::Watch && matches!(r.st, St::Gone))
+                    .filter(|(_, r)| {
+                        r.depth == depth && r.origin.as_ref().is_some_and(|(_, op)| *op == pair)
+                    })
+                    .min_by_key(|(_, r)| r.seq)
+                    .map(|(&key, _)| key);
+                if let Some(key) = given_up {
+                    assert!(
+                        matches!(got, Ok(Some(id)) if Key::from(id) == key),
+                        "{what}: want WATCH {key} taken over, got {got:?}"
+                    );
+                    let r = self.model.reqs.get_mut(&key).unwrap();
+                    r.st = St::Waiting { waker };
+                    r.origin = Some((m, pair));
+                    r.deadline = d;
+                    return;
+                }
                 let Ok(Some(id)) = got else {
                     panic!("{what}: want a WATCH, got {got:?}");
                 };
@@ -1724,6 +1779,9 @@ impl Harness {
                     payload.extend_from_slice(&strings(&[depth.to_string().as_bytes()]));
                 }
                 self.accepted(id, Op::Watch, 0, d, waker, payload, Some((m, pair)));
+                if let Some(r) = self.model.reqs.get_mut(&Key::from(id)) {
+                    r.depth = depth;
+                }
             }
             Action::Unwatch {
                 mon,

@@ -221,7 +221,12 @@ impl Harness {
                 rq.tx_id
             };
             assert_eq!(h.tx_id, tx, "reply tx_id");
-            assert!(h.op == rq.op || h.op == Op::Error, "reply type {} to {}", h.op, rq.op);
+            assert!(
+                h.op == rq.op || h.op == Op::Error,
+                "reply type {} to {}",
+                h.op,
+                rq.op
+            );
             match want.kind {
                 None => {
                     assert_eq!(h.op, Op::Error, "refused request answered with {}", h.op);
@@ -316,7 +321,11 @@ impl Harness {
         let domid = pick(&DOMIDS, aux);
         let token = pick(&TOKENS, aux);
         let p = Path::new(path_text).unwrap();
-        let node = if p.is_special() { Path::new("/vm").unwrap() } else { p };
+        let node = if p.is_special() {
+            Path::new("/vm").unwrap()
+        } else {
+            p
+        };
         let perms = PermList::new(pick(&PERMS, aux)).unwrap();
         let request = match op {
             Op::Control => Request::Control {
@@ -359,10 +368,7 @@ impl Harness {
                 offset: u32::from(vlen),
             },
             Op::GetFeature => Request::GetFeature { domid: Some(domid) },
-            Op::SetFeature => Request::SetFeature {
-                domid,
-                features: 1,
-            },
+            Op::SetFeature => Request::SetFeature { domid, features: 1 },
             Op::GetQuota => Request::GetQuota(QuotaQuery::Names),
             Op::SetQuota => Request::SetQuota {
                 domid: None,
@@ -388,7 +394,9 @@ impl Harness {
             Ok(n) => n,
             // TRANSACTION_END needs a tx id to encode; the header's is
             // replaced below anyway.
-            Err(_) => request.encode(ids, &mut buf).expect("template does not encode"),
+            Err(_) => request
+                .encode(ids, &mut buf)
+                .expect("template does not encode"),
         };
         let Ok(Status::Complete((frame, _))) = decode(&buf[..n]) else {
             unreachable!()
@@ -435,7 +443,9 @@ fuzz_target!(|data: &[u8]| {
                 h.pump(c);
             }
             11 => h.reconnect(c),
-            12 => h.engine.fail_next_commits(u64::from(cur.byte().unwrap_or(0) % 3)),
+            12 => h
+                .engine
+                .fail_next_commits(u64::from(cur.byte().unwrap_or(0) % 3)),
             _ => h.template(c, &mut cur),
         }
     }

@@ -508,31 +508,42 @@ impl<W: Clone> Core<W> {
         if h.op == Op::Error {
             if let Some(o) = e.take_watch() {
                 self.watches.watch_failed(o.monitor, &o.pair);
-                // Monitors that joined this WATCH while it was in flight
-                // still count on a registration the daemon refused: ask
-                // for one of their own (nobody waits for it).
-                if self.watches.is_registered(&o.pair) {
-                    if let Ok(path) = Path::new(&o.pair.0) {
-                        let token = o.pair.1.clone();
-                        let depth = self.watches.depth_of(&o.pair);
-                        let req = Request::Watch {
-                            path,
-                            token: &token,
-                            depth,
-                        };
-                        self.enqueue_detached(&req, 0);
-                    }
-                }
+                self.watch_refused(&o.pair);
             }
         }
         Ok(())
+    }
+
+    /// The daemon refused a monitor's WATCH of `pair`. Monitors that
+    /// joined it while it was in flight still count on a registration:
+    /// ask for one of their own (nobody waits for it), unless another
+    /// WATCH of the pair is on its way.
+    fn watch_refused(&mut self, pair: &Pair) {
+        if !self.watches.is_registered(pair) || self.requests.watch_pending(pair) {
+            return;
+        }
+        if let Ok(path) = Path::new(&pair.0) {
+            let depth = self.watches.depth_of(pair);
+            let req = Request::Watch {
+                path,
+                token: &pair.1,
+                depth,
+            };
+            self.enqueue_detached(&req, 0);
+        }
     }
 
     /// Undoes what the late reply to an abandoned request created on the
     /// daemon, by queueing a request nobody waits for.
     fn undo_late(&mut self, e: &Entry<W>, h: &Header, payload: &[u8]) {
         if h.op != e.op {
-            return; // an error reply: nothing was created
+            // An error reply: nothing was created, but monitors may have
+            // joined a refused WATCH.
+            if let Some(o) = e.watch() {
+                let pair = o.pair.clone();
+                self.watch_refused(&pair);
+            }
+            return;
         }
         match e.op {
             Op::TransactionStart => {
@@ -838,9 +849,16 @@ impl<W: Clone> Core<W> {
             Some(Err(e)) => Err(e),
             Some(Ok(Wire::Nothing)) => Ok(None),
             Some(Ok(Wire::Send)) => {
+                if let Some(req_id) = self.requests.abandoned_watch(&pair, depth) {
+                    let default_timeout = self.timeout.is_some();
+                    self.requests
+                        .readopt(req_id, id, waker, deadline, default_timeout);
+                    return Ok(Some(req_id));
+                }
                 let origin = WatchOrigin {
                     monitor: id,
                     pair,
+                    depth,
                     stale: false,
                 };
                 match self.enqueue(&req, 0, deadline, Some(waker), Some(origin.clone())) {

@@ -101,6 +101,8 @@ impl OnLoss {
 pub(crate) struct WatchOrigin {
     pub(crate) monitor: MonitorId,
     pub(crate) pair: Pair,
+    /// The depth it asks for (Xen 4.22).
+    pub(crate) depth: Option<u32>,
     /// The monitor unwatched the pair (or is gone) since: this WATCH no
     /// longer speaks for it (see [`Requests::forget_watch`]).
     pub(crate) stale: bool,
@@ -151,6 +153,9 @@ pub(crate) struct Requests<W> {
     armed_below: u64,
     /// No waiting request's deadline is earlier than this.
     pub(crate) next_deadline: Option<Instant>,
+    /// Requests taken over by a new caller (see [`Requests::readopt`])
+    /// whose default timeout starts at the next [`Requests::arm`].
+    restart_clock: Vec<u32>,
 }
 
 impl<W> Entry<W> {
@@ -214,6 +219,7 @@ impl<W> Requests<W> {
             checkpoints: VecDeque::new(),
             armed_below: 0,
             next_deadline: None,
+            restart_clock: Vec::new(),
         }
     }
 
@@ -274,6 +280,69 @@ impl<W> Requests<W> {
         Some(std::mem::replace(&mut e.state, State::Abandoned))
     }
 
+    /// An abandoned WATCH of `pair` with `depth` still on the wire and
+    /// still speaking for its pair: a new watch of the pair takes it over
+    /// rather than sending a second WATCH (which the daemon would answer
+    /// with EEXIST once the first lands).
+    pub(crate) fn abandoned_watch(&self, pair: &Pair, depth: Option<u32>) -> Option<u32> {
+        if self.abandoned == 0 {
+            return None;
+        }
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.op == Op::Watch && matches!(e.state, State::Abandoned))
+            .filter(|(_, e)| {
+                e.watch()
+                    .is_some_and(|o| o.pair == *pair && o.depth == depth)
+            })
+            .min_by_key(|(_, e)| e.seq)
+            .map(|(&id, _)| id)
+    }
+
+    /// Whether a monitor's WATCH of `pair` is unanswered (waiting or
+    /// abandoned, and still speaking for the pair).
+    pub(crate) fn watch_pending(&self, pair: &Pair) -> bool {
+        self.entries.values().any(|e| {
+            e.op == Op::Watch
+                && !matches!(e.state, State::Answered(_))
+                && e.watch().is_some_and(|o| o.pair == *pair)
+        })
+    }
+
+    /// A new caller waits for the abandoned WATCH `req_id`, for monitor
+    /// `monitor`, with its own deadline (the default timeout, if that
+    /// applies, starts again at the next [`Requests::arm`]).
+    pub(crate) fn readopt(
+        &mut self,
+        req_id: u32,
+        monitor: MonitorId,
+        waker: W,
+        deadline: Option<Deadline>,
+        default_timeout: bool,
+    ) {
+        let Some(e) = self.entries.get_mut(&req_id) else {
+            return;
+        };
+        if !matches!(e.state, State::Abandoned) {
+            return;
+        }
+        self.abandoned -= 1;
+        e.state = State::Waiting;
+        e.waker = Some(waker);
+        e.deadline = deadline;
+        // Its old clock may have run out already: the new one starts later.
+        e.default_timeout = false;
+        if let Some(o) = e.extra.as_mut().and_then(|x| x.watch.as_mut()) {
+            o.monitor = monitor;
+        }
+        if let Some(d) = deadline {
+            self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+        }
+        if default_timeout {
+            self.restart_clock.push(req_id);
+        }
+    }
+
     /// Monitor `monitor` stopped watching `pair` (or everything, for
     /// `None`): its WATCHes still in flight no longer speak for it, so their
     /// failure or late reply undoes nothing (the UNWATCH already queued
@@ -302,6 +371,9 @@ impl<W> Requests<W> {
     /// Starts the default `timeout`'s clock, at `now`, for the requests
     /// queued since the last call.
     pub(crate) fn arm(&mut self, now: Instant, timeout: Duration) {
+        if !self.restart_clock.is_empty() {
+            self.restart_clocks(now, timeout);
+        }
         if self.armed_below == self.next_seq {
             return;
         }
@@ -320,6 +392,24 @@ impl<W> Requests<W> {
                     let join_until = now.checked_add(timeout / 64).unwrap_or(now);
                     self.checkpoints.push_back((upto, at, join_until));
                 }
+            }
+        }
+    }
+
+    /// Gives each readopted request the default timeout from `now`, as an
+    /// explicit deadline.
+    #[cold]
+    fn restart_clocks(&mut self, now: Instant, timeout: Duration) {
+        for req_id in std::mem::take(&mut self.restart_clock) {
+            let Some(e) = self.entries.get_mut(&req_id) else {
+                continue;
+            };
+            if !matches!(e.state, State::Waiting) || e.deadline.is_some() {
+                continue;
+            }
+            if let Some(d) = Deadline::after(now, timeout) {
+                e.deadline = Some(d);
+                self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
             }
         }
     }

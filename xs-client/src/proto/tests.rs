@@ -1514,24 +1514,96 @@ fn a_monitor_sharing_a_failed_watch_keeps_no_phantom_registration() {
 }
 
 #[test]
-#[ignore = "known bug: watching again after abandoning a WATCH sends a second WATCH (EEXIST on a socket)"]
 fn watching_again_after_an_abandoned_watch_keeps_the_registration() {
     let mut c = socket();
     let m = c.add_monitor(8, false, 1);
     let w1 = watch(&mut c, m, "/a", "t").unwrap();
     transmit(&mut c);
     c.abandon(w1); // timed out; the daemon has not answered yet
+                   // A second WATCH would meet the first's registration (EEXIST from C
+                   // xenstored, a duplicate kernel watch on the device): the new watch
+                   // waits for the one on the wire instead.
     let w2 = watch(&mut c, m, "/a", "t");
-    transmit(&mut c);
-    // In order: w1 registers the pair (late), so C xenstored answers a
-    // second WATCH of it with EEXIST.
+    assert_eq!(w2, Some(w1));
+    assert!(transmit(&mut c).is_empty(), "no second WATCH");
     feed(&mut c, Op::Watch, w1, 0, b"OK\0").unwrap();
-    if let Some(w2) = w2 {
-        feed(&mut c, Op::Error, w2, 0, b"EEXIST\0").unwrap();
-    }
-    transmit(&mut c); // whatever undo was queued
-                      // The daemon holds (/a, t) and m asked for it last.
+    assert_eq!(woken(&mut c), [101]);
+    assert!(reply(&mut c, w1).payload.starts_with(b"OK"));
+    assert!(transmit(&mut c).is_empty(), "nothing undone");
     assert_eq!(c.watched(m), [pair("/a", "t")]);
+    assert_eq!(c.registration_count(), 1);
+}
+
+#[test]
+fn a_taken_over_watch_that_fails_fails_its_new_caller() {
+    let mut c = socket();
+    let (m1, m2) = (c.add_monitor(8, false, 1), c.add_monitor(8, false, 2));
+    let w1 = watch(&mut c, m1, "/a", "t").unwrap();
+    transmit(&mut c);
+    c.abandon(w1);
+    // Another monitor takes it over; the daemon refuses it.
+    assert_eq!(watch(&mut c, m2, "/a", "t"), Some(w1));
+    feed(&mut c, Op::Error, w1, 0, b"EACCES\0").unwrap();
+    let err = c.poll_reply(w1).unwrap().unwrap();
+    assert_eq!(err.header.op, Op::Error);
+    assert!(c.watched(m2).is_empty() && c.watched(m1).is_empty());
+    assert_eq!(c.registration_count(), 0);
+    assert!(transmit(&mut c).is_empty());
+}
+
+#[test]
+fn a_refused_watch_given_up_still_asks_again_for_those_who_joined_it() {
+    let mut c = socket();
+    let (m1, m2) = (c.add_monitor(8, false, 1), c.add_monitor(8, false, 2));
+    let w1 = watch(&mut c, m1, "/a", "t").unwrap();
+    transmit(&mut c);
+    assert_eq!(watch(&mut c, m2, "/a", "t"), None, "joined");
+    c.abandon(w1);
+    feed(&mut c, Op::Error, w1, 0, b"ENOSPC\0").unwrap();
+    let again = frames(&transmit(&mut c));
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].0, &again[0].3[..]), (Op::Watch, &b"/a\0t\0"[..]));
+    assert_eq!(c.watched(m2), [pair("/a", "t")]);
+}
+
+#[test]
+fn a_watch_with_another_depth_does_not_take_over() {
+    let mut c = socket();
+    let m = c.add_monitor(8, false, 1);
+    let w1 = c
+        .watch(m, Path::new("/a").unwrap(), "t", Some(1), None, 1)
+        .unwrap()
+        .unwrap();
+    transmit(&mut c);
+    c.abandon(w1);
+    let w2 = c
+        .watch(m, Path::new("/a").unwrap(), "t", Some(2), None, 1)
+        .unwrap()
+        .unwrap();
+    assert_ne!(w2, w1);
+    assert_eq!(frames(&transmit(&mut c)).len(), 1);
+}
+
+#[test]
+fn a_taken_over_watch_times_out_from_its_new_start() {
+    let timeout = Duration::from_secs(10);
+    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(timeout));
+    let m = c.add_monitor(8, false, 1);
+    let t0 = Instant::now();
+    let w1 = watch(&mut c, m, "/a", "t").unwrap();
+    c.handle_timeout(t0);
+    transmit(&mut c);
+    c.handle_timeout(t0 + timeout);
+    assert!(matches!(c.poll_reply(w1), Some(Err(Error::Timeout(_)))));
+    // The old clock has run out; the caller who takes it over gets a new one.
+    let t1 = t0 + timeout + Duration::from_secs(1);
+    assert_eq!(watch(&mut c, m, "/a", "t"), Some(w1));
+    c.handle_timeout(t1);
+    c.handle_timeout(t1 + timeout / 2);
+    assert!(!c.is_ready(w1), "not early");
+    c.handle_timeout(t1 + timeout);
+    assert!(matches!(c.poll_reply(w1), Some(Err(Error::Timeout(l))) if l == timeout));
+    assert!(c.watched(m).is_empty());
 }
 
 #[test]
