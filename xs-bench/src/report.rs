@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::suite::{
-    Callgrind, ClientKind, DaemonKind, Key, Mode, DEPTHS, SEQUENTIAL, WINDOW_BATCH,
+    Callgrind, ClientKind, DaemonKind, Key, Mode, ASYNC, DEPTHS, SEQUENTIAL, WINDOW_BATCH,
 };
 use crate::workload;
 
@@ -253,6 +253,93 @@ fn xenstore_rs_section(w: &mut String, r: &Results) -> Vec<(String, Option<f64>)
     rows
 }
 
+/// Ratios of the async clients, one list per target.
+#[derive(Default)]
+struct AsyncRatios {
+    /// `aread`: ours / xenstore-rs.
+    seq_vs_rs: Vec<(String, Option<f64>)>,
+    /// `tasks64`: ours / xenstore-rs.
+    tasks_vs_rs: Vec<(String, Option<f64>)>,
+    /// `aread` (ours, async) / `read` (ours, sync).
+    seq_vs_sync: Vec<(String, Option<f64>)>,
+}
+
+/// The async clients on tokio, ours and xenstore-rs 0.8's, beside our
+/// sync client, same daemon, same run.
+fn async_section(w: &mut String, r: &Results) -> AsyncRatios {
+    let ox = DaemonKind::Oxenstored;
+    let (ours, rs, sync) = (
+        ClientKind::Async,
+        ClientKind::XenstoreRsAsync,
+        ClientKind::Ours,
+    );
+    let _ = writeln!(
+        w,
+        "\n### Async on tokio: xs-client vs xenstore-rs 0.8 (reads/s, µs per read)\n"
+    );
+    let _ = writeln!(
+        w,
+        "Interleaved with the clients above in the same repetitions. `aread`: one task reading \
+         the 22-byte node sequentially inside one `block_on` (current-thread runtime), rotated \
+         with the sequential `read` clients; `tasks64`: 64 tasks reading it concurrently over \
+         one shared connection (two-worker runtime). *xs-client async*: `xs_client::tokio::Client`; \
+         *xenstore-rs async*: 0.8's `XsTokio` (crates.io), the same loop; *sync*: xs-client's \
+         blocking `read` of the sequential table. Targets: `aread` ≥ 1.0x xenstore-rs and \
+         ≥ 0.9x sync; `tasks64` ≥ 1.5x xenstore-rs. CPU: client CPU µs per read (user + \
+         system, all threads).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| workload | mode | xs-client async | xenstore-rs async | sync | async / xenstore-rs | async / sync | target | CPU µs: async, xenstore-rs, sync | spread |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---|---|---:|");
+    let us = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1}", v / 1e3));
+    let mut out = AsyncRatios::default();
+    for wl in ASYNC {
+        let sequential = wl == ASYNC[0];
+        for mode in Mode::ALL {
+            let (a, b) = (r.median(ox, mode, wl, ours), r.median(ox, mode, wl, rs));
+            // Only the sequential workload has a sync counterpart.
+            let s = sequential
+                .then(|| r.median(ox, mode, "read", sync))
+                .flatten();
+            let (vs_rs, vs_sync) = (ratio(a, b), ratio(a, s));
+            let row = format!("{wl} {}", mode.label());
+            let ok = if sequential {
+                out.seq_vs_rs.push((row.clone(), vs_rs));
+                out.seq_vs_sync.push((row, vs_sync));
+                vs_rs.zip(vs_sync).map(|(t, u)| t >= 1.0 && u >= 0.9)
+            } else {
+                out.tasks_vs_rs.push((row, vs_rs));
+                vs_rs.map(|t| t >= 1.5)
+            };
+            let cpu_sync = sequential
+                .then(|| r.cpu_median(ox, mode, "read", sync))
+                .flatten();
+            let mut noisy = vec![r.spread(ox, mode, wl, ours), r.spread(ox, mode, wl, rs)];
+            if sequential {
+                noisy.push(r.spread(ox, mode, "read", sync));
+            }
+            let _ = writeln!(
+                w,
+                "| {wl} | {} | {} | {} | {} | {} | {} | {} | {}, {}, {} | {} |",
+                mode.label(),
+                ops(a),
+                ops(b),
+                ops(s),
+                x(vs_rs),
+                x(vs_sync),
+                verdict(ok),
+                us(r.cpu_median(ox, mode, wl, ours)),
+                us(r.cpu_median(ox, mode, wl, rs)),
+                us(cpu_sync),
+                pct(max_opt(noisy))
+            );
+        }
+    }
+    out
+}
+
 /// Renders the Markdown report.
 pub fn render(input: &Input<'_>) -> String {
     let f = &input.facts;
@@ -362,6 +449,7 @@ pub fn render(input: &Input<'_>) -> String {
     }
 
     let vs_rs = xenstore_rs_section(w, r);
+    let vs_async = async_section(w, r);
 
     // Client CPU.
     let _ = writeln!(w, "\n### Client CPU per operation (µs, user + system)\n");
@@ -674,6 +762,21 @@ pub fn render(input: &Input<'_>) -> String {
         "every sequential op ≥ 1.0x xenstore-rs 0.8 ops/s (blocking and tokio, where it has the op)",
         &vs_rs,
         1.0,
+    );
+    target(
+        "async sequential reads ≥ 1.0x xenstore-rs 0.8 tokio",
+        &vs_async.seq_vs_rs,
+        1.0,
+    );
+    target(
+        "async reads by 64 tasks ≥ 1.5x xenstore-rs 0.8 tokio",
+        &vs_async.tasks_vs_rs,
+        1.5,
+    );
+    target(
+        "async sequential reads ≥ 0.9x our sync client",
+        &vs_async.seq_vs_sync,
+        0.9,
     );
     target(
         "pipelined reads, depth 64 ≥ 0.9x raw load generator",

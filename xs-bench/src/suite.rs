@@ -86,6 +86,10 @@ pub enum ClientKind {
     XenstoreRs,
     /// The `xenstore-rs` 0.8 crate's tokio client, `xs-bench run xenstore-rs-tokio`.
     XenstoreRsTokio,
+    /// xs-client's tokio client inside one runtime, `xs-bench run async`.
+    Async,
+    /// The `xenstore-rs` 0.8 crate's tokio client inside one runtime, `xs-bench run xenstore-rs-async`.
+    XenstoreRsAsync,
 }
 
 impl ClientKind {
@@ -98,6 +102,8 @@ impl ClientKind {
             ClientKind::XenstoreLs => "xenstore-ls",
             ClientKind::XenstoreRs => "xenstore-rs",
             ClientKind::XenstoreRsTokio => "xenstore-rs tokio",
+            ClientKind::Async => "xs-client async",
+            ClientKind::XenstoreRsAsync => "xenstore-rs async",
         }
     }
 }
@@ -124,6 +130,9 @@ struct Job {
 pub const SEQUENTIAL: [&str; 5] = ["read", "write", "dir100", "txn", "watch"];
 /// Pipeline depths (raw generator) and batch sizes (`read_many`).
 pub const DEPTHS: [usize; 3] = [1, 8, 64];
+/// The async workloads (`asyncload.rs`): sequential reads in one task, and
+/// reads by 64 tasks sharing one connection.
+pub const ASYNC: [&str; 2] = ["aread", "tasks64"];
 
 /// `read_many` with one big batch: the library's own sliding window.
 pub const WINDOW_BATCH: usize = 1024;
@@ -331,13 +340,17 @@ fn argv(cfg: &Config, job: &Job, limit: (&str, String)) -> Vec<String> {
         ClientKind::Ours
         | ClientKind::Raw
         | ClientKind::XenstoreRs
-        | ClientKind::XenstoreRsTokio => {
+        | ClientKind::XenstoreRsTokio
+        | ClientKind::Async
+        | ClientKind::XenstoreRsAsync => {
             // The `CLIENT` argument of `xs-bench run`.
             let who = match job.client {
                 ClientKind::Ours => "ours",
                 ClientKind::Raw => "raw",
                 ClientKind::XenstoreRs => "xenstore-rs",
-                _ => "xenstore-rs-tokio",
+                ClientKind::XenstoreRsTokio => "xenstore-rs-tokio",
+                ClientKind::Async => "async",
+                _ => "xenstore-rs-async",
             };
             let mut v = vec![path(&cfg.self_exe), "run".into(), who.into()];
             v.extend(tail(&job.workload));
@@ -455,8 +468,20 @@ fn jobs(cfg: &Config, have_xs_server: bool) -> Vec<Vec<Job>> {
         if xenstore_rs::TOKIO_WORKLOADS.contains(&w) {
             group.push(job(ox, w.into(), ClientKind::XenstoreRsTokio, warm));
         }
+        if w == "read" {
+            // Async sequential reads rotate with the sync ones they are
+            // compared with.
+            for client in [ClientKind::Async, ClientKind::XenstoreRsAsync] {
+                group.push(job(ox, ASYNC[0].into(), client, warm));
+            }
+        }
         groups.push(group);
     }
+    groups.push(
+        [ClientKind::Async, ClientKind::XenstoreRsAsync]
+            .map(|client| job(ox, ASYNC[1].into(), client, 1000))
+            .to_vec(),
+    );
     for d in DEPTHS {
         groups.push(vec![
             job(ox, format!("depth{d}"), ClientKind::Raw, 1000),
