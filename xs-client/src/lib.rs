@@ -48,6 +48,7 @@ mod router;
 mod store;
 mod transaction;
 mod unexpected;
+mod wait_policy;
 mod walk;
 
 /// The protocol core, for the fuzzer and benchmarks. **Not a stable API**:

@@ -14,7 +14,13 @@
 //! becomes the reader, reads and dispatches frames (its own reply and
 //! everyone else's) until its own reply is in, then hands the role on.
 //! A lone thread doing one request at a time therefore writes and reads
-//! inline, exactly like libxenstore.
+//! inline, exactly like libxenstore. Such a *lone* reader (no other thread
+//! waiting, no watch, no reconnection under way, on a socket) may wait in a
+//! blocking `recv` instead of epoll, as libxenstore does, when that is
+//! faster: [`crate::wait_policy`] decides per round trip, by CPU affinity
+//! and by measuring. Nothing needs to interrupt such a wait: others' replies
+//! come through it, a new waiter or watch takes effect at the next frame,
+//! and it is bounded by the socket's receive timeout.
 //!
 //! Watch events must be drained even when nobody is waiting (a monitor's
 //! bounded queue reports overflow instead of the socket backing up), so while
@@ -48,12 +54,18 @@ use xs_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportKi
 use xs_wire::{Op, Path, Request};
 
 use crate::proto::{Core, Deadline, MonitorId, Response};
+use crate::wait_policy::{Wait, WaitPolicy};
 use crate::{Error, Event, Problem, Reconnect};
 
 static NEXT_ROUTER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
+
+/// The longest a lone reader blocks in `recv` before it looks at the time
+/// again (its deadline, if sooner, bounds it exactly). A new waiter never
+/// needs to interrupt it, but a shutdown would wait for this at most.
+const LONE_WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// How long a round trip may take when the client sets no timeout of its
 /// own: long enough for any healthy daemon, short enough that a wedged one
@@ -103,6 +115,7 @@ struct ReaderIo {
     poll: Poll,
     events: Events,
     woken: Vec<Signal>,
+    wait: WaitPolicy,
 }
 
 /// What only the writer touches: the sender and a copy of the bytes the
@@ -295,6 +308,7 @@ impl Router {
                     poll,
                     events: Events::with_capacity(16),
                     woken: Vec::new(),
+                    wait: WaitPolicy::new(),
                 }),
                 writer: Mutex::new(WriterIo {
                     sender,
@@ -986,7 +1000,7 @@ impl Inner {
         let mut io = lock(&self.reader);
         let io = &mut *io;
         loop {
-            let timeout = {
+            let (timeout, lone, now) = {
                 let mut st = lock(&self.shared);
                 if done(&st.core) || st.core.is_dead() || st.shutdown {
                     return;
@@ -1013,7 +1027,24 @@ impl Inner {
                     }
                     wake_at = earliest_instant(wake_at, Some(retry.next));
                 }
-                wake_at.map(|at| at.saturating_duration_since(now))
+                // Nobody else can need this thread to look up from its
+                // wait (see the module docs).
+                let lone = io.registered
+                    && self.kind == TransportKind::Socket
+                    && st.sleepers.is_empty()
+                    && st.background.is_none()
+                    && st.retry.is_none()
+                    && st.core.registration_count() == 0;
+                (
+                    wake_at.map(|at| at.saturating_duration_since(now)),
+                    lone,
+                    now,
+                )
+            };
+            let wait = if lone {
+                io.wait.choose()
+            } else {
+                Wait::Readiness
             };
             let ReaderIo {
                 receiver,
@@ -1021,21 +1052,12 @@ impl Inner {
                 events,
                 woken,
                 registered,
+                wait: policy,
             } = &mut *io;
-            if let Err(e) = poll.poll(events, timeout) {
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                self.fail(Error::disconnected(format!("poll failed: {e}")));
-                return;
-            }
-            if !*registered {
-                continue; // only the waker or the time woke us
-            }
             // The lock is taken per frame, not for the whole drain: a peer
             // flooding events must not stall other threads' requests.
             let mut output = false;
-            let outcome = receiver.recv(|frame| {
+            let mut dispatch = |frame: xs_wire::Frame<'_>| {
                 let mut st = lock(&self.shared);
                 // A rejected frame kills the connection inside the core,
                 // waking every waiter.
@@ -1053,7 +1075,34 @@ impl Inner {
                 if dead {
                     self.wake_all_sleepers();
                 }
-            });
+            };
+            let outcome = if wait == Wait::Block {
+                let bound = timeout.map_or(LONE_WAIT_SLICE, |t| t.min(LONE_WAIT_SLICE));
+                let outcome = receiver.recv_wait(bound, &mut dispatch);
+                if matches!(outcome, Ok(true)) {
+                    policy.record(wait, now, Instant::now());
+                }
+                outcome.map(drop)
+            } else {
+                // A blocking wait may have left bytes no edge will announce.
+                if !receiver.may_have_unread() {
+                    if let Err(e) = poll.poll(events, timeout) {
+                        if e.kind() == std::io::ErrorKind::Interrupted {
+                            continue;
+                        }
+                        self.fail(Error::disconnected(format!("poll failed: {e}")));
+                        return;
+                    }
+                    if !*registered {
+                        continue; // only the waker or the time woke us
+                    }
+                }
+                let outcome = receiver.recv(&mut dispatch);
+                if lone && outcome.is_ok() {
+                    policy.record(wait, now, Instant::now());
+                }
+                outcome
+            };
             if output {
                 self.flush_queued();
             }

@@ -1,7 +1,7 @@
 //! Connections: one fd, a read buffer, a write queue, and mio readiness.
 //!
-//! A [`Connection`] owns one non-blocking, close-on-exec fd: a connected
-//! Unix stream socket or the xenbus device. It is driven by readiness: when
+//! A [`Connection`] owns one close-on-exec fd, used without blocking: a
+//! connected Unix stream socket or the xenbus device. It is driven by readiness: when
 //! a `mio::Poll` reports it readable, [`Connection::recv`] reads until the fd
 //! would block and hands out every complete frame; [`Connection::send`]
 //! writes at once what the fd takes and queues the rest, which
@@ -31,7 +31,10 @@ use crate::{Endpoint, FrameReceiver, FrameSender, TransportError, TransportKind}
 
 /// A connection to xenstored over its Unix socket or the xenbus device.
 ///
-/// The fd is non-blocking and close-on-exec. `Connection` implements
+/// The fd is close-on-exec and never waited on by `Connection`'s calls (a
+/// socket is left in blocking mode and read and written with
+/// `MSG_DONTWAIT`, so that [`FrameReceiver::recv_wait`] can block; the
+/// device is non-blocking). `Connection` implements
 /// [`mio::event::Source`]: register it, and call [`recv`](Connection::recv)
 /// when it is readable and [`flush`](Connection::flush) when it is writable.
 /// Re-register with [`interest`](Connection::interest) after sending, so
@@ -192,7 +195,8 @@ impl Connection {
     }
 
     /// Wraps a connected Unix stream (e.g. one end of
-    /// [`UnixStream::pair`]), making it non-blocking and close-on-exec.
+    /// [`UnixStream::pair`]), making it close-on-exec (and blocking: every
+    /// call that must not wait says so).
     ///
     /// ```
     /// use std::os::unix::net::UnixStream;
@@ -258,7 +262,7 @@ impl Connection {
     /// `/dev/null`) is refused now, naming `peer`, rather than at the first
     /// poll registration.
     fn build(fd: OwnedFd, kind: TransportKind, peer: String) -> Result<Connection, TransportError> {
-        let fd = Fd::new(fd)?;
+        let fd = Fd::new(fd, kind)?;
         let (rx_dev, tx_dev) = match kind {
             TransportKind::Xenbus => {
                 fd.check_pollable(Path::new(&peer))?;

@@ -378,7 +378,7 @@ impl Endpoint {
     }
 
     /// Opens a connection: connects to the socket or opens the device, in
-    /// non-blocking mode with `CLOEXEC`.
+    /// `CLOEXEC` (the device non-blocking, a socket used with `MSG_DONTWAIT`).
     ///
     /// Errors are [`TransportError::Connect`], naming the path.
     ///

@@ -1,10 +1,14 @@
 //! The fd under a connection: a Unix stream socket or the xenbus device.
 //!
-//! Both are read with `read()`. A socket is written with
-//! `send(MSG_NOSIGNAL)` (no `SIGPIPE` when xenstored has gone) and shut down
-//! after a fatal error; the device is written with `write()` and has no
-//! shutdown. The fd is made non-blocking and close-on-exec whoever opened
-//! it.
+//! The device is non-blocking, read with `read()` and written with
+//! `write()`, and has no shutdown. A socket is left in *blocking* mode and
+//! every call that must not wait says so (`recv`/`send` with
+//! `MSG_DONTWAIT`; `MSG_NOSIGNAL` too, so no `SIGPIPE` when xenstored has
+//! gone): readiness works the same on it, and a lone reader may also wait
+//! in a plain `recv` bounded by `SO_RCVTIMEO` ([`Fd::recv_blocking`]),
+//! which wakes it sooner than readiness when the client and the daemon run
+//! on different CPUs (docs/benchmarks.md). A socket is shut down after a
+//! fatal error. The fd is made close-on-exec whoever opened it.
 //!
 //! Everything above is driven by readiness, so an fd that cannot be polled
 //! (a regular file, `/dev/null`, a wrong path given as the xenbus device)
@@ -21,9 +25,10 @@ use std::path::Path;
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Token};
 
-use crate::{sys, TransportError};
+use crate::{sys, TransportError, TransportKind};
 
-/// A non-blocking, close-on-exec socket or device fd.
+/// A close-on-exec socket (blocking, used with `MSG_DONTWAIT`) or device
+/// fd (non-blocking).
 #[derive(Debug)]
 pub(crate) struct Fd {
     file: File,
@@ -31,19 +36,25 @@ pub(crate) struct Fd {
 }
 
 impl Fd {
-    /// Takes ownership of `fd`, setting `O_NONBLOCK` and `FD_CLOEXEC`.
-    pub(crate) fn new(fd: OwnedFd) -> io::Result<Fd> {
-        sys::set_cloexec_nonblocking(fd.as_fd())?;
+    /// Takes ownership of `fd`, setting `FD_CLOEXEC`; the device (or a
+    /// stand-in for it) is made non-blocking, a socket blocking.
+    pub(crate) fn new(fd: OwnedFd, kind: TransportKind) -> io::Result<Fd> {
         let file = File::from(fd);
         let is_socket = file.metadata()?.file_type().is_socket();
+        sys::set_cloexec_blocking_mode(file.as_fd(), kind == TransportKind::Xenbus)?;
         if is_socket {
             sys::prepare_socket(file.as_fd())?;
         }
         Ok(Fd { file, is_socket })
     }
 
-    /// A `dup` with `CLOEXEC` sharing the open file (hence its
-    /// non-blocking mode).
+    /// Whether this is a socket (which [`Fd::recv_blocking`] can wait on).
+    pub(crate) fn is_socket(&self) -> bool {
+        self.is_socket
+    }
+
+    /// A `dup` with `CLOEXEC` sharing the open file (hence its blocking
+    /// mode).
     pub(crate) fn try_clone(&self) -> io::Result<Fd> {
         Ok(Fd {
             file: self.file.try_clone()?,
@@ -111,7 +122,23 @@ impl Fd {
     /// at end of file; `EINTR` is retried.
     #[inline]
     pub(crate) fn read_nonblocking(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.is_socket {
+            return sys::recv_nonblocking(sys::borrow(&self.file), buf);
+        }
         sys::read_nonblocking(sys::borrow(&self.file), buf)
+    }
+
+    /// Socket only: waits for data at most the socket's receive timeout
+    /// (see [`Fd::set_recv_timeout`]); `Ok(None)` when it passed (or a
+    /// signal came), `Ok(Some(0))` at end of file.
+    #[inline]
+    pub(crate) fn recv_blocking(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        sys::recv_blocking(sys::borrow(&self.file), buf)
+    }
+
+    /// Socket only: sets how long [`Fd::recv_blocking`] waits.
+    pub(crate) fn set_recv_timeout(&self, timeout: std::time::Duration) -> io::Result<()> {
+        sys::set_recv_timeout(sys::borrow(&self.file), timeout)
     }
 
     /// Writes what the fd takes now: `Ok(None)` when it would block;

@@ -46,7 +46,7 @@
 //! * [`Endpoint`]: where xenstored is, found with libxenstore's rules
 //!   ([`Endpoint::discover`]: `$XENSTORED_PATH`, the run directory's
 //!   socket, the OS's device).
-//! * [`Connection`]: a non-blocking, close-on-exec fd with a bounded read
+//! * [`Connection`]: a close-on-exec fd, never waited on, with a bounded read
 //!   buffer and write queue, and a [`mio::event::Source`], so one poll loop
 //!   can wait for "frames ready", "can write more" and a [`mio::Waker`]
 //!   (another thread's "send this" or "shut down").

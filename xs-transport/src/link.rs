@@ -169,6 +169,14 @@ impl<H: Reads> Link<H> {
     pub(crate) fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
         self.guarded(|fd, halves| halves.rx_mut().recv(fd, on_frame))
     }
+
+    pub(crate) fn recv_wait(
+        &mut self,
+        timeout: std::time::Duration,
+        on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<bool, TransportError> {
+        self.guarded(|fd, halves| halves.rx_mut().recv_wait(fd, timeout, on_frame))
+    }
 }
 
 impl<H: Writes> Link<H> {

@@ -3,6 +3,7 @@
 //! device, the end through which made-up error replies arrive.
 
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 use xs_wire::Frame;
 
@@ -40,6 +41,11 @@ pub const RECV_LIMIT_CEILING: usize = 16 << 20;
 pub(crate) struct ReadHalf {
     reader: FrameReader,
     device: Option<DeviceRx>,
+    /// The socket's receive timeout as last set.
+    recv_timeout: Option<Duration>,
+    /// The last read stopped before "would block": bytes may be waiting
+    /// that no edge-triggered readiness will announce again.
+    unread: bool,
 }
 
 impl ReadHalf {
@@ -47,6 +53,8 @@ impl ReadHalf {
         ReadHalf {
             reader: FrameReader::with_limit(DEFAULT_RECV_LIMIT),
             device,
+            recv_timeout: None,
+            unread: false,
         }
     }
 
@@ -59,8 +67,41 @@ impl ReadHalf {
         if let Some(device) = &self.device {
             device.take(&mut on_frame);
         }
+        self.unread = false;
         self.reader
             .read_with(|buf| fd.read_nonblocking(buf), on_frame)
+    }
+
+    /// Waits at most `timeout` for frames and delivers them, stopping once
+    /// at least one has come (no read to "would block"): whether any came.
+    /// On the device, which is not read this way, reads what is there.
+    pub(crate) fn recv_wait(
+        &mut self,
+        fd: &Fd,
+        timeout: Duration,
+        mut on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<bool, TransportError> {
+        if !fd.is_socket() || self.device.is_some() {
+            let mut any = false;
+            self.recv(fd, |f| {
+                any = true;
+                on_frame(f);
+            })?;
+            return Ok(any);
+        }
+        if self.recv_timeout != Some(timeout) {
+            fd.set_recv_timeout(timeout).map_err(TransportError::Io)?;
+            self.recv_timeout = Some(timeout);
+        }
+        self.unread = true;
+        self.reader
+            .read_some_with(|buf| fd.recv_blocking(buf), on_frame)
+    }
+
+    /// Whether bytes may be waiting that readiness will not announce (the
+    /// last read was a [`ReadHalf::recv_wait`]): read before polling.
+    pub(crate) fn may_have_unread(&self) -> bool {
+        self.unread
     }
 
     /// The device's wake-up fd, to register next to the main one.

@@ -194,21 +194,53 @@ impl FrameReader {
             let missing = self.drain(&mut on_frame)?;
             self.make_room(missing);
             let n = match read(&mut self.buf[self.end..]) {
-                Ok(Some(0)) => {
-                    return Err(match self.buffered() {
-                        0 => TransportError::Closed,
-                        have => TransportError::Truncated {
-                            have,
-                            needed: have + missing,
-                        },
-                    })
-                }
+                Ok(Some(0)) => return Err(self.end_of_file(missing)),
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(TransportError::Io(e)),
             };
             // A misbehaving Read impl could claim more than the slice held.
             self.end = (self.end + n).min(self.buf.len());
+        }
+    }
+
+    /// Reads with `read` (which may wait) until at least one frame has
+    /// been delivered, then stops without reading on to "would block":
+    /// `Ok(true)`. `Ok(false)` if `read` gave up first (`Ok(None)`) with
+    /// no frame delivered. Errors as [`read_from`](FrameReader::read_from).
+    pub(crate) fn read_some_with(
+        &mut self,
+        mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
+        mut on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<bool, TransportError> {
+        let delivered = std::cell::Cell::new(false);
+        let mut deliver = |frame: Frame<'_>| {
+            delivered.set(true);
+            on_frame(frame);
+        };
+        loop {
+            let missing = self.drain(&mut deliver)?;
+            if delivered.get() {
+                return Ok(true);
+            }
+            self.make_room(missing);
+            match read(&mut self.buf[self.end..]) {
+                Ok(Some(0)) => return Err(self.end_of_file(missing)),
+                Ok(Some(n)) => self.end = (self.end + n).min(self.buf.len()),
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(TransportError::Io(e)),
+            }
+        }
+    }
+
+    /// What end of file means with `missing` bytes of a frame to come.
+    fn end_of_file(&self, missing: usize) -> TransportError {
+        match self.buffered() {
+            0 => TransportError::Closed,
+            have => TransportError::Truncated {
+                have,
+                needed: have + missing,
+            },
         }
     }
 

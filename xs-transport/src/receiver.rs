@@ -83,6 +83,54 @@ impl FrameReceiver {
         self.link.recv(on_frame)
     }
 
+    /// Waits in a blocking `recv` for at most `timeout` (at least 1 µs)
+    /// and delivers the frames that came, stopping once at least one has:
+    /// whether any came. It does not read on until the socket would block,
+    /// so afterwards [`may_have_unread`](FrameReceiver::may_have_unread)
+    /// is true and a caller that goes back to waiting for readiness must
+    /// [`recv`](FrameReceiver::recv) first. Nothing can wake the wait but
+    /// data, the end of the connection, the timeout or a signal; use it
+    /// when the caller itself is the only one waiting.
+    ///
+    /// A round trip then costs one `send` and one `recv`, and the kernel
+    /// wakes the sleeping reader as soon as the daemon takes the request
+    /// (the socket's write space): on an idle machine, with the client and
+    /// the daemon on different CPUs, that early wake-up brings the
+    /// client's CPU out of its halt before the reply is written (see
+    /// `docs/benchmarks.md`). On the device it only reads what is there.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (mut rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// let mut ids = Vec::new();
+    /// assert!(!rx.recv_wait(Duration::from_millis(1), |f| ids.push(f.header.req_id))?);
+    /// daemon.write_all(&Header { op: Op::Write, req_id: 7, tx_id: 0, len: 0 }.to_bytes())?;
+    /// assert!(rx.recv_wait(Duration::from_secs(5), |f| ids.push(f.header.req_id))?);
+    /// assert_eq!(ids, [7]);
+    /// assert!(rx.may_have_unread());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_wait(
+        &mut self,
+        timeout: std::time::Duration,
+        on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<bool, TransportError> {
+        self.link.recv_wait(timeout, on_frame)
+    }
+
+    /// Whether the last read was a [`recv_wait`](FrameReceiver::recv_wait),
+    /// which may have left bytes that readiness will not announce again
+    /// (mio's registrations are edge-triggered).
+    pub fn may_have_unread(&self) -> bool {
+        self.link.halves.may_have_unread()
+    }
+
     /// Whether made-up error replies (device only) are waiting for the next
     /// [`recv`](FrameReceiver::recv). Polling through mio makes this
     /// unnecessary: their arrival makes the receiver readable.

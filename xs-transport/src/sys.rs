@@ -3,16 +3,19 @@
 //! Everything here takes a [`BorrowedFd`], so the fd is known to be open
 //! for the duration of the call; the only `unsafe` of the crate lives here.
 //!
-//! * `fcntl` to force `O_NONBLOCK` and `FD_CLOEXEC` on an fd handed in by an
-//!   embedder (std sets `CLOEXEC` on everything it opens itself, but an
-//!   [`OwnedFd`](std::os::fd::OwnedFd) may come from anywhere).
+//! * `fcntl` to force `FD_CLOEXEC` on an fd handed in by an embedder (std
+//!   sets `CLOEXEC` on everything it opens itself, but an
+//!   [`OwnedFd`](std::os::fd::OwnedFd) may come from anywhere), and to set
+//!   or clear `O_NONBLOCK`: the device is non-blocking, a socket blocking,
+//!   so that a lone reader can wait in `recv` (see `fd.rs`).
 //! * `send(MSG_NOSIGNAL)`, because `write()` on a socket whose peer has gone
 //!   raises `SIGPIPE`, which kills a process that has not ignored it (a C
 //!   program embedding us, say). On Apple systems, which lack
 //!   `MSG_NOSIGNAL`, the socket gets `SO_NOSIGPIPE` instead.
-//! * `read` and `send` that say "would block" without an [`io::Error`]:
-//!   every drain of the fd ends that way, so it is on the path of every
-//!   reply.
+//! * `read`, `recv(MSG_DONTWAIT)` and `send(MSG_DONTWAIT)` that say "would
+//!   block" without an [`io::Error`]: every drain of the fd ends that way,
+//!   so it is on the path of every reply.
+//! * a blocking `recv` bounded by `SO_RCVTIMEO`.
 //! * `shutdown`, to close a socket towards the peer after a fatal error
 //!   without closing the fd itself (it may still be registered with a
 //!   `mio::Poll`, and closing it would let its number be reused behind the
@@ -30,8 +33,9 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// Sets `FD_CLOEXEC` and `O_NONBLOCK` on `fd`.
-pub(crate) fn set_cloexec_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+/// Sets `FD_CLOEXEC` on `fd`, and sets (`nonblocking`) or clears
+/// `O_NONBLOCK`.
+pub(crate) fn set_cloexec_blocking_mode(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     // SAFETY: `raw` is open for the lifetime of `fd`; F_GETFD/F_SETFD take
     // and return plain integers and touch no memory of ours.
@@ -42,20 +46,27 @@ pub(crate) fn set_cloexec_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
     // SAFETY: as above; F_GETFL/F_SETFL take and return plain integers.
     let fl_flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
-    if fl_flags & libc::O_NONBLOCK == 0 {
+    let wanted = if nonblocking {
+        fl_flags | libc::O_NONBLOCK
+    } else {
+        fl_flags & !libc::O_NONBLOCK
+    };
+    if wanted != fl_flags {
         // SAFETY: as above.
-        cvt(unsafe { libc::fcntl(raw, libc::F_SETFL, fl_flags | libc::O_NONBLOCK) })?;
+        cvt(unsafe { libc::fcntl(raw, libc::F_SETFL, wanted) })?;
     }
     Ok(())
 }
 
+// The socket itself is blocking: every call that must not wait says so.
 #[cfg(not(target_vendor = "apple"))]
-const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
 #[cfg(target_vendor = "apple")]
-const SEND_FLAGS: libc::c_int = 0;
+const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT;
 
-/// `send(fd, buf, MSG_NOSIGNAL)`: a write to a socket that reports a gone
-/// peer as `EPIPE` instead of raising `SIGPIPE`.
+/// `send(fd, buf, MSG_NOSIGNAL | MSG_DONTWAIT)`: a write to a socket that
+/// reports a gone peer as `EPIPE` instead of raising `SIGPIPE`, and never
+/// waits.
 pub(crate) fn send_nosignal(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     let n = send_raw(fd, buf);
     if n < 0 {
@@ -89,6 +100,63 @@ pub(crate) fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result
     // `buf`, which is exclusively borrowed for the call, and read() writes
     // at most that many bytes into it.
     nonblocking(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `recv(fd, buf, MSG_DONTWAIT)` on a socket, answering as
+/// [`read_nonblocking`] does.
+#[inline]
+pub(crate) fn recv_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `fd` is open for the call; the pointer and length describe
+    // `buf`, which is exclusively borrowed for the call, and recv() writes
+    // at most that many bytes into it.
+    nonblocking(|| unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    })
+}
+
+/// `recv(fd, buf, 0)` on a blocking socket: waits for data, at most the
+/// socket's `SO_RCVTIMEO`. `Ok(None)` when that passed or a signal came
+/// (the caller looks at the time and calls again).
+#[inline]
+pub(crate) fn recv_blocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: as for `recv_nonblocking`.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n >= 0 {
+        // n >= 0 and at most the buffer's length, so it fits usize.
+        return Ok(Some(n as usize));
+    }
+    match errno() {
+        libc::EINTR => Ok(None),
+        code if code == libc::EAGAIN || code == libc::EWOULDBLOCK => Ok(None),
+        code => Err(io::Error::from_raw_os_error(code)),
+    }
+}
+
+/// Sets `SO_RCVTIMEO`: how long a blocking `recv` waits (at least 1 µs:
+/// zero would mean forever).
+pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<()> {
+    let micros = timeout.as_micros().max(1);
+    let tv = libc::timeval {
+        tv_sec: (micros / 1_000_000).min(libc::time_t::MAX as u128) as libc::time_t,
+        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
+    };
+    // SAFETY: `fd` is open for the call; the option value points at a live
+    // timeval and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
 }
 
 /// Runs a `read`/`send`-like call on a non-blocking fd until it is not

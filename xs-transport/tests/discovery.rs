@@ -149,7 +149,10 @@ fn discovered_socket_connects() {
     assert_eq!(conn.kind(), TransportKind::Socket);
     assert_eq!(conn.peer(), f.socket.display().to_string());
     let (cloexec, nonblocking) = common::fd_flags(std::os::fd::AsFd::as_fd(&conn));
-    assert!(cloexec && nonblocking);
+    assert!(
+        cloexec && !nonblocking,
+        "a socket is left blocking (MSG_DONTWAIT)"
+    );
 }
 
 #[test]

@@ -28,22 +28,27 @@ fn basic_properties() {
     assert_eq!(conn.interest(), Interest::READABLE);
     assert_eq!(conn.queued_bytes(), 0);
     assert!(!conn.is_closed());
-    let (cloexec, nonblocking) = fd_flags(conn.as_fd());
-    assert!(cloexec && nonblocking);
+    // Blocking mode: every call that must not wait says MSG_DONTWAIT.
+    assert_eq!(fd_flags(conn.as_fd()), (true, false));
 }
 
 #[test]
-fn cloexec_and_nonblocking_are_forced_on_handed_in_streams() {
+fn cloexec_is_forced_and_blocking_mode_set_on_handed_in_streams() {
     let (ours, _theirs) = UnixStream::pair().unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&ours);
     // SAFETY: `raw` is open (owned by `ours`); clear FD_CLOEXEC.
     assert_eq!(unsafe { libc::fcntl(raw, libc::F_SETFD, 0) }, 0);
-    assert_eq!(fd_flags(ours.as_fd()), (false, false));
+    ours.set_nonblocking(true).unwrap();
+    assert_eq!(fd_flags(ours.as_fd()), (false, true));
     let conn = Connection::from_unix_stream(ours).unwrap();
-    assert_eq!(fd_flags(conn.as_fd()), (true, true));
+    assert_eq!(fd_flags(conn.as_fd()), (true, false));
     let (rx, tx) = conn.split().unwrap();
-    assert_eq!(fd_flags(rx.as_fd()), (true, true));
-    assert_eq!(fd_flags(tx.as_fd()), (true, true), "the dup is CLOEXEC too");
+    assert_eq!(fd_flags(rx.as_fd()), (true, false));
+    assert_eq!(
+        fd_flags(tx.as_fd()),
+        (true, false),
+        "the dup is CLOEXEC too"
+    );
     assert_ne!(
         std::os::fd::AsRawFd::as_raw_fd(&rx.as_fd()),
         std::os::fd::AsRawFd::as_raw_fd(&tx.as_fd())
@@ -533,4 +538,55 @@ fn registering_senders_and_receivers() {
         .any(|e| e.token() == Token(1) && e.is_readable()));
     poll.registry().deregister(&mut rx).unwrap();
     poll.registry().deregister(&mut tx).unwrap();
+}
+
+#[test]
+fn recv_wait_waits_for_a_frame_then_stops_without_draining() {
+    use std::time::{Duration, Instant};
+    let (ours, mut daemon) = UnixStream::pair().unwrap();
+    let (mut rx, _tx) = Connection::from_unix_stream(ours).unwrap().split().unwrap();
+    let mut got = Vec::new();
+    // Nothing comes: back after the timeout, not before.
+    let t0 = Instant::now();
+    assert!(!rx
+        .recv_wait(Duration::from_millis(30), |f| got.push(f.header.req_id))
+        .unwrap());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(25),
+        "{:?}",
+        t0.elapsed()
+    );
+    // A frame written in two pieces by a later writer is waited for whole.
+    let writer = std::thread::spawn(move || {
+        let f = frame(Op::Read, 5, 0, b"value");
+        std::thread::sleep(Duration::from_millis(20));
+        daemon.write_all(&f[..7]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        daemon.write_all(&f[7..]).unwrap();
+        daemon.write_all(&frame(Op::Read, 6, 0, b"x")).unwrap();
+        daemon
+    });
+    let mut rounds = 0;
+    while got.is_empty() {
+        rounds += 1;
+        rx.recv_wait(Duration::from_secs(5), |f| got.push(f.header.req_id))
+            .unwrap();
+    }
+    assert!(rounds <= 3, "{rounds} waits for one frame");
+    let mut daemon = writer.join().unwrap();
+    // It stops once a frame is in; what follows is left for a drain.
+    assert!(rx.may_have_unread());
+    rx.recv(|f| got.push(f.header.req_id)).unwrap();
+    assert!(!rx.may_have_unread());
+    assert_eq!(got, [5, 6]);
+    // The daemon goes: the wait ends with Closed, not the timeout.
+    daemon.flush().unwrap();
+    drop(daemon);
+    let t0 = Instant::now();
+    let err = rx.recv_wait(Duration::from_secs(5), |_| {}).unwrap_err();
+    assert!(
+        matches!(err, xs_transport::TransportError::Closed),
+        "{err:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(1));
 }

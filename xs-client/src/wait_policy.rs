@@ -1,0 +1,173 @@
+//! How a lone synchronous reader waits for its reply: blocked in `recv`, or
+//! for readiness (epoll) and then a read.
+//!
+//! Neither wins everywhere (docs/benchmarks.md, "Why waiting for readiness
+//! costs across CPUs"). A reader blocked in `recv` on a Unix socket is also
+//! woken when the daemon takes the request (the socket's write space), one
+//! daemon service time before the reply: a wasted switch when the client
+//! and the daemon share a CPU, but an early warning that brings a halted
+//! CPU back in time when they do not. A readiness waiter sleeps through
+//! that wake-up (epoll drops events nobody asked for).
+//!
+//! So: when the thread may run on one CPU only (pinned, or a one-CPU
+//! machine) there is no other CPU to warn, and the reader waits for
+//! readiness. Otherwise it measures: a moving average of the round trip
+//! for each way, the faster used, the other tried every
+//! [`EXPLORE_EVERY`]th round trip so that a change of placement or load
+//! is seen within milliseconds. The time is read once per wait, after it;
+//! the start is the driver's existing look at the clock before it.
+
+use std::time::Instant;
+
+/// One round trip in this many uses the way not currently preferred.
+const EXPLORE_EVERY: u32 = 32;
+
+/// How often (in round trips) the CPU affinity is looked at again.
+const AFFINITY_EVERY: u32 = 4096;
+
+/// The moving averages' weight of a new sample: 1/2^SHIFT.
+const SHIFT: u32 = 3;
+
+/// A way of waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A blocking `recv`, bounded by the socket's receive timeout.
+    Block,
+    /// epoll (through mio), then a non-blocking read.
+    Readiness,
+}
+
+/// The lone reader's choice between [`Wait::Block`] and
+/// [`Wait::Readiness`], and what it has measured.
+#[derive(Debug)]
+pub(crate) struct WaitPolicy {
+    /// Mean round trip in nanoseconds, `[block, readiness]`; 0: unknown.
+    mean_ns: [u64; 2],
+    rounds: u32,
+    one_cpu: bool,
+}
+
+impl WaitPolicy {
+    pub(crate) fn new() -> WaitPolicy {
+        WaitPolicy {
+            mean_ns: [0; 2],
+            rounds: 0,
+            one_cpu: one_cpu(),
+        }
+    }
+
+    /// The way to wait for this round trip.
+    pub(crate) fn choose(&mut self) -> Wait {
+        self.rounds = self.rounds.wrapping_add(1);
+        if self.rounds % AFFINITY_EVERY == 0 {
+            self.one_cpu = one_cpu();
+        }
+        if self.one_cpu {
+            return Wait::Readiness;
+        }
+        let [block, ready] = self.mean_ns;
+        let preferred = if ready != 0 && ready < block {
+            Wait::Readiness
+        } else {
+            Wait::Block
+        };
+        let explore = self.rounds % EXPLORE_EVERY == 0 || (ready == 0 && block != 0);
+        match (explore, preferred) {
+            (false, w) => w,
+            (true, Wait::Block) => Wait::Readiness,
+            (true, Wait::Readiness) => Wait::Block,
+        }
+    }
+
+    /// A round trip waited `wait` from `start` until `end`.
+    pub(crate) fn record(&mut self, wait: Wait, start: Instant, end: Instant) {
+        let ns = u64::try_from(end.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX);
+        // One sample may not dominate: a round trip delayed by a page
+        // fault or a preemption counts as at most twice the mean.
+        let slot = &mut self.mean_ns[wait as usize];
+        *slot = match *slot {
+            0 => ns,
+            mean => {
+                let ns = ns.min(mean.saturating_mul(2));
+                mean - (mean >> SHIFT) + (ns >> SHIFT)
+            }
+        };
+    }
+
+    /// The measured means, `(block, readiness)` (tests, diagnostics).
+    #[cfg(test)]
+    pub(crate) fn means(&self) -> (std::time::Duration, std::time::Duration) {
+        let [b, r] = self.mean_ns;
+        use std::time::Duration;
+        (Duration::from_nanos(b), Duration::from_nanos(r))
+    }
+}
+
+/// Whether this thread can run on one CPU only (`sched_getaffinity`, as
+/// std reads it; cgroup quotas may lower it too, which is as good a hint).
+fn one_cpu() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn policy(one_cpu: bool) -> WaitPolicy {
+        WaitPolicy {
+            mean_ns: [0; 2],
+            rounds: 0,
+            one_cpu,
+        }
+    }
+
+    fn feed(p: &mut WaitPolicy, block_us: u64, ready_us: u64, rounds: usize) -> [usize; 2] {
+        let t0 = Instant::now();
+        let mut used = [0; 2];
+        for _ in 0..rounds {
+            let w = p.choose();
+            used[w as usize] += 1;
+            let us = if w == Wait::Block { block_us } else { ready_us };
+            p.record(w, t0, t0 + Duration::from_micros(us));
+        }
+        used
+    }
+
+    #[test]
+    fn one_cpu_always_waits_for_readiness() {
+        let mut p = policy(true);
+        assert_eq!(feed(&mut p, 10, 1000, 500), [0, 500]);
+    }
+
+    #[test]
+    fn the_faster_way_is_used_and_the_other_still_tried() {
+        let mut p = policy(false);
+        let [block, ready] = feed(&mut p, 44, 52, 3200);
+        assert!(block > 3000 && ready >= 100, "{block} {ready}");
+        let mut p = policy(false);
+        let [block, ready] = feed(&mut p, 18, 15, 3200);
+        assert!(ready > 3000 && block >= 100, "{block} {ready}");
+        let (b, r) = p.means();
+        assert_eq!((b.as_micros(), r.as_micros()), (18, 15));
+    }
+
+    #[test]
+    fn a_change_of_placement_is_followed() {
+        let mut p = policy(false);
+        feed(&mut p, 44, 52, 1000);
+        // Now readiness is faster: within a few explorations it wins.
+        let [_, ready] = feed(&mut p, 60, 20, 1000);
+        assert!(ready > 900, "{ready}");
+    }
+
+    #[test]
+    fn one_slow_round_trip_does_not_flip_the_choice() {
+        let mut p = policy(false);
+        feed(&mut p, 40, 50, 1000);
+        let t0 = Instant::now();
+        p.record(Wait::Block, t0, t0 + Duration::from_secs(1));
+        assert_eq!(p.choose(), Wait::Block);
+    }
+}
