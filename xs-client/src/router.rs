@@ -1041,10 +1041,10 @@ impl Inner {
                     now,
                 )
             };
-            let wait = if lone {
+            let (wait, timed) = if lone {
                 io.wait.choose()
             } else {
-                Wait::Readiness
+                (Wait::Readiness, false)
             };
             let ReaderIo {
                 receiver,
@@ -1079,7 +1079,7 @@ impl Inner {
             let outcome = if wait == Wait::Block {
                 let bound = timeout.map_or(LONE_WAIT_SLICE, |t| t.min(LONE_WAIT_SLICE));
                 let outcome = receiver.recv_wait(bound, &mut dispatch);
-                if matches!(outcome, Ok(true)) {
+                if timed && matches!(outcome, Ok(true)) {
                     policy.record(wait, now, Instant::now());
                 }
                 outcome.map(drop)
@@ -1098,7 +1098,7 @@ impl Inner {
                     }
                 }
                 let outcome = receiver.recv(&mut dispatch);
-                if lone && outcome.is_ok() {
+                if timed && outcome.is_ok() {
                     policy.record(wait, now, Instant::now());
                 }
                 outcome

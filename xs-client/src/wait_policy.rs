@@ -14,13 +14,18 @@
 //! readiness. Otherwise it measures: a moving average of the round trip
 //! for each way, the faster used, the other tried every
 //! [`EXPLORE_EVERY`]th round trip so that a change of placement or load
-//! is seen within milliseconds. The time is read once per wait, after it;
-//! the start is the driver's existing look at the clock before it.
+//! is seen within milliseconds. A timed round trip reads the clock once,
+//! after the wait (the start is the driver's existing look at the clock
+//! before it); one in [`SAMPLE_EVERY`] of the preferred way is timed.
 
 use std::time::Instant;
 
 /// One round trip in this many uses the way not currently preferred.
 const EXPLORE_EVERY: u32 = 32;
+
+/// One round trip in this many of the preferred way is timed (each
+/// exploring one is): the clock is not read on every round trip.
+const SAMPLE_EVERY: u32 = 8;
 
 /// How often (in round trips) the CPU affinity is looked at again.
 const AFFINITY_EVERY: u32 = 4096;
@@ -56,14 +61,15 @@ impl WaitPolicy {
         }
     }
 
-    /// The way to wait for this round trip.
-    pub(crate) fn choose(&mut self) -> Wait {
+    /// The way to wait for this round trip, and whether to time it (then
+    /// [`WaitPolicy::record`] it).
+    pub(crate) fn choose(&mut self) -> (Wait, bool) {
         self.rounds = self.rounds.wrapping_add(1);
         if self.rounds % AFFINITY_EVERY == 0 {
             self.one_cpu = one_cpu();
         }
         if self.one_cpu {
-            return Wait::Readiness;
+            return (Wait::Readiness, false);
         }
         let [block, ready] = self.mean_ns;
         let preferred = if ready != 0 && ready < block {
@@ -72,11 +78,13 @@ impl WaitPolicy {
             Wait::Block
         };
         let explore = self.rounds % EXPLORE_EVERY == 0 || (ready == 0 && block != 0);
-        match (explore, preferred) {
+        let timed = explore || self.rounds % SAMPLE_EVERY == 1 || block == 0;
+        let wait = match (explore, preferred) {
             (false, w) => w,
             (true, Wait::Block) => Wait::Readiness,
             (true, Wait::Readiness) => Wait::Block,
-        }
+        };
+        (wait, timed)
     }
 
     /// A round trip waited `wait` from `start` until `end`.
@@ -127,10 +135,12 @@ mod tests {
         let t0 = Instant::now();
         let mut used = [0; 2];
         for _ in 0..rounds {
-            let w = p.choose();
+            let (w, timed) = p.choose();
             used[w as usize] += 1;
             let us = if w == Wait::Block { block_us } else { ready_us };
-            p.record(w, t0, t0 + Duration::from_micros(us));
+            if timed {
+                p.record(w, t0, t0 + Duration::from_micros(us));
+            }
         }
         used
     }
@@ -168,6 +178,6 @@ mod tests {
         feed(&mut p, 40, 50, 1000);
         let t0 = Instant::now();
         p.record(Wait::Block, t0, t0 + Duration::from_secs(1));
-        assert_eq!(p.choose(), Wait::Block);
+        assert_eq!(p.choose().0, Wait::Block);
     }
 }
