@@ -495,20 +495,20 @@ impl<R: Runtime> Conn<R> {
     /// drained.
     fn read_frames(&self, rx: &mut FrameReceiver, me: &Waker) -> bool {
         let mut woken = Vec::new();
-        let mut output = false;
+        // One lock for the frames of one drain (bounded by the read
+        // buffer), not one per frame: the other workers' tasks take it too.
+        let mut st = lock(&self.state);
         let outcome = rx.recv(|frame| {
-            let mut st = lock(&self.state);
             // A rejected frame kills the connection inside the core,
             // waking every waiter.
             let _ = st.core.handle_frame(&frame);
-            st.core.take_woken(&mut woken);
-            output |= st.core.poll_transmit().is_some();
-            drop(st);
-            wake_all(&mut woken, me);
         });
-        if output {
-            self.flush_locked(&mut lock(&self.state));
+        st.core.take_woken(&mut woken);
+        if st.core.poll_transmit().is_some() {
+            self.flush_locked(&mut st);
         }
+        drop(st);
+        wake_all(&mut woken, me);
         match outcome {
             Ok(()) => true,
             Err(e) => {
