@@ -2,12 +2,13 @@
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xs_transport::{Connection, Endpoint, TransportError};
 use xs_wire::{Op, QuotaQuery, Request};
 
 use crate::handle::Handle;
+use crate::reconnect::Attempts;
 use crate::store::{check_domid, sealed::Sealed};
 use crate::{ops, Error, Features, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
@@ -79,7 +80,7 @@ pub struct Client {
 
 /// [`Error::Connect`] for a failure to connect, naming the path and, after
 /// discovery, every place passed over.
-fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
+pub(crate) fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
     let (path, source) = connect_facts(endpoint, e);
     Error::Connect {
         path,
@@ -118,19 +119,16 @@ fn connect_waiting(
     policy: &Reconnect,
     timeout: Option<Duration>,
 ) -> Result<Connection> {
-    let bound = policy.give_up_after.or(timeout).unwrap_or(DEFAULT_TIMEOUT);
-    let start = std::time::Instant::now();
-    let mut failures = 0;
+    let mut attempts = Attempts::connecting(*policy, timeout, Instant::now());
     loop {
         match endpoint.connect() {
             Ok(conn) => return Ok(conn),
             Err(e) => {
-                let pause = policy.delay(failures);
-                if start.elapsed() + pause > bound {
+                let now = Instant::now();
+                if !attempts.failed(now) {
                     return Err(connect_error(endpoint, e));
                 }
-                failures += 1;
-                std::thread::sleep(pause);
+                std::thread::sleep(attempts.next().saturating_duration_since(now));
             }
         }
     }

@@ -48,6 +48,7 @@ use xs_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportKi
 use xs_wire::{Op, Path, Request};
 
 use crate::proto::{Core, Deadline, MonitorId, Response};
+use crate::reconnect::Attempts;
 use crate::{Error, Event, Problem, Reconnect};
 
 static NEXT_ROUTER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -84,15 +85,7 @@ struct Shared {
     /// the pipe's write end): see [`crate::Monitor::readiness_fd`].
     pipes: Vec<(Signal, std::os::unix::net::UnixStream)>,
     /// While a lost connection is being replaced: the attempts so far.
-    retry: Option<Retry>,
-}
-
-/// Attempts to replace a lost connection.
-struct Retry {
-    since: Instant,
-    failures: u32,
-    next: Instant,
-    last_error: Option<String>,
+    retry: Option<Attempts>,
 }
 
 /// What only the reader touches.
@@ -1006,12 +999,12 @@ impl Inner {
                         let _ = io.poll.registry().deregister(&mut io.receiver);
                         io.registered = false;
                     }
-                    if retry.next <= now {
+                    if retry.next() <= now {
                         drop(st);
                         self.try_reconnect(io);
                         continue;
                     }
-                    wake_at = earliest_instant(wake_at, Some(retry.next));
+                    wake_at = earliest_instant(wake_at, Some(retry.next()));
                 }
                 wake_at.map(|at| at.saturating_duration_since(now))
             };
@@ -1080,21 +1073,15 @@ impl Inner {
     /// The connection broke: replace it if asked to (callers wait), else
     /// declare it dead.
     fn lost(&self, err: Error) {
-        if self.reconnect.is_none() {
+        let Some((_, policy)) = &self.reconnect else {
             return self.fail(err);
-        }
+        };
         let mut st = lock(&self.shared);
         if st.shutdown || st.core.is_dead() || st.retry.is_some() {
             return;
         }
         st.core.connection_lost(err);
-        let now = Instant::now();
-        st.retry = Some(Retry {
-            since: now,
-            failures: 0,
-            next: now,
-            last_error: None,
-        });
+        st.retry = Some(Attempts::reconnecting(*policy, Instant::now()));
         // Whoever reads (or becomes the reader) makes the new connection.
         self.wake_everyone(&mut st);
         drop(st);
@@ -1106,7 +1093,7 @@ impl Inner {
     /// and sends what waited; on failure the next attempt is scheduled, or
     /// everyone is failed once the policy gives up.
     fn try_reconnect(&self, io: &mut ReaderIo) {
-        let Some((endpoint, policy)) = &self.reconnect else {
+        let Some((endpoint, _)) = &self.reconnect else {
             return;
         };
         let attempt = endpoint
@@ -1138,25 +1125,13 @@ impl Inner {
             }
             Err(why) => {
                 let mut st = lock(&self.shared);
-                let now = Instant::now();
                 let Some(retry) = st.retry.as_mut() else {
                     return;
                 };
-                retry.failures += 1;
-                retry.next = now + policy.delay(retry.failures - 1);
-                retry.last_error = Some(why);
-                let gave_up = policy
-                    .give_up_after
-                    .is_some_and(|limit| now.duration_since(retry.since) >= limit);
-                if gave_up {
-                    let reason = format!(
-                        "gave up reconnecting to {} after {} attempts: {}",
-                        self.peer,
-                        retry.failures,
-                        retry.last_error.as_deref().unwrap_or("")
-                    );
+                if !retry.failed(Instant::now()) {
+                    let err = retry.gave_up(&self.peer, &why);
                     drop(st);
-                    self.fail(Error::disconnected(reason));
+                    self.fail(err);
                 }
             }
         }

@@ -68,6 +68,8 @@ pub struct Core<W> {
     lost: Option<Error>,
     /// Connections made so far, minus one.
     epoch: u64,
+    /// No connection was made yet ([`Core::start_unconnected`]).
+    unconnected: bool,
     /// What the daemon answered optional operations with: implemented
     /// (`true`) or `ENOSYS` (`false`), by op number.
     capabilities: [Option<bool>; 32],
@@ -105,6 +107,7 @@ impl<W: Clone> Core<W> {
             resend: false,
             lost: None,
             epoch: 0,
+            unconnected: false,
             capabilities: [None; 32],
         }
     }
@@ -673,6 +676,18 @@ impl<W: Clone> Core<W> {
         self.epoch += 1;
     }
 
+    /// There is no connection yet (the daemon is not up): requests wait as
+    /// after [`Core::connection_lost`] (`error` says why), and the first
+    /// [`Core::reconnected`] is the first connection, which monitors are
+    /// not told about. Implies [`Core::enable_reconnection`]; call before
+    /// submitting anything.
+    pub fn start_unconnected(&mut self, error: Error) {
+        self.resend = true;
+        self.unconnected = true;
+        self.outbox.set_paused(true);
+        self.lost = Some(error);
+    }
+
     /// The error that lost the connection, while a new one is awaited.
     pub fn lost_error(&self) -> Option<&Error> {
         self.lost.as_ref()
@@ -715,7 +730,9 @@ impl<W: Clone> Core<W> {
         for (id, frame) in &waiting {
             self.outbox.push_frame(*id, frame);
         }
-        self.watches.mark_reconnected(&mut self.woken);
+        if !std::mem::take(&mut self.unconnected) {
+            self.watches.mark_reconnected(&mut self.woken);
+        }
         self.outbox.set_paused(false);
     }
 
