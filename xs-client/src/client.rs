@@ -9,6 +9,7 @@ use xs_wire::{Op, QuotaQuery, Request};
 
 use crate::handle::Handle;
 use crate::reconnect::Attempts;
+use crate::transaction::commit_retries;
 use crate::store::{check_domid, sealed::Sealed};
 use crate::{ops, Error, Features, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
@@ -297,14 +298,9 @@ impl ClientBuilder {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn connect(self) -> Result<Client> {
-        let transact_attempts = self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS);
-        let router = match self.reconnect {
-            Some(policy) => {
-                let endpoint = self
-                    .endpoint
-                    .clone()
-                    .unwrap_or_else(|| Endpoint::discover_traced().endpoint);
-                let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
+        let transact_attempts = self.attempts();
+        let router = match self.reconnecting() {
+            Some((policy, endpoint, timeout)) => {
                 let conn = connect_waiting(&endpoint, &policy, timeout)?;
                 Router::reconnecting(conn, timeout, endpoint, policy)?
             }
@@ -319,10 +315,28 @@ impl ClientBuilder {
         })
     }
 
+    /// With a [`Reconnect`] policy: the policy, the endpoint (discovered if
+    /// none was given) and the round-trip timeout (shared with the async
+    /// clients' builder).
+    pub(crate) fn reconnecting(&self) -> Option<(Reconnect, Endpoint, Option<Duration>)> {
+        let policy = self.reconnect?;
+        let endpoint = self
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| Endpoint::discover_traced().endpoint);
+        Some((policy, endpoint, self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT))))
+    }
+
+    /// How many times `transact` tries.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS)
+    }
+
     /// Connects (once, discovering the endpoint if none was given): the
     /// connection, the round-trip timeout and the attempts of `transact`
     /// (shared with the async clients' builder).
     pub(crate) fn open(self) -> Result<(Connection, Option<Duration>, u32)> {
+        let attempts = self.attempts();
         let (endpoint, discovered) = match self.endpoint {
             Some(endpoint) => (endpoint, None),
             None => {
@@ -336,7 +350,6 @@ impl ClientBuilder {
         }
         .map_err(|e| connect_error(&endpoint, e))?;
         let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
-        let attempts = self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS);
         Ok((conn, timeout, attempts))
     }
 }
@@ -542,11 +555,12 @@ impl Client {
             }
             let tx = self.transaction()?;
             match f(&tx) {
-                Ok(value) => match tx.commit() {
-                    Ok(true) => return Ok(value),
-                    Ok(false) | Err(Error::TransactionLost { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                },
+                Ok(value) => {
+                    let committed = tx.commit();
+                    if !commit_retries(&committed) {
+                        return committed.map(|_| value).map_err(E::from);
+                    }
+                }
                 // Failed because its connection was replaced: run it again.
                 Err(_) if tx.is_lost() => {}
                 Err(e) => {

@@ -109,11 +109,6 @@ impl Attempts {
         self.next
     }
 
-    /// How many attempts failed.
-    pub(crate) fn failures(&self) -> u32 {
-        self.failures
-    }
-
     /// An attempt failed at `now`: `true` if another is due (at
     /// [`Attempts::next`], never past the bound), `false` to give up.
     pub(crate) fn failed(&mut self, now: Instant) -> bool {
@@ -166,7 +161,7 @@ mod tests {
             })
             .collect();
         assert_eq!(pauses, [10, 20, 40, 40, 40]);
-        assert_eq!(a.failures(), 5);
+        assert_eq!(a.failures, 5);
     }
 
     #[test]
