@@ -9,8 +9,8 @@ use xs_wire::{Op, QuotaQuery, Request};
 
 use crate::handle::Handle;
 use crate::reconnect::Attempts;
-use crate::transaction::commit_retries;
 use crate::store::{check_domid, sealed::Sealed};
+use crate::transaction::commit_retries;
 use crate::{ops, Error, Features, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
@@ -324,7 +324,11 @@ impl ClientBuilder {
             .endpoint
             .clone()
             .unwrap_or_else(|| Endpoint::discover_traced().endpoint);
-        Some((policy, endpoint, self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT))))
+        Some((
+            policy,
+            endpoint,
+            self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT)),
+        ))
     }
 
     /// How many times `transact` tries.

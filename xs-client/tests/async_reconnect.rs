@@ -115,7 +115,10 @@ async fn sees_reconnection_then_events_async<R: Runtime>(
             Err(e) => panic!("expected Reconnected, got {e:?}"),
         }
     }
-    client.write(path, "after").await.expect("write after restart");
+    client
+        .write(path, "after")
+        .await
+        .expect("write after restart");
     while next_item(monitor).await.expect("event").path != path {}
 }
 
@@ -190,7 +193,9 @@ fn oxenstored_killed_and_restarted_under_load<R: Exec>() {
             })
             .collect();
 
-        started.recv_timeout(TIMEOUT).expect("the async side started");
+        started
+            .recv_timeout(TIMEOUT)
+            .expect("the async side started");
         thread::sleep(Duration::from_millis(300));
         daemon.kill();
         thread::sleep(Duration::from_millis(200));

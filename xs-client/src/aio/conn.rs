@@ -372,12 +372,7 @@ impl<R: Runtime> Conn<R> {
     }
 
     /// Queues a raw request (any op, payload as given).
-    pub(crate) fn submit_raw(
-        &self,
-        op: Op,
-        payload: &[u8],
-        tx: Tx,
-    ) -> Result<Reply<'_, R>, Error> {
+    pub(crate) fn submit_raw(&self, op: Op, payload: &[u8], tx: Tx) -> Result<Reply<'_, R>, Error> {
         let req_id = self.queue(|core, _| {
             let deadline = None;
             core.check_transaction(tx.id, tx.epoch)?;
