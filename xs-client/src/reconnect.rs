@@ -2,7 +2,8 @@
 //!
 //! pyxs once reconnected behind its callers' backs and dropped the feature
 //! because it hid lost transactions. Here reconnection is asked for
-//! explicitly ([`crate::ClientBuilder::reconnect`]) and says what may have
+//! explicitly ([`crate::ClientBuilder::reconnect`], and for the async
+//! clients `AsyncClientBuilder::reconnect`) and says what may have
 //! been lost: requests that change the store and were written but not
 //! answered fail with [`crate::Error::MaybeApplied`], open transactions with
 //! [`crate::Error::TransactionLost`], and every monitor reports
@@ -36,7 +37,8 @@ pub struct Reconnect {
     /// Give up (and fail every caller with [`crate::Error::Disconnected`])
     /// this long after the connection was lost; `None`: never. It also
     /// bounds how long [`crate::ClientBuilder::connect`] waits for a daemon
-    /// that is not up yet (the client's timeout does if this is `None`).
+    /// that is not up yet (the client's timeout does if this is `None`),
+    /// and how long an async client's calls wait for it.
     pub give_up_after: Option<Duration>,
 }
 
