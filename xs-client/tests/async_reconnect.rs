@@ -226,6 +226,7 @@ fn oxenstored_killed_and_restarted_under_load<R: Exec>() {
 /// successes <= final <= successes + maybe-applied. Nothing hangs.
 fn connections_closed_after_k_requests_lose_nothing<R: Exec>() {
     bounded(Duration::from_secs(120), || {
+        let mut total_ok = 0;
         for k in [4u64, 5, 6, 7, 9, 12, 17, 25, 40] {
             let server = Server::builder()
                 .fault(Fault::CloseAfter(k))
@@ -265,15 +266,22 @@ fn connections_closed_after_k_requests_lose_nothing<R: Exec>() {
                 (ok, maybe, others, client.reconnections())
             });
             assert!(others.is_empty(), "K={k}: undocumented errors {others:?}");
-            // A fresh connection's first request is always answered.
+            // A fresh connection's first request is always answered. Two
+            // tasks in step may lose every commit to the fault (each one
+            // the request that closes the connection): no counter then.
             let fresh = Client::unix(server.socket_path()).unwrap();
-            let last: u64 = fresh.read_string("/counter").unwrap().parse().unwrap();
+            let last: u64 = fresh
+                .read_opt("/counter")
+                .unwrap()
+                .map_or(0, |v| String::from_utf8_lossy(&v).parse().unwrap());
+            total_ok += ok;
             assert!(
                 ok <= last && last <= ok + maybe,
                 "K={k}: {ok} successes, {maybe} maybe applied, counter {last}"
             );
             assert!(reconnections > 0, "K={k}: never reconnected");
         }
+        assert!(total_ok > 0, "no increment succeeded for any K");
     });
 }
 

@@ -123,9 +123,14 @@ fn connections_closed_after_k_requests_lose_nothing() {
                 t.join().unwrap();
             }
             let (ok, maybe) = (ok.load(Ordering::Relaxed), maybe.load(Ordering::Relaxed));
-            // A fresh connection's first request is always answered.
+            // A fresh connection's first request is always answered. Two
+            // clients in step may lose every commit to the fault (each one
+            // the request that closes the connection): no counter then.
             let fresh = Client::unix(server.socket_path()).unwrap();
-            let last: u64 = fresh.read_string("/counter").unwrap().parse().unwrap();
+            let last: u64 = fresh
+                .read_opt("/counter")
+                .unwrap()
+                .map_or(0, |v| String::from_utf8_lossy(&v).parse().unwrap());
             assert!(
                 ok <= last && last <= ok + maybe,
                 "K={k}: {ok} successes, {maybe} maybe applied, counter {last}"
