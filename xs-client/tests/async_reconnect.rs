@@ -309,6 +309,52 @@ fn reads_are_sent_again_and_writes_report_maybe_applied<R: Exec>() {
     });
 }
 
+/// A transaction whose connection is replaced is lost: its request in
+/// flight and every later one fail with `TransactionLost` (nothing is sent
+/// for the later ones), and `transact` runs its closure again on the new
+/// connection.
+fn a_transaction_across_a_reconnection_is_lost_and_transact_runs_it_again<R: Exec>() {
+    // Every connection answers 3 requests, then closes on the fourth.
+    let server = Server::builder()
+        .fault(Fault::CloseAfter(3))
+        .spawn()
+        .expect("server");
+    R::run(async {
+        let client = reconnecting::<R>(server.socket_path());
+        let tx = client.transaction().await.unwrap();
+        tx.read_opt("/x").await.unwrap();
+        tx.read_opt("/x").await.unwrap();
+        let err = tx.write("/x", "1").await.unwrap_err();
+        assert!(matches!(err, Error::TransactionLost { .. }), "{err:?}");
+        assert!(tx.is_lost());
+        assert_eq!(client.reconnections(), 1);
+        let err = tx.write("/x", "1").await.unwrap_err();
+        assert!(matches!(err, Error::TransactionLost { .. }), "{err:?}");
+        drop(tx);
+        assert!(!client.exists("/x").await.unwrap());
+
+        // The first run of the closure makes the fourth request of its
+        // connection; the second makes three.
+        let client = reconnecting::<R>(server.socket_path());
+        let runs = AtomicU32::new(0);
+        client
+            .transact(|tx| {
+                let first = runs.fetch_add(1, Ordering::Relaxed) == 0;
+                async move {
+                    if first {
+                        tx.read_opt("/y").await?;
+                        tx.read_opt("/y").await?;
+                    }
+                    tx.write("/y", "1").await
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(runs.load(Ordering::Relaxed), 2);
+        assert_eq!(client.read("/y").await.unwrap(), b"1");
+    });
+}
+
 /// A daemon that is not up yet: `connect` returns at once (it must not
 /// block the executor), the calls wait for the daemon, bounded, while the
 /// executor goes on running other futures; a monitor watching before the
@@ -442,6 +488,7 @@ on_runtimes!(
     oxenstored_killed_and_restarted_under_load,
     connections_closed_after_k_requests_lose_nothing,
     reads_are_sent_again_and_writes_report_maybe_applied,
+    a_transaction_across_a_reconnection_is_lost_and_transact_runs_it_again,
     connect_waits_for_a_daemon_that_starts_later,
     giving_up_ends_every_call_and_monitor,
     without_reconnect_the_client_fails_fast,

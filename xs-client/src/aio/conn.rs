@@ -200,7 +200,8 @@ impl<R: Runtime> Conn<R> {
     /// `conn` is the first one, if it could be made: without it the client
     /// starts with none, its calls waiting (within their timeouts) for the
     /// attempts at one, bounded like [`crate::ClientBuilder::connect`]'s
-    /// wait, after which they fail with `first_error`'s kind of error.
+    /// wait, after which they fail with the last attempt's error
+    /// ([`Error::Connect`], as `connect` would have).
     pub(crate) fn reconnecting(
         conn: Result<Connection, Error>,
         timeout: Option<Duration>,
