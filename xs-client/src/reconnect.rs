@@ -14,7 +14,9 @@
 use std::time::{Duration, Instant};
 
 /// How to reconnect: a bounded back-off, and optionally a time after which
-/// to give up.
+/// to give up. A new connection closed before the daemon said anything on
+/// it counts as a failed attempt (the back-off goes on), so a daemon that
+/// accepts and closes at once is not hammered.
 ///
 /// ```
 /// use std::time::Duration;
@@ -80,6 +82,33 @@ impl Attempts {
     /// the last at `give_up_after`.
     pub(crate) fn reconnecting(policy: Reconnect, now: Instant) -> Attempts {
         Attempts::new(policy, policy.give_up_after, now)
+    }
+
+    /// Replacing a connection lost at `now`. `before` made the lost
+    /// connection (when a reconnection did); if the daemon said nothing on
+    /// it (`heard`: a reply or an event came) and it lived less than the
+    /// policy's longest pause, it counts as one more failed attempt of
+    /// those, so the back-off and the give-up time go on and a daemon that
+    /// accepts and closes at once is not hammered. Otherwise the first
+    /// attempt is at once.
+    pub(crate) fn after_loss(
+        policy: Reconnect,
+        now: Instant,
+        before: Option<Attempts>,
+        heard: bool,
+    ) -> Attempts {
+        // The connection was made at or after the attempt was due.
+        let young = |a: &Attempts| now.saturating_duration_since(a.next) < policy.max_interval;
+        match before {
+            Some(mut attempts) if !heard && young(&attempts) => {
+                // Past the bound: one last attempt, at once.
+                if !attempts.failed(now) {
+                    attempts.next = now;
+                }
+                attempts
+            }
+            _ => Attempts::reconnecting(policy, now),
+        }
     }
 
     /// Making a client's first connection, starting at `now`: bounded by
@@ -179,6 +208,37 @@ mod tests {
         let err = a.gave_up("/run/xenstored/socket", "refused");
         assert!(err.is_disconnected());
         assert!(err.to_string().contains("after 3 attempts"), "{err}");
+    }
+
+    #[test]
+    fn a_connection_lost_before_the_daemon_said_anything_goes_on_backing_off() {
+        let t0 = Instant::now();
+        let p = policy(Some(Duration::from_millis(100)));
+        let mut made = Attempts::reconnecting(p, t0);
+        assert!(made.failed(t0));
+        // Made at t0 + 10 ms, closed at once: the next pause is the third.
+        let t1 = t0 + Duration::from_millis(10);
+        let a = Attempts::after_loss(p, t1, Some(made.clone()), false);
+        assert_eq!((a.failures, a.next), (2, t1 + Duration::from_millis(20)));
+        assert_eq!(a.until, made.until, "the give-up time goes on");
+        // It answered something: a fresh start, at once.
+        let a = Attempts::after_loss(p, t1, Some(made.clone()), true);
+        assert_eq!((a.failures, a.next), (0, t1));
+        // The client's first connection: at once too.
+        let a = Attempts::after_loss(p, t1, None, false);
+        assert_eq!((a.failures, a.next), (0, t1));
+        // Past the bound: one last attempt, at once.
+        let mut near = Attempts::reconnecting(p, t0);
+        let t2 = t0 + Duration::from_millis(95);
+        assert!(near.failed(t2));
+        let late = t2 + Duration::from_millis(10);
+        let a = Attempts::after_loss(p, late, Some(near), false);
+        assert_eq!((a.failures, a.next), (2, late));
+        // A connection that lived longer than the longest pause (an idle
+        // client, nothing to hear) is a fresh start, whatever came before.
+        let later = t1 + Duration::from_millis(50);
+        let a = Attempts::after_loss(p, later, Some(made), false);
+        assert_eq!((a.failures, a.next), (0, later));
     }
 
     #[test]

@@ -86,6 +86,9 @@ struct Shared {
     pipes: Vec<(Signal, std::os::unix::net::UnixStream)>,
     /// While a lost connection is being replaced: the attempts so far.
     retry: Option<Attempts>,
+    /// The attempts that made the current connection, if a reconnection
+    /// did (see [`Attempts::after_loss`]).
+    made_by: Option<Attempts>,
 }
 
 /// What only the reader touches.
@@ -274,6 +277,7 @@ impl Router {
                         core
                     },
                     retry: None,
+                    made_by: None,
                     reader_active: false,
                     sleepers: Vec::new(),
                     shutdown: false,
@@ -1080,8 +1084,14 @@ impl Inner {
         if st.shutdown || st.core.is_dead() || st.retry.is_some() {
             return;
         }
+        let (made_by, heard) = (st.made_by.take(), st.core.heard());
+        st.retry = Some(Attempts::after_loss(
+            *policy,
+            Instant::now(),
+            made_by,
+            heard,
+        ));
         st.core.connection_lost(err);
-        st.retry = Some(Attempts::reconnecting(*policy, Instant::now()));
         // Whoever reads (or becomes the reader) makes the new connection.
         self.wake_everyone(&mut st);
         drop(st);
@@ -1116,7 +1126,7 @@ impl Inner {
                 w.bytes.clear();
                 {
                     let mut st = lock(&self.shared);
-                    st.retry = None;
+                    st.made_by = st.retry.take();
                     st.core.reconnected();
                     take_output(&mut st.core, &mut w.bytes);
                     self.wake_everyone(&mut st);

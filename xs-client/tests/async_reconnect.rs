@@ -454,6 +454,28 @@ fn giving_up_ends_every_call_and_monitor<R: Exec>() {
     });
 }
 
+/// A daemon that accepts and closes every connection before answering is
+/// not hammered: each such connection counts as a failed attempt, and the
+/// back-off goes on (without it: thousands of connections a second).
+fn a_daemon_closing_at_once_is_not_hammered<R: Exec>() {
+    let server = Server::builder()
+        .fault(Fault::CloseAfter(0))
+        .spawn()
+        .expect("server");
+    R::run(async {
+        let client = AsyncClient::<R>::builder()
+            .unix(server.socket_path())
+            .timeout(Duration::from_secs(1))
+            .reconnect(policy())
+            .connect()
+            .unwrap();
+        let err = client.read("/x").await.unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+        let n = client.reconnections();
+        assert!((3..30).contains(&n), "{n} connections in 1 s");
+    });
+}
+
 /// Without the option, behaviour is as before: the first failure is final.
 fn without_reconnect_the_client_fails_fast<R: Exec>() {
     let server = Server::builder()
@@ -491,5 +513,6 @@ on_runtimes!(
     a_transaction_across_a_reconnection_is_lost_and_transact_runs_it_again,
     connect_waits_for_a_daemon_that_starts_later,
     giving_up_ends_every_call_and_monitor,
+    a_daemon_closing_at_once_is_not_hammered,
     without_reconnect_the_client_fails_fast,
 );

@@ -203,6 +203,27 @@ fn connect_waits_for_a_daemon_that_starts_later() {
     assert!(t0.elapsed() < Duration::from_secs(2));
 }
 
+/// A daemon that accepts and closes every connection before answering is
+/// not hammered: each such connection counts as a failed attempt, and the
+/// back-off goes on (without it: thousands of connections a second).
+#[test]
+fn a_daemon_closing_at_once_is_not_hammered() {
+    let server = Server::builder()
+        .fault(Fault::CloseAfter(0))
+        .spawn()
+        .expect("server");
+    let client = Client::builder()
+        .unix(server.socket_path())
+        .timeout(Duration::from_secs(1))
+        .reconnect(policy())
+        .connect()
+        .unwrap();
+    let err = client.read("/x").unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    let n = client.router().reconnections();
+    assert!((3..30).contains(&n), "{n} connections in 1 s");
+}
+
 /// Without the option, behaviour is as before: the first failure is final.
 #[test]
 fn without_reconnect_the_client_fails_fast() {

@@ -95,6 +95,9 @@ struct State {
     woken: Vec<Waker>,
     /// While there is no connection: the attempts at a new one.
     attempts: Option<Attempts>,
+    /// The attempts that made the current connection, if a reconnection
+    /// did (see [`Attempts::after_loss`]).
+    made_by: Option<Attempts>,
     /// A connection was made (giving up before is a connect error).
     connected: bool,
 }
@@ -255,6 +258,7 @@ impl<R: Runtime> Conn<R> {
                 sender,
                 woken: Vec::new(),
                 attempts: None,
+                made_by: None,
                 connected: true,
             }),
             reader: Mutex::new(Reader {
@@ -468,9 +472,15 @@ impl<R: Runtime> Conn<R> {
         if st.core.is_dead() || st.attempts.is_some() {
             return;
         }
+        let (made_by, heard) = (st.made_by.take(), st.core.heard());
+        st.attempts = Some(Attempts::after_loss(
+            *policy,
+            Instant::now(),
+            made_by,
+            heard,
+        ));
         st.core.connection_lost(err);
         st.sender = None;
-        st.attempts = Some(Attempts::reconnecting(*policy, Instant::now()));
         let mut woken = Vec::new();
         st.core.take_woken(&mut woken);
         woken.into_iter().for_each(Waker::wake);
@@ -643,7 +653,7 @@ impl<R: Runtime> Conn<R> {
                 Ok((rx, sender, io)) => {
                     reader.link = Some((rx, io));
                     st.sender = Some(sender);
-                    st.attempts = None;
+                    st.made_by = st.attempts.take();
                     st.connected = true;
                     // The watches again, then what waited.
                     st.core.reconnected();

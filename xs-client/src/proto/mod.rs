@@ -70,6 +70,8 @@ pub struct Core<W> {
     epoch: u64,
     /// No connection was made yet ([`Core::start_unconnected`]).
     unconnected: bool,
+    /// A frame came on the current connection.
+    heard: bool,
     /// What the daemon answered optional operations with: implemented
     /// (`true`) or `ENOSYS` (`false`), by op number.
     capabilities: [Option<bool>; 32],
@@ -108,6 +110,7 @@ impl<W: Clone> Core<W> {
             lost: None,
             epoch: 0,
             unconnected: false,
+            heard: false,
             capabilities: [None; 32],
         }
     }
@@ -136,6 +139,13 @@ impl<W: Clone> Core<W> {
     /// replaced).
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Whether a frame (a reply or an event) came on the current
+    /// connection: a connection closed before that is no better than one
+    /// refused, for a driver's back-off.
+    pub fn heard(&self) -> bool {
+        self.heard
     }
 
     /// Whether the connection is lost and a new one awaited.
@@ -438,6 +448,7 @@ impl<W: Clone> Core<W> {
         if self.dead.is_some() || self.lost.is_some() {
             return Ok(()); // from a connection that is gone
         }
+        self.heard = true;
         let result = if frame.header.op == Op::WatchEvent {
             self.handle_event(frame)
         } else {
@@ -702,6 +713,7 @@ impl<W: Clone> Core<W> {
         }
         // The new daemon may be another version.
         self.capabilities = [None; 32];
+        self.heard = false;
         let waiting = self.outbox.take_unsent();
         // A WATCH still waiting for its answer goes again with the rest.
         let in_flight: Vec<Pair> = self
