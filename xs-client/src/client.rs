@@ -2,13 +2,15 @@
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xs_transport::{Connection, Endpoint, TransportError};
 use xs_wire::{Op, QuotaQuery, Request};
 
 use crate::handle::Handle;
+use crate::reconnect::Attempts;
 use crate::store::{check_domid, sealed::Sealed};
+use crate::transaction::commit_retries;
 use crate::{ops, Error, Features, Reconnect, Result, Router, Store, Transaction, DEFAULT_TIMEOUT};
 
 /// How many times [`Client::transact`] tries before giving up, by default.
@@ -79,7 +81,7 @@ pub struct Client {
 
 /// [`Error::Connect`] for a failure to connect, naming the path and, after
 /// discovery, every place passed over.
-fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
+pub(crate) fn connect_error(endpoint: &Endpoint, e: TransportError) -> Error {
     let (path, source) = connect_facts(endpoint, e);
     Error::Connect {
         path,
@@ -118,19 +120,16 @@ fn connect_waiting(
     policy: &Reconnect,
     timeout: Option<Duration>,
 ) -> Result<Connection> {
-    let bound = policy.give_up_after.or(timeout).unwrap_or(DEFAULT_TIMEOUT);
-    let start = std::time::Instant::now();
-    let mut failures = 0;
+    let mut attempts = Attempts::connecting(*policy, timeout, Instant::now());
     loop {
         match endpoint.connect() {
             Ok(conn) => return Ok(conn),
             Err(e) => {
-                let pause = policy.delay(failures);
-                if start.elapsed() + pause > bound {
+                let now = Instant::now();
+                if !attempts.failed(now) {
                     return Err(connect_error(endpoint, e));
                 }
-                failures += 1;
-                std::thread::sleep(pause);
+                std::thread::sleep(attempts.next().saturating_duration_since(now));
             }
         }
     }
@@ -299,14 +298,9 @@ impl ClientBuilder {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn connect(self) -> Result<Client> {
-        let transact_attempts = self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS);
-        let router = match self.reconnect {
-            Some(policy) => {
-                let endpoint = self
-                    .endpoint
-                    .clone()
-                    .unwrap_or_else(|| Endpoint::discover_traced().endpoint);
-                let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
+        let transact_attempts = self.attempts();
+        let router = match self.reconnecting() {
+            Some((policy, endpoint, timeout)) => {
                 let conn = connect_waiting(&endpoint, &policy, timeout)?;
                 Router::reconnecting(conn, timeout, endpoint, policy)?
             }
@@ -321,10 +315,32 @@ impl ClientBuilder {
         })
     }
 
+    /// With a [`Reconnect`] policy: the policy, the endpoint (discovered if
+    /// none was given) and the round-trip timeout (shared with the async
+    /// clients' builder).
+    pub(crate) fn reconnecting(&self) -> Option<(Reconnect, Endpoint, Option<Duration>)> {
+        let policy = self.reconnect?;
+        let endpoint = self
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| Endpoint::discover_traced().endpoint);
+        Some((
+            policy,
+            endpoint,
+            self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT)),
+        ))
+    }
+
+    /// How many times `transact` tries.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS)
+    }
+
     /// Connects (once, discovering the endpoint if none was given): the
     /// connection, the round-trip timeout and the attempts of `transact`
     /// (shared with the async clients' builder).
     pub(crate) fn open(self) -> Result<(Connection, Option<Duration>, u32)> {
+        let attempts = self.attempts();
         let (endpoint, discovered) = match self.endpoint {
             Some(endpoint) => (endpoint, None),
             None => {
@@ -338,7 +354,6 @@ impl ClientBuilder {
         }
         .map_err(|e| connect_error(&endpoint, e))?;
         let timeout = self.timeout.unwrap_or(Some(DEFAULT_TIMEOUT));
-        let attempts = self.transact_attempts.unwrap_or(DEFAULT_TRANSACT_ATTEMPTS);
         Ok((conn, timeout, attempts))
     }
 }
@@ -544,11 +559,12 @@ impl Client {
             }
             let tx = self.transaction()?;
             match f(&tx) {
-                Ok(value) => match tx.commit() {
-                    Ok(true) => return Ok(value),
-                    Ok(false) | Err(Error::TransactionLost { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                },
+                Ok(value) => {
+                    let committed = tx.commit();
+                    if !commit_retries(&committed) {
+                        return committed.map(|_| value).map_err(E::from);
+                    }
+                }
                 // Failed because its connection was replaced: run it again.
                 Err(_) if tx.is_lost() => {}
                 Err(e) => {

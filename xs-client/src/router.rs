@@ -54,6 +54,7 @@ use xs_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportKi
 use xs_wire::{Op, Path, Request};
 
 use crate::proto::{Core, Deadline, MonitorId, Response};
+use crate::reconnect::Attempts;
 use crate::wait_policy::{Wait, WaitPolicy};
 use crate::{Error, Event, Problem, Reconnect};
 
@@ -96,15 +97,10 @@ struct Shared {
     /// the pipe's write end): see [`crate::Monitor::readiness_fd`].
     pipes: Vec<(Signal, std::os::unix::net::UnixStream)>,
     /// While a lost connection is being replaced: the attempts so far.
-    retry: Option<Retry>,
-}
-
-/// Attempts to replace a lost connection.
-struct Retry {
-    since: Instant,
-    failures: u32,
-    next: Instant,
-    last_error: Option<String>,
+    retry: Option<Attempts>,
+    /// The attempts that made the current connection, if a reconnection
+    /// did (see [`Attempts::after_loss`]).
+    made_by: Option<Attempts>,
 }
 
 /// What only the reader touches.
@@ -294,6 +290,7 @@ impl Router {
                         core
                     },
                     retry: None,
+                    made_by: None,
                     reader_active: false,
                     sleepers: Vec::new(),
                     shutdown: false,
@@ -1020,12 +1017,12 @@ impl Inner {
                         let _ = io.poll.registry().deregister(&mut io.receiver);
                         io.registered = false;
                     }
-                    if retry.next <= now {
+                    if retry.next() <= now {
                         drop(st);
                         self.try_reconnect(io);
                         continue;
                     }
-                    wake_at = earliest_instant(wake_at, Some(retry.next));
+                    wake_at = earliest_instant(wake_at, Some(retry.next()));
                 }
                 // Nobody else can need this thread to look up from its
                 // wait (see the module docs).
@@ -1129,21 +1126,21 @@ impl Inner {
     /// The connection broke: replace it if asked to (callers wait), else
     /// declare it dead.
     fn lost(&self, err: Error) {
-        if self.reconnect.is_none() {
+        let Some((_, policy)) = &self.reconnect else {
             return self.fail(err);
-        }
+        };
         let mut st = lock(&self.shared);
         if st.shutdown || st.core.is_dead() || st.retry.is_some() {
             return;
         }
+        let (made_by, heard) = (st.made_by.take(), st.core.heard());
+        st.retry = Some(Attempts::after_loss(
+            *policy,
+            Instant::now(),
+            made_by,
+            heard,
+        ));
         st.core.connection_lost(err);
-        let now = Instant::now();
-        st.retry = Some(Retry {
-            since: now,
-            failures: 0,
-            next: now,
-            last_error: None,
-        });
         // Whoever reads (or becomes the reader) makes the new connection.
         self.wake_everyone(&mut st);
         drop(st);
@@ -1155,7 +1152,7 @@ impl Inner {
     /// and sends what waited; on failure the next attempt is scheduled, or
     /// everyone is failed once the policy gives up.
     fn try_reconnect(&self, io: &mut ReaderIo) {
-        let Some((endpoint, policy)) = &self.reconnect else {
+        let Some((endpoint, _)) = &self.reconnect else {
             return;
         };
         let attempt = endpoint
@@ -1178,7 +1175,7 @@ impl Inner {
                 w.bytes.clear();
                 {
                     let mut st = lock(&self.shared);
-                    st.retry = None;
+                    st.made_by = st.retry.take();
                     st.core.reconnected();
                     take_output(&mut st.core, &mut w.bytes);
                     self.wake_everyone(&mut st);
@@ -1187,25 +1184,13 @@ impl Inner {
             }
             Err(why) => {
                 let mut st = lock(&self.shared);
-                let now = Instant::now();
                 let Some(retry) = st.retry.as_mut() else {
                     return;
                 };
-                retry.failures += 1;
-                retry.next = now + policy.delay(retry.failures - 1);
-                retry.last_error = Some(why);
-                let gave_up = policy
-                    .give_up_after
-                    .is_some_and(|limit| now.duration_since(retry.since) >= limit);
-                if gave_up {
-                    let reason = format!(
-                        "gave up reconnecting to {} after {} attempts: {}",
-                        self.peer,
-                        retry.failures,
-                        retry.last_error.as_deref().unwrap_or("")
-                    );
+                if !retry.failed(Instant::now()) {
+                    let err = retry.gave_up(&self.peer, &why);
                     drop(st);
-                    self.fail(Error::disconnected(reason));
+                    self.fail(err);
                 }
             }
         }

@@ -174,6 +174,13 @@ pub(crate) fn abort(router: &Router, tx: Tx) -> Result<()> {
     }
 }
 
+/// Whether `transact` runs its closure again after a commit that ended
+/// so: a conflict, or the transaction lost with its connection
+/// (reconnecting clients). Otherwise the commit's result is final.
+pub(crate) fn commit_retries(committed: &Result<bool>) -> bool {
+    matches!(committed, Ok(false) | Err(Error::TransactionLost { .. }))
+}
+
 /// Maps a commit's `EAGAIN` to `Ok(false)`.
 pub(crate) fn conflict_is_false(ended: Result<()>) -> Result<bool> {
     match ended {

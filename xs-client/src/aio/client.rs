@@ -8,7 +8,11 @@ use xs_transport::{Connection, TransportKind};
 
 use crate::aio::conn::Conn;
 use crate::aio::{AsyncStore, AsyncTransaction, Runtime};
-use crate::{ops, ClientBuilder, Error, Result, DEFAULT_TIMEOUT, DEFAULT_TRANSACT_ATTEMPTS};
+use crate::router::Tx;
+use crate::transaction::commit_retries;
+use crate::{
+    ops, ClientBuilder, Error, Reconnect, Result, DEFAULT_TIMEOUT, DEFAULT_TRANSACT_ATTEMPTS,
+};
 
 /// An async connection to xenstored, shared by every task holding a clone:
 /// the async [`crate::Client`]. The node operations are those of
@@ -115,12 +119,82 @@ impl<R: Runtime> AsyncClientBuilder<R> {
         self.map(|b| b.transact_attempts(attempts))
     }
 
+    /// Survive the daemon: when the connection is lost (xenstored
+    /// restarted), make a new one by `policy` instead of failing every
+    /// later call, as [`ClientBuilder::reconnect`] does for the sync
+    /// client, with the same contract:
+    ///
+    /// * a request not yet written is sent on the new connection;
+    /// * a request written and not answered is sent again if it only reads
+    ///   (READ, DIRECTORY, GET_PERMS, GET_DOMAIN_PATH, ...); one that changes
+    ///   the store fails with [`Error::MaybeApplied`] (it may or may not
+    ///   have been applied; it is never sent twice);
+    /// * an open transaction fails with [`Error::TransactionLost`] (its id
+    ///   means nothing to the new daemon), and [`AsyncClient::transact`]
+    ///   runs its closure again, as after a conflict;
+    /// * every watch is registered again, and every
+    ///   [`crate::aio::AsyncMonitor`] first yields [`Error::Reconnected`]
+    ///   (events may have been missed: read the state again), then the
+    ///   daemon's initial events;
+    /// * callers wait while it reconnects, within their timeouts; once the
+    ///   policy gives up they fail with [`Error::Disconnected`].
+    ///
+    /// The attempts never block the executor: between them the driver
+    /// waits on the runtime's timer. Like reading the socket, reconnecting
+    /// is done by the tasks waiting on the client (a request, a monitor's
+    /// stream): nothing reconnects while none waits.
+    ///
+    /// [`AsyncClientBuilder::connect`] does not wait for a daemon that is
+    /// not up yet (it would block the executor): the client starts without
+    /// a connection and its calls wait for one, made by the same attempts,
+    /// for at most `give_up_after` (else the timeout), then fail with
+    /// [`Error::Connect`]. Sockets only: the xenbus device is the guest
+    /// kernel's connection, which outlives the daemon.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # async_io::block_on(async {
+    /// # #[cfg(feature = "smol")] {
+    /// use std::time::Duration;
+    /// use xs_client::Reconnect;
+    ///
+    /// let client = xs_client::smol::Client::builder()
+    ///     .unix(_xs.socket_path())
+    ///     .reconnect(Reconnect {
+    ///         give_up_after: Some(Duration::from_secs(60)),
+    ///         ..Reconnect::default()
+    ///     })
+    ///     .connect()?;
+    /// client.write("/local/domain/0/agent/up", "1").await?;
+    /// assert_eq!(client.reconnections(), 0);
+    /// # }
+    /// # Ok::<(), xs_client::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn reconnect(self, policy: Reconnect) -> Self {
+        self.map(|b| b.reconnect(policy))
+    }
+
     /// Connects (the endpoint found as [`crate::Client::open`] does,
     /// unless given). Call it inside the runtime: the connection's fd is
-    /// registered with its reactor.
+    /// registered with its reactor. With a [`Reconnect`] policy, a daemon
+    /// that is not up yet is waited for by the client's calls (see
+    /// [`AsyncClientBuilder::reconnect`]).
     pub fn connect(self) -> Result<AsyncClient<R>> {
-        let (conn, timeout, attempts) = self.inner.open()?;
-        let mut client = AsyncClient::with_connection_timeout(conn, timeout)?;
+        let attempts = self.inner.attempts();
+        let conn = match self.inner.reconnecting() {
+            Some((policy, endpoint, timeout)) => {
+                let first = endpoint
+                    .connect()
+                    .map_err(|e| crate::client::connect_error(&endpoint, e));
+                Conn::reconnecting(first, timeout, endpoint, policy)?
+            }
+            None => {
+                let (conn, timeout, _) = self.inner.open()?;
+                Conn::new(conn, timeout)?
+            }
+        };
+        let mut client = AsyncClient::with_conn(conn);
         client.transact_attempts = attempts;
         Ok(client)
     }
@@ -158,18 +232,30 @@ impl<R: Runtime> AsyncClient<R> {
     }
 
     fn with_connection_timeout(conn: Connection, timeout: Option<Duration>) -> Result<Self> {
-        Ok(AsyncClient {
-            store: AsyncStore {
-                conn: Arc::new(Conn::new(conn, timeout)?),
-                tx_id: 0,
-            },
-            transact_attempts: DEFAULT_TRANSACT_ATTEMPTS,
-        })
+        Ok(AsyncClient::with_conn(Conn::new(conn, timeout)?))
     }
 
-    /// Whether the connection is still usable.
+    fn with_conn(conn: Conn<R>) -> Self {
+        AsyncClient {
+            store: AsyncStore {
+                conn: Arc::new(conn),
+                tx: Tx::default(),
+            },
+            transact_attempts: DEFAULT_TRANSACT_ATTEMPTS,
+        }
+    }
+
+    /// Whether the connection is still usable (also while a reconnecting
+    /// client makes a new one).
     pub fn is_connected(&self) -> bool {
         self.store.conn.is_connected()
+    }
+
+    /// How many times the connection was lost (see
+    /// [`AsyncClientBuilder::reconnect`]); also the epoch transactions
+    /// belong to: [`crate::Router::reconnections`].
+    pub fn reconnections(&self) -> u64 {
+        self.store.conn.reconnections()
     }
 
     /// Socket or xenbus device.
@@ -239,10 +325,13 @@ impl<R: Runtime> AsyncClient<R> {
             let tx = self.transaction().await?;
             match f(AsyncStore::clone(&tx)).await {
                 Ok(value) => {
-                    if tx.commit().await? {
-                        return Ok(value);
+                    let committed = tx.commit().await;
+                    if !commit_retries(&committed) {
+                        return committed.map(|_| value).map_err(E::from);
                     }
                 }
+                // Failed because its connection was replaced: run it again.
+                Err(_) if tx.is_lost() => {}
                 Err(e) => {
                     let _ = tx.rollback().await;
                     return Err(e);

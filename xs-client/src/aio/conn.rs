@@ -37,19 +37,35 @@
 //! Dropping a participant gives its request up ([`Core::abandon`]: a
 //! request not yet written is withdrawn, a late reply is dropped and what
 //! it created undone) and hands the driver role on if it held it.
+//!
+//! # Reconnection
+//!
+//! With a [`Reconnect`] policy a lost connection is handed to the core
+//! ([`Core::connection_lost`]) instead of killing it, and the driver, whoever
+//! it is, makes the new one: an attempt when one is due (connecting a Unix
+//! socket does not block), otherwise the runtime's timer armed for the next
+//! ([`Attempts`] keeps the schedule, as for the threaded driver). Then
+//! [`Core::reconnected`] re-registers the watches and releases what waited.
+//! As for reading, it takes a waiting task: nothing reconnects while no
+//! task waits on the client. A client made before its daemon is up starts
+//! the same way, with no connection ([`Core::start_unconnected`]).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use xs_transport::{Connection, FrameReceiver, FrameSender, TransportError, TransportKind};
+use xs_transport::{
+    Connection, Endpoint, FrameReceiver, FrameSender, TransportError, TransportKind,
+};
 use xs_wire::{Op, Request};
 
 use crate::aio::Runtime;
+use crate::client::connect_error;
 use crate::proto::{Core, Deadline, Response};
-use crate::router::{receive_error, transport_error};
-use crate::Error;
+use crate::reconnect::Attempts;
+use crate::router::{receive_error, transport_error, Tx};
+use crate::{Error, Reconnect};
 
 /// How long the driver waits before retrying a device write that would
 /// block (the Linux driver never does; stand-ins might).
@@ -64,26 +80,51 @@ pub(crate) struct Conn<R: Runtime> {
     /// Every waiting participant, woken by the reactor through `waker`.
     waiting: Arc<Waiting>,
     waker: Waker,
-    io: R::Io,
     kind: TransportKind,
     peer: String,
     timeout: Option<Duration>,
     fork_generation: u64,
+    /// Where to reconnect, and how, if asked to.
+    reconnect: Option<(Endpoint, Reconnect)>,
 }
 
 struct State {
     core: Core<Waker>,
-    sender: FrameSender,
+    /// The sending half; `None` while there is no connection.
+    sender: Option<FrameSender>,
     woken: Vec<Waker>,
+    /// While there is no connection: the attempts at a new one.
+    attempts: Option<Attempts>,
+    /// The attempts that made the current connection, if a reconnection
+    /// did (see [`Attempts::after_loss`]).
+    made_by: Option<Attempts>,
+    /// A connection was made (giving up before is a connect error).
+    connected: bool,
 }
 
 /// What the reader holds: the receiving half and the timers.
 struct Reader<R: Runtime> {
-    rx: FrameReceiver,
+    /// The receiving half and its fd registered with the reactor; `None`
+    /// while there is no connection.
+    link: Option<(FrameReceiver, R::Io)>,
     /// The earliest deadline's timer, and the instant it is set to.
     timer: Option<(Instant, R::Timer)>,
     /// The retry of a device write that would block.
     retry: Option<R::Timer>,
+    /// The pause before the next attempt at a new connection.
+    backoff: Option<(Instant, R::Timer)>,
+}
+
+/// What one turn of the driver's reading and writing came to.
+enum Step {
+    /// Something moved: go round again.
+    Again,
+    /// Frames were read: go round again.
+    Read,
+    /// The connection is dead.
+    Dead,
+    /// Nothing to do until the reactor or a timer fires.
+    Idle,
 }
 
 /// The participants waiting: id, waker, and whether it is a monitor.
@@ -152,40 +193,88 @@ impl<R: Runtime> Conn<R> {
     /// runtime's reactor.
     pub(crate) fn new(conn: Connection, timeout: Option<Duration>) -> Result<Conn<R>, Error> {
         let kind = conn.kind();
-        let max_payload = conn.max_payload();
         let peer = conn.peer().to_owned();
-        let (rx, sender) = conn.split().map_err(transport_error)?;
-        let io_err = |e: std::io::Error| Error::Connect {
-            path: peer.clone().into(),
-            source: std::sync::Arc::new(std::io::Error::new(
-                e.kind(),
-                format!("cannot register the connection with the runtime: {e}"),
-            )),
+        let (rx, sender, io) = open::<R>(conn)?;
+        let core = Core::new(kind, kind.max_payload(), timeout);
+        Ok(Conn::build(core, Some((rx, sender, io)), peer, None))
+    }
+
+    /// A connection to `endpoint` that is replaced by `policy` when lost.
+    /// `conn` is the first one, if it could be made: without it the client
+    /// starts with none, its calls waiting (within their timeouts) for the
+    /// attempts at one, bounded like [`crate::ClientBuilder::connect`]'s
+    /// wait, after which they fail with the last attempt's error
+    /// ([`Error::Connect`], as `connect` would have).
+    pub(crate) fn reconnecting(
+        conn: Result<Connection, Error>,
+        timeout: Option<Duration>,
+        endpoint: Endpoint,
+        policy: Reconnect,
+    ) -> Result<Conn<R>, Error> {
+        let kind = match endpoint {
+            Endpoint::Socket(_) => TransportKind::Socket,
+            Endpoint::Xenbus(_) => TransportKind::Xenbus,
         };
-        let fd = std::os::fd::AsFd::as_fd(&rx)
-            .try_clone_to_owned()
-            .map_err(io_err)?;
-        let io = R::register(fd, kind == TransportKind::Xenbus).map_err(io_err)?;
+        let mut core = Core::new(kind, kind.max_payload(), timeout);
+        let (link, peer, attempts) = match conn {
+            Ok(conn) => {
+                core.enable_reconnection();
+                let peer = conn.peer().to_owned();
+                (Some(open::<R>(conn)?), peer, None)
+            }
+            Err(first_error) => {
+                let now = Instant::now();
+                let mut attempts = Attempts::connecting(policy, timeout, now);
+                if !attempts.failed(now) {
+                    return Err(first_error);
+                }
+                core.start_unconnected(first_error);
+                (None, endpoint.path().display().to_string(), Some(attempts))
+            }
+        };
+        let mut conn = Conn::build(core, link, peer, Some((endpoint, policy)));
+        let st = conn.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        st.connected = attempts.is_none();
+        st.attempts = attempts;
+        Ok(conn)
+    }
+
+    fn build(
+        core: Core<Waker>,
+        link: Option<(FrameReceiver, FrameSender, R::Io)>,
+        peer: String,
+        reconnect: Option<(Endpoint, Reconnect)>,
+    ) -> Conn<R> {
+        let kind = core.kind();
+        let timeout = core.timeout();
+        let (link, sender) = match link {
+            Some((rx, sender, io)) => (Some((rx, io)), Some(sender)),
+            None => (None, None),
+        };
         let waiting = Arc::new(Waiting::default());
-        Ok(Conn {
+        Conn {
             state: Mutex::new(State {
-                core: Core::new(kind, max_payload, timeout),
+                core,
                 sender,
                 woken: Vec::new(),
+                attempts: None,
+                made_by: None,
+                connected: true,
             }),
             reader: Mutex::new(Reader {
-                rx,
+                link,
                 timer: None,
                 retry: None,
+                backoff: None,
             }),
             waker: Waker::from(Arc::clone(&waiting)),
             waiting,
-            io,
             kind,
             peer,
             timeout,
             fork_generation: xs_transport::fork_generation(),
-        })
+            reconnect,
+        }
     }
 
     pub(crate) fn kind(&self) -> TransportKind {
@@ -210,6 +299,12 @@ impl<R: Runtime> Conn<R> {
 
     pub(crate) fn is_connected(&self) -> bool {
         !self.forked() && !lock(&self.state).core.is_dead()
+    }
+
+    /// How many times the connection was lost (the epoch transactions
+    /// belong to).
+    pub(crate) fn reconnections(&self) -> u64 {
+        lock(&self.state).core.epoch()
     }
 
     /// Runs `f` on the core (with the time), then writes what it queued.
@@ -246,12 +341,13 @@ impl<R: Runtime> Conn<R> {
     pub(crate) fn submit(
         &self,
         req: &Request<'_>,
-        tx_id: u32,
+        tx: Tx,
         limit: Option<Deadline>,
     ) -> Result<Reply<'_, R>, Error> {
         let req_id = self.queue(|core, _| {
             let deadline = limit;
-            core.submit(req, tx_id, deadline, Waker::noop().clone())
+            core.check_transaction(tx.id, tx.epoch)?;
+            core.submit(req, tx.id, deadline, Waker::noop().clone())
         })?;
         Ok(Reply::new(self, req_id))
     }
@@ -261,13 +357,14 @@ impl<R: Runtime> Conn<R> {
     pub(crate) fn submit_many(
         &self,
         reqs: &[Request<'_>],
-        tx_id: u32,
+        tx: Tx,
     ) -> Vec<Result<Reply<'_, R>, Error>> {
         let queued = self.queue(|core, _| {
             let deadline = None;
+            core.check_transaction(tx.id, tx.epoch)?;
             Ok(reqs
                 .iter()
-                .map(|req| core.submit(req, tx_id, deadline, Waker::noop().clone()))
+                .map(|req| core.submit(req, tx.id, deadline, Waker::noop().clone()))
                 .collect::<Vec<_>>())
         });
         match queued {
@@ -280,24 +377,21 @@ impl<R: Runtime> Conn<R> {
     }
 
     /// Queues a raw request (any op, payload as given).
-    pub(crate) fn submit_raw(
-        &self,
-        op: Op,
-        payload: &[u8],
-        tx_id: u32,
-    ) -> Result<Reply<'_, R>, Error> {
+    pub(crate) fn submit_raw(&self, op: Op, payload: &[u8], tx: Tx) -> Result<Reply<'_, R>, Error> {
         let req_id = self.queue(|core, _| {
             let deadline = None;
-            core.submit_raw(op, payload, tx_id, deadline, Waker::noop().clone())
+            core.check_transaction(tx.id, tx.epoch)?;
+            core.submit_raw(op, payload, tx.id, deadline, Waker::noop().clone())
         })?;
         Ok(Reply::new(self, req_id))
     }
 
     /// Sends `req` and forgets it: its reply is dropped when it comes. For
     /// destructors, which cannot wait.
-    pub(crate) fn send_detached(&self, req: &Request<'_>, tx_id: u32) {
+    pub(crate) fn send_detached(&self, req: &Request<'_>, tx: Tx) {
         let _ = self.queue(|core, _| {
-            let req_id = core.submit(req, tx_id, None, Waker::noop().clone())?;
+            core.check_transaction(tx.id, tx.epoch)?;
+            let req_id = core.submit(req, tx.id, None, Waker::noop().clone())?;
             core.detach(req_id);
             Ok(())
         });
@@ -310,13 +404,7 @@ impl<R: Runtime> Conn<R> {
 
     /// Declares the connection dead and wakes everyone.
     pub(crate) fn fail(&self, err: Error) {
-        let mut st = lock(&self.state);
-        st.core.fail(err);
-        let mut woken = std::mem::take(&mut st.woken);
-        st.core.take_woken(&mut woken);
-        drop(st);
-        woken.into_iter().for_each(Waker::wake);
-        self.waker.wake_by_ref();
+        self.fail_locked(&mut lock(&self.state), err);
     }
 
     /// Writes what the core has queued, without waiting. Returns whether
@@ -324,29 +412,36 @@ impl<R: Runtime> Conn<R> {
     fn flush_locked(&self, st: &mut State) -> bool {
         let mut sent_any = false;
         let blocked = loop {
-            if st.sender.queued_bytes() > 0 {
-                match st.sender.flush() {
+            // No connection (lost): the core keeps what waits.
+            let Some(sender) = st.sender.as_mut() else {
+                break false;
+            };
+            if sender.queued_bytes() > 0 {
+                match sender.flush() {
                     Ok(true) => {}
                     Ok(false) => break true,
                     Err(e) => {
-                        self.fail_locked(st, transport_error(e));
+                        self.lost_locked(st, transport_error(e));
                         break false;
                     }
                 }
             }
+            let Some(sender) = st.sender.as_mut() else {
+                break false;
+            };
             let Some(out) = st.core.poll_transmit() else {
                 break false;
             };
             let n = out.len();
             sent_any = true;
             // A zero timeout: write what the fd takes now, queue the rest.
-            let sent = st.sender.send_frames(out, Some(Duration::ZERO));
+            let sent = sender.send_frames(out, Some(Duration::ZERO));
             st.core.advance_transmit(n);
             match sent {
                 Ok(()) => {}
                 Err(TransportError::TimedOut { .. }) => break true,
                 Err(e) => {
-                    self.fail_locked(st, transport_error(e));
+                    self.lost_locked(st, transport_error(e));
                     break false;
                 }
             }
@@ -361,10 +456,40 @@ impl<R: Runtime> Conn<R> {
 
     fn fail_locked(&self, st: &mut State, err: Error) {
         st.core.fail(err);
+        st.attempts = None;
         let mut woken = Vec::new();
         st.core.take_woken(&mut woken);
         woken.into_iter().for_each(Waker::wake);
         self.waker.wake_by_ref();
+    }
+
+    /// The connection broke: with a policy, the core keeps what can go on
+    /// a new one and the next driver makes it; without, it is dead.
+    fn lost_locked(&self, st: &mut State, err: Error) {
+        let Some((_, policy)) = &self.reconnect else {
+            return self.fail_locked(st, err);
+        };
+        if st.core.is_dead() || st.attempts.is_some() {
+            return;
+        }
+        let (made_by, heard) = (st.made_by.take(), st.core.heard());
+        st.attempts = Some(Attempts::after_loss(
+            *policy,
+            Instant::now(),
+            made_by,
+            heard,
+        ));
+        st.core.connection_lost(err);
+        st.sender = None;
+        let mut woken = Vec::new();
+        st.core.take_woken(&mut woken);
+        woken.into_iter().for_each(Waker::wake);
+        // Somebody waiting must drive the reconnection.
+        self.waker.wake_by_ref();
+    }
+
+    fn lost(&self, err: Error) {
+        self.lost_locked(&mut lock(&self.state), err);
     }
 
     /// Polls until `ready` holds for the core (or the connection is dead),
@@ -414,9 +539,10 @@ impl<R: Runtime> Conn<R> {
         }
     }
 
-    /// Writes, reads and keeps the timer until the reactor and the timer
-    /// are armed (with the connection's waker). Returns whether anything
-    /// happened that waiters must look at.
+    /// Writes, reads and keeps the timers until the reactor and the timers
+    /// are armed (with the connection's waker), making a new connection
+    /// when one is lost and due. Returns whether anything happened that
+    /// waiters must look at.
     fn drive(&self, reader: &mut Reader<R>, me: &Waker) -> bool {
         self.waiting
             .unread
@@ -424,69 +550,137 @@ impl<R: Runtime> Conn<R> {
         let mut cx = Context::from_waker(&self.waker);
         let mut progressed = false;
         loop {
-            // Output.
-            if self.flush_locked(&mut lock(&self.state)) {
-                if self.kind == TransportKind::Xenbus {
-                    let at = Instant::now() + DEVICE_RETRY;
-                    let retry = reader.retry.get_or_insert_with(|| R::timer(at));
-                    if std::pin::Pin::new(&mut *retry).poll(&mut cx).is_ready() {
-                        reader.retry = None;
-                        continue;
-                    }
-                } else {
-                    let mut write = || self.flush_locked(&mut lock(&self.state));
-                    match R::poll_write(&self.io, &mut cx, &mut write) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(e)) => {
-                            self.fail(Error::disconnected(format!("poll failed: {e}")));
-                            return true;
-                        }
-                        Poll::Pending => {}
-                    }
-                }
-            }
-            // Made-up replies from the device arrive without readiness.
-            if self.kind == TransportKind::Xenbus && reader.rx.has_pending() {
-                self.read_frames(&mut reader.rx, me);
+            if self.poll_reconnect(reader, &mut cx) {
                 progressed = true;
                 continue;
             }
-            // Input.
-            let rx = &mut reader.rx;
-            let mut read = || self.read_frames(rx, me);
-            match R::poll_read(&self.io, &mut cx, &mut read) {
-                Poll::Ready(Ok(())) => {
-                    progressed = true;
-                    if lock(&self.state).core.is_dead() {
-                        return true;
+            if let Some(link) = reader.link.as_mut() {
+                match self.poll_io(link, &mut reader.retry, &mut cx, me) {
+                    Step::Again => continue,
+                    Step::Read => {
+                        progressed = true;
+                        continue;
                     }
-                    continue;
+                    Step::Dead => return true,
+                    Step::Idle => {}
                 }
-                Poll::Ready(Err(e)) => {
-                    self.fail(Error::disconnected(format!("poll failed: {e}")));
-                    return true;
-                }
-                Poll::Pending => {}
             }
             // Time.
             let next = lock(&self.state).core.poll_timeout();
             if let Some(at) = next {
-                let timer = match &mut reader.timer {
-                    Some((set, timer)) => {
-                        if *set != at {
-                            R::reset(timer, at);
-                            *set = at;
-                        }
-                        timer
-                    }
-                    None => &mut reader.timer.insert((at, R::timer(at))).1,
-                };
-                if std::pin::Pin::new(timer).poll(&mut cx).is_ready() {
-                    reader.timer = None;
+                if poll_timer::<R>(&mut reader.timer, at, &mut cx) {
                     return true;
                 }
             }
             return progressed;
+        }
+    }
+
+    /// One turn of writing and reading the connection.
+    fn poll_io(
+        &self,
+        link: &mut (FrameReceiver, R::Io),
+        retry: &mut Option<R::Timer>,
+        cx: &mut Context<'_>,
+        me: &Waker,
+    ) -> Step {
+        let (rx, io) = link;
+        // Output.
+        if self.flush_locked(&mut lock(&self.state)) {
+            if self.kind == TransportKind::Xenbus {
+                let at = Instant::now() + DEVICE_RETRY;
+                let timer = retry.get_or_insert_with(|| R::timer(at));
+                if std::pin::Pin::new(&mut *timer).poll(cx).is_ready() {
+                    *retry = None;
+                    return Step::Again;
+                }
+            } else {
+                let mut write = || self.flush_locked(&mut lock(&self.state));
+                match R::poll_write(io, cx, &mut write) {
+                    Poll::Ready(Ok(())) => return Step::Again,
+                    Poll::Ready(Err(e)) => {
+                        self.fail(Error::disconnected(format!("poll failed: {e}")));
+                        return Step::Dead;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+        }
+        // Made-up replies from the device arrive without readiness.
+        if self.kind == TransportKind::Xenbus && rx.has_pending() {
+            self.read_frames(rx, me);
+            return Step::Read;
+        }
+        // Input.
+        let mut read = || self.read_frames(rx, me);
+        match R::poll_read(io, cx, &mut read) {
+            Poll::Ready(Ok(())) if lock(&self.state).core.is_dead() => Step::Dead,
+            Poll::Ready(Ok(())) => Step::Read,
+            Poll::Ready(Err(e)) => {
+                self.fail(Error::disconnected(format!("poll failed: {e}")));
+                Step::Dead
+            }
+            Poll::Pending => Step::Idle,
+        }
+    }
+
+    /// While there is no connection: drops the old one's halves, makes an
+    /// attempt at a new one when due (connecting a Unix socket does not
+    /// block), else arms the back-off timer. Returns whether anything
+    /// changed that waiters must look at (a new connection, or giving up).
+    fn poll_reconnect(&self, reader: &mut Reader<R>, cx: &mut Context<'_>) -> bool {
+        let Some((endpoint, _)) = &self.reconnect else {
+            return false;
+        };
+        loop {
+            let Some(next) = lock(&self.state).attempts.as_ref().map(Attempts::next) else {
+                return false;
+            };
+            // The old fd would report its end forever.
+            reader.link = None;
+            if next > Instant::now() {
+                if !poll_timer::<R>(&mut reader.backoff, next, cx) {
+                    return false;
+                }
+                reader.backoff = None;
+            }
+            let attempt = endpoint
+                .connect()
+                .map_err(|e| connect_error(endpoint, e))
+                .and_then(open::<R>);
+            let mut st = lock(&self.state);
+            match attempt {
+                Ok((rx, sender, io)) => {
+                    reader.link = Some((rx, io));
+                    st.sender = Some(sender);
+                    st.made_by = st.attempts.take();
+                    st.connected = true;
+                    // The watches again, then what waited.
+                    st.core.reconnected();
+                    self.flush_locked(&mut st);
+                    let mut woken = Vec::new();
+                    st.core.take_woken(&mut woken);
+                    drop(st);
+                    woken.into_iter().for_each(Waker::wake);
+                    return true;
+                }
+                Err(e) => {
+                    let connected = st.connected;
+                    let Some(attempts) = st.attempts.as_mut() else {
+                        return false;
+                    };
+                    if attempts.failed(Instant::now()) {
+                        continue;
+                    }
+                    // Before any connection, giving up is failing to connect.
+                    let err = match connected {
+                        true => attempts.gave_up(&self.peer, &e.to_string()),
+                        false => e,
+                    };
+                    self.fail_locked(&mut st, err);
+                    return true;
+                }
+            }
         }
     }
 
@@ -513,7 +707,7 @@ impl<R: Runtime> Conn<R> {
             Ok(()) => true,
             Err(e) => {
                 match receive_error(e) {
-                    Ok(lost) => self.fail(lost),
+                    Ok(lost) => self.lost(lost),
                     Err(fatal) => self.fail(fatal),
                 }
                 false
@@ -661,4 +855,48 @@ impl<R: Runtime> Drop for Conn<R> {
         drop(st);
         woken.into_iter().for_each(Waker::wake);
     }
+}
+
+/// Splits a connection and registers a duplicate of its fd with the
+/// runtime's reactor.
+fn open<R: Runtime>(conn: Connection) -> Result<(FrameReceiver, FrameSender, R::Io), Error> {
+    let kind = conn.kind();
+    let peer = conn.peer().to_owned();
+    let (rx, sender) = conn.split().map_err(transport_error)?;
+    let io_err = |e: std::io::Error| Error::Connect {
+        path: peer.clone().into(),
+        source: std::sync::Arc::new(std::io::Error::new(
+            e.kind(),
+            format!("cannot register the connection with the runtime: {e}"),
+        )),
+    };
+    let fd = std::os::fd::AsFd::as_fd(&rx)
+        .try_clone_to_owned()
+        .map_err(io_err)?;
+    let io = R::register(fd, kind == TransportKind::Xenbus).map_err(io_err)?;
+    Ok((rx, sender, io))
+}
+
+/// Polls the timer in `slot` set to `at` (made, or moved, as needed);
+/// whether it fired (it is then cleared).
+fn poll_timer<R: Runtime>(
+    slot: &mut Option<(Instant, R::Timer)>,
+    at: Instant,
+    cx: &mut Context<'_>,
+) -> bool {
+    let timer = match slot {
+        Some((set, timer)) => {
+            if *set != at {
+                R::reset(timer, at);
+                *set = at;
+            }
+            timer
+        }
+        None => &mut slot.insert((at, R::timer(at))).1,
+    };
+    if std::pin::Pin::new(timer).poll(cx).is_ready() {
+        *slot = None;
+        return true;
+    }
+    false
 }

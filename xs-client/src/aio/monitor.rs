@@ -15,7 +15,10 @@ use crate::{reply, Error, Event, MonitorOptions, Result};
 /// Receives watch events: the async [`crate::Monitor`]. It is a
 /// [`futures_core::Stream`] of events, bounded like the sync one (past its
 /// capacity events are counted and reported as [`Error::Overflow`]); the
-/// stream ends after yielding the error that closed the connection.
+/// stream ends after yielding the error that closed the connection. On a
+/// reconnecting client ([`crate::aio::AsyncClientBuilder::reconnect`]) it
+/// yields [`Error::Reconnected`] after each new connection, then the
+/// daemon's initial events for its watches, registered again, and goes on.
 /// Dropping it removes its watches (the UNWATCHes are sent without
 /// waiting).
 ///
@@ -95,7 +98,7 @@ impl<R: Runtime> AsyncClient<R> {
                     return Ok(done);
                 }
                 match monitor.wait().await {
-                    Ok(_) | Err(Error::Overflow { .. }) => continue,
+                    Ok(_) | Err(Error::Overflow { .. } | Error::Reconnected) => continue,
                     Err(e) => return Err(e),
                 }
             }

@@ -22,7 +22,9 @@ pub trait Runtime: Send + Sync + Sized + 'static {
     type Timer: Future<Output = ()> + Send + Unpin + 'static;
 
     /// Registers a (duplicate of the) connection's fd; `readable_only`
-    /// on the xenbus device, which never reports writability.
+    /// on the xenbus device, which never reports writability. Called when
+    /// the client is made and, for a reconnecting client, from inside a
+    /// task's poll for each new connection (the old `Io` is dropped first).
     fn register(fd: OwnedFd, readable_only: bool) -> io::Result<Self::Io>;
 
     /// Once the fd is (or may be) readable, runs `read` (which reads

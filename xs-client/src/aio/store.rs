@@ -14,6 +14,7 @@ use crate::directory_part::{Listing, Step};
 use crate::handle::{parse_call, raw_payload, value_of};
 use crate::ops::{self, Call, Parse};
 use crate::proto::Response;
+use crate::router::Tx;
 use crate::walk::{Tree, FETCHED};
 use crate::{Result, WalkEntry};
 
@@ -41,14 +42,15 @@ use crate::{Result, WalkEntry};
 /// ```
 pub struct AsyncStore<R: Runtime> {
     pub(crate) conn: Arc<Conn<R>>,
-    pub(crate) tx_id: u32,
+    /// The transaction (id 0: none) and the connection epoch it belongs to.
+    pub(crate) tx: Tx,
 }
 
 impl<R: Runtime> Clone for AsyncStore<R> {
     fn clone(&self) -> Self {
         AsyncStore {
             conn: Arc::clone(&self.conn),
-            tx_id: self.tx_id,
+            tx: self.tx,
         }
     }
 }
@@ -56,7 +58,7 @@ impl<R: Runtime> Clone for AsyncStore<R> {
 impl<R: Runtime> AsyncStore<R> {
     /// Sends `req` and awaits its reply.
     pub(crate) async fn response(&self, req: &Request<'_>) -> Result<Response> {
-        self.conn.submit(req, self.tx_id, None)?.await
+        self.conn.submit(req, self.tx, None)?.await
     }
 
     /// Runs one [`Call`].
@@ -196,7 +198,7 @@ impl<R: Runtime> AsyncStore<R> {
 
     /// [`crate::Store::raw_request`].
     pub async fn raw_request(&self, op: Op, payload: &[u8]) -> Result<Vec<u8>> {
-        let resp = self.conn.submit_raw(op, payload, self.tx_id)?.await?;
+        let resp = self.conn.submit_raw(op, payload, self.tx)?.await?;
         raw_payload(op, resp)
     }
 
@@ -219,7 +221,7 @@ impl<R: Runtime> AsyncStore<R> {
                 }
                 continue;
             }
-            let sent = self.conn.submit_many(&reqs[next..end], self.tx_id);
+            let sent = self.conn.submit_many(&reqs[next..end], self.tx);
             for (k, reply) in sent.into_iter().enumerate() {
                 let i = next + k;
                 match reply {

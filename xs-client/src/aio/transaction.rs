@@ -8,6 +8,7 @@ use xs_wire::Request;
 use crate::aio::{AsyncClient, AsyncStore, Runtime};
 use crate::handle::parse_call;
 use crate::proto::Deadline;
+use crate::router::Tx;
 use crate::transaction::conflict_is_false;
 use crate::{ops, Result, CLEANUP_TIMEOUT};
 
@@ -38,9 +39,14 @@ pub struct AsyncTransaction<R: Runtime> {
 
 impl<R: Runtime> AsyncTransaction<R> {
     pub(crate) async fn start(client: &AsyncClient<R>) -> Result<Self> {
-        let id = client.call(ops::transaction_start()).await?;
+        let call = ops::transaction_start();
+        let resp = client.response(&call.req).await?;
+        let id = parse_call(&call.req, call.parse, &resp)?;
         let mut store = AsyncStore::clone(client);
-        store.tx_id = id;
+        store.tx = Tx {
+            id,
+            epoch: Some(resp.epoch),
+        };
         Ok(AsyncTransaction {
             store,
             finished: false,
@@ -49,7 +55,15 @@ impl<R: Runtime> AsyncTransaction<R> {
 
     /// The daemon's id for this transaction.
     pub fn id(&self) -> u32 {
-        self.store.tx_id
+        self.store.tx.id
+    }
+
+    /// Whether the transaction died with a connection that has since been
+    /// replaced (reconnecting clients only): every further call on it
+    /// fails with [`crate::Error::TransactionLost`]:
+    /// [`crate::Transaction::is_lost`].
+    pub fn is_lost(&self) -> bool {
+        self.store.tx.epoch != Some(self.store.conn.reconnections())
     }
 
     /// Commits: [`crate::Transaction::commit`]. `Ok(false)` is a conflict
@@ -77,7 +91,7 @@ impl<R: Runtime> AsyncTransaction<R> {
         let reply = self
             .store
             .conn
-            .submit(&call.req, self.store.tx_id, limit)?
+            .submit(&call.req, self.store.tx, limit)?
             .detach_on_drop();
         let resp = reply.await?;
         parse_call(&call.req, call.parse, &resp)
@@ -97,7 +111,7 @@ impl<R: Runtime> Drop for AsyncTransaction<R> {
             // Best effort, without waiting: if the connection is gone, so
             // is the transaction.
             let req = Request::TransactionEnd { commit: false };
-            self.store.conn.send_detached(&req, self.store.tx_id);
+            self.store.conn.send_detached(&req, self.store.tx);
         }
     }
 }
@@ -105,7 +119,7 @@ impl<R: Runtime> Drop for AsyncTransaction<R> {
 impl<R: Runtime> std::fmt::Debug for AsyncTransaction<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncTransaction")
-            .field("id", &self.store.tx_id)
+            .field("id", &self.store.tx.id)
             .finish()
     }
 }

@@ -68,6 +68,10 @@ pub struct Core<W> {
     lost: Option<Error>,
     /// Connections made so far, minus one.
     epoch: u64,
+    /// No connection was made yet ([`Core::start_unconnected`]).
+    unconnected: bool,
+    /// A frame came on the current connection.
+    heard: bool,
     /// What the daemon answered optional operations with: implemented
     /// (`true`) or `ENOSYS` (`false`), by op number.
     capabilities: [Option<bool>; 32],
@@ -105,6 +109,8 @@ impl<W: Clone> Core<W> {
             resend: false,
             lost: None,
             epoch: 0,
+            unconnected: false,
+            heard: false,
             capabilities: [None; 32],
         }
     }
@@ -133,6 +139,13 @@ impl<W: Clone> Core<W> {
     /// replaced).
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Whether a frame (a reply or an event) came on the current
+    /// connection: a connection closed before that is no better than one
+    /// refused, for a driver's back-off.
+    pub fn heard(&self) -> bool {
+        self.heard
     }
 
     /// Whether the connection is lost and a new one awaited.
@@ -435,6 +448,7 @@ impl<W: Clone> Core<W> {
         if self.dead.is_some() || self.lost.is_some() {
             return Ok(()); // from a connection that is gone
         }
+        self.heard = true;
         let result = if frame.header.op == Op::WatchEvent {
             self.handle_event(frame)
         } else {
@@ -684,6 +698,18 @@ impl<W: Clone> Core<W> {
         self.epoch += 1;
     }
 
+    /// There is no connection yet (the daemon is not up): requests wait as
+    /// after [`Core::connection_lost`] (`error` says why), and the first
+    /// [`Core::reconnected`] is the first connection, which monitors are
+    /// not told about. Implies [`Core::enable_reconnection`]; call before
+    /// submitting anything.
+    pub fn start_unconnected(&mut self, error: Error) {
+        self.resend = true;
+        self.unconnected = true;
+        self.outbox.set_paused(true);
+        self.lost = Some(error);
+    }
+
     /// The error that lost the connection, while a new one is awaited.
     pub fn lost_error(&self) -> Option<&Error> {
         self.lost.as_ref()
@@ -698,6 +724,7 @@ impl<W: Clone> Core<W> {
         }
         // The new daemon may be another version.
         self.capabilities = [None; 32];
+        self.heard = false;
         let waiting = self.outbox.take_unsent();
         // A WATCH still waiting for its answer goes again with the rest.
         let in_flight: Vec<Pair> = self
@@ -726,7 +753,9 @@ impl<W: Clone> Core<W> {
         for (id, frame) in &waiting {
             self.outbox.push_frame(*id, frame);
         }
-        self.watches.mark_reconnected(&mut self.woken);
+        if !std::mem::take(&mut self.unconnected) {
+            self.watches.mark_reconnected(&mut self.woken);
+        }
         self.outbox.set_paused(false);
     }
 

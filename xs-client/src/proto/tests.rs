@@ -1144,6 +1144,43 @@ fn a_watch_in_flight_is_not_doubled_by_a_reconnection() {
 }
 
 #[test]
+fn before_the_first_connection_requests_wait_and_monitors_are_not_told() {
+    // A client started while the daemon is not up yet (async connect).
+    let mut c = socket();
+    c.start_unconnected(Error::disconnected("no daemon yet"));
+    assert!(c.is_reconnecting() && !c.is_dead());
+    let m = c.add_monitor(8, false, 1);
+    let w = watch(&mut c, m, "/w", "t").unwrap();
+    let rd = read(&mut c, "/r", 2);
+    let wr = c
+        .submit(
+            &Request::Write {
+                path: path("/x"),
+                value: b"v",
+            },
+            0,
+            None,
+            3,
+        )
+        .unwrap();
+    assert_eq!(
+        c.poll_transmit(),
+        None,
+        "nothing goes out before a connection"
+    );
+    c.reconnected();
+    assert_eq!(c.epoch(), 0, "the first connection");
+    assert!(woken(&mut c).is_empty(), "no Reconnected to report");
+    let ids: Vec<u32> = frames(&transmit(&mut c)).iter().map(|f| f.1).collect();
+    assert_eq!(ids, [w, rd, wr], "each request once, in order");
+    assert!(c.poll_event(m).is_none());
+    // A later loss is a reconnection like any other.
+    c.connection_lost(Error::disconnected("eof"));
+    c.reconnected();
+    assert!(matches!(c.poll_event(m), Some(Err(Error::Reconnected))));
+}
+
+#[test]
 fn a_read_sent_after_one_reconnection_is_sent_again_after_the_next() {
     // Found by router_state: queued (not sent) when the first connection
     // broke, sent on the second, unanswered when that one broke too.
