@@ -36,9 +36,16 @@ pub(crate) fn value(reply: Reply<'_>) -> Option<Vec<u8>> {
 
 pub(crate) fn names(reply: Reply<'_>) -> Option<Vec<String>> {
     match reply {
-        Reply::Directory(n) => Some(n.iter().map(str::to_owned).collect()),
+        Reply::Directory(n) => Some(owned_names(n)),
         _ => None,
     }
+}
+
+/// The names as owned strings, in a vector allocated once.
+fn owned_names(names: xs_wire::Names<'_>) -> Vec<String> {
+    let mut v = Vec::with_capacity(names.len());
+    v.extend(names.iter().map(str::to_owned));
+    v
 }
 
 fn number(reply: Reply<'_>) -> Option<u64> {
