@@ -7,6 +7,7 @@
 //! run both are started and their `/proc/PID/maps` read while they run: the
 //! file the dynamic loader mapped is the one that answers the requests.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,8 +75,13 @@ fn poll_maps(child: &mut Child) -> Result<PathBuf, String> {
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
             return Err(format!(
-                "the client exited ({status}) before {SONAME} showed in its maps"
+                "the client exited ({status}) before {SONAME} showed in its maps: {}",
+                stderr.trim()
             ));
         }
         if start.elapsed() > MAP_TIMEOUT {
@@ -96,7 +102,7 @@ pub struct Checked {
 
 /// Runs `argv` (the C benchmark, long enough to be looked at) once plain
 /// and once with `capi_env`, and checks that the second loaded
-/// `capi_dir/libxenstore.so.4` and the first did not.
+/// `capi_dir/libxenstore.so.4` and the first another file.
 pub fn check(
     argv: &[String],
     capi_env: &[(String, String)],
@@ -119,11 +125,14 @@ pub fn check(
     }
     let c =
         mapped_by(argv, &[], socket).map_err(|e| format!("C benchmark with the C library: {e}"))?;
-    if c == ours {
+    if c == capi {
         return Err(format!(
-            "the C benchmark run without xs-capi's directory loaded xs-capi's {} too \
-             (is LD_LIBRARY_PATH set in the environment?)",
-            ours.display()
+            "the C benchmark loaded {} with and without LD_LIBRARY_PATH={}: both clients \
+             would measure one library (is LD_LIBRARY_PATH set in the environment, or does \
+             {} lead to the C library?)",
+            c.display(),
+            capi_dir.display(),
+            wanted.display()
         ));
     }
     Ok(Checked { c, capi })
