@@ -10,6 +10,7 @@
 //! ```
 
 mod asyncload;
+mod loaded_lib;
 mod report;
 mod suite;
 mod workload;
@@ -21,7 +22,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  xs-bench run ours|raw|xenstore-rs|xenstore-rs-tokio|async|xenstore-rs-async WORKLOAD secs|ops VALUE WARMUP   (socket from XENSTORED_PATH)\n  \
          xs-bench populate SOCKET\n  xs-bench suite --c-bench BIN --pyxs-script PY [--python BIN] \
-         [--xs-server BIN] [--out FILE] [--quick]"
+         [--xs-server BIN] [--capi-lib DIR] [--out FILE] [--quick]"
     );
     ExitCode::from(2)
 }

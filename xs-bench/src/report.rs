@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::loaded_lib::Checked;
 use crate::suite::{
     Callgrind, ClientKind, DaemonKind, Key, Mode, ASYNC, DEPTHS, SEQUENTIAL, WINDOW_BATCH,
 };
@@ -125,6 +126,8 @@ pub struct Input<'a> {
     pub facts: Facts,
     pub results: &'a Results,
     pub callgrind: &'a [Callgrind],
+    /// The libraries the C benchmark loaded, if xs-capi's was measured.
+    pub capi_check: Option<&'a Checked>,
     pub commands: &'a BTreeMap<String, String>,
     pub notes: &'a [String],
     pub failures: &'a [String],
@@ -247,6 +250,67 @@ fn xenstore_rs_section(w: &mut String, r: &Results) -> Vec<(String, Option<f64>)
                 cpu(rs),
                 cpu(tokio),
                 pct(spread)
+            );
+        }
+    }
+    rows
+}
+
+/// The C benchmark on xs-capi's `libxenstore.so.4` beside the same binary
+/// on the C library, same daemon, same run. Returns xs-capi / C per row,
+/// for the target.
+fn capi_section(
+    w: &mut String,
+    r: &Results,
+    check: Option<&Checked>,
+) -> Vec<(String, Option<f64>)> {
+    let ox = DaemonKind::Oxenstored;
+    let (c, capi) = (ClientKind::Libxenstore, ClientKind::Capi);
+    let _ = writeln!(
+        w,
+        "\n### The C benchmark on xs-capi's libxenstore.so.4 (ops/s, µs per op)\n"
+    );
+    let Some(check) = check else {
+        let _ = writeln!(
+            w,
+            "**Not measured in this run** (`xs-bench suite --capi-lib DIR`, which \
+             `scripts/bench` passes, runs it).\n"
+        );
+        return Vec::new();
+    };
+    let _ = writeln!(
+        w,
+        "The same `bench/libxenstore_bench` binary, unchanged, on two libraries: *C \
+         libxenstore* as linked (`{}`), *xs-capi* with `LD_LIBRARY_PATH` at xs-capi's release \
+         build (`{}`; both files read from `/proc/PID/maps` of a running benchmark before the \
+         first measurement). Interleaved with the sequential clients above in the same \
+         repetitions. Target: ≥ 1.0x. CPU: client CPU µs per operation (user + system).\n",
+        check.c.display(),
+        check.capi.display()
+    );
+    let _ = writeln!(
+        w,
+        "| workload | mode | C libxenstore | libxenstore on xs-capi | xs-capi / C libxenstore | target (≥ 1.0x) | CPU µs: C, xs-capi | spread |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---|---|---:|");
+    let us = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1}", v / 1e3));
+    let mut rows = Vec::new();
+    for wl in SEQUENTIAL {
+        for mode in Mode::ALL {
+            let (a, b) = (r.median(ox, mode, wl, c), r.median(ox, mode, wl, capi));
+            let rr = ratio(b, a);
+            rows.push((format!("{wl} {}", mode.label()), rr));
+            let _ = writeln!(
+                w,
+                "| {wl} | {} | {} | {} | {} | {} | {}, {} | {} |",
+                mode.label(),
+                ops(a),
+                ops(b),
+                x(rr),
+                verdict(rr.map(|v| v >= 1.0)),
+                us(r.cpu_median(ox, mode, wl, c)),
+                us(r.cpu_median(ox, mode, wl, capi)),
+                pct(max_opt([c, capi].map(|k| r.spread(ox, mode, wl, k))))
             );
         }
     }
@@ -448,6 +512,7 @@ pub fn render(input: &Input<'_>) -> String {
         }
     }
 
+    let capi_vs_c = capi_section(w, r, input.capi_check);
     let vs_rs = xenstore_rs_section(w, r);
     let vs_async = async_section(w, r);
 
@@ -759,6 +824,11 @@ pub fn render(input: &Input<'_>) -> String {
     target("every sequential op ≥ 1.0x libxenstore ops/s", &vs_c, 1.0);
     target("every sequential op ≥ 3x pyxs ops/s", &vs_py, 3.0);
     target(
+        "C benchmark on xs-capi ≥ 1.0x on the C libxenstore, every sequential op",
+        &capi_vs_c,
+        1.0,
+    );
+    target(
         "every sequential op ≥ 1.0x xenstore-rs 0.8 ops/s (blocking and tokio, where it has the op)",
         &vs_rs,
         1.0,
@@ -829,8 +899,9 @@ pub fn render(input: &Input<'_>) -> String {
     let _ = writeln!(
         w,
         "Everything: `scripts/bench` (`BENCH_QUICK=1` for a smoke run; `BENCH_REPS`, \
-         `BENCH_SECS`, `BENCH_CALLGRIND_READS` override). It builds `xs-bench` (release), \
-         compiles `cc -O2 bench/libxenstore_bench.c -lxenstore`, then runs `xs-bench suite`, \
+         `BENCH_SECS`, `BENCH_CALLGRIND_READS` override). It builds `xs-bench` and `xs-capi` \
+         (release; `target/bench/capi-lib/libxenstore.so.4` links to the latter), compiles \
+         `cc -O2 bench/libxenstore_bench.c -lxenstore`, then runs `xs-bench suite`, \
          which starts oxenstored with `scripts/oxenstored/start DIR` (`$SOCK` = its last \
          line), writes the tree (`xs-bench populate $SOCK`), and runs, per cell (shown \
          unpinned; pinned adds `taskset -c 0` in front and pins the daemon with \

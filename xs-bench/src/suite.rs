@@ -3,8 +3,8 @@
 //! instructions with callgrind; write the report.
 //!
 //! Every measurement is a separate client process (ours, the raw load
-//! generator, the C program, the pyxs script, `xenstore-ls`), so the three
-//! clients are started, connected and pinned the same way. Within a
+//! generator, the C program on the C library and on xs-capi's, the pyxs
+//! script, `xenstore-ls`), so the clients are started, connected and pinned the same way. Within a
 //! repetition the two modes alternate, and within a workload the order of
 //! the clients rotates from one repetition to the next, so slow drift of
 //! the machine or the daemon spreads over all of them.
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::loaded_lib;
 use crate::report::{self, Facts, Results};
 use crate::{workload, xenstore_rs};
 
@@ -25,6 +26,9 @@ pub struct Config {
     pub pyxs_script: PathBuf,
     pub python: PathBuf,
     pub xs_server: Option<PathBuf>,
+    /// A directory holding xs-capi's `libxenstore.so.4`: the C benchmark
+    /// runs on it too (`LD_LIBRARY_PATH`).
+    pub capi_lib: Option<PathBuf>,
     pub out: PathBuf,
     pub quick: bool,
     pub reps: usize,
@@ -78,6 +82,8 @@ pub enum ClientKind {
     Raw,
     /// `bench/libxenstore_bench.c`.
     Libxenstore,
+    /// `bench/libxenstore_bench.c` on xs-capi's `libxenstore.so.4`.
+    Capi,
     /// `bench/pyxs_bench.py`.
     Pyxs,
     /// The `xenstore-ls` tool, timed as a whole process.
@@ -98,6 +104,7 @@ impl ClientKind {
             ClientKind::Ours => "xs-client",
             ClientKind::Raw => "raw load generator",
             ClientKind::Libxenstore => "libxenstore",
+            ClientKind::Capi => "libxenstore on xs-capi",
             ClientKind::Pyxs => "pyxs",
             ClientKind::XenstoreLs => "xenstore-ls",
             ClientKind::XenstoreRs => "xenstore-rs",
@@ -153,6 +160,7 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         pyxs_script: PathBuf::new(),
         python: PathBuf::from("/usr/bin/python3"),
         xs_server: None,
+        capi_lib: None,
         out: PathBuf::from("target/bench-results.md"),
         quick,
         reps: env_num("BENCH_REPS").unwrap_or(if quick { 1 } else { 5 }),
@@ -176,6 +184,7 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
             "--pyxs-script" => cfg.pyxs_script = value()?,
             "--python" => cfg.python = value()?,
             "--xs-server" => cfg.xs_server = Some(value()?),
+            "--capi-lib" => cfg.capi_lib = Some(value()?),
             "--out" => cfg.out = value()?,
             "--quick" => cfg.quick = true,
             other => return Err(format!("unknown option {other:?}")),
@@ -356,7 +365,7 @@ fn argv(cfg: &Config, job: &Job, limit: (&str, String)) -> Vec<String> {
             v.extend(tail(&job.workload));
             v
         }
-        ClientKind::Libxenstore => {
+        ClientKind::Libxenstore | ClientKind::Capi => {
             let mut v = vec![path(&cfg.c_bench)];
             v.extend(tail(&job.workload));
             v
@@ -367,6 +376,18 @@ fn argv(cfg: &Config, job: &Job, limit: (&str, String)) -> Vec<String> {
             v
         }
         ClientKind::XenstoreLs => vec!["xenstore-ls".into(), workload::TREE_PATH.into()],
+    }
+}
+
+/// The environment a client runs with, beyond `XENSTORED_PATH`: the C
+/// benchmark on xs-capi finds its library through `LD_LIBRARY_PATH`.
+fn env_for(cfg: &Config, client: ClientKind) -> Vec<(String, String)> {
+    match (client, &cfg.capi_lib) {
+        (ClientKind::Capi, Some(dir)) => vec![(
+            "LD_LIBRARY_PATH".to_owned(),
+            dir.to_string_lossy().into_owned(),
+        )],
+        _ => Vec::new(),
     }
 }
 
@@ -391,10 +412,16 @@ struct Outcome {
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn run_process(argv: &[String], socket: &str, wall: bool) -> Result<Outcome, String> {
+fn run_process(
+    argv: &[String],
+    env: &[(String, String)],
+    socket: &str,
+    wall: bool,
+) -> Result<Outcome, String> {
     let start = Instant::now();
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("XENSTORED_PATH", socket)
         .stdin(Stdio::null())
         .stdout(if wall { Stdio::null() } else { Stdio::piped() })
@@ -462,6 +489,9 @@ fn jobs(cfg: &Config, have_xs_server: bool) -> Vec<Vec<Job>> {
             job(ox, w.into(), ClientKind::Libxenstore, warm),
             job(ox, w.into(), ClientKind::Pyxs, warm / 2),
         ];
+        if cfg.capi_lib.is_some() {
+            group.push(job(ox, w.into(), ClientKind::Capi, warm));
+        }
         if xenstore_rs::SYNC_WORKLOADS.contains(&w) {
             group.push(job(ox, w.into(), ClientKind::XenstoreRs, warm));
         }
@@ -538,11 +568,13 @@ fn limit_for(cfg: &Config, job: &Job) -> (&'static str, String) {
 }
 
 /// The command line shown in the report for a job (socket as `$SOCK`).
-pub fn display_command(argv: &[String], root: &Path) -> String {
+pub fn display_command(argv: &[String], env: &[(String, String)], root: &Path) -> String {
     let root = root.to_string_lossy();
-    let shown: Vec<String> = argv
+    let relative = |a: &str| a.replace(&format!("{root}/"), "");
+    let shown: Vec<String> = env
         .iter()
-        .map(|a| a.replace(&format!("{root}/"), ""))
+        .map(|(k, v)| format!("{k}={}", relative(v)))
+        .chain(argv.iter().map(|a| relative(a)))
         .collect();
     format!("XENSTORED_PATH=$SOCK {}", shown.join(" "))
 }
@@ -660,9 +692,9 @@ fn callgrind(cfg: &Config, socket: &str, root: &Path) -> Result<Vec<Callgrind>, 
             ];
             v.extend(argv(cfg, &job, ("ops", reads.to_string())));
             if reads != 0 {
-                shown = display_command(&v, root);
+                shown = display_command(&v, &[], root);
             }
-            let o = run_process(&v, socket, false)
+            let o = run_process(&v, &[], socket, false)
                 .map_err(|e| format!("callgrind {name} {reads}: {e}"))?;
             if o.ops != reads {
                 return Err(format!(
@@ -681,6 +713,29 @@ fn callgrind(cfg: &Config, socket: &str, root: &Path) -> Result<Vec<Callgrind>, 
         });
     }
     Ok(out)
+}
+
+/// Once per suite: the C benchmark with `LD_LIBRARY_PATH=dir` must load
+/// xs-capi's library from `dir`, and without it another one; an error
+/// stops the suite before anything is measured.
+fn check_capi(cfg: &Config, dir: &Path, socket: &str) -> Result<loaded_lib::Checked, String> {
+    let job = Job {
+        daemon: DaemonKind::Oxenstored,
+        workload: "read".into(),
+        client: ClientKind::Capi,
+        warmup: 0,
+    };
+    // Long enough to be looked at; stopped as soon as its maps are read.
+    let v = argv(cfg, &job, ("secs", "30".into()));
+    let checked = loaded_lib::check(&v, &env_for(cfg, ClientKind::Capi), dir, socket)
+        .map_err(|e| format!("libxenstore on xs-capi: {e}"))?;
+    eprintln!(
+        "bench: the C benchmark loads {} (C libxenstore) and, with LD_LIBRARY_PATH={}, {} (xs-capi)",
+        checked.c.display(),
+        dir.display(),
+        checked.capi.display()
+    );
+    Ok(checked)
 }
 
 /// Entry point of `xs-bench suite`.
@@ -733,9 +788,22 @@ pub fn main(args: &[String]) -> Result<(), String> {
     // Untimed once: the first xenstore-ls pays for page-cache misses.
     let _ = run_process(
         &["xenstore-ls".into(), workload::TREE_PATH.into()],
+        &[],
         &ox.socket,
         true,
     );
+
+    let capi_check = match &cfg.capi_lib {
+        Some(dir) => Some(check_capi(&cfg, dir, &ox.socket)?),
+        None => {
+            notes.push(
+                "libxenstore on xs-capi: not measured (no `--capi-lib DIR`; scripts/bench \
+                 passes it)."
+                    .to_owned(),
+            );
+            None
+        }
+    };
 
     let groups = jobs(&cfg, xs.is_some());
     let mut results = Results::default();
@@ -759,7 +827,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 for i in 0..n {
                     let job = &group[(i + rep) % n];
                     let v = with_taskset(mode, argv(&cfg, job, limit_for(&cfg, job)));
-                    let shown = display_command(&v, &root);
+                    let env = env_for(&cfg, job.client);
+                    let shown = display_command(&v, &env, &root);
                     if mode == Mode::Unpinned {
                         commands.insert(
                             format!(
@@ -778,7 +847,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
                         client: job.client,
                     };
                     let wall = job.client == ClientKind::XenstoreLs;
-                    match run_process(&v, &socket_of(job.daemon), wall) {
+                    match run_process(&v, &env, &socket_of(job.daemon), wall) {
                         Ok(o) => {
                             if let Some(cpu) = o.cpu_nanos.filter(|_| o.ops > 0) {
                                 results.add_cpu(key.clone(), cpu as f64 / o.ops as f64);
@@ -822,6 +891,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         facts: facts(&cfg, load_at_start),
         results: &results,
         callgrind: &cg,
+        capi_check: capi_check.as_ref(),
         commands: &commands,
         notes: &notes,
         failures: &failures,
