@@ -107,12 +107,21 @@ struct Reader<R: Runtime> {
     /// The receiving half and its fd registered with the reactor; `None`
     /// while there is no connection.
     link: Option<(FrameReceiver, R::Io)>,
-    /// The earliest deadline's timer, and the instant it is set to.
-    timer: Option<(Instant, R::Timer)>,
+    /// The earliest deadline's timer.
+    timer: Option<Timed<R::Timer>>,
     /// The retry of a device write that would block.
     retry: Option<R::Timer>,
     /// The pause before the next attempt at a new connection.
-    backoff: Option<(Instant, R::Timer)>,
+    backoff: Option<Timed<R::Timer>>,
+}
+
+/// A timer, the instant it is set to, and whether it has been polled since
+/// (it then holds the connection's waker, which never changes, and needs
+/// no polling before its instant).
+struct Timed<T> {
+    at: Instant,
+    timer: T,
+    registered: bool,
 }
 
 /// What one turn of the driver's reading and writing came to.
@@ -147,13 +156,17 @@ impl std::task::Wake for Waiting {
     /// polled when woken or dropped, which passes the turn on).
     fn wake_by_ref(self: &Arc<Self>) {
         self.unread.store(true, std::sync::atomic::Ordering::SeqCst);
-        let mut request = false;
-        let wakers: Vec<Waker> = lock(&self.list)
-            .iter()
-            .filter(|(_, _, monitor)| *monitor || !std::mem::replace(&mut request, true))
-            .map(|(_, w, _)| w.clone())
-            .collect();
-        wakers.into_iter().for_each(Waker::wake);
+        // Woken outside the lock; no allocation unless monitors wait.
+        let (request, monitors) = {
+            let list = lock(&self.list);
+            let request = list.iter().find(|(_, _, m)| !m).map(|(_, w, _)| w.clone());
+            let monitors: Vec<Waker> = match list.iter().any(|(_, _, m)| *m) {
+                true => list.iter().filter(|e| e.2).map(|e| e.1.clone()).collect(),
+                false => Vec::new(),
+            };
+            (request, monitors)
+        };
+        request.into_iter().chain(monitors).for_each(Waker::wake);
     }
 }
 
@@ -568,7 +581,10 @@ impl<R: Runtime> Conn<R> {
             // Time.
             let next = lock(&self.state).core.poll_timeout();
             if let Some(at) = next {
-                if poll_timer::<R>(&mut reader.timer, at, &mut cx) {
+                // The default timeout's deadline moves later with every
+                // request (proto/requests.rs): firing early only costs a
+                // look at the time, moving the timer costs one per request.
+                if poll_timer::<R>(&mut reader.timer, at, true, &mut cx) {
                     return true;
                 }
             }
@@ -639,7 +655,7 @@ impl<R: Runtime> Conn<R> {
             // The old fd would report its end forever.
             reader.link = None;
             if next > Instant::now() {
-                if !poll_timer::<R>(&mut reader.backoff, next, cx) {
+                if !poll_timer::<R>(&mut reader.backoff, next, false, cx) {
                     return false;
                 }
                 reader.backoff = None;
@@ -877,26 +893,37 @@ fn open<R: Runtime>(conn: Connection) -> Result<(FrameReceiver, FrameSender, R::
     Ok((rx, sender, io))
 }
 
-/// Polls the timer in `slot` set to `at` (made, or moved, as needed);
-/// whether it fired (it is then cleared).
+/// Polls the timer in `slot` set to `at` (made, or moved, as needed; with
+/// `early_ok`, only moved earlier: the caller looks at the time when it
+/// fires); whether it fired (it is then cleared). A timer already holding
+/// the connection's waker is not polled again before its instant.
 fn poll_timer<R: Runtime>(
-    slot: &mut Option<(Instant, R::Timer)>,
+    slot: &mut Option<Timed<R::Timer>>,
     at: Instant,
+    early_ok: bool,
     cx: &mut Context<'_>,
 ) -> bool {
-    let timer = match slot {
-        Some((set, timer)) => {
-            if *set != at {
-                R::reset(timer, at);
-                *set = at;
+    let t = match slot {
+        Some(t) => {
+            if at < t.at || (at > t.at && !early_ok) {
+                R::reset(&mut t.timer, at);
+                t.at = at;
+                t.registered = false;
+            } else if t.registered && Instant::now() < t.at {
+                return false;
             }
-            timer
+            t
         }
-        None => &mut slot.insert((at, R::timer(at))).1,
+        None => slot.insert(Timed {
+            at,
+            timer: R::timer(at),
+            registered: false,
+        }),
     };
-    if std::pin::Pin::new(timer).poll(cx).is_ready() {
+    if std::pin::Pin::new(&mut t.timer).poll(cx).is_ready() {
         *slot = None;
         return true;
     }
+    t.registered = true;
     false
 }

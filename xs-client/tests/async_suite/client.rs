@@ -264,3 +264,57 @@ pub async fn connecting_to_nothing_names_the_path<R: Runtime, S: Spawn>() {
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     assert!(err.to_string().contains("/nonexistent/xs.sock"), "{err}");
 }
+
+/// A daemon that accepts and never answers: each request fails with
+/// `Timeout` once its own deadline passes, a later one later (the deadline
+/// timer follows the requests), and nothing hangs.
+pub async fn a_silent_daemon_times_each_request_out_on_its_own_clock<R: Runtime, S: Spawn>() {
+    use std::time::{Duration, Instant};
+    use xs_client::Error;
+    let dir = std::env::temp_dir().join(format!("xs-silent-{}-{}", std::process::id(), line!()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let silent = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        // Read and discard until the client goes.
+        let mut sink = [0u8; 4096];
+        while matches!(std::io::Read::read(&mut conn, &mut sink), Ok(n) if n > 0) {}
+    });
+    let timeout = Duration::from_millis(300);
+    let c = AsyncClient::<R>::builder()
+        .unix(&socket)
+        .timeout(timeout)
+        .connect()
+        .unwrap();
+    let timed = |start: Instant, r: Result<Vec<u8>, Error>| {
+        let took = start.elapsed();
+        assert!(matches!(r, Err(Error::Timeout(t)) if t == timeout), "{r:?}");
+        assert!(
+            took >= timeout && took < timeout + Duration::from_secs(2),
+            "{took:?}"
+        );
+    };
+    // One alone, then two overlapping: the second starts 150 ms after the
+    // first and must time out 150 ms after it, not with it, not never.
+    let t0 = Instant::now();
+    timed(t0, c.read("/a").await);
+    let (first, second) = futures_lite::future::zip(
+        async {
+            let t = Instant::now();
+            (t, c.read("/b").await)
+        },
+        async {
+            super::pause(Duration::from_millis(150)).await;
+            let t = Instant::now();
+            (t, c.read("/c").await)
+        },
+    )
+    .await;
+    timed(first.0, first.1);
+    timed(second.0, second.1);
+    drop(c);
+    silent.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

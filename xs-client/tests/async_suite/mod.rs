@@ -80,6 +80,7 @@ macro_rules! async_tests {
             client::clones_share_one_connection_across_tasks,
             client::sixty_four_tasks_pipeline_on_one_connection,
             client::connecting_to_nothing_names_the_path,
+            client::a_silent_daemon_times_each_request_out_on_its_own_clock,
             transactions::writes_in_a_transaction_are_invisible_until_commit,
             transactions::rollback_discards_everything,
             transactions::dropping_an_uncommitted_transaction_aborts_it,
@@ -124,4 +125,13 @@ macro_rules! async_tests {
             }
         )*
     };
+}
+
+/// Returns after `d`, yielding to the executor meanwhile (a busy wait that
+/// needs no runtime timer, for tests generic over the runtime).
+pub async fn pause(d: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < d {
+        futures_lite::future::yield_now().await;
+    }
 }
