@@ -402,15 +402,22 @@ impl<R: Runtime> Conn<R> {
             };
             let progressed = self.drive(&mut reader, cx.waker());
             drop(reader);
+            if progressed {
+                continue;
+            }
             // The reactor may have fired while we held the reader, waking
-            // someone who found it taken: then read again ourselves.
+            // someone who found it taken: then read again, after yielding.
+            // Not at once: a runtime that takes back a busy task's turn
+            // (tokio's budget) answers "not ready" and wakes us instead,
+            // and looping on that would spin until the deadline.
             let unread = self
                 .waiting
                 .unread
                 .load(std::sync::atomic::Ordering::SeqCst);
-            if !progressed && !unread {
-                return Poll::Pending;
+            if unread {
+                cx.waker().wake_by_ref();
             }
+            return Poll::Pending;
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod cancel;
 pub mod client;
+pub mod device;
 pub mod monitor;
 pub mod transactions;
 
@@ -26,8 +27,42 @@ pub trait Spawn {
     fn spawn(f: impl Future<Output = ()> + Send + 'static) -> Joined;
 }
 
-/// This test's client, connected the way the sync suites connect.
+std::thread_local! {
+    /// Set by [`over_device`]: the embedded server is reached through a
+    /// device stand-in whose replies take this long; and what it saw.
+    static DEVICE: std::cell::RefCell<(Option<std::time::Duration>, Vec<std::sync::Arc<device::Rules>>)>
+        = const { std::cell::RefCell::new((None, Vec::new())) };
+}
+
+/// Runs `f` (on this thread: a `block_on`) with every client of the
+/// embedded server made through a stand-in of the xenbus device
+/// ([`device`]), replies held back `delay`; then checks that no client
+/// wrote a request while another was unanswered.
+pub fn over_device<T>(delay: std::time::Duration, f: impl FnOnce() -> T) -> T {
+    DEVICE.with(|d| d.borrow_mut().0 = Some(delay));
+    let out = f();
+    let rules = DEVICE.with(|d| std::mem::take(&mut *d.borrow_mut()).1);
+    for r in rules {
+        let early = r.early.load(std::sync::atomic::Ordering::SeqCst);
+        let total = r.requests.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            early, 0,
+            "{early} of {total} requests written before the previous one's reply"
+        );
+    }
+    out
+}
+
+/// This test's client, connected the way the sync suites connect (or
+/// through the device stand-in, inside [`over_device`]).
 pub fn client<R: Runtime>(h: &common::Harness) -> AsyncClient<R> {
+    if !h.is_real() {
+        if let Some(delay) = DEVICE.with(|d| d.borrow().0) {
+            let (conn, rules) = device::connect(&h.socket, delay);
+            DEVICE.with(|d| d.borrow_mut().1.push(rules));
+            return AsyncClient::with_connection(conn).expect("connect");
+        }
+    }
     if h.is_real() {
         AsyncClient::open().expect("connect")
     } else {
@@ -115,6 +150,32 @@ macro_rules! async_tests {
             cancel::a_dropped_commit_still_goes_out,
             cancel::a_watch_dropped_at_every_await_point_leaks_no_watch,
         );
+
+        /// The cancellation suite again, through a stand-in of the xenbus
+        /// device (one request at a time, WATCH answered with req_id 0,
+        /// replies after half a millisecond).
+        mod over_a_device_stand_in {
+            use super::*;
+            async_tests!(@device $run, $rt, $spawn;
+                a_read_dropped_at_every_await_point_leaves_the_connection_usable,
+                concurrent_requests_dropped_midway_leave_the_others_right,
+                dropping_the_driving_request_hands_the_connection_on,
+                a_transaction_start_dropped_at_every_await_point_leaks_nothing,
+                a_dropped_transaction_is_aborted_without_waiting,
+                a_dropped_commit_still_goes_out,
+                a_watch_dropped_at_every_await_point_leaks_no_watch,
+            );
+        }
+    };
+    (@device $run:path, $rt:ty, $spawn:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                async_suite::over_device(std::time::Duration::from_micros(500), || {
+                    $run(async_suite::cancel::$name::<$rt, $spawn>())
+                });
+            }
+        )*
     };
     (@each $run:path, $rt:ty, $spawn:ty; $($module:ident :: $name:ident),* $(,)?) => {
         $(
