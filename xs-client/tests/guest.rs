@@ -563,6 +563,9 @@ fn guest_many_threads_on_one_device_fd() {
 #[cfg(any(feature = "tokio", feature = "smol"))]
 #[path = "guest/async_checks.rs"]
 mod async_checks;
+#[cfg(any(feature = "tokio", feature = "smol"))]
+#[path = "async_suite/join.rs"]
+mod join;
 
 /// One `#[test]` per async check, named `guest_async_<runtime>_<check>`.
 #[cfg(any(feature = "tokio", feature = "smol"))]

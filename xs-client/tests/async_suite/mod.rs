@@ -8,6 +8,7 @@ pub mod batch;
 pub mod cancel;
 pub mod client;
 pub mod device;
+mod join;
 pub mod monitor;
 pub mod transactions;
 
@@ -16,6 +17,8 @@ pub mod common;
 
 use std::future::Future;
 use std::pin::Pin;
+
+pub use join::join_all;
 
 use xs_client::aio::{AsyncClient, Runtime};
 
@@ -68,30 +71,6 @@ pub fn client<R: Runtime>(h: &common::Harness) -> AsyncClient<R> {
     } else {
         AsyncClient::unix(&h.socket).expect("connect")
     }
-}
-
-/// Polls every future to completion, concurrently, in this task.
-pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// Generates one `#[test]` per suite function, run by `$run` on `$rt`

@@ -6,15 +6,13 @@
 //! request nodes (`REQUESTS_PER_SUITE` in all).
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use xs_client::aio::{AsyncClient, Runtime};
 use xs_client::{Access, Errno, Error, Perm, TransportKind};
 use xs_wire::XENBUS_PAYLOAD_MAX;
 
+use super::join::join_all;
 use super::{child_name, env_is, errno, listing_names, xen_version, REQUESTS, T};
 
 /// One async guest test's connection and private subtree.
@@ -95,30 +93,6 @@ impl<R: Runtime> AsyncGuest<R> {
             .await
             .unwrap_or_else(|e| panic!("dom0 did not fill {dir}: {e:?}"));
     }
-}
-
-/// Polls every future to completion, concurrently, in this task.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *out = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 pub async fn home_and_relative_paths<R: Runtime>(rt: &str) {
