@@ -132,8 +132,10 @@ macro_rules! async_tests {
 
         /// The cancellation suite again, through a stand-in of the xenbus
         /// device (one request at a time, WATCH answered with req_id 0,
-        /// replies after half a millisecond).
-        mod over_a_device_stand_in {
+        /// replies after half a millisecond) in front of the embedded
+        /// server: filtered out with the other `embedded_only` tests where
+        /// a real daemon (and a real device) is named.
+        mod embedded_only_over_a_device_stand_in {
             use super::*;
             async_tests!(@device $run, $rt, $spawn;
                 a_read_dropped_at_every_await_point_leaves_the_connection_usable,
