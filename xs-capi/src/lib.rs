@@ -12,6 +12,12 @@
 //! LD_LIBRARY_PATH=/tmp/xs-lib xenstore-ls /local/domain/0
 //! ```
 //!
+//! The same unmodified tools are compared on both libraries by the tests
+//! (`tests/c_tools.rs`: every `xenstore-*` tool, on xs-server and
+//! oxenstored), and in a real Xen 4.17 and 4.20 dom0 under QEMU by
+//! `scripts/xen-qemu/capi-tools` (`xenstore-ls` and `xl list`, whose
+//! libxenlight goes through this library, against the C xenstored).
+//!
 //! The C semantics are kept: `errno` and `false`/NULL on failure, every
 //! returned buffer from `malloc` (string arrays in one block), `XBT_NULL`,
 //! `XS_UNWATCH_FILTER`, the `xs_fileno` pipe, a handle shared by threads.

@@ -129,3 +129,25 @@ fn close_does_not_wait_on_a_daemon_that_stopped_answering() {
     );
     peer.finish();
 }
+
+/// xl frees its libxl context, and with it its xenstore handle, from an
+/// atexit handler: after the main thread's thread-local storage is gone.
+/// Calls made there work, and the program exits normally.
+#[test]
+fn calls_from_an_atexit_handler_work() {
+    let lib = lib_dir();
+    let bin = lib.join("atexit_check");
+    compile("atexit_check.c", &bin, &lib);
+    let peer = Peer::start(|mut c| {
+        c.serve_until_eof();
+    });
+    let out = Command::new(&bin)
+        .env("XENSTORED_PATH", peer.socket())
+        .env("LD_LIBRARY_PATH", &lib)
+        .output()
+        .expect("atexit_check");
+    let (stdout, stderr, code) = text(&out);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "read in main: v\nread at exit: v\nclosed at exit\n");
+    peer.finish();
+}

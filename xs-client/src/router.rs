@@ -1244,12 +1244,14 @@ impl Inner {
     /// This thread's condition variable for this router, made once and
     /// reused by every call (a thread waits for one call at a time).
     /// Keyed by the router's unique id, so a condition variable is never
-    /// shared between two routers' mutexes.
+    /// shared between two routers' mutexes. Once the thread's locals are
+    /// gone (a C program's atexit handler: xl frees its handle there), each
+    /// call gets a fresh one.
     fn thread_signal(&self) -> Signal {
         thread_local! {
             static SIGNAL: std::cell::RefCell<Option<(u64, Signal)>> = const { std::cell::RefCell::new(None) };
         }
-        SIGNAL.with(|cell| {
+        let cached = SIGNAL.try_with(|cell| {
             let mut cached = cell.borrow_mut();
             match &*cached {
                 Some((id, signal)) if *id == self.id => signal.clone(),
@@ -1259,7 +1261,8 @@ impl Inner {
                     signal
                 }
             }
-        })
+        });
+        cached.unwrap_or_else(|_| Arc::new(Condvar::new()))
     }
 }
 

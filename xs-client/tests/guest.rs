@@ -11,6 +11,10 @@
 //!   `is_domain_introduced`, the guest's tree removed), and meanwhile serves
 //!   the guest's requests for dom0 writes (see [`ask_dom0`]).
 //!
+//! With the `tokio` and `smol` features, `guest_async_tokio_*` and
+//! `guest_async_smol_*` run the same guest checks through the async client
+//! (tests/guest/async_checks.rs).
+//!
 //! `scripts/xen-qemu/ci` builds the guest's initramfs around this binary and
 //! runs the dom0 role. Without either variable every test prints a skip
 //! line and passes. `XS_XEN_VERSION` (4.17, 4.20) selects the expectations
@@ -554,6 +558,76 @@ fn guest_many_threads_on_one_device_fd() {
 }
 
 // ---------------------------------------------------------------------------
+// The guest role, through the async client
+
+#[cfg(any(feature = "tokio", feature = "smol"))]
+#[path = "guest/async_checks.rs"]
+mod async_checks;
+#[cfg(any(feature = "tokio", feature = "smol"))]
+#[path = "async_suite/join.rs"]
+mod join;
+
+/// One `#[test]` per async check, named `guest_async_<runtime>_<check>`.
+#[cfg(any(feature = "tokio", feature = "smol"))]
+macro_rules! async_guest_tests {
+    ($runtime:literal, $rt:ty, $run:path; $($check:ident => $test:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                $run(async_checks::$check::<$rt>($runtime));
+            }
+        )*
+    };
+}
+
+/// Every async check, for one runtime.
+#[cfg(any(feature = "tokio", feature = "smol"))]
+macro_rules! async_guest_suite {
+    ($runtime:literal, $rt:ty, $run:path) => {
+        use super::async_checks;
+        async_guest_tests!($runtime, $rt, $run;
+            home_and_relative_paths => guest_async_home_and_relative_paths,
+            dom0_only_nodes_are_refused => guest_async_dom0_only_nodes_are_refused,
+            creates_where_its_permissions_allow => guest_async_creates_where_its_permissions_allow,
+            permissions_it_can_and_cannot_set => guest_async_permissions_it_can_and_cannot_set,
+            watches_its_own_subtree => guest_async_watches_its_own_subtree,
+            special_watches => guest_async_special_watches,
+            domain_operations => guest_async_domain_operations,
+            transaction_conflict_made_by_dom0 => guest_async_transaction_conflict_made_by_dom0,
+            long_listing_uses_directory_part => guest_async_long_listing_uses_directory_part,
+            gets_4096_byte_replies_through_the_device => guest_async_gets_4096_byte_replies_through_the_device,
+            values_near_the_device_limit => guest_async_values_near_the_device_limit,
+            many_concurrent_requests_on_one_device_fd => guest_async_many_concurrent_requests_on_one_device_fd,
+        );
+    };
+}
+
+#[cfg(feature = "tokio")]
+mod on_tokio {
+    fn run(f: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(f)
+    }
+    async_guest_suite!("tokio", xs_client::tokio::Tokio, run);
+}
+
+#[cfg(feature = "smol")]
+mod on_smol {
+    async_guest_suite!("smol", xs_client::smol::Smol, smol::block_on);
+}
+
+/// The dom0 writes one run of the guest suite asks for: two conflicting
+/// writes, a 4,000-byte value, three listings.
+const REQUESTS_PER_SUITE: usize = 6;
+
+/// The runs of the guest suite the guest makes (sync, and each async
+/// runtime built in): each asks dom0 for the same writes.
+const GUEST_SUITES: usize = 1 + cfg!(feature = "tokio") as usize + cfg!(feature = "smol") as usize;
+
+// ---------------------------------------------------------------------------
 // The dom0 role
 
 /// `xl create`s the guest, checks what dom0 sees while it lives and when it
@@ -620,8 +694,11 @@ fn dom0_sees_a_guest_come_and_go() {
         }
     }
     println!("dom0: guest {id} released after {served} requests served");
-    // Two conflicting writes, a 4,000-byte value, three listings.
-    assert_eq!(served, 6, "requests served for the guest suite");
+    assert_eq!(
+        served,
+        REQUESTS_PER_SUITE * GUEST_SUITES,
+        "requests served for the guest suites"
+    );
     // The toolstack removes the guest's home; the home watch sees it go.
     let gone = c.wait_until(&home, T, |v| v.is_none().then_some(()));
     assert!(gone.is_ok(), "{home} still exists after release: {gone:?}");

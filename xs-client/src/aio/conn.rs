@@ -115,13 +115,13 @@ struct Reader<R: Runtime> {
     backoff: Option<Timed<R::Timer>>,
 }
 
-/// A timer, the instant it is set to, and whether it has been polled since
-/// (it then holds the connection's waker, which never changes, and needs
-/// no polling before its instant).
+/// A timer and the instant it is set to. It is polled on every turn of
+/// the driver: a runtime may answer "not ready" without registering the
+/// waker (tokio, once a task has spent its budget), so a timer polled once
+/// is not known to be armed.
 struct Timed<T> {
     at: Instant,
     timer: T,
-    registered: bool,
 }
 
 /// What one turn of the driver's reading and writing came to.
@@ -540,15 +540,22 @@ impl<R: Runtime> Conn<R> {
             };
             let progressed = self.drive(&mut reader, cx.waker());
             drop(reader);
+            if progressed {
+                continue;
+            }
             // The reactor may have fired while we held the reader, waking
-            // someone who found it taken: then read again ourselves.
+            // someone who found it taken: then read again, after yielding.
+            // Not at once: a runtime that takes back a busy task's turn
+            // (tokio's budget) answers "not ready" and wakes us instead,
+            // and looping on that would spin until the deadline.
             let unread = self
                 .waiting
                 .unread
                 .load(std::sync::atomic::Ordering::SeqCst);
-            if !progressed && !unread {
-                return Poll::Pending;
+            if unread {
+                cx.waker().wake_by_ref();
             }
+            return Poll::Pending;
         }
     }
 
@@ -895,8 +902,7 @@ fn open<R: Runtime>(conn: Connection) -> Result<(FrameReceiver, FrameSender, R::
 
 /// Polls the timer in `slot` set to `at` (made, or moved, as needed; with
 /// `early_ok`, only moved earlier: the caller looks at the time when it
-/// fires); whether it fired (it is then cleared). A timer already holding
-/// the connection's waker is not polled again before its instant.
+/// fires); whether it fired (it is then cleared).
 fn poll_timer<R: Runtime>(
     slot: &mut Option<Timed<R::Timer>>,
     at: Instant,
@@ -908,22 +914,17 @@ fn poll_timer<R: Runtime>(
             if at < t.at || (at > t.at && !early_ok) {
                 R::reset(&mut t.timer, at);
                 t.at = at;
-                t.registered = false;
-            } else if t.registered && Instant::now() < t.at {
-                return false;
             }
             t
         }
         None => slot.insert(Timed {
             at,
             timer: R::timer(at),
-            registered: false,
         }),
     };
     if std::pin::Pin::new(&mut t.timer).poll(cx).is_ready() {
         *slot = None;
         return true;
     }
-    t.registered = true;
     false
 }

@@ -7,6 +7,8 @@
 pub mod batch;
 pub mod cancel;
 pub mod client;
+pub mod device;
+mod join;
 pub mod monitor;
 pub mod transactions;
 
@@ -15,6 +17,8 @@ pub mod common;
 
 use std::future::Future;
 use std::pin::Pin;
+
+pub use join::join_all;
 
 use xs_client::aio::{AsyncClient, Runtime};
 
@@ -26,37 +30,47 @@ pub trait Spawn {
     fn spawn(f: impl Future<Output = ()> + Send + 'static) -> Joined;
 }
 
-/// This test's client, connected the way the sync suites connect.
+std::thread_local! {
+    /// Set by [`over_device`]: the embedded server is reached through a
+    /// device stand-in whose replies take this long; and what it saw.
+    static DEVICE: std::cell::RefCell<(Option<std::time::Duration>, Vec<std::sync::Arc<device::Rules>>)>
+        = const { std::cell::RefCell::new((None, Vec::new())) };
+}
+
+/// Runs `f` (on this thread: a `block_on`) with every client of the
+/// embedded server made through a stand-in of the xenbus device
+/// ([`device`]), replies held back `delay`; then checks that no client
+/// wrote a request while another was unanswered.
+pub fn over_device<T>(delay: std::time::Duration, f: impl FnOnce() -> T) -> T {
+    DEVICE.with(|d| d.borrow_mut().0 = Some(delay));
+    let out = f();
+    let rules = DEVICE.with(|d| std::mem::take(&mut *d.borrow_mut()).1);
+    for r in rules {
+        let early = r.early.load(std::sync::atomic::Ordering::SeqCst);
+        let total = r.requests.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            early, 0,
+            "{early} of {total} requests written before the previous one's reply"
+        );
+    }
+    out
+}
+
+/// This test's client, connected the way the sync suites connect (or
+/// through the device stand-in, inside [`over_device`]).
 pub fn client<R: Runtime>(h: &common::Harness) -> AsyncClient<R> {
+    if !h.is_real() {
+        if let Some(delay) = DEVICE.with(|d| d.borrow().0) {
+            let (conn, rules) = device::connect(&h.socket, delay);
+            DEVICE.with(|d| d.borrow_mut().1.push(rules));
+            return AsyncClient::with_connection(conn).expect("connect");
+        }
+    }
     if h.is_real() {
         AsyncClient::open().expect("connect")
     } else {
         AsyncClient::unix(&h.socket).expect("connect")
     }
-}
-
-/// Polls every future to completion, concurrently, in this task.
-pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// Generates one `#[test]` per suite function, run by `$run` on `$rt`
@@ -116,6 +130,34 @@ macro_rules! async_tests {
             cancel::a_dropped_commit_still_goes_out,
             cancel::a_watch_dropped_at_every_await_point_leaks_no_watch,
         );
+
+        /// The cancellation suite again, through a stand-in of the xenbus
+        /// device (one request at a time, WATCH answered with req_id 0,
+        /// replies after half a millisecond) in front of the embedded
+        /// server: filtered out with the other `embedded_only` tests where
+        /// a real daemon (and a real device) is named.
+        mod embedded_only_over_a_device_stand_in {
+            use super::*;
+            async_tests!(@device $run, $rt, $spawn;
+                a_read_dropped_at_every_await_point_leaves_the_connection_usable,
+                concurrent_requests_dropped_midway_leave_the_others_right,
+                dropping_the_driving_request_hands_the_connection_on,
+                a_transaction_start_dropped_at_every_await_point_leaks_nothing,
+                a_dropped_transaction_is_aborted_without_waiting,
+                a_dropped_commit_still_goes_out,
+                a_watch_dropped_at_every_await_point_leaks_no_watch,
+            );
+        }
+    };
+    (@device $run:path, $rt:ty, $spawn:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                async_suite::over_device(std::time::Duration::from_micros(500), || {
+                    $run(async_suite::cancel::$name::<$rt, $spawn>())
+                });
+            }
+        )*
     };
     (@each $run:path, $rt:ty, $spawn:ty; $($module:ident :: $name:ident),* $(,)?) => {
         $(
