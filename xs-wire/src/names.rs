@@ -5,6 +5,43 @@ use core::fmt;
 use crate::strings::{count, CStrs};
 use crate::{Op, WireError};
 
+/// The payload is checked as a whole (one UTF-8 pass, one scan each for
+/// `/` and empty names); only a payload that fails is gone through name by
+/// name, to report the first bad name's fault. Iteration then only looks
+/// for each NUL.
+#[derive(Clone, Debug)]
+struct Split<'a>(&'a str);
+
+impl<'a> Iterator for Split<'a> {
+    type Item = &'a str;
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let end = self.0.bytes().position(|b| b == 0)?;
+        // A NUL is one byte of its own in UTF-8: both sides are whole text.
+        let (name, rest) = (self.0.get(..end)?, self.0.get(end + 1..)?);
+        self.0 = rest;
+        Some(name)
+    }
+}
+
+/// How many bytes of `bytes` are 0, eight at a time.
+#[inline]
+fn count_nul(bytes: &[u8]) -> usize {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut n = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        // The top bit of each byte is set where that byte was zero (no
+        // carry crosses bytes: each lane is at most 0x7F + 0x7F).
+        let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+        n += zero.count_ones() as usize;
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == 0).count()
+}
+
 /// The child names of a node, borrowed from a payload of `<name>\0` entries.
 ///
 /// An empty directory is an empty payload. Names are checked once when
@@ -18,7 +55,7 @@ use crate::{Op, WireError};
 /// assert!(Names::parse(b"a\0b").is_err()); // unterminated tail
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Names<'a>(&'a [u8]);
+pub struct Names<'a>(&'a str);
 
 /// Iterator over [`Names`].
 ///
@@ -30,7 +67,7 @@ pub struct Names<'a>(&'a [u8]);
 /// # Ok::<(), xs_wire::WireError>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct NamesIter<'a>(CStrs<'a>);
+pub struct NamesIter<'a>(Split<'a>);
 
 impl<'a> Names<'a> {
     /// No names.
@@ -40,7 +77,7 @@ impl<'a> Names<'a> {
     /// assert!(Names::EMPTY.is_empty());
     /// assert_eq!(Names::EMPTY.as_bytes(), b"");
     /// ```
-    pub const EMPTY: Names<'static> = Names(b"");
+    pub const EMPTY: Names<'static> = Names("");
 
     /// Checks and wraps a payload of `<name>\0` entries.
     ///
@@ -52,21 +89,10 @@ impl<'a> Names<'a> {
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
     pub fn parse(payload: &'a [u8]) -> Result<Names<'a>, WireError> {
-        let malformed = |what| WireError::Malformed {
-            op: Op::Directory,
-            what,
-        };
-        count(payload).ok_or(malformed("name without NUL"))?;
-        for name in CStrs(payload) {
-            if name.is_empty() {
-                return Err(malformed("empty name"));
-            }
-            if name.contains(&b'/') {
-                return Err(malformed("name contains `/`"));
-            }
-            core::str::from_utf8(name).map_err(|_| malformed("name is not UTF-8"))?;
+        match core::str::from_utf8(payload) {
+            Ok(text) if well_formed(text) => Ok(Names(text)),
+            _ => Err(first_fault(payload)),
         }
-        Ok(Names(payload))
     }
 
     /// The names in order.
@@ -78,7 +104,7 @@ impl<'a> Names<'a> {
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
     pub fn iter(&self) -> NamesIter<'a> {
-        NamesIter(CStrs(self.0))
+        NamesIter(Split(self.0))
     }
 
     /// Number of names.
@@ -89,7 +115,7 @@ impl<'a> Names<'a> {
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.0.iter().filter(|&&b| b == 0).count()
+        count_nul(self.0.as_bytes())
     }
 
     /// Whether there are no names.
@@ -111,15 +137,53 @@ impl<'a> Names<'a> {
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
     pub fn as_bytes(&self) -> &'a [u8] {
-        self.0
+        self.0.as_bytes()
     }
+}
+
+/// Whether UTF-8 `text` is `<name>\0` entries with no empty name and no
+/// `/` (the empty text: no names).
+#[inline]
+fn well_formed(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.is_empty()
+        || (bytes[0] != 0
+            && bytes[bytes.len() - 1] == 0
+            && !bytes.contains(&b'/')
+            && !bytes.windows(2).any(|w| w == [0, 0]))
+}
+
+/// The fault of a payload [`well_formed`] refused, as the first bad name
+/// shows it.
+#[cold]
+fn first_fault(payload: &[u8]) -> WireError {
+    let malformed = |what| WireError::Malformed {
+        op: Op::Directory,
+        what,
+    };
+    if count(payload).is_none() {
+        return malformed("name without NUL");
+    }
+    for name in CStrs(payload) {
+        if name.is_empty() {
+            return malformed("empty name");
+        }
+        if name.contains(&b'/') {
+            return malformed("name contains `/`");
+        }
+        if core::str::from_utf8(name).is_err() {
+            return malformed("name is not UTF-8");
+        }
+    }
+    // A NUL inside a multi-byte sequence is not possible in UTF-8, so a
+    // payload whose names all pass passes as a whole.
+    malformed("name is not UTF-8")
 }
 
 impl<'a> Iterator for NamesIter<'a> {
     type Item = &'a str;
     fn next(&mut self) -> Option<&'a str> {
-        // Validated as UTF-8 in `Names::parse`.
-        self.0.next().map(|n| core::str::from_utf8(n).unwrap_or(""))
+        self.0.next()
     }
 }
 
@@ -134,5 +198,28 @@ impl<'a> IntoIterator for Names<'a> {
 impl fmt::Debug for Names<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_nul;
+
+    #[test]
+    fn nul_counting_matches_a_byte_at_a_time() {
+        let mut bytes = [0u8; 67];
+        for seed in 0u32..2000 {
+            // Every mix of zero, 0x01, 0x80 and 0xFF bytes, lengths 0..67.
+            let mut x = seed.wrapping_mul(2_654_435_761);
+            for b in bytes.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *b = [0, 0x01, 0x80, 0xFF, b'a', 0][(x % 6) as usize];
+            }
+            let len = (seed % 68) as usize;
+            let slow = bytes[..len].iter().filter(|&&b| b == 0).count();
+            assert_eq!(count_nul(&bytes[..len]), slow, "seed {seed}");
+        }
     }
 }
