@@ -32,15 +32,16 @@ pub(crate) unsafe extern "C" fn xs_directory(
     let (Some(h), Some(path)) = (unsafe { handle(h) }, unsafe { text(path) }) else {
         return ptr::null_mut();
     };
-    let names = match h.xs.ls(t, path) {
-        Ok(Some(names)) => names,
+    let listed =
+        h.xs.ls_with(t, path, |names| (alloc::string_array(names), names.len()));
+    let (arr, n) = match listed {
+        Ok(Some(listed)) => listed,
         Ok(None) => return fail_null(&not_found(Op::Directory, path)),
         Err(e) => return fail_null(&e),
     };
-    let arr = alloc::string_array(&names);
     if !arr.is_null() {
         // SAFETY: per the contract.
-        unsafe { put(num, names.len() as c_uint) };
+        unsafe { put(num, n as c_uint) };
     }
     arr
 }

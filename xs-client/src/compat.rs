@@ -148,6 +148,57 @@ impl Xs {
         }
     }
 
+    /// [`Xs::ls`] without a `String` per name: `f` gets the names borrowed
+    /// from the reply (one allocation for the slice), as libxenstore's
+    /// `xs_directory` hands out one block. A listing too long for one reply
+    /// (`E2BIG`) is fetched in parts, as by [`Xs::ls`].
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::compat::{Xs, XBT_NULL};
+    ///
+    /// let xs = Xs::open()?;
+    /// xs.write(XBT_NULL, "/local/domain/1/device/vif/0/state", b"1")?;
+    /// let total = xs.ls_with(XBT_NULL, "/local/domain/1/device/vif/0", |names| names.len())?;
+    /// assert_eq!(total, Some(1));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    pub fn ls_with<T>(
+        &self,
+        tx: u32,
+        path: &str,
+        f: impl FnOnce(&[&str]) -> T,
+    ) -> Result<Option<T>> {
+        let h = self.tx(tx);
+        let req = xs_wire::Request::Directory {
+            path: xs_wire::Path::new(path)?,
+        };
+        let mut f = Some(f);
+        let in_one = h.run(req, |reply| match reply {
+            xs_wire::Reply::Directory(names) => {
+                let names: Vec<&str> = names.iter().collect();
+                f.take().map(|f| f(&names))
+            }
+            _ => None,
+        });
+        match in_one {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => {
+                let Some(f) = f else { return Err(e) };
+                let names = match h.list(path) {
+                    Ok(names) => names,
+                    Err(e) if e.is_not_found() => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                Ok(Some(f(&names)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates a node.
     ///
     /// ```

@@ -118,3 +118,39 @@ fn embedded_only_introduce_and_release_through_the_handle() {
     assert_eq!(xs.read_watch().unwrap(), ("@releaseDomain", "release"));
     assert!(!c.is_domain_introduced(7).unwrap());
 }
+
+/// `ls_with` lists as `ls` does, borrowed: short listings in one reply,
+/// long ones (E2BIG from the embedded server, like C xenstored) in
+/// DIRECTORY_PART chunks; a missing node is `None`; errors are `ls`'s.
+#[test]
+fn embedded_only_ls_with_agrees_with_ls_short_long_and_missing() {
+    let h = common::setup_with("compat_ls_with", xs_server::Server::builder());
+    let xs = Xs::with_client(h.client());
+    let c = h.client();
+    for i in 0..3 {
+        c.write(&h.path(&format!("small/c{i}")), "").unwrap();
+    }
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("child-with-a-long-name-{i:04}"))
+        .collect();
+    for n in &names {
+        c.write(&h.path(&format!("big/{n}")), "").unwrap();
+    }
+    let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    for node in ["small", "big"] {
+        let p = h.path(node);
+        let borrowed = xs.ls_with(XBT_NULL, &p, owned).unwrap();
+        assert_eq!(borrowed, xs.ls(XBT_NULL, &p).unwrap(), "{node}");
+    }
+    assert_eq!(
+        xs.ls_with(XBT_NULL, &h.path("big"), |n| n.len()).unwrap(),
+        Some(200)
+    );
+    assert_eq!(
+        xs.ls_with(XBT_NULL, &h.path("missing"), |n| n.len())
+            .unwrap(),
+        None
+    );
+    let bad = xs.ls_with(XBT_NULL, "/a//b", |n| n.len()).unwrap_err();
+    assert_eq!(bad.kind(), xs.ls(XBT_NULL, "/a//b").unwrap_err().kind());
+}
