@@ -17,10 +17,10 @@
 //! inline, exactly like libxenstore. Such a *lone* reader (no other thread
 //! waiting, no watch, no reconnection under way, on a socket) may wait in a
 //! blocking `recv` instead of epoll, as libxenstore does, when that is
-//! faster: [`crate::wait_policy`] decides per round trip, by CPU affinity
-//! and by measuring. Nothing needs to interrupt such a wait: others' replies
-//! come through it, a new waiter or watch takes effect at the next frame,
-//! and it is bounded by the socket's receive timeout.
+//! faster: [`crate::wait_policy`] decides per round trip, by measuring.
+//! Nothing needs to interrupt such a wait: others' replies come through
+//! it, a new waiter or watch takes effect at the next frame, and it is
+//! bounded by the socket's receive timeout.
 //!
 //! Watch events must be drained even when nobody is waiting (a monitor's
 //! bounded queue reports overflow instead of the socket backing up), so while

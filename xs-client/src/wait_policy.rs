@@ -9,12 +9,13 @@
 //! CPU back in time when they do not. A readiness waiter sleeps through
 //! that wake-up (epoll drops events nobody asked for).
 //!
-//! So: when the thread may run on one CPU only (pinned, or a one-CPU
-//! machine) there is no other CPU to warn, and the reader waits for
-//! readiness. Otherwise it measures: a moving average of the round trip
-//! for each way, the faster used, the other tried every
-//! [`EXPLORE_EVERY`]th round trip so that a change of placement or load
-//! is seen within milliseconds. A timed round trip reads the clock once,
+//! Which one wins is a property of the host (how fast it wakes an idle
+//! virtual CPU) and of where the scheduler puts the two processes, neither
+//! of which the client can see; and the client's own CPU affinity does not
+//! tell whether the daemon shares that CPU. So the reader measures: a
+//! moving average of the round trip for each way, the faster used, the
+//! other tried every [`EXPLORE_EVERY`]th round trip so that a change of
+//! placement or load is seen within milliseconds. A timed round trip reads the clock once,
 //! after the wait (the start is the driver's existing look at the clock
 //! before it); one in [`SAMPLE_EVERY`] of the preferred way is timed.
 
@@ -26,9 +27,6 @@ const EXPLORE_EVERY: u32 = 32;
 /// One round trip in this many of the preferred way is timed (each
 /// exploring one is): the clock is not read on every round trip.
 const SAMPLE_EVERY: u32 = 8;
-
-/// How often (in round trips) the CPU affinity is looked at again.
-const AFFINITY_EVERY: u32 = 4096;
 
 /// The moving averages' weight of a new sample: 1/2^SHIFT.
 const SHIFT: u32 = 3;
@@ -49,7 +47,6 @@ pub(crate) struct WaitPolicy {
     /// Mean round trip in nanoseconds, `[block, readiness]`; 0: unknown.
     mean_ns: [u64; 2],
     rounds: u32,
-    one_cpu: bool,
 }
 
 impl WaitPolicy {
@@ -57,7 +54,6 @@ impl WaitPolicy {
         WaitPolicy {
             mean_ns: [0; 2],
             rounds: 0,
-            one_cpu: one_cpu(),
         }
     }
 
@@ -65,12 +61,6 @@ impl WaitPolicy {
     /// [`WaitPolicy::record`] it).
     pub(crate) fn choose(&mut self) -> (Wait, bool) {
         self.rounds = self.rounds.wrapping_add(1);
-        if self.rounds % AFFINITY_EVERY == 0 {
-            self.one_cpu = one_cpu();
-        }
-        if self.one_cpu {
-            return (Wait::Readiness, false);
-        }
         let [block, ready] = self.mean_ns;
         let preferred = if ready != 0 && ready < block {
             Wait::Readiness
@@ -111,24 +101,14 @@ impl WaitPolicy {
     }
 }
 
-/// Whether this thread can run on one CPU only (`sched_getaffinity`, as
-/// std reads it; cgroup quotas may lower it too, which is as good a hint).
-fn one_cpu() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() == 1)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
 
-    fn policy(one_cpu: bool) -> WaitPolicy {
-        WaitPolicy {
-            mean_ns: [0; 2],
-            rounds: 0,
-            one_cpu,
-        }
+    fn policy() -> WaitPolicy {
+        WaitPolicy::new()
     }
 
     fn feed(p: &mut WaitPolicy, block_us: u64, ready_us: u64, rounds: usize) -> [usize; 2] {
@@ -146,17 +126,11 @@ mod tests {
     }
 
     #[test]
-    fn one_cpu_always_waits_for_readiness() {
-        let mut p = policy(true);
-        assert_eq!(feed(&mut p, 10, 1000, 500), [0, 500]);
-    }
-
-    #[test]
     fn the_faster_way_is_used_and_the_other_still_tried() {
-        let mut p = policy(false);
+        let mut p = policy();
         let [block, ready] = feed(&mut p, 44, 52, 3200);
         assert!(block > 3000 && ready >= 100, "{block} {ready}");
-        let mut p = policy(false);
+        let mut p = policy();
         let [block, ready] = feed(&mut p, 18, 15, 3200);
         assert!(ready > 3000 && block >= 100, "{block} {ready}");
         let (b, r) = p.means();
@@ -165,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_change_of_placement_is_followed() {
-        let mut p = policy(false);
+        let mut p = policy();
         feed(&mut p, 44, 52, 1000);
         // Now readiness is faster: within a few explorations it wins.
         let [_, ready] = feed(&mut p, 60, 20, 1000);
@@ -174,7 +148,7 @@ mod tests {
 
     #[test]
     fn one_slow_round_trip_does_not_flip_the_choice() {
-        let mut p = policy(false);
+        let mut p = policy();
         feed(&mut p, 40, 50, 1000);
         let t0 = Instant::now();
         p.record(Wait::Block, t0, t0 + Duration::from_secs(1));
