@@ -170,12 +170,11 @@ impl Xs {
         path: &str,
         f: impl FnOnce(&[&str]) -> T,
     ) -> Result<Option<T>> {
-        let h = self.tx(tx);
         let req = xs_wire::Request::Directory {
             path: xs_wire::Path::new(path)?,
         };
         let mut f = Some(f);
-        let in_one = h.run(req, |reply| match reply {
+        let in_one = self.tx(tx).run(req, |reply| match reply {
             xs_wire::Reply::Directory(names) => {
                 let names: Vec<&str> = names.iter().collect();
                 f.take().map(|f| f(&names))
@@ -187,13 +186,9 @@ impl Xs {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => {
                 let Some(f) = f else { return Err(e) };
-                let names = match h.list(path) {
-                    Ok(names) => names,
-                    Err(e) if e.is_not_found() => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                Ok(Some(f(&names)))
+                Ok(self
+                    .ls(tx, path)?
+                    .map(|names| f(&names.iter().map(String::as_str).collect::<Vec<_>>())))
             }
             Err(e) => Err(e),
         }

@@ -145,15 +145,24 @@ pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, timeout: std::time::Duration)
         tv_sec: (micros / 1_000_000).min(libc::time_t::MAX as u128) as libc::time_t,
         tv_usec: (micros % 1_000_000) as libc::suseconds_t,
     };
+    set_socket_option(fd, libc::SO_RCVTIMEO, &tv)
+}
+
+/// `setsockopt(fd, SOL_SOCKET, option, value)` with a plain C value.
+fn set_socket_option<T: Copy>(
+    fd: BorrowedFd<'_>,
+    option: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
     // SAFETY: `fd` is open for the call; the option value points at a live
-    // timeval and its exact size is passed.
+    // `T`, borrowed for the call, and its exact size is passed.
     cvt(unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            option,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     })
     .map(drop)
@@ -208,18 +217,7 @@ fn errno() -> libc::c_int {
 #[cfg(target_vendor = "apple")]
 pub(crate) fn prepare_socket(fd: BorrowedFd<'_>) -> io::Result<()> {
     let one: libc::c_int = 1;
-    // SAFETY: `fd` is open for the call; the option value points at a live
-    // c_int and its exact size is passed.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_NOSIGPIPE,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    set_socket_option(fd, libc::SO_NOSIGPIPE, &one)
 }
 
 /// Nothing to do: every write uses `MSG_NOSIGNAL`.
