@@ -126,9 +126,10 @@ impl FrameReceiver {
 
     /// Whether the last read was a [`recv_wait`](FrameReceiver::recv_wait),
     /// which may have left bytes that readiness will not announce again
-    /// (mio's registrations are edge-triggered).
+    /// (mio's registrations are edge-triggered). Never once the receiver
+    /// is closed: nothing more will be read from it.
     pub fn may_have_unread(&self) -> bool {
-        self.link.halves.may_have_unread()
+        !self.link.closed && self.link.halves.may_have_unread()
     }
 
     /// Whether made-up error replies (device only) are waiting for the next

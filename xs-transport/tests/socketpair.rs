@@ -589,4 +589,7 @@ fn recv_wait_waits_for_a_frame_then_stops_without_draining() {
         "{err:?}"
     );
     assert!(t0.elapsed() < Duration::from_secs(1));
+    // A closed receiver has nothing left for a readiness reader to drain
+    // (else one that skips its poll for it would spin on the error).
+    assert!(!rx.may_have_unread());
 }
