@@ -397,17 +397,22 @@ impl<W> Requests<W> {
     }
 
     /// Gives each readopted request the default timeout from `now`, as an
-    /// explicit deadline.
+    /// explicit deadline (unless its own is earlier).
     #[cold]
     fn restart_clocks(&mut self, now: Instant, timeout: Duration) {
         for req_id in std::mem::take(&mut self.restart_clock) {
             let Some(e) = self.entries.get_mut(&req_id) else {
                 continue;
             };
-            if !matches!(e.state, State::Waiting) || e.deadline.is_some() {
+            if !matches!(e.state, State::Waiting) {
                 continue;
             }
-            if let Some(d) = Deadline::after(now, timeout) {
+            // As for a new request, the earlier of its own deadline and
+            // the default timeout's.
+            let Some(d) = Deadline::after(now, timeout) else {
+                continue;
+            };
+            if e.deadline.is_none_or(|own| d.at < own.at) {
                 e.deadline = Some(d);
                 self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
             }

@@ -1604,6 +1604,25 @@ fn a_refused_watch_given_up_still_asks_again_for_those_who_joined_it() {
 }
 
 #[test]
+fn a_taken_over_watch_keeps_the_earlier_of_its_deadline_and_the_default() {
+    let timeout = Duration::from_secs(10);
+    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(timeout));
+    let m = c.add_monitor(8, false, 1);
+    let t0 = Instant::now();
+    let w1 = watch(&mut c, m, "/a", "t").unwrap();
+    c.handle_timeout(t0);
+    transmit(&mut c);
+    c.abandon(w1);
+    // Taken over with its own deadline, later than the default timeout.
+    let late = Deadline::after(t0, timeout * 3);
+    let got = c.watch(m, path("/a"), "t", None, late, 101).unwrap();
+    assert_eq!(got, Some(w1));
+    c.handle_timeout(t0);
+    c.handle_timeout(t0 + timeout);
+    assert!(matches!(c.poll_reply(w1), Some(Err(Error::Timeout(l))) if l == timeout));
+}
+
+#[test]
 fn a_watch_with_another_depth_does_not_take_over() {
     let mut c = socket();
     let m = c.add_monitor(8, false, 1);
