@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
 use peer::{bounded, Oxenstored};
-use reconnecting::{next_count, policy, sees_reconnection_then_events, Tally, TIMEOUT};
+use reconnecting::{
+    increment_threads, next_count, policy, sees_reconnection_then_events, Tally, TIMEOUT,
+};
 use xs_client::aio::{AsyncClient, AsyncMonitor, Runtime};
 use xs_client::smol::Smol;
 use xs_client::tokio::Tokio;
@@ -174,24 +176,7 @@ fn oxenstored_killed_and_restarted_under_load<R: Exec>() {
                 })
             })
         };
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let (client, stop) = (client.clone(), stop.clone());
-                thread::spawn(move || {
-                    let mut tally = Tally::default();
-                    while !stop.load(Ordering::Relaxed) {
-                        let t0 = Instant::now();
-                        let result = client.transact(|tx| {
-                            let old = tx.read_opt("/instance")?.is_some();
-                            tx.write("/counter", next_count(tx.read_opt("/counter")?))?;
-                            Ok::<_, Error>(old)
-                        });
-                        tally.count(result, t0.elapsed());
-                    }
-                    tally
-                })
-            })
-            .collect();
+        let threads = increment_threads(&client, 4, &stop);
 
         started
             .recv_timeout(TIMEOUT)

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use peer::{bounded, Oxenstored};
 use reconnecting::{
-    next_count, policy, reconnecting, sees_reconnection_then_events, Tally, TIMEOUT,
+    increment_threads, next_count, policy, reconnecting, sees_reconnection_then_events, Tally,
+    TIMEOUT,
 };
 use xs_client::{Client, Error, Reconnect, Store};
 use xs_server::{Fault, Server};
@@ -44,24 +45,7 @@ fn oxenstored_killed_and_restarted_under_load() {
             .collect();
 
         let stop = Arc::new(AtomicBool::new(false));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (client, stop) = (client.clone(), stop.clone());
-                thread::spawn(move || {
-                    let mut tally = Tally::default();
-                    while !stop.load(Ordering::Relaxed) {
-                        let t0 = Instant::now();
-                        let result = client.transact(|tx| {
-                            let old = tx.read_opt("/instance")?.is_some();
-                            tx.write("/counter", next_count(tx.read_opt("/counter")?))?;
-                            Ok::<_, Error>(old)
-                        });
-                        tally.count(result, t0.elapsed());
-                    }
-                    tally
-                })
-            })
-            .collect();
+        let threads = increment_threads(&client, 8, &stop);
 
         thread::sleep(Duration::from_millis(300));
         daemon.kill();

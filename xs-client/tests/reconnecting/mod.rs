@@ -116,3 +116,30 @@ pub fn sees_reconnection_then_events(monitor: &xs_client::Monitor, client: &Clie
         seen_change = ev.path == path;
     }
 }
+
+/// `n` threads running `transact` increments of `/counter` (noting whether
+/// `/instance` existed) until `stop`, each tallying its outcomes.
+pub fn increment_threads(
+    client: &Client,
+    n: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Tally>> {
+    (0..n)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut tally = Tally::default();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    let result = client.transact(|tx| {
+                        let old = tx.read_opt("/instance")?.is_some();
+                        tx.write("/counter", next_count(tx.read_opt("/counter")?))?;
+                        Ok::<_, Error>(old)
+                    });
+                    tally.count(result, t0.elapsed());
+                }
+                tally
+            })
+        })
+        .collect()
+}
