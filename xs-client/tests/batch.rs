@@ -62,43 +62,14 @@ fn walk_top_down_is_pre_order_and_bottom_up_is_post_order() {
     build_tree(&c, &h);
     let rel = |e: &xs_client::WalkEntry| e.path.trim_start_matches(&h.path("t")).to_owned();
     let down: Vec<String> = c.walk(&h.path("t")).unwrap().iter().map(rel).collect();
-    // Children order is the daemon's; check the shape, not sibling order.
-    let pos = |v: &[String], p: &str| v.iter().position(|x| x == p).unwrap();
-    assert_eq!(down.len(), 7);
-    assert_eq!(down[0], "");
-    for (parent, child) in [
-        ("", "/a"),
-        ("/a", "/a/b"),
-        ("/a/b", "/a/b/c"),
-        ("/a/b", "/a/b/d"),
-        ("/a", "/a/e"),
-        ("", "/f"),
-    ] {
-        assert!(
-            pos(&down, parent) < pos(&down, child),
-            "{parent} before {child}: {down:?}"
-        );
-    }
+    common::assert_walk_shape(&down, true);
     let up: Vec<String> = c
         .walk_bottom_up(&h.path("t"))
         .unwrap()
         .iter()
         .map(rel)
         .collect();
-    assert_eq!(up.len(), 7);
-    assert_eq!(up[6], "");
-    for (parent, child) in [
-        ("", "/a"),
-        ("/a", "/a/b"),
-        ("/a/b", "/a/b/c"),
-        ("/a/b", "/a/b/d"),
-        ("/a", "/a/e"),
-    ] {
-        assert!(
-            pos(&up, child) < pos(&up, parent),
-            "{child} before {parent}: {up:?}"
-        );
-    }
+    common::assert_walk_shape(&up, false);
     // Values and children come along.
     let entries = c.walk(&h.path("t/a/b")).unwrap();
     let mut children = entries[0].children.clone();

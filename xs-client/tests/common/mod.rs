@@ -98,3 +98,29 @@ impl Drop for Harness {
         }
     }
 }
+
+/// Checks a walk of the batch tests' tree (`/a/b/c`, `/a/b/d`, `/a/e`,
+/// `/f` under the walked node), given as paths relative to it: all seven
+/// nodes, each parent before its children (`parents_first`, a pre-order
+/// walk: the top first) or after them (post-order: the top last). Sibling
+/// order is the daemon's, so only the shape is checked.
+pub fn assert_walk_shape(paths: &[String], parents_first: bool) {
+    let pos = |p: &str| paths.iter().position(|x| x == p).unwrap();
+    assert_eq!(paths.len(), 7, "{paths:?}");
+    let top = if parents_first { 0 } else { 6 };
+    assert_eq!(paths[top], "", "{paths:?}");
+    for (parent, child) in [
+        ("", "/a"),
+        ("/a", "/a/b"),
+        ("/a/b", "/a/b/c"),
+        ("/a/b", "/a/b/d"),
+        ("/a", "/a/e"),
+        ("", "/f"),
+    ] {
+        assert_eq!(
+            pos(parent) < pos(child),
+            parents_first,
+            "{parent} and {child}: {paths:?}"
+        );
+    }
+}
