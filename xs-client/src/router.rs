@@ -491,9 +491,11 @@ impl Router {
     /// Waits for a queued request's reply (or its deadline).
     pub(crate) fn wait(&self, ticket: Ticket) -> Result<Response, Error> {
         let req_id = ticket.req_id;
-        self.inner
+        let mut st = self
+            .inner
             .wait_until(&ticket.signal, None, |core| core.is_ready(req_id));
-        let result = lock(&self.inner.shared).core.poll_reply(req_id);
+        let result = st.core.poll_reply(req_id);
+        drop(st);
         result.unwrap_or_else(|| {
             // Only shutdown ends a wait without an answer.
             Err(Error::disconnected("client closed"))
@@ -508,9 +510,9 @@ impl Router {
         until: Instant,
     ) -> Option<Result<Response, Error>> {
         let req_id = ticket.req_id;
-        self.inner
+        let mut st = self
+            .inner
             .wait_until(&ticket.signal, Some(until), |core| core.is_ready(req_id));
-        let mut st = lock(&self.inner.shared);
         let result = if st.core.is_ready(req_id) {
             st.core.poll_reply(req_id)
         } else {
@@ -718,8 +720,10 @@ impl Router {
 
     /// Waits until monitor `id` has something, or `until` passes.
     pub(crate) fn wait_event(&self, id: MonitorId, signal: &Signal, until: Option<Instant>) {
-        self.inner
-            .wait_until(signal, until, |core| core.has_event(id));
+        drop(
+            self.inner
+                .wait_until(signal, until, |core| core.has_event(id)),
+        );
     }
 }
 
@@ -925,20 +929,21 @@ impl Inner {
 
     /// Blocks until `ready` holds (checked under the lock), the connection
     /// dies, or `until` passes, taking the reader role whenever it is free
-    /// and passing the time to the core.
+    /// and passing the time to the core. Returns holding the lock, so the
+    /// caller takes what it waited for without locking again.
     fn wait_until(
         &self,
         signal: &Signal,
         until: Option<Instant>,
         ready: impl Fn(&Core<Signal>) -> bool,
-    ) {
+    ) -> MutexGuard<'_, Shared> {
         let mut st = lock(&self.shared);
         loop {
             if ready(&st.core) || st.core.is_dead() || st.shutdown {
-                return;
+                return st;
             }
             if until.is_some_and(|u| u <= Instant::now()) {
-                return;
+                return st;
             }
             // The reader passes the time to the core itself.
             if !st.reader_active {
@@ -1054,6 +1059,8 @@ impl Inner {
             // The lock is taken per frame, not for the whole drain: a peer
             // flooding events must not stall other threads' requests.
             let mut output = false;
+            // `done` as seen after the last frame: no second look needed.
+            let mut finished = false;
             let mut dispatch = |frame: xs_wire::Frame<'_>| {
                 let mut st = lock(&self.shared);
                 // A rejected frame kills the connection inside the core,
@@ -1066,6 +1073,7 @@ impl Inner {
                 }
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
+                finished = done(&st.core);
                 drop(st);
                 notify(woken);
                 woken.clear();
@@ -1104,6 +1112,7 @@ impl Inner {
                 self.flush_queued();
             }
             match outcome.map_err(receive_error) {
+                Ok(()) if finished => return,
                 Ok(()) => {}
                 Err(Ok(lost)) => self.lost(lost),
                 Err(Err(fatal)) => self.fail(fatal),
