@@ -437,16 +437,12 @@ fn latency_section(w: &mut String, r: &Results) -> Vec<(String, Option<f64>)> {
             };
             let spread =
                 max_opt(clients.map(|k| r.latencies(Pct::P50, ox, mode, wl, k).and_then(spread)));
+            let cells: Vec<String> = clients.iter().map(|&k| cell(wl, k)).collect();
             let _ = writeln!(
                 w,
-                "| {wl} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {async_cell} | {} |",
+                "| {wl} | {} | {} | {} | {} | {} | {async_cell} | {} |",
                 mode.label(),
-                cell(wl, clients[0]),
-                cell(wl, clients[1]),
-                cell(wl, clients[2]),
-                cell(wl, clients[3]),
-                cell(wl, clients[4]),
-                cell(wl, clients[5]),
+                cells.join(" | "),
                 vs_c_shown,
                 vs(ClientKind::XenstoreRs).1,
                 vs(ClientKind::XenstoreRsTokio).1,
