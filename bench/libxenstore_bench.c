@@ -12,6 +12,12 @@
  * threads, CLOCK_PROCESS_CPUTIME_ID). The tree it works on is made by `xs-bench populate`.
  * In `ops` mode the clock is read only twice, so that instruction counts
  * under callgrind are the library's, not the clock's.
+ *
+ * In `secs` mode the line has two more numbers, "P50_NS P99_NS": the
+ * latency percentiles of one operation (nearest rank, as xs-bench's
+ * latency.rs). The clock read after every operation to know when to stop
+ * ends that operation's latency; the samples go into a buffer allocated
+ * and written before the timed part. `ops` mode records nothing.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -37,6 +43,24 @@ static void die(const char *what)
 {
     fprintf(stderr, "libxenstore_bench: %s failed: %s\n", what, strerror(errno));
     exit(1);
+}
+
+/* As xs-bench's latency.rs: room for 250,000 operations a second, at most
+ * 2^22 samples; operations beyond that are not recorded. */
+#define MAX_RATE 250000.0
+#define MAX_SAMPLES ((size_t)1 << 22)
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-th percentile of n ascending samples by nearest rank (n > 0). */
+static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned p)
+{
+    size_t rank = (p * n + 99) / 100;
+    return sorted[(rank ? rank : 1) - 1];
 }
 
 static uint64_t clock_ns(clockid_t clock)
@@ -179,15 +203,29 @@ int main(int argc, char **argv)
     for (long i = 0; i < warmup; i++)
         op();
 
+    uint64_t *lat = NULL;
+    size_t cap = 0, recorded = 0;
+    if (by_time) {
+        double want = (value > 0 ? value : 0) * MAX_RATE + 1024;
+        cap = want < (double)MAX_SAMPLES ? (size_t)want : MAX_SAMPLES;
+        lat = malloc(cap * sizeof(*lat));
+        if (!lat)
+            die("malloc");
+        memset(lat, 0xff, cap * sizeof(*lat)); /* fault the pages in now */
+    }
+
     uint64_t ops = 0;
     uint64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t start = clock_ns(CLOCK_MONOTONIC), end;
     if (by_time) {
-        uint64_t limit = (uint64_t)(value * 1e9);
+        uint64_t limit = (uint64_t)(value * 1e9), last = start;
         do {
             op();
             ops++;
             end = clock_ns(CLOCK_MONOTONIC);
+            if (recorded < cap)
+                lat[recorded++] = end - last;
+            last = end;
         } while (end - start < limit);
     } else {
         uint64_t want = (uint64_t)value;
@@ -196,8 +234,18 @@ int main(int argc, char **argv)
         end = clock_ns(CLOCK_MONOTONIC);
     }
     cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu;
-    printf("%llu %llu %llu\n", (unsigned long long)ops, (unsigned long long)(end - start),
+    printf("%llu %llu %llu", (unsigned long long)ops, (unsigned long long)(end - start),
            (unsigned long long)cpu);
+    if (recorded > 0) {
+        if (recorded < ops)
+            fprintf(stderr, "libxenstore_bench: latency of the first %zu operations only\n",
+                    recorded);
+        qsort(lat, recorded, sizeof(*lat), cmp_u64);
+        printf(" %llu %llu", (unsigned long long)percentile(lat, recorded, 50),
+               (unsigned long long)percentile(lat, recorded, 99));
+    }
+    printf("\n");
+    free(lat);
     xs_close(h);
     return 0;
 }

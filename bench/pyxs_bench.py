@@ -9,6 +9,9 @@ WARMUP:   operations done first, untimed
 Prints one line "OPS NANOSECONDS CPU_NANOSECONDS" for the timed part
 (connection set-up and warm-up excluded; CPU time is user + system of all
 threads, including pyxs's router thread). Needs Debian's python3-pyxs, i.e. /usr/bin/python3.
+In secs mode two more numbers follow, "P50_NS P99_NS": the latency
+percentiles of one operation (nearest rank, as xs-bench's latency.rs; each
+operation ends at the clock read that decides when to stop).
 """
 import os
 import sys
@@ -74,14 +77,21 @@ def main():
             op()
         ops = 0
         clock = time.perf_counter_ns
+        # Latency samples (secs mode only), allocated before the clock starts.
+        room = min(int(max(value, 0) * MAX_RATE) + 1024, MAX_SAMPLES) if mode == "secs" else 0
+        samples = [0] * room
         cpu = time.process_time_ns()
         start = clock()
         if mode == "secs":
             limit = int(value * 1e9)
+            last = start
             while True:
                 op()
-                ops += 1
                 end = clock()
+                if ops < room:
+                    samples[ops] = end - last
+                last = end
+                ops += 1
                 if end - start >= limit:
                     break
         else:
@@ -90,7 +100,19 @@ def main():
             ops = int(value)
             end = clock()
         cpu = time.process_time_ns() - cpu
-        print(ops, end - start, cpu, flush=True)
+        latencies = sorted(samples[:min(ops, room)])
+        extra = [percentile(latencies, 50), percentile(latencies, 99)] if latencies else []
+        print(ops, end - start, cpu, *extra, flush=True)
+
+
+MAX_RATE = 250000
+MAX_SAMPLES = 1 << 22
+
+
+def percentile(ascending, p):
+    """Nearest rank: the sample at rank ceil(p * n / 100), at least 1."""
+    rank = max(1, (p * len(ascending) + 99) // 100)
+    return ascending[rank - 1]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 //! `aread` is one task reading sequentially on a current-thread runtime;
 //! `tasks64` is 64 tasks reading concurrently on one shared connection,
 //! on a two-worker runtime. Every read counts as one operation; the value
-//! is checked.
+//! is checked. A timed `aread` records the latency of every read
+//! ([`crate::latency`]); `tasks64` records none.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use xenstore_rs::AsyncXs;
 
+use crate::latency::Recorder;
 use crate::workload::{cpu_now_ns, Limit, Timing, READ_PATH, READ_VALUE};
 
 type Res<T> = Result<T, String>;
@@ -96,16 +98,26 @@ async fn drive<C: Reader>(c: C, workload: &str, limit: Limit, warmup: u64) -> Re
         for _ in 0..warmup {
             c.read_once().await?;
         }
+        let mut latencies = Recorder::for_limit(limit);
         let (cpu, start) = (cpu_now_ns(), Instant::now());
         let mut ops = 0u64;
+        let mut last = start;
         loop {
             c.read_once().await?;
             ops += 1;
-            if done(limit, ops, start) {
+            let stop = match limit {
+                Limit::Secs(s) => {
+                    latencies.lap(start, &mut last, Duration::from_secs_f64(s.max(0.0)))
+                }
+                Limit::Ops(n) => ops >= n,
+            };
+            if stop {
                 break;
             }
         }
-        return Ok((ops, wall(start), cpu_now_ns().saturating_sub(cpu)));
+        let mut t = Timing::new(ops, wall(start), cpu_now_ns().saturating_sub(cpu));
+        t.latency = latencies.finish();
+        return Ok(t);
     }
     // tasks64: a shared budget (ops) or a stop flag (secs).
     concurrent(&c, Arc::new(AtomicU64::new(warmup)), None).await?;
@@ -126,7 +138,11 @@ async fn drive<C: Reader>(c: C, workload: &str, limit: Limit, warmup: u64) -> Re
             ops
         }
     };
-    Ok((ops, wall(start), cpu_now_ns().saturating_sub(cpu)))
+    Ok(Timing::new(
+        ops,
+        wall(start),
+        cpu_now_ns().saturating_sub(cpu),
+    ))
 }
 
 /// [`TASKS`] tasks reading until `budget` is spent or `stop` is set; the
@@ -158,13 +174,6 @@ async fn concurrent<C: Reader>(
         total += t.await.map_err(|e| format!("task: {e}"))??;
     }
     Ok(total)
-}
-
-fn done(limit: Limit, ops: u64, start: Instant) -> bool {
-    match limit {
-        Limit::Secs(s) => start.elapsed() >= Duration::from_secs_f64(s.max(0.0)),
-        Limit::Ops(n) => ops >= n,
-    }
 }
 
 fn wall(start: Instant) -> u64 {

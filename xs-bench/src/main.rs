@@ -10,6 +10,7 @@
 //! ```
 
 mod asyncload;
+mod latency;
 mod loaded_lib;
 mod report;
 mod suite;
@@ -51,7 +52,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let warmup: u64 = args[4]
         .parse()
         .map_err(|e| format!("bad warm-up {:?}: {e}", args[4]))?;
-    let (ops, ns, cpu) = match args[0].as_str() {
+    let timing = match args[0].as_str() {
         "ours" => workload::run_ours(&args[1], limit, warmup)?,
         "raw" => workload::run_raw(&args[1], limit, warmup)?,
         "xenstore-rs" => xenstore_rs::run_sync(&args[1], limit, warmup)?,
@@ -65,6 +66,6 @@ fn run(args: &[String]) -> Result<(), String> {
             ))
         }
     };
-    println!("{ops} {ns} {cpu}");
+    println!("{}", timing.line());
     Ok(())
 }

@@ -33,6 +33,16 @@ pub struct Results {
     samples: BTreeMap<Key, Vec<f64>>,
     /// Client CPU nanoseconds per operation.
     cpu: BTreeMap<Key, Vec<f64>>,
+    /// Per run: p50 and p99 nanoseconds of one operation.
+    p50: BTreeMap<Key, Vec<f64>>,
+    p99: BTreeMap<Key, Vec<f64>>,
+}
+
+/// Which latency percentile.
+#[derive(Clone, Copy, Debug)]
+enum Pct {
+    P50,
+    P99,
 }
 
 impl Results {
@@ -42,6 +52,45 @@ impl Results {
 
     pub fn add_cpu(&mut self, key: Key, nanos_per_op: f64) {
         self.cpu.entry(key).or_default().push(nanos_per_op);
+    }
+
+    pub fn add_latency(&mut self, key: Key, p50_nanos: f64, p99_nanos: f64) {
+        self.p50.entry(key.clone()).or_default().push(p50_nanos);
+        self.p99.entry(key).or_default().push(p99_nanos);
+    }
+
+    fn latencies(
+        &self,
+        pct: Pct,
+        daemon: DaemonKind,
+        mode: Mode,
+        workload: &str,
+        client: ClientKind,
+    ) -> Option<&[f64]> {
+        let map = match pct {
+            Pct::P50 => &self.p50,
+            Pct::P99 => &self.p99,
+        };
+        map.get(&Key {
+            daemon,
+            mode,
+            workload: workload.to_owned(),
+            client,
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// Median over the runs of a cell's per-run p50 (or p99) nanoseconds.
+    fn latency_median(
+        &self,
+        pct: Pct,
+        daemon: DaemonKind,
+        mode: Mode,
+        workload: &str,
+        client: ClientKind,
+    ) -> Option<f64> {
+        self.latencies(pct, daemon, mode, workload, client)
+            .and_then(median)
     }
 
     /// Median client CPU nanoseconds per operation of a cell.
@@ -98,12 +147,16 @@ impl Results {
         workload: &str,
         client: ClientKind,
     ) -> Option<f64> {
-        let s = self.get(daemon, mode, workload, client)?;
-        let m = median(s)?;
-        let max = s.iter().cloned().fold(f64::MIN, f64::max);
-        let min = s.iter().cloned().fold(f64::MAX, f64::min);
-        Some((max - min) / m * 100.0)
+        spread(self.get(daemon, mode, workload, client)?)
     }
+}
+
+/// (max - min) / median of samples, in percent.
+fn spread(s: &[f64]) -> Option<f64> {
+    let m = median(s)?;
+    let max = s.iter().cloned().fold(f64::MIN, f64::max);
+    let min = s.iter().cloned().fold(f64::MAX, f64::min);
+    Some((max - min) / m * 100.0)
 }
 
 /// Median of the samples (mean of the middle two for an even count).
@@ -317,6 +370,89 @@ fn capi_section(
     rows
 }
 
+/// Per-operation latency of the sequential clients: the median over the
+/// runs of each run's p50 (and p99). Returns ours / libxenstore p50 per
+/// unpinned row, for the target.
+fn latency_section(w: &mut String, r: &Results) -> Vec<(String, Option<f64>)> {
+    let ox = DaemonKind::Oxenstored;
+    let _ = writeln!(w, "\n### Latency per operation (p50 / p99, µs)\n");
+    let _ = writeln!(
+        w,
+        "From the same runs as the tables above: every client limited by time records the \
+         wall time of each operation (the clock it reads after every operation to know when \
+         to stop, minus the previous reading; samples into a buffer allocated before the \
+         timed part) and prints that run's p50 and p99 (nearest rank). Each cell is the \
+         **median over the runs of the per-run p50 / p99**; lower is better, so a ratio \
+         ours / other **≤ 1.0x** means ours is at least as fast. *xenstore-rs*: 0.8's \
+         blocking `XsUnix`; *tokio*: its `XsTokio`; *async*: `aread` (one task, sequential \
+         reads) of xs-client's tokio client against xenstore-rs's, on the read row. Target: \
+         unpinned p50 ≤ libxenstore's. *spread*: (max − min) / median of the per-run p50s \
+         of the noisiest client in the row.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| workload | mode | xs-client | libxenstore | xs-capi | xenstore-rs | xenstore-rs tokio | pyxs | ours / libxenstore | ours / xenstore-rs | ours / xenstore-rs tokio | async: ours, xenstore-rs | spread |"
+    );
+    let _ = writeln!(
+        w,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let us = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1}", v / 1e3));
+    let mut rows = Vec::new();
+    for wl in SEQUENTIAL {
+        for mode in Mode::ALL {
+            let at = |pct, wl: &str, k| r.latency_median(pct, ox, mode, wl, k);
+            let cell = |wl: &str, k| match (at(Pct::P50, wl, k), at(Pct::P99, wl, k)) {
+                (None, None) => "—".to_owned(),
+                (a, b) => format!("{} / {}", us(a), us(b)),
+            };
+            let vs = |k| {
+                let (p50, p99) = (
+                    ratio(at(Pct::P50, wl, ClientKind::Ours), at(Pct::P50, wl, k)),
+                    ratio(at(Pct::P99, wl, ClientKind::Ours), at(Pct::P99, wl, k)),
+                );
+                (p50, format!("{} / {}", x(p50), x(p99)))
+            };
+            let (vs_c, vs_c_shown) = vs(ClientKind::Libxenstore);
+            if mode == Mode::Unpinned {
+                rows.push((format!("{wl} {}", mode.label()), vs_c));
+            }
+            let clients = [
+                ClientKind::Ours,
+                ClientKind::Libxenstore,
+                ClientKind::Capi,
+                ClientKind::XenstoreRs,
+                ClientKind::XenstoreRsTokio,
+                ClientKind::Pyxs,
+            ];
+            let async_cell = if wl == "read" {
+                let a = ASYNC[0];
+                format!(
+                    "{}, {}",
+                    cell(a, ClientKind::Async),
+                    cell(a, ClientKind::XenstoreRsAsync)
+                )
+            } else {
+                "—".into()
+            };
+            let spread =
+                max_opt(clients.map(|k| r.latencies(Pct::P50, ox, mode, wl, k).and_then(spread)));
+            let cells: Vec<String> = clients.iter().map(|&k| cell(wl, k)).collect();
+            let _ = writeln!(
+                w,
+                "| {wl} | {} | {} | {} | {} | {} | {async_cell} | {} |",
+                mode.label(),
+                cells.join(" | "),
+                vs_c_shown,
+                vs(ClientKind::XenstoreRs).1,
+                vs(ClientKind::XenstoreRsTokio).1,
+                pct(spread)
+            );
+        }
+    }
+    rows
+}
+
 /// Ratios of the async clients, one list per target.
 #[derive(Default)]
 struct AsyncRatios {
@@ -514,6 +650,7 @@ pub fn render(input: &Input<'_>) -> String {
 
     let capi_vs_c = capi_section(w, r, input.capi_check);
     let vs_rs = xenstore_rs_section(w, r);
+    let p50_vs_c = latency_section(w, r);
     let vs_async = async_section(w, r);
 
     // Client CPU.
@@ -855,6 +992,17 @@ pub fn render(input: &Input<'_>) -> String {
     );
     target("walk ≥ 5x faster than xenstore-ls", &walk_ls, 5.0);
     target("walk ≥ 20x faster than pyxs", &walk_py, 20.0);
+    // Latency: lower is better, so the worst row is the highest ratio.
+    let wst = p50_vs_c
+        .iter()
+        .filter_map(|(n, r)| r.map(|r| (n, r)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let _ = writeln!(
+        w,
+        "| unpinned p50 latency ≤ libxenstore's, every sequential op (ours / libxenstore) | {} | {} |",
+        wst.map_or("—".into(), |(n, v)| format!("{v:.2}x ({n})")),
+        verdict(wst.map(|(_, v)| v <= 1.0))
+    );
     let _ = writeln!(
         w,
         "| client instructions per read ≤ libxenstore's | see above | {} |",
@@ -925,8 +1073,29 @@ pub fn render(input: &Input<'_>) -> String {
     let _ = writeln!(w, "\n### Raw samples (ops/s per run, in run order)\n");
     let _ = writeln!(w, "| daemon | mode | workload | client | samples |");
     let _ = writeln!(w, "|---|---|---|---|---|");
-    for (k, v) in &r.samples {
-        let list: Vec<String> = v.iter().map(|x| thousands(*x)).collect();
+    raw_rows(w, &r.samples, thousands);
+    let _ = writeln!(
+        w,
+        "\n### Raw latency samples (p50 µs per run, in run order)\n"
+    );
+    let _ = writeln!(w, "| daemon | mode | workload | client | samples |");
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    // Timed runs of the walk and of `read_many` record a latency per call
+    // (a whole walk, a whole batch): not shown.
+    let per_op: BTreeMap<Key, Vec<f64>> = r
+        .p50
+        .iter()
+        .filter(|(k, _)| SEQUENTIAL.contains(&k.workload.as_str()) || k.workload == ASYNC[0])
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    raw_rows(w, &per_op, |v| format!("{:.1}", v / 1e3));
+    s
+}
+
+/// One table row per cell: its samples, in run order.
+fn raw_rows(w: &mut String, cells: &BTreeMap<Key, Vec<f64>>, show: impl Fn(f64) -> String) {
+    for (k, v) in cells {
+        let list: Vec<String> = v.iter().map(|x| show(*x)).collect();
         let _ = writeln!(
             w,
             "| {} | {} | {} | {} | {} |",
@@ -937,5 +1106,4 @@ pub fn render(input: &Input<'_>) -> String {
             list.join(", ")
         );
     }
-    s
 }

@@ -408,6 +408,8 @@ struct Outcome {
     nanos: u64,
     /// CPU time of the client process in the timed part, if it said.
     cpu_nanos: Option<u64>,
+    /// p50 and p99 nanoseconds of one operation, if it said.
+    latency: Option<(u64, u64)>,
 }
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
@@ -458,18 +460,33 @@ fn run_process(
             ops: 1,
             nanos: elapsed.as_nanos() as u64,
             cpu_nanos: None,
+            latency: None,
         });
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut fields = text.split_whitespace().map(str::parse::<u64>);
-    match (fields.next(), fields.next()) {
-        (Some(Ok(ops)), Some(Ok(nanos))) if nanos > 0 => Ok(Outcome {
-            ops,
-            nanos,
-            cpu_nanos: fields.next().and_then(Result::ok),
-        }),
-        _ => Err(format!("unexpected output {text:?}")),
-    }
+    parse_line(&text).ok_or_else(|| format!("unexpected output {text:?}"))
+}
+
+/// A client's line: `OPS NANOSECONDS [CPU_NANOSECONDS [P50_NS P99_NS]]`.
+fn parse_line(text: &str) -> Option<Outcome> {
+    let fields: Vec<u64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let (&[ops, nanos], rest) = fields.split_first_chunk::<2>()?;
+    let (cpu_nanos, latency) = match *rest {
+        [] => (None, None),
+        [cpu] => (Some(cpu), None),
+        [cpu, p50, p99] => (Some(cpu), Some((p50, p99))),
+        _ => return None,
+    };
+    (nanos > 0).then_some(Outcome {
+        ops,
+        nanos,
+        cpu_nanos,
+        latency,
+    })
 }
 
 fn jobs(cfg: &Config, have_xs_server: bool) -> Vec<Vec<Job>> {
@@ -852,6 +869,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
                             if let Some(cpu) = o.cpu_nanos.filter(|_| o.ops > 0) {
                                 results.add_cpu(key.clone(), cpu as f64 / o.ops as f64);
                             }
+                            if let Some((p50, p99)) = o.latency {
+                                results.add_latency(key.clone(), p50 as f64, p99 as f64);
+                            }
                             results.add(key, o.ops as f64 * 1e9 / o.nanos as f64)
                         }
                         Err(e) => {
@@ -907,5 +927,33 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{} measurement(s) failed", failures.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_lines() {
+        // (line, ops, nanos, cpu, latency); None: rejected.
+        type Parsed = (u64, u64, Option<u64>, Option<(u64, u64)>);
+        let table: [(&str, Option<Parsed>); 8] = [
+            ("10 2000\n", Some((10, 2000, None, None))),
+            ("10 2000 900\n", Some((10, 2000, Some(900), None))),
+            (
+                "10 2000 900 150 400\n",
+                Some((10, 2000, Some(900), Some((150, 400)))),
+            ),
+            ("10 2000 900 150\n", None),
+            ("10 0 900\n", None),
+            ("10\n", None),
+            ("10 2000 900 150 400 7\n", None),
+            ("10 2000 x\n", None),
+        ];
+        for (line, want) in table {
+            let got = parse_line(line).map(|o| (o.ops, o.nanos, o.cpu_nanos, o.latency));
+            assert_eq!(got, want, "{line:?}");
+        }
     }
 }

@@ -14,7 +14,9 @@
 //! twice, so that instruction counts under callgrind are the client's alone.
 //! WARMUP operations are done first, untimed. Connecting is never timed.
 //! The third number printed is the CPU time (user + system, all threads) the
-//! process spent in the timed part, from `CLOCK_PROCESS_CPUTIME_ID`.
+//! process spent in the timed part, from `CLOCK_PROCESS_CPUTIME_ID`. A
+//! `secs` run of a client that records latencies (see [`crate::latency`])
+//! prints two more: the p50 and p99 nanoseconds of one operation.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -22,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use xs_client::{Client, Store};
 use xs_wire::{decode, Ids, Op, Path, Request, Status};
+
+use crate::latency::{Percentiles, Recorder};
 
 /// The node the read workloads read.
 pub const READ_PATH: &str = "/bench/seq/key";
@@ -83,8 +87,40 @@ impl Limit {
 
 type Res<T> = Result<T, String>;
 
-/// What a timed run did: operations, wall nanoseconds, CPU nanoseconds.
-pub type Timing = (u64, u64, u64);
+/// What a timed run did.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Operations done.
+    pub ops: u64,
+    /// Wall nanoseconds they took.
+    pub wall_ns: u64,
+    /// CPU nanoseconds of the process meanwhile (all threads).
+    pub cpu_ns: u64,
+    /// Per-operation latency (runs limited by time only).
+    pub latency: Option<Percentiles>,
+}
+
+impl Timing {
+    /// A run without latencies.
+    pub fn new(ops: u64, wall_ns: u64, cpu_ns: u64) -> Timing {
+        Timing {
+            ops,
+            wall_ns,
+            cpu_ns,
+            latency: None,
+        }
+    }
+
+    /// The line `xs-bench run` prints: `OPS NANOSECONDS CPU_NANOSECONDS`,
+    /// then `P50_NANOSECONDS P99_NANOSECONDS` if latencies were recorded.
+    pub fn line(&self) -> String {
+        let mut s = format!("{} {} {}", self.ops, self.wall_ns, self.cpu_ns);
+        if let Some(p) = self.latency {
+            s += &format!(" {} {}", p.p50, p.p99);
+        }
+        s
+    }
+}
 
 /// CPU time of this process (all threads, user + system), in nanoseconds.
 pub fn cpu_now_ns() -> u64 {
@@ -106,21 +142,26 @@ fn err(what: &str) -> impl Fn(xs_client::Error) -> String + '_ {
 }
 
 /// Runs `op` (which reports how many operations it did) `warmup` times
-/// untimed, then under `limit`.
+/// untimed, then under `limit`. Under a time limit the latency of every
+/// call of `op` is recorded too (the clock read that decides when to stop
+/// is its end); under an operation limit nothing is added to the loop.
 pub fn timed(limit: Limit, warmup: u64, mut op: impl FnMut() -> Res<u64>) -> Res<Timing> {
     let mut warm = 0;
     while warm < warmup {
         warm += op()?;
     }
+    // Allocated before the clock starts.
+    let mut latencies = Recorder::for_limit(limit);
     let cpu = cpu_now_ns();
     let start = Instant::now();
     let mut ops = 0u64;
     match limit {
         Limit::Secs(s) => {
             let limit = Duration::from_secs_f64(s.max(0.0));
+            let mut last = start;
             loop {
                 ops += op()?;
-                if start.elapsed() >= limit {
+                if latencies.lap(start, &mut last, limit) {
                     break;
                 }
             }
@@ -132,7 +173,9 @@ pub fn timed(limit: Limit, warmup: u64, mut op: impl FnMut() -> Res<u64>) -> Res
         }
     }
     let wall = start.elapsed().as_nanos() as u64;
-    Ok((ops, wall, cpu_now_ns().saturating_sub(cpu)))
+    let mut t = Timing::new(ops, wall, cpu_now_ns().saturating_sub(cpu));
+    t.latency = latencies.finish();
+    Ok(t)
 }
 
 fn socket_path() -> Res<String> {
@@ -332,7 +375,7 @@ impl LoadGen {
                     let elapsed = start.elapsed();
                     if elapsed >= d {
                         let used = cpu_now_ns().saturating_sub(cpu);
-                        result = Some((done, elapsed.as_nanos() as u64, used));
+                        result = Some(Timing::new(done, elapsed.as_nanos() as u64, used));
                     }
                 }
             }
@@ -349,7 +392,7 @@ impl LoadGen {
         }
         Ok(result.unwrap_or_else(|| {
             let wall = start.elapsed().as_nanos() as u64;
-            (done, wall, cpu_now_ns().saturating_sub(cpu))
+            Timing::new(done, wall, cpu_now_ns().saturating_sub(cpu))
         }))
     }
 }
