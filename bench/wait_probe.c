@@ -16,6 +16,14 @@
  * Prints "MODE ops/s us/op". Used for docs/benchmarks.md, section "Why
  * waiting for readiness costs across CPUs".
  *
+ * FP_CODE=K and FP_DATA=D (environment, at most 512 each) add work between
+ * round trips: K calls to functions that each sit alone in a 64-byte code
+ * line, and a touch of D distinct 64-byte data lines. It costs a few
+ * instructions per line; what it measures is how much a client's footprint
+ * (the distinct lines it runs and touches per request) costs once the daemon
+ * and the kernel have run in between (docs/benchmarks.md, section "Pinned:
+ * what a client's code footprint costs").
+ *
  *   cc -O2 -o wait_probe bench/wait_probe.c
  *   XENSTORED_PATH=/run/xenstored/socket ./wait_probe MODE N
  */
@@ -46,8 +54,43 @@ static double seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* FP_CODE: 512 functions, each in a 64-byte line of its own (names f000 to
+ * f777, octal). */
+#define FN(n) \
+    __attribute__((noinline, aligned(64))) static unsigned f##n(unsigned x) { return x * 2654435761u + 0##n; }
+#define FN8(n) FN(n##0) FN(n##1) FN(n##2) FN(n##3) FN(n##4) FN(n##5) FN(n##6) FN(n##7)
+#define FN64(n) FN8(n##0) FN8(n##1) FN8(n##2) FN8(n##3) FN8(n##4) FN8(n##5) FN8(n##6) FN8(n##7)
+FN64(0) FN64(1) FN64(2) FN64(3) FN64(4) FN64(5) FN64(6) FN64(7)
+#define REF(n) f##n,
+#define REF8(n) REF(n##0) REF(n##1) REF(n##2) REF(n##3) REF(n##4) REF(n##5) REF(n##6) REF(n##7)
+#define REF64(n) REF8(n##0) REF8(n##1) REF8(n##2) REF8(n##3) REF8(n##4) REF8(n##5) REF8(n##6) REF8(n##7)
+#define FP_MAX 512
+static unsigned (*const footprint_code[FP_MAX])(unsigned) = {
+    REF64(0) REF64(1) REF64(2) REF64(3) REF64(4) REF64(5) REF64(6) REF64(7)};
+static unsigned char footprint_data[FP_MAX * 64];
+
+static unsigned footprint(int code_lines, int data_lines, unsigned x)
+{
+    for (int i = 0; i < code_lines; i++)
+        x = footprint_code[i](x);
+    for (int i = 0; i < data_lines; i++) {
+        footprint_data[i * 64] += (unsigned char)x;
+        x += footprint_data[i * 64 + 8];
+    }
+    return x;
+}
+
+static int env_lines(const char *name)
+{
+    const char *v = getenv(name);
+    int n = v ? atoi(v) : 0;
+    return n < 0 ? 0 : n > FP_MAX ? FP_MAX : n;
+}
+
 int main(int argc, char **argv)
 {
+    int code_lines = env_lines("FP_CODE"), data_lines = env_lines("FP_DATA");
+    unsigned sink = 0;
     if (argc != 3) {
         fprintf(stderr, "usage: wait_probe block|block-timeo|epoll|poll|epoll-out|spin N\n");
         return 2;
@@ -99,6 +142,7 @@ int main(int argc, char **argv)
 
     double start = seconds();
     for (long i = 0; i < n; i++) {
+        sink = footprint(code_lines, data_lines, sink);
         h.req_id = (uint32_t)i + 1;
         memcpy(request, &h, sizeof h);
         if (send(fd, request, sizeof request, MSG_NOSIGNAL) != (ssize_t)sizeof request) {
@@ -144,6 +188,7 @@ int main(int argc, char **argv)
         }
     }
     double elapsed = seconds() - start;
-    printf("%-12s %8.0f ops/s %7.2f us\n", mode, (double)n / elapsed, elapsed / (double)n * 1e6);
+    printf("%-12s %8.0f ops/s %7.2f us%s\n", mode, (double)n / elapsed, elapsed / (double)n * 1e6,
+           sink == 1 ? " " : "");
     return 0;
 }
