@@ -471,18 +471,19 @@ impl<W: Clone> Core<W> {
 
     fn handle_reply(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
         let h = frame.header;
-        let unanswered = |e: &Entry<W>| !matches!(e.state, State::Answered(_));
-        let req_id = match self.requests.entries.get(&h.req_id) {
-            Some(e) if unanswered(e) => h.req_id,
-            // The xenbus device answers WATCH with req_id 0 (a kernel bug):
-            // the daemon answers in order, so it is the oldest WATCH's.
-            _ if h.req_id == 0 && h.op == Op::Watch => self
+        // Request ids are never 0. The xenbus device answers WATCH with
+        // req_id 0 (a kernel bug): the daemon answers in order, so it is
+        // the oldest WATCH's.
+        let req_id = match h.req_id {
+            0 if h.op == Op::Watch => self
                 .requests
                 .oldest_watch()
                 .ok_or_else(|| Error::unexpected(Problem::WatchReplyWithoutWatch, Some(h)))?,
-            _ => return Err(Error::unexpected(Problem::UnknownRequestId, Some(h))),
+            id => id,
         };
-        let Some(e) = self.requests.entries.get_mut(&req_id) else {
+        let Some(e) = (self.requests.entries.get_mut(&req_id))
+            .filter(|e| !matches!(e.state, State::Answered(_)))
+        else {
             return Err(Error::unexpected(Problem::UnknownRequestId, Some(h)));
         };
         if h.op != e.op && h.op != Op::Error {
