@@ -50,6 +50,7 @@
 //! task waits on the client. A client made before its daemon is up starts
 //! the same way, with no connection ([`Core::start_unconnected`]).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -276,6 +277,15 @@ fn same_task(a: &Waker, b: &Waker) -> bool {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock leaves consistent state here; go on.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether nothing waits on the connection for now (no request for its
+/// reply, no watch for events), so that a read may stop short of "would
+/// block": an end of file that came with the bytes read is then found by
+/// the next use. Only asked when few requests are tracked (cheap to tell).
+fn quiet(core: &Core<Caller>) -> bool {
+    const FEW: usize = 4;
+    core.registration_count() == 0 && core.tracked() <= FEW && core.in_flight() == 0
 }
 
 /// Wakes `wakers` (emptying the list, keeping its allocation), but those
@@ -860,12 +870,18 @@ impl<R: Runtime> Conn<R> {
     ) -> (bool, bool) {
         // One lock for the frames of one drain (bounded by the read
         // buffer), not one per frame: the other workers' tasks take it too.
-        let mut st = lock(&self.state);
-        let outcome = rx.recv(|frame| {
-            // A rejected frame kills the connection inside the core,
-            // waking every waiter.
-            let _ = st.core.handle_frame(&frame);
-        });
+        let st = RefCell::new(lock(&self.state));
+        let outcome = rx.recv_until(
+            |frame| {
+                // A rejected frame kills the connection inside the core,
+                // waking every waiter.
+                let _ = st.borrow_mut().core.handle_frame(&frame);
+            },
+            // Once the socket is empty and nothing waits, not the read
+            // that would find it so (a system call per request).
+            || quiet(&st.borrow().core),
+        );
+        let mut st = st.into_inner();
         st.core.take_woken(woken);
         if st.core.poll_transmit().is_some() {
             self.flush_locked(&mut st);
