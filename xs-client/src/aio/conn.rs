@@ -21,6 +21,33 @@
 //! wake-up per waiting participant per readiness event, the price of
 //! needing no task of our own.
 //!
+//! # What a request costs
+//!
+//! A lone task reading in a loop is the case to keep cheap (it competes
+//! with the sync client): per request one `send`, one reactor wait and one
+//! `recv`, and no work that a turn of the driver does not need:
+//!
+//! - The reactor and the deadline timer are polled again only once they
+//!   have fired: "not ready" means the waker will be woken (the `Future`
+//!   contract), so the driver remembers that each is armed
+//!   (`Reader::read_armed`, `Timed::armed`) until the connection's waker
+//!   (for the reactor) or the timer's own ([`TimerFired`]) says otherwise.
+//!   The time is looked at only when that timer fires.
+//! - A reader does not wake itself for the replies it reads: the core
+//!   keeps each participant's waker with the participant's seat id
+//!   ([`Caller`]), and the reader skips its own (not by `will_wake`, which
+//!   a runtime may fail for clones of one waker: tokio's `block_on`, which
+//!   then polled the task twice per request).
+//! - A read stops at a short read when nothing waits for more (no request
+//!   for its reply, no watch): the read that would find the socket empty
+//!   was a system call per request. An end of file that came with the
+//!   reply is then found by the next use.
+//! - On tokio the fd is registered for readability only: registered for
+//!   writability too, the edge-triggered reactor would wake the runtime
+//!   each time the daemon takes a request (on one CPU shared with the
+//!   daemon, a second context switch per request). A duplicate fd is
+//!   registered for writability only while a write waits for room.
+//!
 //! # Writing
 //!
 //! Whoever queues a request writes it at once, without waiting: the bytes
