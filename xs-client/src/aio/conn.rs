@@ -41,7 +41,8 @@
 //! - A read stops at a short read when nothing waits for more (no request
 //!   for its reply, no watch): the read that would find the socket empty
 //!   was a system call per request. An end of file that came with the
-//!   reply is then found by the next use.
+//!   reply is then found by the next use (which fails as it would have);
+//!   a reconnecting client reads on, to reconnect before that use.
 //! - On tokio the fd is registered for readability only: registered for
 //!   writability too, the edge-triggered reactor would wake the runtime
 //!   each time the daemon takes a request (on one CPU shared with the
@@ -905,8 +906,11 @@ impl<R: Runtime> Conn<R> {
                 let _ = st.borrow_mut().core.handle_frame(&frame);
             },
             // Once the socket is empty and nothing waits, not the read
-            // that would find it so (a system call per request).
-            || quiet(&st.borrow().core),
+            // that would find it so (a system call per request). Not when
+            // reconnecting: an end of file that came with the reply must
+            // be seen now, or the next request would be written into the
+            // dead connection (and a write then fail as maybe applied).
+            || self.reconnect.is_none() && quiet(&st.borrow().core),
         );
         let mut st = st.into_inner();
         st.core.take_woken(woken);
