@@ -1296,7 +1296,7 @@ fn take_output(core: &mut Core<Signal>, bytes: &mut Vec<u8>) {
 }
 
 /// Whether `bytes` hold exactly one frame (by its header's length).
-fn is_one_frame(bytes: &[u8]) -> bool {
+pub(crate) fn is_one_frame(bytes: &[u8]) -> bool {
     bytes
         .first_chunk::<{ xs_wire::HEADER_SIZE }>()
         .is_some_and(|h| {

@@ -170,6 +170,15 @@ impl<H: Reads> Link<H> {
         self.guarded(|fd, halves| halves.rx_mut().recv(fd, on_frame))
     }
 
+    #[inline]
+    pub(crate) fn recv_until(
+        &mut self,
+        on_frame: impl FnMut(Frame<'_>),
+        enough: impl FnMut() -> bool,
+    ) -> Result<(), TransportError> {
+        self.guarded(|fd, halves| halves.rx_mut().recv_until(fd, on_frame, enough))
+    }
+
     pub(crate) fn recv_wait(
         &mut self,
         timeout: std::time::Duration,

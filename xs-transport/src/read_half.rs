@@ -72,6 +72,33 @@ impl ReadHalf {
             .read_with(|buf| fd.read_nonblocking(buf), on_frame)
     }
 
+    /// [`ReadHalf::recv`], but on a socket a read that comes back short
+    /// (the socket held nothing more just then) ends the call, without the
+    /// read to "would block", once `enough()` says so.
+    #[inline]
+    pub(crate) fn recv_until(
+        &mut self,
+        fd: &Fd,
+        on_frame: impl FnMut(Frame<'_>),
+        mut enough: impl FnMut() -> bool,
+    ) -> Result<(), TransportError> {
+        if !fd.is_socket() || self.device.is_some() {
+            return self.recv(fd, on_frame);
+        }
+        self.unread = false;
+        let mut short = false;
+        let read = |buf: &mut [u8]| {
+            // Frames of the last read were delivered: enough()'s moment.
+            if short && enough() {
+                return Ok(None);
+            }
+            let n = fd.read_nonblocking(buf)?;
+            short = n.is_some_and(|n| n < buf.len());
+            Ok(n)
+        };
+        self.reader.read_with(read, on_frame)
+    }
+
     /// Waits at most `timeout` for frames and delivers them, stopping once
     /// at least one has come (no read to "would block"): whether any came.
     /// On the device, which is not read this way, reads what is there.

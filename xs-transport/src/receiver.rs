@@ -83,6 +83,38 @@ impl FrameReceiver {
         self.link.recv(on_frame)
     }
 
+    /// Like [`recv`](FrameReceiver::recv), but on a socket a read that
+    /// comes back short (the socket held no more bytes just then) ends the
+    /// call once `enough()` (asked after that read's frames are delivered)
+    /// says so, saving the read that would find nothing. Edge-triggered
+    /// readiness (mio's) still announces every byte that comes later, but
+    /// not an end of file or hang-up that came with the bytes read: say
+    /// `enough` only when nothing waits on the connection for now (the next
+    /// read or write finds the end). On the device it is `recv`.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use xs_transport::Connection;
+    /// use xs_wire::{Header, Op};
+    ///
+    /// let (ours, mut daemon) = UnixStream::pair()?;
+    /// let (mut rx, _tx) = Connection::from_unix_stream(ours)?.split()?;
+    /// daemon.write_all(&Header { op: Op::Write, req_id: 3, tx_id: 0, len: 3 }.to_bytes())?;
+    /// daemon.write_all(b"OK\0")?;
+    /// let mut ids = Vec::new();
+    /// rx.recv_until(|f| ids.push(f.header.req_id), || true)?; // one read
+    /// assert_eq!(ids, [3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_until(
+        &mut self,
+        on_frame: impl FnMut(Frame<'_>),
+        enough: impl FnMut() -> bool,
+    ) -> Result<(), TransportError> {
+        self.link.recv_until(on_frame, enough)
+    }
+
     /// Waits in a blocking `recv` for at most `timeout` (at least 1 µs)
     /// and delivers the frames that came, stopping once at least one has:
     /// whether any came. It does not read on until the socket would block,

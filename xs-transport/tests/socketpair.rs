@@ -593,3 +593,52 @@ fn recv_wait_waits_for_a_frame_then_stops_without_draining() {
     // (else one that skips its poll for it would spin on the error).
     assert!(!rx.may_have_unread());
 }
+
+#[test]
+fn recv_until_stops_after_a_short_read_when_told_so() {
+    // A frame with the end right behind it.
+    let closed_after_a_frame = || {
+        let (ours, mut daemon) = UnixStream::pair().unwrap();
+        daemon.write_all(&frame(Op::Read, 7, 0, b"a")).unwrap();
+        Connection::from_unix_stream(ours)
+            .unwrap()
+            .split()
+            .unwrap()
+            .0
+    };
+    // `recv` reads on and finds the end.
+    let mut rx = closed_after_a_frame();
+    assert!(matches!(rx.recv(|_| {}), Err(TransportError::Closed)));
+    // Enough after the short read: the frame now, the end next time.
+    let mut rx = closed_after_a_frame();
+    let (mut got, mut asked) = (Vec::new(), 0);
+    let enough = || {
+        asked += 1;
+        true
+    };
+    rx.recv_until(|f| got.push(f.header.req_id), enough)
+        .unwrap();
+    assert_eq!((got, asked), (vec![7], 1));
+    assert!(matches!(
+        rx.recv_until(|_| {}, || true),
+        Err(TransportError::Closed)
+    ));
+    // Not enough: on to "would block" and the end.
+    let mut rx = closed_after_a_frame();
+    let mut got = Vec::new();
+    let err = rx.recv_until(|f| got.push(f.header.req_id), || false);
+    assert!(matches!(err, Err(TransportError::Closed)) && got == [7]);
+    // Half a frame stays buffered until the rest comes.
+    let (ours, mut daemon) = UnixStream::pair().unwrap();
+    let (mut rx, _tx) = Connection::from_unix_stream(ours).unwrap().split().unwrap();
+    let f = frame(Op::Read, 2, 0, b"value");
+    let mut got = Vec::new();
+    daemon.write_all(&f[..7]).unwrap();
+    rx.recv_until(|f| got.push(f.header.req_id), || true)
+        .unwrap();
+    assert!(got.is_empty());
+    daemon.write_all(&f[7..]).unwrap();
+    rx.recv_until(|f| got.push(f.header.req_id), || true)
+        .unwrap();
+    assert_eq!(got, [2]);
+}

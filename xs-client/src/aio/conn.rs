@@ -21,6 +21,34 @@
 //! wake-up per waiting participant per readiness event, the price of
 //! needing no task of our own.
 //!
+//! # What a request costs
+//!
+//! A lone task reading in a loop is the case to keep cheap (it competes
+//! with the sync client): per request one `send`, one reactor wait and one
+//! `recv`, and no work that a turn of the driver does not need:
+//!
+//! - The reactor and the deadline timer are polled again only once they
+//!   have fired: "not ready" means the waker will be woken (the `Future`
+//!   contract), so the driver remembers that each is armed
+//!   (`Reader::read_armed`, `Timed::armed`) until the connection's waker
+//!   (for the reactor) or the timer's own ([`TimerFired`]) says otherwise.
+//!   The time is looked at only when that timer fires.
+//! - A reader does not wake itself for the replies it reads: the core
+//!   keeps each participant's waker with the participant's seat id
+//!   ([`Caller`]), and the reader skips its own (not by `will_wake`, which
+//!   a runtime may fail for clones of one waker: tokio's `block_on`, which
+//!   then polled the task twice per request).
+//! - A read stops at a short read when nothing waits for more (no request
+//!   for its reply, no watch): the read that would find the socket empty
+//!   was a system call per request. An end of file that came with the
+//!   reply is then found by the next use (which fails as it would have);
+//!   a reconnecting client reads on, to reconnect before that use.
+//! - On tokio the fd is registered for readability only: registered for
+//!   writability too, the edge-triggered reactor would wake the runtime
+//!   each time the daemon takes a request (on one CPU shared with the
+//!   daemon, a second context switch per request). A duplicate fd is
+//!   registered for writability only while a write waits for room.
+//!
 //! # Writing
 //!
 //! Whoever queues a request writes it at once, without waiting: the bytes
@@ -50,9 +78,11 @@
 //! task waits on the client. A client made before its daemon is up starts
 //! the same way, with no connection ([`Core::start_unconnected`]).
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use xs_transport::{
@@ -64,7 +94,7 @@ use crate::aio::Runtime;
 use crate::client::connect_error;
 use crate::proto::{Core, Deadline, Response};
 use crate::reconnect::Attempts;
-use crate::router::{receive_error, transport_error, Tx};
+use crate::router::{is_one_frame, receive_error, transport_error, Tx};
 use crate::{Error, Reconnect};
 
 /// How long the driver waits before retrying a device write that would
@@ -80,6 +110,8 @@ pub(crate) struct Conn<R: Runtime> {
     /// Every waiting participant, woken by the reactor through `waker`.
     waiting: Arc<Waiting>,
     waker: Waker,
+    /// The deadline timer's waker ([`TimerFired`]).
+    timer_waker: Waker,
     kind: TransportKind,
     peer: String,
     timeout: Option<Duration>,
@@ -89,10 +121,9 @@ pub(crate) struct Conn<R: Runtime> {
 }
 
 struct State {
-    core: Core<Waker>,
+    core: Core<Caller>,
     /// The sending half; `None` while there is no connection.
     sender: Option<FrameSender>,
-    woken: Vec<Waker>,
     /// While there is no connection: the attempts at a new one.
     attempts: Option<Attempts>,
     /// The attempts that made the current connection, if a reconnection
@@ -107,21 +138,39 @@ struct Reader<R: Runtime> {
     /// The receiving half and its fd registered with the reactor; `None`
     /// while there is no connection.
     link: Option<(FrameReceiver, R::Io)>,
+    /// The reactor holds the connection's waker for readability: polled
+    /// "not ready" and not woken since, so polling again would only
+    /// register the same waker again.
+    read_armed: bool,
     /// The earliest deadline's timer.
     timer: Option<Timed<R::Timer>>,
     /// The retry of a device write that would block.
     retry: Option<R::Timer>,
     /// The pause before the next attempt at a new connection.
     backoff: Option<Timed<R::Timer>>,
+    /// The wakers a read names, woken once the state lock is dropped
+    /// (kept for its allocation).
+    woken: Vec<Caller>,
 }
 
-/// A timer and the instant it is set to. It is polled on every turn of
-/// the driver: a runtime may answer "not ready" without registering the
-/// waker (tokio, once a task has spent its budget), so a timer polled once
-/// is not known to be armed.
+impl<R: Runtime> Reader<R> {
+    /// A new connection's receiving half (or none): not yet armed.
+    fn set_link(&mut self, link: Option<(FrameReceiver, R::Io)>) {
+        self.link = link;
+        self.read_armed = false;
+    }
+}
+
+/// A timer and the instant it is set to.
 struct Timed<T> {
     at: Instant,
     timer: T,
+    /// Polled "not ready" since it was set, with a waker that says when
+    /// it fires ([`TimerFired`]): it need not be polled again until then.
+    /// By the `Future` contract, "not ready" means the waker will be woken
+    /// (also when a runtime refuses to poll a task that spent its budget:
+    /// tokio then wakes it at once).
+    armed: bool,
 }
 
 /// What one turn of the driver's reading and writing came to.
@@ -132,20 +181,39 @@ enum Step {
     Read,
     /// The connection is dead.
     Dead,
-    /// Nothing to do until the reactor or a timer fires.
-    Idle,
+    /// Nothing to do until the reactor or a timer fires; the earliest
+    /// deadline, as last seen.
+    Idle(Option<Instant>),
 }
 
 /// The participants waiting: id, waker, and whether it is a monitor.
 #[derive(Default)]
 struct Waiting {
     list: Mutex<Vec<(u64, Waker, bool)>>,
-    next: std::sync::atomic::AtomicU64,
+    next: AtomicU64,
     /// The reactor or the timer fired and nobody has read since.
-    unread: std::sync::atomic::AtomicBool,
+    unread: AtomicBool,
+    /// The deadline timer fired and nobody has polled it since.
+    timer_fired: AtomicBool,
 }
 
-impl std::task::Wake for Waiting {
+/// The deadline timer's waker: marks the timer fired, then wakes as the
+/// reactor does. Until it fires, the driver knows the timer armed and
+/// does not poll it on every turn.
+struct TimerFired(Arc<Waiting>);
+
+impl Wake for TimerFired {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.timer_fired.store(true, SeqCst);
+        self.0.wake_by_ref();
+    }
+}
+
+impl Wake for Waiting {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -155,37 +223,83 @@ impl std::task::Wake for Waiting {
     /// so it cannot be the only one woken; a request future is either
     /// polled when woken or dropped, which passes the turn on).
     fn wake_by_ref(self: &Arc<Self>) {
-        self.unread.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.unread.store(true, SeqCst);
         // Woken outside the lock; no allocation unless monitors wait.
-        let (request, monitors) = {
-            let list = lock(&self.list);
-            let request = list.iter().find(|(_, _, m)| !m).map(|(_, w, _)| w.clone());
-            let monitors: Vec<Waker> = match list.iter().any(|(_, _, m)| *m) {
-                true => list.iter().filter(|e| e.2).map(|e| e.1.clone()).collect(),
-                false => Vec::new(),
-            };
-            (request, monitors)
-        };
-        request.into_iter().chain(monitors).for_each(Waker::wake);
+        let mut request = None;
+        let mut monitors = Vec::new();
+        for (_, w, monitor) in lock(&self.list).iter() {
+            match monitor {
+                true => monitors.push(w.clone()),
+                false if request.is_none() => request = Some(w.clone()),
+                false => {}
+            }
+        }
+        request.into_iter().for_each(Waker::wake);
+        monitors.into_iter().for_each(Waker::wake);
     }
 }
 
-/// One participant's place among the waiting (id 0: not waiting).
+/// A participant's waker as the core keeps it, with the participant's
+/// seat id (0: none yet), by which a reader tells its own wake-up (which
+/// it skips: it looks again anyway) from that of another participant of
+/// the same task (a `join`), which it must not skip.
+#[derive(Clone)]
+pub(crate) struct Caller {
+    seat: u64,
+    waker: Waker,
+}
+
+impl Caller {
+    /// Nobody yet: a request queued before its future is first polled.
+    pub(crate) fn none() -> Caller {
+        Caller {
+            seat: 0,
+            waker: Waker::noop().clone(),
+        }
+    }
+
+    fn wake(self) {
+        self.waker.wake();
+    }
+}
+
+/// One participant's place among the waiting.
 #[derive(Default)]
 pub(crate) struct Seat {
+    /// Its id (0: none yet), given with its first waker.
     id: u64,
+    /// On the waiting list.
+    seated: bool,
     /// A monitor's stream rather than a request.
     monitor: bool,
+    /// The waker last given to the core (and, while seated, to the
+    /// waiting list).
+    waker: Option<Waker>,
 }
 
 impl Seat {
     /// A monitor's place.
     pub(crate) fn monitor() -> Seat {
         Seat {
-            id: 0,
             monitor: true,
+            ..Seat::default()
         }
     }
+
+    /// Whether `waker` differs from the one registered (it must then be
+    /// registered again).
+    fn is_new(&self, waker: &Waker) -> bool {
+        self.waker.as_ref().is_none_or(|w| !same_task(w, waker))
+    }
+}
+
+/// Whether two wakers wake the same task: [`Waker::will_wake`], or the
+/// same (non-null) data pointer. `will_wake` also compares the vtables'
+/// addresses, and a runtime may hand out equal vtables at different
+/// addresses: tokio's `block_on` polls with a waker whose clones differ
+/// from it so, which would register the waker again on every poll.
+fn same_task(a: &Waker, b: &Waker) -> bool {
+    a.will_wake(b) || (!a.data().is_null() && a.data() == b.data())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -193,10 +307,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn wake_all(wakers: &mut Vec<Waker>, except: &Waker) {
-    for w in wakers.drain(..) {
-        if !w.will_wake(except) {
-            w.wake();
+/// Whether nothing waits on the connection for now (no request for its
+/// reply, no watch for events), so that a read may stop short of "would
+/// block": an end of file that came with the bytes read is then found by
+/// the next use. Only asked when few requests are tracked (cheap to tell).
+fn quiet(core: &Core<Caller>) -> bool {
+    const FEW: usize = 4;
+    core.registration_count() == 0 && core.tracked() <= FEW && core.in_flight() == 0
+}
+
+/// Wakes `wakers` (emptying the list, keeping its allocation), but those
+/// of seat `me`: the caller itself, which looks again anyway.
+fn wake_all(wakers: &mut Vec<Caller>, me: u64) {
+    for c in wakers.drain(..) {
+        if me == 0 || c.seat != me {
+            c.wake();
         }
     }
 }
@@ -253,7 +378,7 @@ impl<R: Runtime> Conn<R> {
     }
 
     fn build(
-        core: Core<Waker>,
+        core: Core<Caller>,
         link: Option<(FrameReceiver, FrameSender, R::Io)>,
         peer: String,
         reconnect: Option<(Endpoint, Reconnect)>,
@@ -265,22 +390,25 @@ impl<R: Runtime> Conn<R> {
             None => (None, None),
         };
         let waiting = Arc::new(Waiting::default());
+        let timer_waker = Waker::from(Arc::new(TimerFired(Arc::clone(&waiting))));
         Conn {
             state: Mutex::new(State {
                 core,
                 sender,
-                woken: Vec::new(),
                 attempts: None,
                 made_by: None,
                 connected: true,
             }),
             reader: Mutex::new(Reader {
                 link,
+                read_armed: false,
                 timer: None,
                 retry: None,
                 backoff: None,
+                woken: Vec::new(),
             }),
             waker: Waker::from(Arc::clone(&waiting)),
+            timer_waker,
             waiting,
             kind,
             peer,
@@ -323,7 +451,7 @@ impl<R: Runtime> Conn<R> {
     /// Runs `f` on the core (with the time), then writes what it queued.
     pub(crate) fn queue<T>(
         &self,
-        f: impl FnOnce(&mut Core<Waker>, Instant) -> Result<T, Error>,
+        f: impl FnOnce(&mut Core<Caller>, Instant) -> Result<T, Error>,
     ) -> Result<T, Error> {
         if self.forked() {
             return Err(Error::Forked);
@@ -336,10 +464,13 @@ impl<R: Runtime> Conn<R> {
         st.core.handle_timeout(now);
         self.flush_locked(&mut st);
         // E.g. the made-up initial event of a shared watch.
+        if !st.core.has_woken() {
+            return Ok(value);
+        }
         let mut woken = Vec::new();
         st.core.take_woken(&mut woken);
         drop(st);
-        woken.into_iter().for_each(Waker::wake);
+        woken.into_iter().for_each(Caller::wake);
         Ok(value)
     }
 
@@ -360,7 +491,7 @@ impl<R: Runtime> Conn<R> {
         let req_id = self.queue(|core, _| {
             let deadline = limit;
             core.check_transaction(tx.id, tx.epoch)?;
-            core.submit(req, tx.id, deadline, Waker::noop().clone())
+            core.submit(req, tx.id, deadline, Caller::none())
         })?;
         Ok(Reply::new(self, req_id))
     }
@@ -377,7 +508,7 @@ impl<R: Runtime> Conn<R> {
             core.check_transaction(tx.id, tx.epoch)?;
             Ok(reqs
                 .iter()
-                .map(|req| core.submit(req, tx.id, deadline, Waker::noop().clone()))
+                .map(|req| core.submit(req, tx.id, deadline, Caller::none()))
                 .collect::<Vec<_>>())
         });
         match queued {
@@ -394,7 +525,7 @@ impl<R: Runtime> Conn<R> {
         let req_id = self.queue(|core, _| {
             let deadline = None;
             core.check_transaction(tx.id, tx.epoch)?;
-            core.submit_raw(op, payload, tx.id, deadline, Waker::noop().clone())
+            core.submit_raw(op, payload, tx.id, deadline, Caller::none())
         })?;
         Ok(Reply::new(self, req_id))
     }
@@ -404,14 +535,14 @@ impl<R: Runtime> Conn<R> {
     pub(crate) fn send_detached(&self, req: &Request<'_>, tx: Tx) {
         let _ = self.queue(|core, _| {
             core.check_transaction(tx.id, tx.epoch)?;
-            let req_id = core.submit(req, tx.id, None, Waker::noop().clone())?;
+            let req_id = core.submit(req, tx.id, None, Caller::none())?;
             core.detach(req_id);
             Ok(())
         });
     }
 
     /// Runs `f` on the core, under the lock.
-    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Core<Waker>) -> T) -> T {
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Core<Caller>) -> T) -> T {
         f(&mut lock(&self.state).core)
     }
 
@@ -447,10 +578,16 @@ impl<R: Runtime> Conn<R> {
             };
             let n = out.len();
             sent_any = true;
-            // A zero timeout: write what the fd takes now, queue the rest.
-            let sent = sender.send_frames(out, Some(Duration::ZERO));
+            // Written as far as the fd takes it now, the rest queued: one
+            // frame (the usual case) as it is, several checked and
+            // written together (a zero timeout).
+            let sent = match is_one_frame(out) {
+                true => sender.send(out),
+                false => sender.send_frames(out, Some(Duration::ZERO)),
+            };
             st.core.advance_transmit(n);
             match sent {
+                Ok(()) if st.sender.as_ref().is_some_and(|s| s.queued_bytes() > 0) => break true,
                 Ok(()) => {}
                 Err(TransportError::TimedOut { .. }) => break true,
                 Err(e) => {
@@ -472,7 +609,7 @@ impl<R: Runtime> Conn<R> {
         st.attempts = None;
         let mut woken = Vec::new();
         st.core.take_woken(&mut woken);
-        woken.into_iter().for_each(Waker::wake);
+        woken.into_iter().for_each(Caller::wake);
         self.waker.wake_by_ref();
     }
 
@@ -496,7 +633,7 @@ impl<R: Runtime> Conn<R> {
         st.sender = None;
         let mut woken = Vec::new();
         st.core.take_woken(&mut woken);
-        woken.into_iter().for_each(Waker::wake);
+        woken.into_iter().for_each(Caller::wake);
         // Somebody waiting must drive the reconnection.
         self.waker.wake_by_ref();
     }
@@ -505,40 +642,49 @@ impl<R: Runtime> Conn<R> {
         self.lost_locked(&mut lock(&self.state), err);
     }
 
-    /// Polls until `ready` holds for the core (or the connection is dead),
-    /// reading the connection if nobody else is. `register` gives the core
-    /// this participant's waker (for its reply or its events).
-    pub(crate) fn poll_until(
+    /// Polls until `take` gets something from the core (`Some`), or the
+    /// connection is dead (`None`), reading the connection if nobody else
+    /// is. `register` gives the core this participant's waker (for its
+    /// reply or its events).
+    pub(crate) fn poll_until<T>(
         &self,
         seat: &mut Seat,
         cx: &mut Context<'_>,
-        register: &dyn Fn(&mut Core<Waker>, &Waker),
-        ready: &dyn Fn(&Core<Waker>) -> bool,
-    ) -> Poll<()> {
+        register: &dyn Fn(&mut Core<Caller>, Caller),
+        take: &mut dyn FnMut(&mut Core<Caller>) -> Option<T>,
+    ) -> Poll<Option<T>> {
         loop {
+            let new = seat.is_new(cx.waker());
             {
                 let mut st = lock(&self.state);
-                if ready(&st.core) || st.core.is_dead() || self.forked() {
+                let forked = self.forked();
+                let found = if forked { None } else { take(&mut st.core) };
+                if found.is_some() || forked || st.core.is_dead() {
                     drop(st);
                     self.unseat(seat, false);
-                    return Poll::Ready(());
+                    return Poll::Ready(found);
                 }
-                let now = Instant::now();
-                if st.core.poll_timeout().is_some_and(|t| t <= now) {
-                    st.core.handle_timeout(now);
-                    self.wake_woken(&mut st, cx.waker());
-                    continue;
+                if new {
+                    if seat.id == 0 {
+                        seat.id = 1 + self.waiting.next.fetch_add(1, SeqCst);
+                    }
+                    let waker = cx.waker().clone();
+                    let caller = Caller {
+                        seat: seat.id,
+                        waker: waker.clone(),
+                    };
+                    register(&mut st.core, caller);
+                    seat.waker = Some(waker);
                 }
-                register(&mut st.core, cx.waker());
             }
-            self.seat(seat, cx.waker());
+            self.seat(seat, new);
             let mut reader = match self.reader.try_lock() {
                 Ok(reader) => reader,
                 Err(TryLockError::Poisoned(e)) => e.into_inner(),
                 // Someone is reading: it arms the reactor, which wakes us.
                 Err(TryLockError::WouldBlock) => return Poll::Pending,
             };
-            let progressed = self.drive(&mut reader, cx.waker());
+            let progressed = self.drive(&mut reader, seat.id);
             drop(reader);
             if progressed {
                 continue;
@@ -548,11 +694,7 @@ impl<R: Runtime> Conn<R> {
             // Not at once: a runtime that takes back a busy task's turn
             // (tokio's budget) answers "not ready" and wakes us instead,
             // and looping on that would spin until the deadline.
-            let unread = self
-                .waiting
-                .unread
-                .load(std::sync::atomic::Ordering::SeqCst);
-            if unread {
+            if self.waiting.unread.load(SeqCst) {
                 cx.waker().wake_by_ref();
             }
             return Poll::Pending;
@@ -560,13 +702,21 @@ impl<R: Runtime> Conn<R> {
     }
 
     /// Writes, reads and keeps the timers until the reactor and the timers
-    /// are armed (with the connection's waker), making a new connection
-    /// when one is lost and due. Returns whether anything happened that
-    /// waiters must look at.
-    fn drive(&self, reader: &mut Reader<R>, me: &Waker) -> bool {
-        self.waiting
-            .unread
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+    /// are armed (with the connection's wakers), making a new connection
+    /// when one is lost and due, and expiring requests whose deadline
+    /// passed. `me` is the driving participant's own waker, which is not
+    /// woken. Returns whether anything happened that waiters must look at.
+    fn drive(&self, reader: &mut Reader<R>, me: u64) -> bool {
+        // What fired since the last turn must be polled again; what did
+        // not is still armed.
+        if self.waiting.unread.swap(false, SeqCst) {
+            reader.read_armed = false;
+        }
+        if self.waiting.timer_fired.swap(false, SeqCst) {
+            if let Some(t) = reader.timer.as_mut() {
+                t.armed = false;
+            }
+        }
         let mut cx = Context::from_waker(&self.waker);
         let mut progressed = false;
         loop {
@@ -574,24 +724,37 @@ impl<R: Runtime> Conn<R> {
                 progressed = true;
                 continue;
             }
-            if let Some(link) = reader.link.as_mut() {
-                match self.poll_io(link, &mut reader.retry, &mut cx, me) {
+            let Reader {
+                link,
+                read_armed,
+                retry,
+                woken,
+                ..
+            } = &mut *reader;
+            let next = match link.as_mut() {
+                Some(link) => match self.poll_io(link, read_armed, retry, woken, &mut cx, me) {
                     Step::Again => continue,
                     Step::Read => {
                         progressed = true;
                         continue;
                     }
                     Step::Dead => return true,
-                    Step::Idle => {}
-                }
-            }
+                    Step::Idle(next) => next,
+                },
+                None => lock(&self.state).core.poll_timeout(),
+            };
             // Time.
-            let next = lock(&self.state).core.poll_timeout();
             if let Some(at) = next {
                 // The default timeout's deadline moves later with every
                 // request (proto/requests.rs): firing early only costs a
                 // look at the time, moving the timer costs one per request.
-                if poll_timer::<R>(&mut reader.timer, at, true, &mut cx) {
+                let mut cx = Context::from_waker(&self.timer_waker);
+                if poll_timer::<R>(&mut reader.timer, at, true, true, &mut cx) {
+                    let mut st = lock(&self.state);
+                    st.core.handle_timeout(Instant::now());
+                    st.core.take_woken(&mut reader.woken);
+                    drop(st);
+                    wake_all(&mut reader.woken, me);
                     return true;
                 }
             }
@@ -603,13 +766,19 @@ impl<R: Runtime> Conn<R> {
     fn poll_io(
         &self,
         link: &mut (FrameReceiver, R::Io),
+        read_armed: &mut bool,
         retry: &mut Option<R::Timer>,
+        woken: &mut Vec<Caller>,
         cx: &mut Context<'_>,
-        me: &Waker,
+        me: u64,
     ) -> Step {
         let (rx, io) = link;
-        // Output.
-        if self.flush_locked(&mut lock(&self.state)) {
+        // Output (and, under the same lock, the earliest deadline).
+        let (blocked, next) = {
+            let mut st = lock(&self.state);
+            (self.flush_locked(&mut st), st.core.poll_timeout())
+        };
+        if blocked {
             if self.kind == TransportKind::Xenbus {
                 let at = Instant::now() + DEVICE_RETRY;
                 let timer = retry.get_or_insert_with(|| R::timer(at));
@@ -631,19 +800,30 @@ impl<R: Runtime> Conn<R> {
         }
         // Made-up replies from the device arrive without readiness.
         if self.kind == TransportKind::Xenbus && rx.has_pending() {
-            self.read_frames(rx, me);
+            self.read_frames(rx, woken, me);
             return Step::Read;
         }
-        // Input.
-        let mut read = || self.read_frames(rx, me);
+        // Input: armed already, until the reactor wakes the connection.
+        if *read_armed {
+            return Step::Idle(next);
+        }
+        let mut dead = false;
+        let mut read = || {
+            let (drained, now_dead) = self.read_frames(rx, woken, me);
+            dead = now_dead;
+            drained
+        };
         match R::poll_read(io, cx, &mut read) {
-            Poll::Ready(Ok(())) if lock(&self.state).core.is_dead() => Step::Dead,
+            Poll::Ready(Ok(())) if dead => Step::Dead,
             Poll::Ready(Ok(())) => Step::Read,
             Poll::Ready(Err(e)) => {
                 self.fail(Error::disconnected(format!("poll failed: {e}")));
                 Step::Dead
             }
-            Poll::Pending => Step::Idle,
+            Poll::Pending => {
+                *read_armed = true;
+                Step::Idle(next)
+            }
         }
     }
 
@@ -660,9 +840,9 @@ impl<R: Runtime> Conn<R> {
                 return false;
             };
             // The old fd would report its end forever.
-            reader.link = None;
+            reader.set_link(None);
             if next > Instant::now() {
-                if !poll_timer::<R>(&mut reader.backoff, next, false, cx) {
+                if !poll_timer::<R>(&mut reader.backoff, next, false, false, cx) {
                     return false;
                 }
                 reader.backoff = None;
@@ -674,7 +854,7 @@ impl<R: Runtime> Conn<R> {
             let mut st = lock(&self.state);
             match attempt {
                 Ok((rx, sender, io)) => {
-                    reader.link = Some((rx, io));
+                    reader.set_link(Some((rx, io)));
                     st.sender = Some(sender);
                     st.made_by = st.attempts.take();
                     st.connected = true;
@@ -684,7 +864,7 @@ impl<R: Runtime> Conn<R> {
                     let mut woken = Vec::new();
                     st.core.take_woken(&mut woken);
                     drop(st);
-                    woken.into_iter().for_each(Waker::wake);
+                    woken.into_iter().for_each(Caller::wake);
                     return true;
                 }
                 Err(e) => {
@@ -708,60 +888,65 @@ impl<R: Runtime> Conn<R> {
     }
 
     /// Reads until the fd would block, handing every frame to the core
-    /// and waking whom it names (but `me`). Returns whether the fd was
-    /// drained.
-    fn read_frames(&self, rx: &mut FrameReceiver, me: &Waker) -> bool {
-        let mut woken = Vec::new();
+    /// and waking whom it names (but `me`) through `woken`. Returns
+    /// whether the fd was drained, and whether the connection is dead.
+    fn read_frames(
+        &self,
+        rx: &mut FrameReceiver,
+        woken: &mut Vec<Caller>,
+        me: u64,
+    ) -> (bool, bool) {
         // One lock for the frames of one drain (bounded by the read
         // buffer), not one per frame: the other workers' tasks take it too.
-        let mut st = lock(&self.state);
-        let outcome = rx.recv(|frame| {
-            // A rejected frame kills the connection inside the core,
-            // waking every waiter.
-            let _ = st.core.handle_frame(&frame);
-        });
-        st.core.take_woken(&mut woken);
+        let st = RefCell::new(lock(&self.state));
+        let outcome = rx.recv_until(
+            |frame| {
+                // A rejected frame kills the connection inside the core,
+                // waking every waiter.
+                let _ = st.borrow_mut().core.handle_frame(&frame);
+            },
+            // Once the socket is empty and nothing waits, not the read
+            // that would find it so (a system call per request). Not when
+            // reconnecting: an end of file that came with the reply must
+            // be seen now, or the next request would be written into the
+            // dead connection (and a write then fail as maybe applied).
+            || self.reconnect.is_none() && quiet(&st.borrow().core),
+        );
+        let mut st = st.into_inner();
+        st.core.take_woken(woken);
         if st.core.poll_transmit().is_some() {
             self.flush_locked(&mut st);
         }
+        let dead = st.core.is_dead();
         drop(st);
-        wake_all(&mut woken, me);
+        wake_all(woken, me);
         match outcome {
-            Ok(()) => true,
+            Ok(()) => (true, dead),
             Err(e) => {
                 match receive_error(e) {
                     Ok(lost) => self.lost(lost),
                     Err(fatal) => self.fail(fatal),
                 }
-                false
+                (false, lock(&self.state).core.is_dead())
             }
         }
     }
 
-    fn wake_woken(&self, st: &mut State, me: &Waker) {
-        let mut woken = std::mem::take(&mut st.woken);
-        st.core.take_woken(&mut woken);
-        wake_all(&mut woken, me);
-        st.woken = woken;
-    }
-
-    /// Puts a participant among the waiting (or updates its waker).
-    fn seat(&self, seat: &mut Seat, waker: &Waker) {
+    /// Puts a participant among the waiting with its registered waker,
+    /// unless it is there already with that one (`new`: it changed).
+    fn seat(&self, seat: &mut Seat, new: bool) {
+        if seat.seated && !new {
+            return;
+        }
+        let Some(waker) = seat.waker.as_ref() else {
+            return;
+        };
         let mut list = lock(&self.waiting.list);
-        if seat.id == 0 {
-            seat.id = 1 + self
-                .waiting
-                .next
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
         match list.iter_mut().find(|(id, _, _)| *id == seat.id) {
-            Some((_, w, _)) => {
-                if !w.will_wake(waker) {
-                    w.clone_from(waker);
-                }
-            }
+            Some((_, w, _)) => w.clone_from(waker),
             None => list.push((seat.id, waker.clone(), seat.monitor)),
         }
+        seat.seated = true;
     }
 
     /// Takes a participant off the waiting list. One that goes away may
@@ -769,17 +954,13 @@ impl<R: Runtime> Conn<R> {
     /// read since the reactor fired (or with `hand_on`, for a participant
     /// dropped unanswered), the next waiting request is woken in its place.
     pub(crate) fn unseat(&self, seat: &mut Seat, hand_on: bool) {
-        if seat.id == 0 {
+        if !seat.seated {
             return;
         }
         let mut list = lock(&self.waiting.list);
         list.retain(|(id, _, _)| *id != seat.id);
-        seat.id = 0;
-        let unread = self
-            .waiting
-            .unread
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if hand_on || unread {
+        seat.seated = false;
+        if hand_on || self.waiting.unread.load(SeqCst) {
             if let Some((_, w, _)) = list.iter().find(|(_, _, monitor)| !monitor) {
                 w.wake_by_ref();
             }
@@ -788,7 +969,7 @@ impl<R: Runtime> Conn<R> {
 
     /// A participant goes away: `give_up` runs on the core first (e.g.
     /// abandoning its request), and what it queued is written.
-    pub(crate) fn leave(&self, seat: &mut Seat, give_up: impl FnOnce(&mut Core<Waker>)) {
+    pub(crate) fn leave(&self, seat: &mut Seat, give_up: impl FnOnce(&mut Core<Caller>)) {
         self.unseat(seat, true);
         if self.forked() {
             return;
@@ -838,16 +1019,19 @@ impl<R: Runtime> std::future::Future for Reply<'_, R> {
             return Poll::Ready(Err(Error::disconnected("the reply was already taken")));
         }
         let req_id = this.req_id;
-        let register = |core: &mut Core<Waker>, w: &Waker| core.set_waker(req_id, w.clone());
-        let ready = |core: &Core<Waker>| core.is_ready(req_id);
-        if this
+        let register = |core: &mut Core<Caller>, c: Caller| core.set_waker(req_id, c);
+        // `is_ready` first: a cheaper look than `poll_reply`'s.
+        let mut take = |core: &mut Core<Caller>| match core.is_ready(req_id) {
+            true => core.poll_reply(req_id),
+            false => None,
+        };
+        let found = ready!(this
             .conn
-            .poll_until(&mut this.seat, cx, &register, &ready)
-            .is_pending()
-        {
-            return Poll::Pending;
-        }
+            .poll_until(&mut this.seat, cx, &register, &mut take));
         this.done = true;
+        if let Some(reply) = found {
+            return Poll::Ready(reply);
+        }
         if this.conn.forked() {
             return Poll::Ready(Err(Error::Forked));
         }
@@ -858,14 +1042,15 @@ impl<R: Runtime> std::future::Future for Reply<'_, R> {
 
 impl<R: Runtime> Drop for Reply<'_, R> {
     fn drop(&mut self) {
+        if self.done {
+            return; // answered: nothing to give up, and no longer seated
+        }
         let req_id = self.req_id;
-        let (done, detach) = (self.done, self.detach);
-        self.conn
-            .leave(&mut self.seat, |core| match (done, detach) {
-                (true, _) => {}
-                (false, true) => core.detach(req_id),
-                (false, false) => core.abandon(req_id),
-            });
+        let detach = self.detach;
+        self.conn.leave(&mut self.seat, |core| match detach {
+            true => core.detach(req_id),
+            false => core.abandon(req_id),
+        });
     }
 }
 
@@ -876,7 +1061,7 @@ impl<R: Runtime> Drop for Conn<R> {
         let mut woken = Vec::new();
         st.core.take_woken(&mut woken);
         drop(st);
-        woken.into_iter().for_each(Waker::wake);
+        woken.into_iter().for_each(Caller::wake);
     }
 }
 
@@ -902,11 +1087,15 @@ fn open<R: Runtime>(conn: Connection) -> Result<(FrameReceiver, FrameSender, R::
 
 /// Polls the timer in `slot` set to `at` (made, or moved, as needed; with
 /// `early_ok`, only moved earlier: the caller looks at the time when it
-/// fires); whether it fired (it is then cleared).
+/// fires); whether it fired (it is then cleared). With `tracked`, the
+/// waker in `cx` is one that clears [`Timed::armed`] when it fires (the
+/// deadline timer's [`TimerFired`]), so an armed timer left where it was
+/// is not polled again.
 fn poll_timer<R: Runtime>(
     slot: &mut Option<Timed<R::Timer>>,
     at: Instant,
     early_ok: bool,
+    tracked: bool,
     cx: &mut Context<'_>,
 ) -> bool {
     let t = match slot {
@@ -914,17 +1103,23 @@ fn poll_timer<R: Runtime>(
             if at < t.at || (at > t.at && !early_ok) {
                 R::reset(&mut t.timer, at);
                 t.at = at;
+                t.armed = false;
             }
             t
         }
         None => slot.insert(Timed {
             at,
             timer: R::timer(at),
+            armed: false,
         }),
     };
+    if tracked && t.armed {
+        return false;
+    }
     if std::pin::Pin::new(&mut t.timer).poll(cx).is_ready() {
         *slot = None;
         return true;
     }
+    t.armed = tracked;
     false
 }

@@ -2,12 +2,12 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll, Waker};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use xs_wire::{Path, Request};
 
-use crate::aio::conn::Seat;
+use crate::aio::conn::{Caller, Seat};
 use crate::aio::{AsyncClient, Runtime};
 use crate::proto::{Core, MonitorId};
 use crate::{reply, Error, Event, MonitorOptions, Result};
@@ -55,11 +55,7 @@ impl<R: Runtime> AsyncClient<R> {
     /// A monitor with explicit options.
     pub fn monitor_with(&self, options: MonitorOptions) -> AsyncMonitor<R> {
         let id = self.conn.with_core(|core| {
-            core.add_monitor(
-                options.capacity,
-                options.keep_unwatched,
-                Waker::noop().clone(),
-            )
+            core.add_monitor(options.capacity, options.keep_unwatched, Caller::none())
         });
         AsyncMonitor {
             client: self.clone(),
@@ -139,7 +135,7 @@ impl<R: Runtime> AsyncMonitor<R> {
         let conn = &self.client.conn;
         let sent = conn.queue(|core, _| {
             let deadline = None;
-            core.watch(id, path, token, depth, deadline, Waker::noop().clone())
+            core.watch(id, path, token, depth, deadline, Caller::none())
         })?;
         let Some(req_id) = sent else {
             return Ok(()); // another monitor holds the registration
@@ -157,7 +153,7 @@ impl<R: Runtime> AsyncMonitor<R> {
         let conn = &self.client.conn;
         let queued = conn.queue(|core, _| {
             let deadline = None;
-            core.unwatch(id, path, token, deadline, Waker::noop().clone())
+            core.unwatch(id, path, token, deadline, Caller::none())
         });
         let req_id = match queued {
             Ok(Some(req_id)) => req_id,
@@ -211,11 +207,14 @@ impl<R: Runtime> AsyncMonitor<R> {
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event>> {
         let id = self.id;
-        let register = |core: &mut Core<Waker>, w: &Waker| core.set_monitor_waker(id, w.clone());
-        let ready = |core: &Core<Waker>| core.has_event(id);
+        let register = |core: &mut Core<Caller>, c: Caller| core.set_monitor_waker(id, c);
+        let mut take = |core: &mut Core<Caller>| core.poll_event(id);
         loop {
             let conn = &self.client.conn;
-            ready!(conn.poll_until(&mut self.seat, cx, &register, &ready));
+            // An event, or else the connection is dead (or forked).
+            if let Some(item) = ready!(conn.poll_until(&mut self.seat, cx, &register, &mut take)) {
+                return Poll::Ready(item);
+            }
             if !conn.is_connected() && conn.forked() {
                 return Poll::Ready(Err(Error::Forked));
             }
@@ -250,7 +249,7 @@ impl<R: Runtime> Drop for AsyncMonitor<R> {
     fn drop(&mut self) {
         let id = self.id;
         self.client.conn.leave(&mut self.seat, |core| {
-            for req_id in core.remove_monitor(id, None, Waker::noop().clone()) {
+            for req_id in core.remove_monitor(id, None, Caller::none()) {
                 core.detach(req_id);
             }
         });

@@ -19,6 +19,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
@@ -37,6 +38,27 @@ runtime_facade!(Tokio, "tokio");
 #[derive(Debug)]
 pub struct Fd(OwnedFd);
 
+/// The connection's fd, registered with tokio's reactor for readability
+/// only; for writability, a duplicate is registered only while a write
+/// waits for room. Registered for both for good, the (edge-triggered)
+/// reactor would report write space each time the daemon takes a
+/// request, waking the runtime's thread for nothing: on one CPU shared
+/// with the daemon, a second context switch per request.
+#[derive(Debug)]
+pub struct Io {
+    read: AsyncFd<Fd>,
+    write: Mutex<Option<AsyncFd<Fd>>>,
+}
+
+/// Registers `fd` with tokio's reactor for `interest`.
+fn async_fd(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<Fd>> {
+    // The safe constructor, deprecated in favour of an `unsafe` one whose
+    // contract (the fd stays open and the same while registered) holds
+    // here: `Fd` owns its fd, privately, for the AsyncFd's life.
+    #[allow(deprecated)]
+    AsyncFd::with_interest(Fd(fd), interest)
+}
+
 impl AsRawFd for Fd {
     fn as_raw_fd(&self) -> RawFd {
         self.0.as_raw_fd()
@@ -54,25 +76,20 @@ impl std::future::Future for Timer {
 }
 
 impl Runtime for Tokio {
-    type Io = AsyncFd<Fd>;
+    type Io = Io;
     type Timer = Timer;
 
-    fn register(fd: OwnedFd, readable_only: bool) -> io::Result<Self::Io> {
+    /// Readable only, in any case (see [`Io`]).
+    fn register(fd: OwnedFd, _readable_only: bool) -> io::Result<Self::Io> {
         if ::tokio::runtime::Handle::try_current().is_err() {
             return Err(io::Error::other(
                 "no tokio runtime: make the client inside one",
             ));
         }
-        let interest = if readable_only {
-            Interest::READABLE
-        } else {
-            Interest::READABLE | Interest::WRITABLE
-        };
-        // The safe constructor, deprecated in favour of an `unsafe` one
-        // whose contract (the fd stays open and the same while registered)
-        // holds here: `Fd` owns its fd, privately, for the AsyncFd's life.
-        #[allow(deprecated)]
-        AsyncFd::with_interest(Fd(fd), interest)
+        Ok(Io {
+            read: async_fd(fd, Interest::READABLE)?,
+            write: Mutex::new(None),
+        })
     }
 
     fn poll_read(
@@ -80,7 +97,7 @@ impl Runtime for Tokio {
         cx: &mut Context<'_>,
         read: &mut dyn FnMut() -> bool,
     ) -> Poll<io::Result<()>> {
-        let mut guard = ready!(io.poll_read_ready(cx))?;
+        let mut guard = ready!(io.read.poll_read_ready(cx))?;
         if read() {
             guard.clear_ready();
         } else {
@@ -89,16 +106,29 @@ impl Runtime for Tokio {
         Poll::Ready(Ok(()))
     }
 
+    /// Registers a duplicate of the fd for writability on the first call,
+    /// and drops it once `write` has written everything.
     fn poll_write(
         io: &Self::Io,
         cx: &mut Context<'_>,
         write: &mut dyn FnMut() -> bool,
     ) -> Poll<io::Result<()>> {
-        let mut guard = ready!(io.poll_write_ready(cx))?;
+        let mut slot = io.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let registered = match slot.take() {
+            Some(registered) => registered,
+            None => async_fd(io.read.get_ref().0.try_clone()?, Interest::WRITABLE)?,
+        };
+        let mut guard = match registered.poll_write_ready(cx) {
+            Poll::Ready(guard) => guard?,
+            Poll::Pending => {
+                *slot = Some(registered);
+                return Poll::Pending;
+            }
+        };
         if write() {
             guard.clear_ready();
-        } else {
-            guard.retain_ready();
+            drop(guard);
+            *slot = Some(registered);
         }
         Poll::Ready(Ok(()))
     }

@@ -419,6 +419,13 @@ impl<W: Clone> Core<W> {
         self.requests.waiting()
     }
 
+    /// Requests kept track of: waiting, answered and not yet taken, or
+    /// abandoned (a late reply expected). At least [`Core::in_flight`],
+    /// and cheaper to ask.
+    pub fn tracked(&self) -> usize {
+        self.requests.entries.len()
+    }
+
     // ---- output ---------------------------------------------------------
 
     /// The bytes to write now, if any: on a socket all that is queued, on

@@ -318,3 +318,66 @@ pub async fn a_silent_daemon_times_each_request_out_on_its_own_clock<R: Runtime,
     silent.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Writes the socket does not take at once (the daemon reads late, and
+/// answers only once it has them all) wait for room and all go out, whole
+/// and in order: the driver's wait for writability.
+pub async fn writes_wait_for_room_while_the_daemon_does_not_read<R: Runtime, S: Spawn>() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    use xs_wire::{Header, Op, HEADER_SIZE};
+    // 100 frames of 4 KB: more than a socket's buffer holds.
+    const WRITES: usize = 100;
+    let dir = std::env::temp_dir().join(format!("xs-late-{}-{}", std::process::id(), line!()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let late = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut got = Vec::new();
+        for _ in 0..WRITES {
+            let mut header = [0u8; HEADER_SIZE];
+            conn.read_exact(&mut header).unwrap();
+            let h = Header::from_bytes(&header);
+            let mut payload = vec![0; h.len as usize];
+            conn.read_exact(&mut payload).unwrap();
+            assert_eq!(h.op, Op::Write);
+            let path = payload.split(|&b| b == 0).next().unwrap();
+            got.push((h.req_id, String::from_utf8_lossy(path).into_owned()));
+        }
+        for (req_id, _) in &got {
+            let ok = Header {
+                op: Op::Write,
+                req_id: *req_id,
+                tx_id: 0,
+                len: 3,
+            };
+            conn.write_all(&ok.to_bytes()).unwrap();
+            conn.write_all(b"OK\0").unwrap();
+        }
+        got.into_iter().map(|(_, path)| path).collect::<Vec<_>>()
+    });
+    // Stuck writes would wait for the timeout's timer (not 30 s).
+    let c = AsyncClient::<R>::builder()
+        .unix(&socket)
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .unwrap();
+    let value = vec![b'v'; 4000];
+    let paths: Vec<String> = (0..WRITES).map(|i| format!("/late/{i}")).collect();
+    let writes = paths.iter().map(|p| c.write(p, &value)).collect();
+    let start = std::time::Instant::now();
+    for written in super::join_all(writes).await {
+        written.unwrap();
+    }
+    // Not rescued by a timer's wake-up: the daemon reads after 200 ms.
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(late.join().unwrap(), paths);
+    let _ = std::fs::remove_dir_all(&dir);
+}

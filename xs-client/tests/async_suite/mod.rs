@@ -95,6 +95,7 @@ macro_rules! async_tests {
             client::sixty_four_tasks_pipeline_on_one_connection,
             client::connecting_to_nothing_names_the_path,
             client::a_silent_daemon_times_each_request_out_on_its_own_clock,
+            client::writes_wait_for_room_while_the_daemon_does_not_read,
             transactions::writes_in_a_transaction_are_invisible_until_commit,
             transactions::rollback_discards_everything,
             transactions::dropping_an_uncommitted_transaction_aborts_it,
