@@ -1060,7 +1060,7 @@ impl Inner {
             // flooding events must not stall other threads' requests.
             let mut output = false;
             // `done` as seen after the last frame: no second look needed.
-            let mut finished = false;
+            let finished = std::cell::Cell::new(false);
             let mut dispatch = |frame: xs_wire::Frame<'_>| {
                 let mut st = lock(&self.shared);
                 // A rejected frame kills the connection inside the core,
@@ -1073,7 +1073,7 @@ impl Inner {
                 }
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
-                finished = done(&st.core);
+                finished.set(done(&st.core));
                 drop(st);
                 notify(woken);
                 woken.clear();
@@ -1090,6 +1090,7 @@ impl Inner {
                 outcome.map(drop)
             } else {
                 // A blocking wait may have left bytes no edge will announce.
+                let mut polled = false;
                 if !receiver.may_have_unread() {
                     if let Err(e) = poll.poll(events, timeout) {
                         if e.kind() == std::io::ErrorKind::Interrupted {
@@ -1101,8 +1102,23 @@ impl Inner {
                     if !*registered {
                         continue; // only the waker or the time woke us
                     }
+                    polled = true;
                 }
-                let outcome = receiver.recv(&mut dispatch);
+                // A lone reader stops at a short read once its frame is in:
+                // the read that would find the socket empty is a system call
+                // per request. Not when the poll saw the peer's end (no edge
+                // would announce it again) or a reconnection could follow
+                // it: an end that came with the reply is otherwise found by
+                // the next write, or the next poll.
+                let stop_early = lone
+                    && polled
+                    && self.reconnect.is_none()
+                    && !events.iter().any(|e| e.is_read_closed() || e.is_error());
+                let outcome = if stop_early {
+                    receiver.recv_until(&mut dispatch, || finished.get())
+                } else {
+                    receiver.recv(&mut dispatch)
+                };
                 if timed && outcome.is_ok() {
                     policy.record(wait, now, Instant::now());
                 }
@@ -1112,7 +1128,7 @@ impl Inner {
                 self.flush_queued();
             }
             match outcome.map_err(receive_error) {
-                Ok(()) if finished => return,
+                Ok(()) if finished.get() => return,
                 Ok(()) => {}
                 Err(Ok(lost)) => self.lost(lost),
                 Err(Err(fatal)) => self.fail(fatal),
