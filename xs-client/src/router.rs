@@ -948,9 +948,7 @@ impl Inner {
             // The reader passes the time to the core itself.
             if !st.reader_active {
                 st.reader_active = true;
-                drop(st);
-                self.read_until(&ready, until);
-                st = lock(&self.shared);
+                st = self.read_until(st, &ready, until);
                 self.release_reader(&mut st);
                 continue;
             }
@@ -997,22 +995,44 @@ impl Inner {
     }
 
     /// The reader's loop: poll, drain, dispatch, until `done`, `until`,
-    /// shutdown or death.
-    fn read_until(&self, done: &impl Fn(&Core<Signal>) -> bool, until: Option<Instant>) {
-        let mut io = lock(&self.reader);
+    /// shutdown or death. Called holding the state lock (`done` just seen
+    /// false under it, the reader role just taken); returns holding it.
+    fn read_until<'a>(
+        &'a self,
+        st: MutexGuard<'a, Shared>,
+        done: &impl Fn(&Core<Signal>) -> bool,
+        until: Option<Instant>,
+    ) -> MutexGuard<'a, Shared> {
+        // Only the thread that took the reader role (under `st`) locks the
+        // reader, so it is free: taken without letting go of `st`, whose
+        // holder has just seen `done` false.
+        let (mut io, st, checked) = match self.reader.try_lock() {
+            Ok(io) => (io, st, true),
+            Err(std::sync::TryLockError::Poisoned(e)) => (e.into_inner(), st, true),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                drop(st);
+                let io = lock(&self.reader);
+                (io, lock(&self.shared), false)
+            }
+        };
         let io = &mut *io;
+        let mut held = Some(st);
+        let mut checked = checked;
         loop {
             let (timeout, lone, now) = {
-                let mut st = lock(&self.shared);
-                if done(&st.core) || st.core.is_dead() || st.shutdown {
-                    return;
+                let mut st = held.take().unwrap_or_else(|| lock(&self.shared));
+                if !std::mem::take(&mut checked)
+                    && (done(&st.core) || st.core.is_dead() || st.shutdown)
+                {
+                    return st;
                 }
                 let now = Instant::now();
                 if until.is_some_and(|u| u <= now) {
-                    return;
+                    return st;
                 }
                 // Starts the clock of new requests, expires due ones.
                 if self.expire(&mut st, now) {
+                    held = Some(st);
                     continue;
                 }
                 let mut wake_at = earliest_instant(until, st.core.poll_timeout());
@@ -1097,7 +1117,7 @@ impl Inner {
                             continue;
                         }
                         self.fail(Error::disconnected(format!("poll failed: {e}")));
-                        return;
+                        return lock(&self.shared);
                     }
                     if !*registered {
                         continue; // only the waker or the time woke us
@@ -1128,7 +1148,7 @@ impl Inner {
                 self.flush_queued();
             }
             match outcome.map_err(receive_error) {
-                Ok(()) if finished.get() => return,
+                Ok(()) if finished.get() => return lock(&self.shared),
                 Ok(()) => {}
                 Err(Ok(lost)) => self.lost(lost),
                 Err(Err(fatal)) => self.fail(fatal),
@@ -1254,9 +1274,8 @@ impl Inner {
                     .unwrap_or_else(|e| e.into_inner());
             }
             st.reader_active = true;
-            drop(st);
-            self.read_until(&|core: &Core<Signal>| core.registration_count() == 0, None);
-            let mut st = lock(&self.shared);
+            let done = |core: &Core<Signal>| core.registration_count() == 0;
+            let mut st = self.read_until(st, &done, None);
             self.release_reader(&mut st);
         }
     }
