@@ -22,7 +22,7 @@
  * instructions per line; what it measures is how much a client's footprint
  * (the distinct lines it runs and touches per request) costs once the daemon
  * and the kernel have run in between (docs/benchmarks.md, section "Pinned:
- * what a client's code footprint costs").
+ * the gap to the pre-split client, and what a client's code footprint costs").
  *
  *   cc -O2 -o wait_probe bench/wait_probe.c
  *   XENSTORED_PATH=/run/xenstored/socket ./wait_probe MODE N
