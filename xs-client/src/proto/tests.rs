@@ -1603,15 +1603,22 @@ fn a_refused_watch_given_up_still_asks_again_for_those_who_joined_it() {
     assert_eq!(c.watched(m2), [pair("/a", "t")]);
 }
 
-#[test]
-fn a_taken_over_watch_keeps_the_earlier_of_its_deadline_and_the_default() {
-    let timeout = Duration::from_secs(10);
+/// A socket core with the default `timeout`, and a monitor's WATCH of
+/// ("/a", "t") handed out, its clock started at the returned instant.
+fn watch_on_the_wire(timeout: Duration) -> (C, MonitorId, Instant, u32) {
     let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(timeout));
     let m = c.add_monitor(8, false, 1);
     let t0 = Instant::now();
     let w1 = watch(&mut c, m, "/a", "t").unwrap();
     c.handle_timeout(t0);
     transmit(&mut c);
+    (c, m, t0, w1)
+}
+
+#[test]
+fn a_taken_over_watch_keeps_the_earlier_of_its_deadline_and_the_default() {
+    let timeout = Duration::from_secs(10);
+    let (mut c, m, t0, w1) = watch_on_the_wire(timeout);
     c.abandon(w1);
     // Taken over with its own deadline, later than the default timeout.
     let late = Deadline::after(t0, timeout * 3);
@@ -1643,12 +1650,7 @@ fn a_watch_with_another_depth_does_not_take_over() {
 #[test]
 fn a_taken_over_watch_times_out_from_its_new_start() {
     let timeout = Duration::from_secs(10);
-    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(timeout));
-    let m = c.add_monitor(8, false, 1);
-    let t0 = Instant::now();
-    let w1 = watch(&mut c, m, "/a", "t").unwrap();
-    c.handle_timeout(t0);
-    transmit(&mut c);
+    let (mut c, m, t0, w1) = watch_on_the_wire(timeout);
     c.handle_timeout(t0 + timeout);
     assert!(matches!(c.poll_reply(w1), Some(Err(Error::Timeout(_)))));
     // The old clock has run out; the caller who takes it over gets a new one.
