@@ -316,6 +316,18 @@ fn quiet(core: &Core<Caller>) -> bool {
     core.registration_count() == 0 && core.tracked() <= FEW && core.in_flight() == 0
 }
 
+/// The callers the core named (a reply, an event, an error for them), to
+/// wake with [`wake_named`] once the state lock is let go where it can be.
+fn named(core: &mut Core<Caller>) -> Vec<Caller> {
+    let mut woken = Vec::new();
+    core.take_woken(&mut woken);
+    woken
+}
+
+fn wake_named(callers: Vec<Caller>) {
+    callers.into_iter().for_each(Caller::wake);
+}
+
 /// Wakes `wakers` (emptying the list, keeping its allocation), but those
 /// of seat `me`: the caller itself, which looks again anyway.
 fn wake_all(wakers: &mut Vec<Caller>, me: u64) {
@@ -467,10 +479,9 @@ impl<R: Runtime> Conn<R> {
         if !st.core.has_woken() {
             return Ok(value);
         }
-        let mut woken = Vec::new();
-        st.core.take_woken(&mut woken);
+        let woken = named(&mut st.core);
         drop(st);
-        woken.into_iter().for_each(Caller::wake);
+        wake_named(woken);
         Ok(value)
     }
 
@@ -607,9 +618,7 @@ impl<R: Runtime> Conn<R> {
     fn fail_locked(&self, st: &mut State, err: Error) {
         st.core.fail(err);
         st.attempts = None;
-        let mut woken = Vec::new();
-        st.core.take_woken(&mut woken);
-        woken.into_iter().for_each(Caller::wake);
+        wake_named(named(&mut st.core));
         self.waker.wake_by_ref();
     }
 
@@ -631,9 +640,7 @@ impl<R: Runtime> Conn<R> {
         ));
         st.core.connection_lost(err);
         st.sender = None;
-        let mut woken = Vec::new();
-        st.core.take_woken(&mut woken);
-        woken.into_iter().for_each(Caller::wake);
+        wake_named(named(&mut st.core));
         // Somebody waiting must drive the reconnection.
         self.waker.wake_by_ref();
     }
@@ -861,10 +868,9 @@ impl<R: Runtime> Conn<R> {
                     // The watches again, then what waited.
                     st.core.reconnected();
                     self.flush_locked(&mut st);
-                    let mut woken = Vec::new();
-                    st.core.take_woken(&mut woken);
+                    let woken = named(&mut st.core);
                     drop(st);
-                    woken.into_iter().for_each(Caller::wake);
+                    wake_named(woken);
                     return true;
                 }
                 Err(e) => {
@@ -887,9 +893,10 @@ impl<R: Runtime> Conn<R> {
         }
     }
 
-    /// Reads until the fd would block, handing every frame to the core
-    /// and waking whom it names (but `me`) through `woken`. Returns
-    /// whether the fd was drained, and whether the connection is dead.
+    /// Reads until the fd would block (or, when nothing waits, until a
+    /// short read: see [`quiet`]), handing every frame to the core and
+    /// waking whom it names (but `me`) through `woken`. Returns whether
+    /// the fd was drained, and whether the connection is dead.
     fn read_frames(
         &self,
         rx: &mut FrameReceiver,
@@ -1058,10 +1065,9 @@ impl<R: Runtime> Drop for Conn<R> {
     fn drop(&mut self) {
         let mut st = lock(&self.state);
         st.core.fail(Error::disconnected("client closed"));
-        let mut woken = Vec::new();
-        st.core.take_woken(&mut woken);
+        let woken = named(&mut st.core);
         drop(st);
-        woken.into_iter().for_each(Caller::wake);
+        wake_named(woken);
     }
 }
 
