@@ -1006,7 +1006,7 @@ impl Inner {
         // Only the thread that took the reader role (under `st`) locks the
         // reader, so it is free: taken without letting go of `st`, whose
         // holder has just seen `done` false.
-        let (mut io, st, checked) = match self.reader.try_lock() {
+        let (mut io, st, mut checked) = match self.reader.try_lock() {
             Ok(io) => (io, st, true),
             Err(std::sync::TryLockError::Poisoned(e)) => (e.into_inner(), st, true),
             Err(std::sync::TryLockError::WouldBlock) => {
@@ -1017,7 +1017,6 @@ impl Inner {
         };
         let io = &mut *io;
         let mut held = Some(st);
-        let mut checked = checked;
         loop {
             let (timeout, lone, now) = {
                 let mut st = held.take().unwrap_or_else(|| lock(&self.shared));
