@@ -68,6 +68,12 @@ const WAKE: Token = Token(1);
 /// needs to interrupt it, but a shutdown would wait for this at most.
 const LONE_WAIT_SLICE: Duration = Duration::from_millis(100);
 
+/// How long the reader role must stay free, with no caller taking it,
+/// before the background thread reads (while watches exist). A caller that
+/// reads for itself wakes once per reply; a reply read by the background
+/// thread wakes two threads. Events meanwhile wait in the socket.
+const BACKGROUND_GRACE: Duration = Duration::from_millis(1);
+
 /// How long a round trip may take when the client sets no timeout of its
 /// own: long enough for any healthy daemon, short enough that a wedged one
 /// does not wedge its callers forever. [`crate::ClientBuilder::no_timeout`]
@@ -87,6 +93,12 @@ struct Shared {
     core: Core<Signal>,
     /// Someone holds the reader role.
     reader_active: bool,
+    /// How many times a caller (not the background thread) took the
+    /// reader role: the background thread reads only after a quiet
+    /// [`BACKGROUND_GRACE`].
+    caller_reads: u64,
+    /// The background thread sleeps until a watch is registered.
+    background_parked: bool,
     /// Threads sleeping until a reply, an event or the reader role is free.
     sleepers: Vec<Signal>,
     shutdown: bool,
@@ -292,6 +304,8 @@ impl Router {
                     retry: None,
                     made_by: None,
                     reader_active: false,
+                    caller_reads: 0,
+                    background_parked: false,
                     sleepers: Vec::new(),
                     shutdown: false,
                     background: None,
@@ -948,7 +962,8 @@ impl Inner {
             // The reader passes the time to the core itself.
             if !st.reader_active {
                 st.reader_active = true;
-                st = self.read_until(st, &ready, until);
+                st.caller_reads = st.caller_reads.wrapping_add(1);
+                st = self.read_until(st, &|st: &Shared| ready(&st.core), until);
                 self.release_reader(&mut st);
                 continue;
             }
@@ -986,10 +1001,12 @@ impl Inner {
         true
     }
 
+    /// The background thread, unless it waits for a watch, looks again
+    /// within [`BACKGROUND_GRACE`] by itself: no wake-up for it then.
     fn release_reader(&self, st: &mut Shared) {
         st.reader_active = false;
         notify(&st.sleepers);
-        if st.background.is_some() {
+        if st.background_parked && st.core.registration_count() > 0 {
             self.background_signal.notify_all();
         }
     }
@@ -1000,7 +1017,7 @@ impl Inner {
     fn read_until<'a>(
         &'a self,
         st: MutexGuard<'a, Shared>,
-        done: &impl Fn(&Core<Signal>) -> bool,
+        done: &impl Fn(&Shared) -> bool,
         until: Option<Instant>,
     ) -> MutexGuard<'a, Shared> {
         // Only the thread that took the reader role (under `st`) locks the
@@ -1021,7 +1038,7 @@ impl Inner {
             let (timeout, lone, now) = {
                 let mut st = held.take().unwrap_or_else(|| lock(&self.shared));
                 if !std::mem::take(&mut checked)
-                    && (done(&st.core) || st.core.is_dead() || st.shutdown)
+                    && (done(&st) || st.core.is_dead() || st.shutdown)
                 {
                     return st;
                 }
@@ -1092,7 +1109,7 @@ impl Inner {
                 }
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
-                finished.set(done(&st.core));
+                finished.set(done(&st));
                 drop(st);
                 notify(woken);
                 woken.clear();
@@ -1257,25 +1274,42 @@ impl Inner {
         // while they wait; events are only drained later.
     }
 
+    /// Reads while watches exist and no caller reads: after a caller let
+    /// go of the reader role, only once [`BACKGROUND_GRACE`] passed with no
+    /// caller taking it again. It lets go as soon as a caller waits.
     fn background_loop(self: Arc<Self>) {
+        // Not a count `caller_reads` can hold now: the first look waits.
+        let mut seen = None;
         loop {
             let mut st = lock(&self.shared);
             loop {
                 if st.shutdown || st.core.is_dead() {
                     return;
                 }
-                if st.core.registration_count() > 0 && !st.reader_active {
+                if st.core.registration_count() == 0 {
+                    st.background_parked = true;
+                    st = self
+                        .background_signal
+                        .wait(st)
+                        .unwrap_or_else(|e| e.into_inner());
+                    st.background_parked = false;
+                    continue;
+                }
+                if !st.reader_active && seen == Some(st.caller_reads) {
                     break;
                 }
+                seen = Some(st.caller_reads);
                 st = self
                     .background_signal
-                    .wait(st)
-                    .unwrap_or_else(|e| e.into_inner());
+                    .wait_timeout(st, BACKGROUND_GRACE)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
             }
             st.reader_active = true;
-            let done = |core: &Core<Signal>| core.registration_count() == 0;
+            let done = |st: &Shared| st.core.registration_count() == 0 || !st.sleepers.is_empty();
             let mut st = self.read_until(st, &done, None);
             self.release_reader(&mut st);
+            seen = None;
         }
     }
 
