@@ -963,8 +963,13 @@ impl Inner {
             if !st.reader_active {
                 st.reader_active = true;
                 st.caller_reads = st.caller_reads.wrapping_add(1);
-                st = self.read_until(st, &|st: &Shared| ready(&st.core), until);
+                let (guard, ready_seen) =
+                    self.read_until(st, &|st: &Shared| ready(&st.core), until);
+                st = guard;
                 self.release_reader(&mut st);
+                if ready_seen {
+                    return st;
+                }
                 continue;
             }
             let now = Instant::now();
@@ -1013,13 +1018,14 @@ impl Inner {
 
     /// The reader's loop: poll, drain, dispatch, until `done`, `until`,
     /// shutdown or death. Called holding the state lock (`done` just seen
-    /// false under it, the reader role just taken); returns holding it.
+    /// false under it, the reader role just taken); returns holding it,
+    /// and whether it saw `done` (which nobody else can undo).
     fn read_until<'a>(
         &'a self,
         st: MutexGuard<'a, Shared>,
         done: &impl Fn(&Shared) -> bool,
         until: Option<Instant>,
-    ) -> MutexGuard<'a, Shared> {
+    ) -> (MutexGuard<'a, Shared>, bool) {
         // Only the thread that took the reader role (under `st`) locks the
         // reader, so it is free: taken without letting go of `st`, whose
         // holder has just seen `done` false.
@@ -1037,14 +1043,17 @@ impl Inner {
         loop {
             let (timeout, lone, now) = {
                 let mut st = held.take().unwrap_or_else(|| lock(&self.shared));
-                if !std::mem::take(&mut checked)
-                    && (done(&st) || st.core.is_dead() || st.shutdown)
-                {
-                    return st;
+                if !std::mem::take(&mut checked) {
+                    if done(&st) {
+                        return (st, true);
+                    }
+                    if st.core.is_dead() || st.shutdown {
+                        return (st, false);
+                    }
                 }
                 let now = Instant::now();
                 if until.is_some_and(|u| u <= now) {
-                    return st;
+                    return (st, false);
                 }
                 // Starts the clock of new requests, expires due ones.
                 if self.expire(&mut st, now) {
@@ -1105,7 +1114,11 @@ impl Inner {
                 if st.core.has_woken() {
                     st.core.take_woken(woken);
                     ring(&st.pipes, woken);
-                    woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+                    if st.sleepers.is_empty() {
+                        woken.clear();
+                    } else {
+                        woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+                    }
                 }
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
@@ -1133,7 +1146,7 @@ impl Inner {
                             continue;
                         }
                         self.fail(Error::disconnected(format!("poll failed: {e}")));
-                        return lock(&self.shared);
+                        return (lock(&self.shared), false);
                     }
                     if !*registered {
                         continue; // only the waker or the time woke us
@@ -1164,7 +1177,7 @@ impl Inner {
                 self.flush_queued();
             }
             match outcome.map_err(receive_error) {
-                Ok(()) if finished.get() => return lock(&self.shared),
+                Ok(()) if finished.get() => return (lock(&self.shared), true),
                 Ok(()) => {}
                 Err(Ok(lost)) => self.lost(lost),
                 Err(Err(fatal)) => self.fail(fatal),
@@ -1307,7 +1320,7 @@ impl Inner {
             }
             st.reader_active = true;
             let done = |st: &Shared| st.core.registration_count() == 0 || !st.sleepers.is_empty();
-            let mut st = self.read_until(st, &done, None);
+            let (mut st, _) = self.read_until(st, &done, None);
             self.release_reader(&mut st);
             seen = None;
         }
