@@ -1041,7 +1041,7 @@ impl Inner {
         let io = &mut *io;
         let mut held = Some(st);
         loop {
-            let (timeout, lone, now) = {
+            let (wake_at, lone, now) = {
                 let mut st = held.take().unwrap_or_else(|| lock(&self.shared));
                 if !std::mem::take(&mut checked) {
                     if done(&st) {
@@ -1082,11 +1082,7 @@ impl Inner {
                     && st.background.is_none()
                     && st.retry.is_none()
                     && st.core.registration_count() == 0;
-                (
-                    wake_at.map(|at| at.saturating_duration_since(now)),
-                    lone,
-                    now,
-                )
+                (wake_at, lone, now)
             };
             let (wait, timed) = if lone {
                 io.wait.choose()
@@ -1131,7 +1127,13 @@ impl Inner {
                 }
             };
             let outcome = if wait == Wait::Block {
-                let bound = timeout.map_or(LONE_WAIT_SLICE, |t| t.min(LONE_WAIT_SLICE));
+                // Comparing instants is cheaper than subtracting them.
+                let bound = match wake_at {
+                    Some(at) if now.checked_add(LONE_WAIT_SLICE).is_none_or(|s| at < s) => {
+                        at.saturating_duration_since(now)
+                    }
+                    _ => LONE_WAIT_SLICE,
+                };
                 let outcome = receiver.recv_wait(bound, &mut dispatch);
                 if timed && matches!(outcome, Ok(true)) {
                     policy.record(wait, now, Instant::now());
@@ -1141,6 +1143,7 @@ impl Inner {
                 // A blocking wait may have left bytes no edge will announce.
                 let mut polled = false;
                 if !receiver.may_have_unread() {
+                    let timeout = wake_at.map(|at| at.saturating_duration_since(now));
                     if let Err(e) = poll.poll(events, timeout) {
                         if e.kind() == std::io::ErrorKind::Interrupted {
                             continue;
