@@ -1398,3 +1398,7 @@ fn earliest_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 #[cfg(test)]
 #[path = "router_tests.rs"]
 mod device_tests;
+
+#[cfg(test)]
+#[path = "router_background_tests.rs"]
+mod background_tests;

@@ -1,0 +1,58 @@
+//! Who reads while watches exist: the caller, when it keeps coming back
+//! within the background thread's grace period; the background thread, when
+//! nobody waits.
+
+use std::time::{Duration, Instant};
+
+use xs_transport::Connection;
+
+use super::{lock, BACKGROUND_GRACE};
+use crate::{Client, Router, Store};
+
+fn caller_reads(client: &Client) -> u64 {
+    lock(&client.router().inner.shared).caller_reads
+}
+
+#[test]
+fn a_busy_caller_reads_its_own_replies_while_a_watch_exists() {
+    let xs = xs_server::Server::spawn_temp();
+    let client =
+        Client::with_router(Router::new(Connection::unix(xs.socket_path()).unwrap()).unwrap());
+    let monitor = client.monitor();
+    monitor.watch("/busy", "t").unwrap();
+    monitor.wait().unwrap(); // the initial event
+    let before = caller_reads(&client);
+    for i in 0..200 {
+        client.write("/busy/node", i.to_string()).unwrap();
+        monitor.wait().unwrap();
+    }
+    // Each round waits twice (the WRITE's reply, the event). Had the
+    // background thread kept the reader role, callers would only sleep.
+    let by_callers = caller_reads(&client) - before;
+    assert!(
+        by_callers >= 200,
+        "callers took the reader role {by_callers} times in 200 rounds"
+    );
+}
+
+#[test]
+fn events_are_read_with_nobody_waiting_once_the_grace_period_is_over() {
+    let xs = xs_server::Server::spawn_temp();
+    let client =
+        Client::with_router(Router::new(Connection::unix(xs.socket_path()).unwrap()).unwrap());
+    let monitor = client.monitor();
+    monitor.watch("/idle", "t").unwrap();
+    // Nobody waits from here on: only the background thread can read the
+    // initial event and the next one.
+    std::thread::sleep(BACKGROUND_GRACE * 3);
+    let writer =
+        Client::with_router(Router::new(Connection::unix(xs.socket_path()).unwrap()).unwrap());
+    writer.write("/idle/node", "x").unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut taken = Vec::new();
+    while taken.len() < 2 && Instant::now() < until {
+        taken.extend(monitor.take_ready());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(taken.len(), 2, "events read with nobody waiting: {taken:?}");
+}
