@@ -907,11 +907,15 @@ impl Inner {
         }
     }
 
-    /// Wakes the sleepers the core named.
+    /// Wakes the sleepers the core named (on most calls, nobody).
+    #[inline]
     fn wake_woken(&self, st: &mut Shared) {
-        if !st.core.has_woken() {
-            return;
+        if st.core.has_woken() {
+            self.wake_named(st);
         }
+    }
+
+    fn wake_named(&self, st: &mut Shared) {
         let mut woken = std::mem::take(&mut st.woken);
         st.core.take_woken(&mut woken);
         // Only sleeping threads need a (system call) wake-up: the reader
