@@ -27,6 +27,7 @@
 //! `handle_frame`; when `poll_timeout` passes, call `handle_timeout`; after
 //! each of these, wake what `take_woken` names.
 
+mod id_table;
 mod outbox;
 mod requests;
 mod response;
@@ -315,36 +316,30 @@ impl<W: Clone> Core<W> {
                 return Some(Err(Error::Timeout(limit)));
             }
         }
-        use std::collections::hash_map::Entry as Slot;
-        match self.requests.entries.entry(req_id) {
-            Slot::Occupied(slot) if matches!(slot.get().state, State::Answered(_)) => {
-                match slot.remove().state {
-                    State::Answered(result) => Some(result.map_err(|e| *e)),
-                    _ => None,
-                }
-            }
-            Slot::Occupied(slot) if matches!(slot.get().state, State::Waiting) => None,
+        match self.requests.take_answer(req_id) {
+            Ok(Some(result)) => Some(result.map_err(|e| *e)),
+            Err(()) => None,
             // Not ours to collect (abandoned, or already taken): a caller
             // bug, reported rather than waited on forever.
-            _ => Some(Err(Error::disconnected(
+            Ok(None) => Some(Err(Error::disconnected(
                 "the request was abandoned or its reply already taken",
             ))),
         }
     }
 
     /// Whether [`Core::poll_reply`] has something for `req_id`.
+    #[inline]
     pub fn is_ready(&self, req_id: u32) -> bool {
-        (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
-            || !matches!(
-                self.requests.entries.get(&req_id).map(|e| &e.state),
-                Some(State::Waiting)
-            )
+        !matches!(
+            self.requests.get(req_id).map(|e| &e.state),
+            Some(State::Waiting)
+        ) || (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
     }
 
     /// Replaces the waker of a waiting request (an async caller polled
     /// from another task).
     pub fn set_waker(&mut self, req_id: u32, waker: W) {
-        if let Some(e) = self.requests.entries.get_mut(&req_id) {
+        if let Some(e) = self.requests.get_mut(req_id) {
             if matches!(e.state, State::Waiting) {
                 e.waker = Some(waker);
             }
@@ -382,7 +377,7 @@ impl<W: Clone> Core<W> {
     fn stop_waiting(&mut self, req_id: u32) {
         match self.requests.abandon(req_id) {
             Some(State::Waiting) => {
-                if let Some(e) = self.requests.entries.get(&req_id) {
+                if let Some(e) = self.requests.get(req_id) {
                     let origin = e.watch().cloned();
                     if let Some(o) = origin {
                         self.watches.watch_failed(o.monitor, &o.pair);
@@ -488,7 +483,7 @@ impl<W: Clone> Core<W> {
                 .ok_or_else(|| Error::unexpected(Problem::WatchReplyWithoutWatch, Some(h)))?,
             id => id,
         };
-        let Some(e) = (self.requests.entries.get_mut(&req_id))
+        let Some(e) = (self.requests.get_mut(req_id))
             .filter(|e| !matches!(e.state, State::Answered(_)))
         else {
             return Err(Error::unexpected(Problem::UnknownRequestId, Some(h)));
@@ -527,11 +522,15 @@ impl<W: Clone> Core<W> {
         if let Some(w) = e.waker.take() {
             self.woken.push(w);
         }
-        if h.op == Op::Error {
-            if let Some(o) = e.take_watch() {
-                self.watches.watch_failed(o.monitor, &o.pair);
-                self.watch_refused(&o.pair);
-            }
+        let refused = if h.op == Op::Error {
+            e.take_watch()
+        } else {
+            None
+        };
+        self.requests.answered += 1;
+        if let Some(o) = refused {
+            self.watches.watch_failed(o.monitor, &o.pair);
+            self.watch_refused(&o.pair);
         }
         Ok(())
     }
@@ -606,24 +605,17 @@ impl<W: Clone> Core<W> {
         if self.dead.is_some() {
             return;
         }
-        let abandoned: Vec<u32> = self
-            .requests
-            .entries
-            .iter()
-            .filter(|(_, e)| matches!(e.state, State::Abandoned))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in abandoned {
-            self.requests.remove(id);
-        }
-        for e in self.requests.entries.values_mut() {
-            if matches!(e.state, State::Waiting) {
+        let woken = &mut self.woken;
+        self.requests.entries.retain(|_, e| match e.state {
+            State::Abandoned => false,
+            State::Answered(_) => true,
+            State::Waiting => {
                 e.state = State::Answered(Err(Box::new(error.clone())));
-                if let Some(w) = e.waker.take() {
-                    self.woken.push(w);
-                }
+                woken.extend(e.waker.take());
+                true
             }
-        }
+        });
+        self.requests.recount();
         self.watches.wake_all(&mut self.woken);
         self.outbox.clear();
         self.dead = Some(error);
@@ -649,7 +641,7 @@ impl<W: Clone> Core<W> {
         let unsent = self.outbox.take_unsent();
         let mut again: Vec<(u64, u32, Box<[u8]>)> = Vec::new();
         let mut gone = Vec::new();
-        for (&id, e) in self.requests.entries.iter_mut() {
+        for (id, e) in self.requests.entries.iter_mut() {
             match e.state {
                 State::Abandoned => {
                     gone.push(id);
@@ -681,13 +673,14 @@ impl<W: Clone> Core<W> {
         for id in gone {
             self.requests.remove(id);
         }
+        self.requests.recount();
         again.sort_by_key(|&(seq, _, _)| seq);
         for (_, id, frame) in &again {
             self.outbox.push_frame(*id, frame);
         }
         for (id, frame) in &unsent {
             let waiting = matches!(
-                self.requests.entries.get(id).map(|e| &e.state),
+                self.requests.get(*id).map(|e| &e.state),
                 Some(State::Waiting)
             );
             if waiting {
@@ -696,7 +689,7 @@ impl<W: Clone> Core<W> {
         }
         // Frames sent again are kept for a further loss.
         for (_, id, frame) in again {
-            if let Some(e) = self.requests.entries.get_mut(&id) {
+            if let Some(e) = self.requests.get_mut(id) {
                 e.set_frame(Some(frame));
             }
         }
@@ -738,7 +731,8 @@ impl<W: Clone> Core<W> {
         let in_flight: Vec<Pair> = self
             .requests
             .entries
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .filter(|e| matches!(e.state, State::Waiting))
             .filter_map(|e| e.watch_pair().cloned())
             .collect();
@@ -782,16 +776,22 @@ impl<W: Clone> Core<W> {
     /// 1/64 of the timeout late, never early), and expires every
     /// waiting request whose deadline is at or before `now`: its caller
     /// gets [`Error::Timeout`], and a late reply is dropped.
+    #[inline]
     pub fn handle_timeout(&mut self, now: Instant) {
-        let timeout = self.timeout.unwrap_or_default();
-        if self.timeout.is_some() {
+        if let Some(timeout) = self.timeout {
             self.requests.arm(now, timeout);
         }
-        if self.requests.next_deadline().is_none_or(|d| d > now) {
-            return;
+        if self.requests.may_be_due(now) {
+            self.expire(now);
         }
+    }
+
+    /// Expires what is due at `now` (see [`Core::handle_timeout`]).
+    #[cold]
+    fn expire(&mut self, now: Instant) {
+        let timeout = self.timeout.unwrap_or_default();
         for (req_id, limit) in self.requests.due(now, timeout) {
-            let Some(e) = self.requests.entries.get_mut(&req_id) else {
+            let Some(e) = self.requests.get_mut(req_id) else {
                 continue;
             };
             if let Some(w) = e.waker.take() {

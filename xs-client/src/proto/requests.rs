@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use xs_wire::Op;
 
+use super::id_table::IdTable;
 use super::watches::{MonitorId, Pair};
 use super::Response;
 use crate::Error;
@@ -136,26 +137,41 @@ struct Extra {
 pub(crate) struct Requests<W> {
     next_req_id: u32,
     next_seq: u64,
-    pub(crate) entries: IdMap<Entry<W>>,
+    pub(crate) entries: IdTable<Entry<W>>,
     /// Requests that timed out, with the limit, until their callers look.
     pub(crate) expired: IdMap<Duration>,
     /// Entries in state `Abandoned`.
     pub(crate) abandoned: usize,
-    /// The default timeout's clock, coarsely: (last sequence number
-    /// covered, deadline, until when later requests may join it). A
-    /// request's clock starts at the first look at the time after it was
-    /// queued; requests whose clocks start within 1/64 of the timeout of
-    /// each other share one entry, with the latest deadline (so a request
-    /// times out at most 1/64 of the timeout late, never early): no clock
-    /// read and no bookkeeping per request.
+    /// Entries in state `Answered` (see [`Requests::recount`]).
+    pub(crate) answered: usize,
+    /// The default timeout's clock, coarsely: groups of requests whose
+    /// clocks started within 1/64 of the timeout of each other, oldest
+    /// first, as (last sequence number in the group, start of its latest
+    /// clock, until when later requests may join it). A request's clock
+    /// starts at the first look at the time after it was queued, and a
+    /// group expires a timeout after its latest member's start (so a
+    /// request times out at most 1/64 of the timeout late, never early):
+    /// no clock read and one compare per request.
     checkpoints: VecDeque<(u64, Instant, Instant)>,
     /// Requests below this sequence number are covered by `checkpoints`.
     armed_below: u64,
-    /// No waiting request's deadline is earlier than this.
-    pub(crate) next_deadline: Option<Instant>,
+    /// No waiting request's explicit deadline is earlier than this.
+    next_deadline: Option<Instant>,
+    /// No deadline at all (explicit or the default timeout's) is earlier
+    /// than this: a timeout after the *first* start in the oldest group,
+    /// and `next_deadline`. May be early, never late.
+    soonest: Option<Instant>,
     /// Requests taken over by a new caller (see [`Requests::readopt`])
     /// whose default timeout starts at the next [`Requests::arm`].
     restart_clock: Vec<u32>,
+}
+
+/// The earlier of two instants, either of which may be missing.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl<W> Entry<W> {
@@ -213,23 +229,33 @@ impl<W> Requests<W> {
         Requests {
             next_req_id: 1,
             next_seq: 0,
-            entries: IdMap::default(),
+            entries: IdTable::new(),
             expired: IdMap::default(),
             abandoned: 0,
+            answered: 0,
             checkpoints: VecDeque::new(),
             armed_below: 0,
             next_deadline: None,
+            soonest: None,
             restart_clock: Vec::new(),
         }
     }
 
     /// A fresh request id: wrapping, never 0 (the xenbus device's WATCH
-    /// replies carry 0), never one still in the table.
+    /// replies carry 0), never one still in the table or expired and not
+    /// yet collected, never one whose table slot another id holds. Insert
+    /// it before picking another.
+    #[inline]
     pub(crate) fn fresh_id(&mut self) -> u32 {
+        self.entries.make_room();
         loop {
             let id = self.next_req_id;
             self.next_req_id = id.wrapping_add(1);
-            if id != 0 && !self.entries.contains_key(&id) && !self.expired.contains_key(&id) {
+            // At most half the slots are taken: a free one comes soon.
+            if id != 0
+                && self.entries.is_free(id)
+                && (self.expired.is_empty() || !self.expired.contains_key(&id))
+            {
                 return id;
             }
         }
@@ -241,8 +267,9 @@ impl<W> Requests<W> {
         self.next_req_id = id;
     }
 
-    /// Records a request: its sequence number is set here, and it starts
-    /// abandoned if nobody waits for it (no waker).
+    /// Records a request under an id from [`Requests::fresh_id`]: its
+    /// sequence number is set here, and it starts abandoned if nobody
+    /// waits for it (no waker).
     #[inline]
     pub(crate) fn insert(&mut self, req_id: u32, mut e: Entry<W>) {
         e.seq = self.next_seq;
@@ -254,30 +281,92 @@ impl<W> Requests<W> {
             State::Abandoned
         };
         if let Some(d) = e.deadline {
-            self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+            self.add_deadline(d.at);
         }
         self.entries.insert(req_id, e);
     }
 
-    /// Removes an entry, keeping the abandoned count right.
+    /// A waiting request's explicit deadline `at`.
+    fn add_deadline(&mut self, at: Instant) {
+        self.next_deadline = earlier(self.next_deadline, Some(at));
+        self.soonest = earlier(self.soonest, Some(at));
+    }
+
+    /// The entry of `req_id`.
+    #[inline]
+    pub(crate) fn get(&self, req_id: u32) -> Option<&Entry<W>> {
+        self.entries.get(req_id)
+    }
+
+    /// The entry of `req_id`, to change (a change of its state is
+    /// followed by [`Requests::recount`]).
+    #[inline]
+    pub(crate) fn get_mut(&mut self, req_id: u32) -> Option<&mut Entry<W>> {
+        self.entries.get_mut(req_id)
+    }
+
+    /// Removes an entry, keeping the counts right.
+    #[inline]
     pub(crate) fn remove(&mut self, req_id: u32) -> Option<Entry<W>> {
-        let e = self.entries.remove(&req_id)?;
-        if matches!(e.state, State::Abandoned) {
-            self.abandoned -= 1;
+        let e = self.entries.remove(req_id)?;
+        match e.state {
+            State::Abandoned => self.abandoned -= 1,
+            State::Answered(_) => self.answered -= 1,
+            State::Waiting => {}
         }
         Some(e)
+    }
+
+    /// Takes the answer of `req_id` out of the table: `Err(())` if the
+    /// request is still waiting, `Ok(None)` if there is no answer to take
+    /// (no such request, or abandoned).
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn take_answer(
+        &mut self,
+        req_id: u32,
+    ) -> Result<Option<Result<Response, Box<Error>>>, ()> {
+        match self.entries.get(req_id).map(|e| &e.state) {
+            Some(State::Answered(_)) => {}
+            Some(State::Waiting) => return Err(()),
+            Some(State::Abandoned) | None => return Ok(None),
+        }
+        self.answered -= 1;
+        match self.entries.remove(req_id).map(|e| e.state) {
+            Some(State::Answered(result)) => Ok(Some(result)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Sets the counts of abandoned and answered entries from the table,
+    /// after states were changed through [`Requests::get_mut`] or
+    /// `entries`.
+    pub(crate) fn recount(&mut self) {
+        let (mut abandoned, mut answered) = (0, 0);
+        for (_, e) in self.entries.iter() {
+            match e.state {
+                State::Abandoned => abandoned += 1,
+                State::Answered(_) => answered += 1,
+                State::Waiting => {}
+            }
+        }
+        (self.abandoned, self.answered) = (abandoned, answered);
     }
 
     /// Marks a waiting or answered entry abandoned; returns its previous
     /// state.
     pub(crate) fn abandon(&mut self, req_id: u32) -> Option<State> {
-        let e = self.entries.get_mut(&req_id)?;
+        let e = self.entries.get_mut(req_id)?;
         if matches!(e.state, State::Abandoned) {
             return None;
         }
-        self.abandoned += 1;
         e.waker = None;
-        Some(std::mem::replace(&mut e.state, State::Abandoned))
+        let before = std::mem::replace(&mut e.state, State::Abandoned);
+        self.abandoned += 1;
+        if matches!(before, State::Answered(_)) {
+            self.answered -= 1;
+        }
+        Some(before)
     }
 
     /// An abandoned WATCH of `pair` with `depth` still on the wire and
@@ -296,13 +385,13 @@ impl<W> Requests<W> {
                     .is_some_and(|o| o.pair == *pair && o.depth == depth)
             })
             .min_by_key(|(_, e)| e.seq)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
     }
 
     /// Whether a monitor's WATCH of `pair` is unanswered (waiting or
     /// abandoned, and still speaking for the pair).
     pub(crate) fn watch_pending(&self, pair: &Pair) -> bool {
-        self.entries.values().any(|e| {
+        self.entries.iter().any(|(_, e)| {
             e.op == Op::Watch
                 && !matches!(e.state, State::Answered(_))
                 && e.watch().is_some_and(|o| o.pair == *pair)
@@ -320,13 +409,12 @@ impl<W> Requests<W> {
         deadline: Option<Deadline>,
         default_timeout: bool,
     ) {
-        let Some(e) = self.entries.get_mut(&req_id) else {
+        let Some(e) = self.entries.get_mut(req_id) else {
             return;
         };
         if !matches!(e.state, State::Abandoned) {
             return;
         }
-        self.abandoned -= 1;
         e.state = State::Waiting;
         e.waker = Some(waker);
         e.deadline = deadline;
@@ -335,8 +423,9 @@ impl<W> Requests<W> {
         if let Some(o) = e.extra.as_mut().and_then(|x| x.watch.as_mut()) {
             o.monitor = monitor;
         }
+        self.abandoned -= 1;
         if let Some(d) = deadline {
-            self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+            self.add_deadline(d.at);
         }
         if default_timeout {
             self.restart_clock.push(req_id);
@@ -348,7 +437,7 @@ impl<W> Requests<W> {
     /// failure or late reply undoes nothing (the UNWATCH already queued
     /// does).
     pub(crate) fn forget_watch(&mut self, monitor: MonitorId, pair: Option<&Pair>) {
-        for e in self.entries.values_mut() {
+        for (_, e) in self.entries.iter_mut() {
             let Some(o) = e.extra.as_mut().and_then(|x| x.watch.as_mut()) else {
                 continue;
             };
@@ -365,11 +454,12 @@ impl<W> Requests<W> {
             .iter()
             .filter(|(_, e)| e.op == Op::Watch && !matches!(e.state, State::Answered(_)))
             .min_by_key(|(_, e)| e.seq)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
     }
 
     /// Starts the default `timeout`'s clock, at `now`, for the requests
     /// queued since the last call.
+    #[inline]
     pub(crate) fn arm(&mut self, now: Instant, timeout: Duration) {
         if !self.restart_clock.is_empty() {
             self.restart_clocks(now, timeout);
@@ -381,19 +471,25 @@ impl<W> Requests<W> {
         self.armed_below = self.next_seq;
         match self.checkpoints.back_mut() {
             // Never early: the group's deadline moves to its latest member's.
-            Some((last, at, join_until)) if now < *join_until => {
+            Some((last, latest, join_until)) if now < *join_until => {
                 *last = upto;
-                if let Some(later) = now.checked_add(timeout) {
-                    *at = later;
-                }
+                *latest = now;
             }
-            _ => {
-                if let Some(at) = now.checked_add(timeout) {
-                    let join_until = now.checked_add(timeout / 64).unwrap_or(now);
-                    self.checkpoints.push_back((upto, at, join_until));
-                }
-            }
+            _ => self.new_checkpoint(upto, now, timeout),
         }
+    }
+
+    /// Opens a group of the default timeout's clock (see `checkpoints`).
+    #[cold]
+    fn new_checkpoint(&mut self, upto: u64, now: Instant, timeout: Duration) {
+        let Some(at) = now.checked_add(timeout) else {
+            return; // beyond the clock's range: never
+        };
+        let join_until = now.checked_add(timeout / 64).unwrap_or(now);
+        if self.checkpoints.is_empty() {
+            self.soonest = earlier(self.soonest, Some(at));
+        }
+        self.checkpoints.push_back((upto, now, join_until));
     }
 
     /// Gives each readopted request the default timeout from `now`, as an
@@ -401,7 +497,7 @@ impl<W> Requests<W> {
     #[cold]
     fn restart_clocks(&mut self, now: Instant, timeout: Duration) {
         for req_id in std::mem::take(&mut self.restart_clock) {
-            let Some(e) = self.entries.get_mut(&req_id) else {
+            let Some(e) = self.entries.get_mut(req_id) else {
                 continue;
             };
             if !matches!(e.state, State::Waiting) {
@@ -414,63 +510,67 @@ impl<W> Requests<W> {
             };
             if e.deadline.is_none_or(|own| d.at < own.at) {
                 e.deadline = Some(d);
-                self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+                self.add_deadline(d.at);
             }
         }
     }
 
     /// The earliest deadline (explicit, or the default timeout's); may be
-    /// early (requests answered since), never late.
+    /// early (requests answered since, or a group joined since), never
+    /// late.
+    #[inline]
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let default = self.checkpoints.front().map(|&(_, at, _)| at);
-        match (self.next_deadline, default) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.soonest
+    }
+
+    /// Whether [`Requests::due`] may find something at `now`.
+    #[inline]
+    pub(crate) fn may_be_due(&self, now: Instant) -> bool {
+        self.soonest.is_some_and(|d| d <= now)
     }
 
     /// Requests still waiting whose deadline is at or before `now`, with
     /// the limit that expired (`timeout` for the default).
     pub(crate) fn due(&mut self, now: Instant, timeout: Duration) -> Vec<(u32, Duration)> {
         let mut due = Vec::new();
-        while let Some(&(upto, at, _)) = self.checkpoints.front() {
-            if at > now {
+        while let Some(&(upto, latest, _)) = self.checkpoints.front() {
+            if latest.checked_add(timeout).is_none_or(|at| at > now) {
                 break;
             }
             self.checkpoints.pop_front();
-            for (&id, e) in self.entries.iter() {
+            for (id, e) in self.entries.iter() {
                 if matches!(e.state, State::Waiting) && e.default_timeout && e.seq <= upto {
                     due.push((id, timeout));
                 }
             }
         }
-        if self.next_deadline.is_none_or(|d| d > now) {
-            return due;
-        }
-        let mut next = None::<Instant>;
-        for (&id, e) in self.entries.iter() {
-            if !matches!(e.state, State::Waiting) {
-                continue;
-            }
-            if let Some(d) = e.deadline {
-                if d.at <= now {
-                    if !due.iter().any(|&(d, _)| d == id) {
-                        due.push((id, d.limit));
+        if self.next_deadline.is_some_and(|d| d <= now) {
+            let mut next = None::<Instant>;
+            for (id, e) in self.entries.iter() {
+                if !matches!(e.state, State::Waiting) {
+                    continue;
+                }
+                if let Some(d) = e.deadline {
+                    if d.at <= now {
+                        if !due.iter().any(|&(d, _)| d == id) {
+                            due.push((id, d.limit));
+                        }
+                    } else {
+                        next = earlier(next, Some(d.at));
                     }
-                } else {
-                    next = Some(next.map_or(d.at, |n| n.min(d.at)));
                 }
             }
+            self.next_deadline = next;
         }
-        self.next_deadline = next;
+        // The oldest group left: its first member's deadline, or later.
+        let group = self.checkpoints.front().map(|&(_, latest, _)| latest);
+        let group = group.and_then(|latest| latest.checked_add(timeout));
+        self.soonest = earlier(self.next_deadline, group);
         due
     }
 
     /// Requests sent and not yet answered, whose callers still wait.
     pub(crate) fn waiting(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|e| matches!(e.state, State::Waiting))
-            .count()
+        self.entries.len() - self.abandoned - self.answered
     }
 }
