@@ -53,6 +53,10 @@ use watches::{Pair, Watches, Wire};
 /// unresponsive and the connection is declared dead.
 pub const ABANDONED_MAX: usize = 4096;
 
+/// The largest payload limit the outbox keeps room for at all times;
+/// above it, room is made for each request's own payload.
+const ROOM_MAX: usize = 64 * 1024;
+
 /// The protocol state of one connection (see the module docs).
 pub struct Core<W> {
     kind: TransportKind,
@@ -236,35 +240,32 @@ impl<W: Clone> Core<W> {
             .into());
         }
         let req_id = self.requests.fresh_id();
-        let len = HEADER_SIZE + payload.len();
-        self.outbox.push(req_id, len, |buf| {
+        let frame = self.outbox.push(HEADER_SIZE + payload.len(), |buf| {
             let header = Header {
                 op,
                 req_id,
                 tx_id,
                 len: payload.len() as u32,
             };
+            let len = HEADER_SIZE + payload.len();
             buf[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
-            buf[HEADER_SIZE..].copy_from_slice(payload);
-            Ok::<(), Error>(())
+            buf[HEADER_SIZE..len].copy_from_slice(payload);
+            Ok::<usize, Error>(len)
         })?;
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
+        let on_loss = OnLoss::of(op, tx_id, commit);
+        let kept = (self.resend && on_loss == OnLoss::Resend).then(|| Box::from(frame));
         let mut entry = Entry::new(op, tx_id, deadline, Some(waker));
         entry.default_timeout = self.timeout.is_some();
-        entry.on_loss = OnLoss::of(op, tx_id, commit);
-        self.record(req_id, entry);
+        entry.on_loss = on_loss;
+        entry.set_frame(kept);
+        self.requests.insert(req_id, entry);
         Ok(req_id)
     }
 
-    /// Records a queued request, keeping its frame if it may be sent again.
+    /// Encodes `req` into the outbox and records it (see [`Core::submit`];
+    /// `watch` for a monitor's WATCH).
     #[inline]
-    fn record(&mut self, req_id: u32, mut entry: Entry<W>) {
-        if self.resend && entry.on_loss == OnLoss::Resend {
-            entry.set_frame(self.outbox.frame(req_id).map(Box::from));
-        }
-        self.requests.insert(req_id, entry);
-    }
-
     fn enqueue(
         &mut self,
         req: &Request<'_>,
@@ -273,27 +274,30 @@ impl<W: Clone> Core<W> {
         waker: Option<W>,
         watch: Option<WatchOrigin>,
     ) -> Result<u32, Error> {
-        let payload_len = req.payload_len();
-        if payload_len > self.max_payload {
-            req.validate(tx_id)?;
-            return Err(xs_wire::WireError::PayloadTooLarge {
-                len: payload_len,
-                max: self.max_payload,
-            }
-            .into());
-        }
         let req_id = self.requests.fresh_id();
         let limit = self.max_payload;
-        self.outbox.push(req_id, HEADER_SIZE + payload_len, |buf| {
-            req.encode_with_limit(Ids::in_transaction(req_id, tx_id), limit, buf)
-                .map(drop)
-        })?;
+        // Room for any frame within the limit (a bigger one is refused
+        // before anything is written), unless the limit is huge.
+        let room = HEADER_SIZE
+            + match limit <= ROOM_MAX {
+                true => limit,
+                false => req.payload_len().min(limit),
+            };
+        let ids = Ids::in_transaction(req_id, tx_id);
+        let frame = self
+            .outbox
+            .push(room, |buf| req.encode_with_limit(ids, limit, buf))?;
+        let op = req.op();
         let commit = matches!(req, Request::TransactionEnd { commit: true });
-        let mut entry = Entry::new(req.op(), tx_id, deadline, waker);
+        let on_loss = OnLoss::of(op, tx_id, commit);
+        // Kept to send again after a reconnection.
+        let kept = (self.resend && on_loss == OnLoss::Resend).then(|| Box::from(frame));
+        let mut entry = Entry::new(op, tx_id, deadline, waker);
         entry.default_timeout = self.timeout.is_some();
+        entry.on_loss = on_loss;
         entry.set_watch(watch);
-        entry.on_loss = OnLoss::of(req.op(), tx_id, commit);
-        self.record(req_id, entry);
+        entry.set_frame(kept);
+        self.requests.insert(req_id, entry);
         Ok(req_id)
     }
 
@@ -675,8 +679,8 @@ impl<W: Clone> Core<W> {
         }
         self.requests.recount();
         again.sort_by_key(|&(seq, _, _)| seq);
-        for (_, id, frame) in &again {
-            self.outbox.push_frame(*id, frame);
+        for (_, _, frame) in &again {
+            self.outbox.push_frame(frame);
         }
         for (id, frame) in &unsent {
             let waiting = matches!(
@@ -684,7 +688,7 @@ impl<W: Clone> Core<W> {
                 Some(State::Waiting)
             );
             if waiting {
-                self.outbox.push_frame(*id, frame);
+                self.outbox.push_frame(frame);
             }
         }
         // Frames sent again are kept for a further loss.
@@ -752,8 +756,8 @@ impl<W: Clone> Core<W> {
                 let _ = self.enqueue(&req, 0, None, None, None);
             }
         }
-        for (id, frame) in &waiting {
-            self.outbox.push_frame(*id, frame);
+        for (_, frame) in &waiting {
+            self.outbox.push_frame(frame);
         }
         if !std::mem::take(&mut self.unconnected) {
             self.watches.mark_reconnected(&mut self.woken);
