@@ -94,7 +94,7 @@ impl<T> IdTable<T> {
     /// Inserts `id`, which [`IdTable::is_free`] said was free (after the
     /// last [`IdTable::make_room`]). Should its slot be taken after all,
     /// the table grows until it is not: nothing is ever overwritten.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, id: u32, value: T) {
         while !self.is_free(id) {
             debug_assert!(self.get(id).is_none(), "request id {id} inserted twice");

@@ -43,7 +43,7 @@ use crate::{Error, Event, Problem};
 
 use outbox::Outbox;
 pub use requests::Deadline;
-use requests::{Entry, OnLoss, Requests, State, WatchOrigin};
+use requests::{Entry, Extra, OnLoss, Requests, State, Submitted, WatchOrigin};
 pub use response::Response;
 pub use watches::MonitorId;
 use watches::{Pair, Watches, Wire};
@@ -255,11 +255,15 @@ impl<W: Clone> Core<W> {
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
         let on_loss = OnLoss::of(op, tx_id, commit);
         let kept = (self.resend && on_loss == OnLoss::Resend).then(|| Box::from(frame));
-        let mut entry = Entry::new(op, tx_id, deadline, Some(waker));
-        entry.default_timeout = self.timeout.is_some();
-        entry.on_loss = on_loss;
-        entry.set_frame(kept);
-        self.requests.insert(req_id, entry);
+        let new = Submitted {
+            op,
+            tx_id,
+            deadline,
+            default_timeout: self.timeout.is_some(),
+            on_loss,
+        };
+        self.requests
+            .insert(req_id, new, Some(waker), Extra::of(None, kept));
         Ok(req_id)
     }
 
@@ -292,12 +296,15 @@ impl<W: Clone> Core<W> {
         let on_loss = OnLoss::of(op, tx_id, commit);
         // Kept to send again after a reconnection.
         let kept = (self.resend && on_loss == OnLoss::Resend).then(|| Box::from(frame));
-        let mut entry = Entry::new(op, tx_id, deadline, waker);
-        entry.default_timeout = self.timeout.is_some();
-        entry.on_loss = on_loss;
-        entry.set_watch(watch);
-        entry.set_frame(kept);
-        self.requests.insert(req_id, entry);
+        let new = Submitted {
+            op,
+            tx_id,
+            deadline,
+            default_timeout: self.timeout.is_some(),
+            on_loss,
+        };
+        self.requests
+            .insert(req_id, new, waker, Extra::of(watch, kept));
         Ok(req_id)
     }
 

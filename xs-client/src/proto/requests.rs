@@ -128,10 +128,33 @@ pub(crate) struct Entry<W> {
 
 /// What few requests need.
 #[derive(Default)]
-struct Extra {
+pub(crate) struct Extra {
     watch: Option<WatchOrigin>,
     /// The encoded frame, kept to send again after a reconnection.
     frame: Option<Box<[u8]>>,
+}
+
+impl Extra {
+    /// A monitor's WATCH, and a frame kept to send again; `None` (nothing
+    /// allocated) for neither.
+    #[inline]
+    pub(crate) fn of(watch: Option<WatchOrigin>, frame: Option<Box<[u8]>>) -> Option<Box<Extra>> {
+        if watch.is_none() && frame.is_none() {
+            return None;
+        }
+        Some(Box::new(Extra { watch, frame }))
+    }
+}
+
+/// A request about to be recorded: what [`Requests::insert`] needs besides
+/// its id, waker and [`Extra`].
+pub(crate) struct Submitted {
+    pub(crate) op: Op,
+    pub(crate) tx_id: u32,
+    pub(crate) deadline: Option<Deadline>,
+    /// The core's own timeout applies.
+    pub(crate) default_timeout: bool,
+    pub(crate) on_loss: OnLoss,
 }
 
 pub(crate) struct Requests<W> {
@@ -175,23 +198,6 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 impl<W> Entry<W> {
-    /// A request about to be queued (`seq` and `state` are set by
-    /// [`Requests::insert`]).
-    #[inline]
-    pub(crate) fn new(op: Op, tx_id: u32, deadline: Option<Deadline>, waker: Option<W>) -> Self {
-        Entry {
-            op,
-            tx_id,
-            seq: 0,
-            state: State::Waiting,
-            waker,
-            deadline,
-            default_timeout: false,
-            on_loss: OnLoss::MaybeApplied,
-            extra: None,
-        }
-    }
-
     /// The monitor this WATCH still speaks for, and its pair.
     pub(crate) fn watch(&self) -> Option<&WatchOrigin> {
         self.extra.as_ref()?.watch.as_ref().filter(|o| !o.stale)
@@ -205,12 +211,6 @@ impl<W> Entry<W> {
     /// The pair a monitor's WATCH registers, stale or not.
     pub(crate) fn watch_pair(&self) -> Option<&Pair> {
         Some(&self.extra.as_ref()?.watch.as_ref()?.pair)
-    }
-
-    pub(crate) fn set_watch(&mut self, watch: Option<WatchOrigin>) {
-        if watch.is_some() {
-            self.extra.get_or_insert_with(Box::default).watch = watch;
-        }
     }
 
     pub(crate) fn take_frame(&mut self) -> Option<Box<[u8]>> {
@@ -267,23 +267,42 @@ impl<W> Requests<W> {
         self.next_req_id = id;
     }
 
-    /// Records a request under an id from [`Requests::fresh_id`]: its
-    /// sequence number is set here, and it starts abandoned if nobody
-    /// waits for it (no waker).
-    #[inline]
-    pub(crate) fn insert(&mut self, req_id: u32, mut e: Entry<W>) {
-        e.seq = self.next_seq;
+    /// Records a request under an id from [`Requests::fresh_id`]. It
+    /// starts abandoned if nobody waits for it (no waker).
+    #[inline(always)]
+    pub(crate) fn insert(
+        &mut self,
+        req_id: u32,
+        new: Submitted,
+        waker: Option<W>,
+        extra: Option<Box<Extra>>,
+    ) {
+        let seq = self.next_seq;
         self.next_seq += 1;
-        e.state = if e.waker.is_some() {
+        let state = if waker.is_some() {
             State::Waiting
         } else {
             self.abandoned += 1;
             State::Abandoned
         };
-        if let Some(d) = e.deadline {
+        if let Some(d) = new.deadline {
             self.add_deadline(d.at);
         }
-        self.entries.insert(req_id, e);
+        // Built in its slot, not moved there.
+        self.entries.insert(
+            req_id,
+            Entry {
+                op: new.op,
+                tx_id: new.tx_id,
+                seq,
+                state,
+                waker,
+                deadline: new.deadline,
+                default_timeout: new.default_timeout,
+                on_loss: new.on_loss,
+                extra,
+            },
+        );
     }
 
     /// A waiting request's explicit deadline `at`.
