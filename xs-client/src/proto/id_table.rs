@@ -92,17 +92,26 @@ impl<T> IdTable<T> {
     }
 
     /// Inserts `id`, which [`IdTable::is_free`] said was free (after the
-    /// last [`IdTable::make_room`]). Should its slot be taken after all,
-    /// the table grows until it is not: nothing is ever overwritten.
+    /// last [`IdTable::make_room`]), with the value `make` builds (in its
+    /// slot). Should its slot be taken after all, the table grows until
+    /// it is not: nothing is ever overwritten.
     #[inline(always)]
-    pub(crate) fn insert(&mut self, id: u32, value: T) {
+    pub(crate) fn insert_with(&mut self, id: u32, make: impl FnOnce() -> T) {
         while !self.is_free(id) {
             debug_assert!(self.get(id).is_none(), "request id {id} inserted twice");
             self.grow();
         }
         let i = self.index(id);
-        self.slots[i] = Some((id, value));
-        self.len += 1;
+        if let Some(slot) = self.slots.get_mut(i) {
+            slot.get_or_insert_with(|| (id, make()));
+            self.len += 1;
+        }
+    }
+
+    /// [`IdTable::insert_with`] a value.
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, id: u32, value: T) {
+        self.insert_with(id, || value);
     }
 
     /// Removes `id`'s value.
@@ -199,7 +208,9 @@ mod tests {
     fn the_table_doubles_at_half_full_and_keeps_every_entry() {
         let mut t = IdTable::new();
         // Spread out, and across the wrap of u32.
-        let ids: Vec<u32> = (0..1000).map(|k| (u32::MAX - 3000).wrapping_add(k * 7)).collect();
+        let ids: Vec<u32> = (0..1000)
+            .map(|k| (u32::MAX - 3000).wrapping_add(k * 7))
+            .collect();
         for &id in &ids {
             t.make_room();
             assert!(2 * t.len() < t.capacity());

@@ -494,8 +494,8 @@ impl<W: Clone> Core<W> {
                 .ok_or_else(|| Error::unexpected(Problem::WatchReplyWithoutWatch, Some(h)))?,
             id => id,
         };
-        let Some(e) = (self.requests.get_mut(req_id))
-            .filter(|e| !matches!(e.state, State::Answered(_)))
+        let Some(e) =
+            (self.requests.get_mut(req_id)).filter(|e| !matches!(e.state, State::Answered(_)))
         else {
             return Err(Error::unexpected(Problem::UnknownRequestId, Some(h)));
         };

@@ -65,7 +65,10 @@ impl Outbox {
             .and_then(|b| <&[u8; HEADER_SIZE]>::try_from(b).ok())
             .map(Header::from_bytes);
         match header {
-            Some(h) => (h.req_id, (start + HEADER_SIZE + h.len as usize).min(self.end)),
+            Some(h) => (
+                h.req_id,
+                (start + HEADER_SIZE + h.len as usize).min(self.end),
+            ),
             // Frames are written whole: cannot happen.
             None => (0, self.end),
         }

@@ -289,20 +289,17 @@ impl<W> Requests<W> {
             self.add_deadline(d.at);
         }
         // Built in its slot, not moved there.
-        self.entries.insert(
-            req_id,
-            Entry {
-                op: new.op,
-                tx_id: new.tx_id,
-                seq,
-                state,
-                waker,
-                deadline: new.deadline,
-                default_timeout: new.default_timeout,
-                on_loss: new.on_loss,
-                extra,
-            },
-        );
+        self.entries.insert_with(req_id, || Entry {
+            op: new.op,
+            tx_id: new.tx_id,
+            seq,
+            state,
+            waker,
+            deadline: new.deadline,
+            default_timeout: new.default_timeout,
+            on_loss: new.on_loss,
+            extra,
+        });
     }
 
     /// A waiting request's explicit deadline `at`.
