@@ -128,6 +128,21 @@ impl<T> IdTable<T> {
         }
     }
 
+    /// `id`'s entry, to look at and perhaps remove without a second
+    /// lookup.
+    #[inline]
+    pub(crate) fn occupied(&mut self, id: u32) -> Option<Occupied<'_, T>> {
+        let i = self.index(id);
+        let slot = self.slots.get_mut(i)?;
+        match slot {
+            Some((k, _)) if *k == id => Some(Occupied {
+                slot,
+                len: &mut self.len,
+            }),
+            _ => None,
+        }
+    }
+
     /// Every entry, in slot order (not id order).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.slots.iter().flatten().map(|(id, v)| (*id, v))
@@ -157,6 +172,29 @@ impl<T> IdTable<T> {
     }
 }
 
+/// An entry of an [`IdTable`], found.
+pub(crate) struct Occupied<'a, T> {
+    /// Always `Some`.
+    slot: &'a mut Option<(u32, T)>,
+    len: &'a mut usize,
+}
+
+impl<T> Occupied<'_, T> {
+    /// The value.
+    #[inline]
+    pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
+        self.slot.as_mut().map(|(_, v)| v)
+    }
+
+    /// Removes the entry, dropping the value where it lies (take what is
+    /// wanted of it first, through [`Occupied::get_mut`]).
+    #[inline]
+    pub(crate) fn remove_in_place(self) {
+        *self.slot = None;
+        *self.len -= 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +219,8 @@ mod tests {
         t.insert(3, "three");
         // Same slot, other id: not found, and not free.
         assert_eq!(t.get(3 + cap), None);
+        assert!(t.get_mut(3 + cap).is_none());
+        assert!(t.occupied(3 + cap).is_none());
         assert_eq!(t.remove(3 + cap), None);
         assert!(!t.is_free(3 + cap));
         assert!(!t.is_free(3));
@@ -189,6 +229,12 @@ mod tests {
         assert_eq!(t.remove(3), Some("three"));
         assert!(t.is_free(3 + cap));
         assert_eq!(t.len(), 0);
+        // Removed in place, through a found entry.
+        t.insert(3 + cap, "again");
+        let mut found = t.occupied(3 + cap).unwrap();
+        assert_eq!(found.get_mut().map(|v| *v), Some("again"));
+        found.remove_in_place();
+        assert!(t.is_free(3) && t.len() == 0);
     }
 
     #[test]

@@ -342,16 +342,23 @@ impl<W> Requests<W> {
         &mut self,
         req_id: u32,
     ) -> Result<Option<Result<Response, Box<Error>>>, ()> {
-        match self.entries.get(req_id).map(|e| &e.state) {
-            Some(State::Answered(_)) => {}
-            Some(State::Waiting) => return Err(()),
-            Some(State::Abandoned) | None => return Ok(None),
+        let Some(mut found) = self.entries.occupied(req_id) else {
+            return Ok(None);
+        };
+        let Some(e) = found.get_mut() else {
+            return Ok(None);
+        };
+        match e.state {
+            State::Answered(_) => {}
+            State::Waiting => return Err(()),
+            State::Abandoned => return Ok(None),
         }
+        let State::Answered(result) = std::mem::replace(&mut e.state, State::Waiting) else {
+            return Ok(None);
+        };
+        found.remove_in_place();
         self.answered -= 1;
-        match self.entries.remove(req_id).map(|e| e.state) {
-            Some(State::Answered(result)) => Ok(Some(result)),
-            _ => Ok(None),
-        }
+        Ok(Some(result))
     }
 
     /// Sets the counts of abandoned and answered entries from the table,
