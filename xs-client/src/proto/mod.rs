@@ -462,27 +462,35 @@ impl<W: Clone> Core<W> {
             return Ok(()); // from a connection that is gone
         }
         self.heard = true;
-        let result = if frame.header.op == Op::WatchEvent {
+        let handled = if frame.header.op == Op::WatchEvent {
             self.handle_event(frame)
         } else {
             // One request on the device's wire at a time: any reply frees it.
             self.outbox.reply_received();
             self.handle_reply(frame)
         };
-        if let Err(e) = &result {
-            self.fail(e.clone());
+        match handled {
+            Ok(()) => Ok(()),
+            Err(problem) => Err(self.reject(problem, frame.header)),
         }
-        result
     }
 
-    fn handle_event(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
-        let ev = WatchEvent::parse(frame.payload)
-            .map_err(|e| Error::unexpected(Problem::MalformedEvent(e), Some(frame.header)))?;
+    /// A frame the client cannot accept kills the connection.
+    #[cold]
+    fn reject(&mut self, problem: Problem, header: Header) -> Error {
+        let error = Error::unexpected(problem, Some(header));
+        self.fail(error.clone());
+        error
+    }
+
+    fn handle_event(&mut self, frame: &Frame<'_>) -> Result<(), Problem> {
+        let ev = WatchEvent::parse(frame.payload).map_err(Problem::MalformedEvent)?;
         self.watches.deliver(&ev, &mut self.woken);
         Ok(())
     }
 
-    fn handle_reply(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+    #[inline]
+    fn handle_reply(&mut self, frame: &Frame<'_>) -> Result<(), Problem> {
         let h = frame.header;
         // Request ids are never 0. The xenbus device answers WATCH with
         // req_id 0 (a kernel bug): the daemon answers in order, so it is
@@ -491,27 +499,19 @@ impl<W: Clone> Core<W> {
             0 if h.op == Op::Watch => self
                 .requests
                 .oldest_watch()
-                .ok_or_else(|| Error::unexpected(Problem::WatchReplyWithoutWatch, Some(h)))?,
+                .ok_or(Problem::WatchReplyWithoutWatch)?,
             id => id,
         };
         let Some(e) =
             (self.requests.get_mut(req_id)).filter(|e| !matches!(e.state, State::Answered(_)))
         else {
-            return Err(Error::unexpected(Problem::UnknownRequestId, Some(h)));
+            return Err(Problem::UnknownRequestId);
         };
         if h.op != e.op && h.op != Op::Error {
-            let expected = e.op;
-            return Err(Error::unexpected(
-                Problem::WrongReplyType { expected },
-                Some(h),
-            ));
+            return Err(Problem::WrongReplyType { expected: e.op });
         }
         if h.tx_id != e.tx_id && !(h.op == Op::Watch && h.req_id == 0) {
-            let expected = e.tx_id;
-            return Err(Error::unexpected(
-                Problem::WrongTransactionId { expected },
-                Some(h),
-            ));
+            return Err(Problem::WrongTransactionId { expected: e.tx_id });
         }
         if is_optional(e.op) {
             let lacks = h.op == Op::Error && frame.payload.starts_with(b"ENOSYS\0");
