@@ -51,6 +51,9 @@ impl Hasher for IdHasher {
 
 pub(crate) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 
+/// (An explicit tag, not a niche in the answer: every look at a request
+/// reads its state, and a tag is one compare.)
+#[repr(u8)]
 pub(crate) enum State {
     /// Sent (or queued); the caller waits.
     Waiting,
