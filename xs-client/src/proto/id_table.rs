@@ -97,15 +97,31 @@ impl<T> IdTable<T> {
     /// it is not: nothing is ever overwritten.
     #[inline(always)]
     pub(crate) fn insert_with(&mut self, id: u32, make: impl FnOnce() -> T) {
+        let i = self.index(id);
+        match self.slots.get_mut(i) {
+            Some(slot @ None) => {
+                *slot = Some((id, make()));
+                self.len += 1;
+            }
+            _ => self.insert_grown(id, make()),
+        }
+    }
+
+    /// [`IdTable::insert_with`] into a slot that is not free: a caller
+    /// broke the rule, or the table has no slots yet.
+    #[cold]
+    #[inline(never)]
+    fn insert_grown(&mut self, id: u32, value: T) {
         while !self.is_free(id) {
-            debug_assert!(self.get(id).is_none(), "request id {id} inserted twice");
+            debug_assert!(
+                self.slots.is_empty() || self.get(id).is_none(),
+                "request id {id} inserted twice"
+            );
             self.grow();
         }
         let i = self.index(id);
-        if let Some(slot) = self.slots.get_mut(i) {
-            slot.get_or_insert_with(|| (id, make()));
-            self.len += 1;
-        }
+        self.slots[i] = Some((id, value));
+        self.len += 1;
     }
 
     /// [`IdTable::insert_with`] a value.
