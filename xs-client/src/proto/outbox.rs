@@ -236,3 +236,99 @@ impl Outbox {
         self.buf.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xs_wire::Op;
+
+    /// A READ-shaped frame for `req_id` with `len` payload bytes.
+    fn frame(req_id: u32, len: usize) -> Vec<u8> {
+        let header = Header {
+            op: Op::Read,
+            req_id,
+            tx_id: 0,
+            len: len as u32,
+        };
+        let mut out = header.to_bytes().to_vec();
+        out.extend((0..len).map(|i| (req_id as u8).wrapping_add(i as u8)));
+        out
+    }
+
+    fn outbox(kind: TransportKind, frames: &[Vec<u8>]) -> Outbox {
+        let mut o = Outbox::new(kind);
+        for f in frames {
+            o.push_frame(f);
+        }
+        o
+    }
+
+    #[test]
+    fn frames_are_told_apart_by_their_headers_through_partial_writes() {
+        let fs = [frame(1, 3), frame(2, 0), frame(3, 40)];
+        let all = fs.concat();
+        let mut o = outbox(TransportKind::Socket, &fs);
+        assert_eq!(o.queued_frames(), 3);
+        // One byte at a time: a frame counts as gone once its last byte is.
+        let mut taken = Vec::new();
+        for n in 1..=all.len() {
+            let out = o.transmit().expect("bytes left");
+            assert_eq!(out, &all[n - 1..]);
+            taken.push(out[0]);
+            o.advance(1);
+            let left = match n {
+                n if n < fs[0].len() => 3,
+                n if n < fs[0].len() + fs[1].len() => 2,
+                n if n < all.len() => 1,
+                _ => 0,
+            };
+            assert_eq!(o.queued_frames(), left, "after {n} bytes");
+        }
+        assert_eq!(taken, all);
+        assert_eq!(o.transmit(), None);
+    }
+
+    #[test]
+    fn withdraw_takes_out_only_a_frame_none_of_which_was_handed_out() {
+        let fs = [frame(1, 5), frame(2, 6), frame(3, 7)];
+        let mut o = outbox(TransportKind::Socket, &fs);
+        o.advance(3); // frame 1 partly written
+        assert!(!o.withdraw(1), "partly handed out: must be finished");
+        assert!(!o.withdraw(9), "not queued");
+        assert!(o.withdraw(2));
+        assert_eq!(o.transmit(), Some(&[&fs[0][3..], &fs[2][..]].concat()[..]));
+        let unsent = o.take_unsent();
+        assert_eq!(unsent, [(3, fs[2].clone())], "frame 1 was started: dropped");
+        assert_eq!((o.queued_frames(), o.transmit()), (0, None));
+    }
+
+    #[test]
+    fn on_the_device_one_frame_goes_per_reply() {
+        let fs = [frame(1, 2), frame(2, 4)];
+        let mut o = outbox(TransportKind::Xenbus, &fs);
+        assert_eq!(o.transmit(), Some(&fs[0][..]));
+        o.advance(fs[0].len());
+        assert_eq!(o.transmit(), None, "frame 1 unanswered");
+        o.reply_received();
+        assert_eq!(o.transmit(), Some(&fs[1][..]));
+        o.advance(fs[1].len());
+        assert_eq!(o.transmit(), None);
+        o.reply_received();
+        assert_eq!(o.transmit(), None, "nothing queued");
+    }
+
+    #[test]
+    fn encoding_errors_and_room_leave_no_trace() {
+        let mut o = Outbox::new(TransportKind::Socket);
+        let f = frame(4, 10);
+        let wrote = o.push(4096, |buf| {
+            assert!(buf.len() >= 4096);
+            buf[..f.len()].copy_from_slice(&f);
+            Ok::<usize, ()>(f.len())
+        });
+        assert_eq!(wrote, Ok(&f[..]));
+        assert_eq!(o.push(4096, |_| Err::<usize, _>("refused")), Err("refused"));
+        assert_eq!(o.transmit(), Some(&f[..]), "only the whole frame");
+        assert_eq!(o.queued_frames(), 1);
+    }
+}

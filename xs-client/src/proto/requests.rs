@@ -182,10 +182,10 @@ pub(crate) struct Requests<W> {
     /// Requests below this sequence number are covered by `checkpoints`.
     armed_below: u64,
     /// No waiting request's explicit deadline is earlier than this.
-    next_deadline: Option<Instant>,
+    next_explicit: Option<Instant>,
     /// No deadline at all (explicit or the default timeout's) is earlier
     /// than this: a timeout after the *first* start in the oldest group,
-    /// and `next_deadline`. May be early, never late.
+    /// and `next_explicit`. May be early, never late.
     soonest: Option<Instant>,
     /// Requests taken over by a new caller (see [`Requests::readopt`])
     /// whose default timeout starts at the next [`Requests::arm`].
@@ -238,7 +238,7 @@ impl<W> Requests<W> {
             answered: 0,
             checkpoints: VecDeque::new(),
             armed_below: 0,
-            next_deadline: None,
+            next_explicit: None,
             soonest: None,
             restart_clock: Vec::new(),
         }
@@ -307,7 +307,7 @@ impl<W> Requests<W> {
 
     /// A waiting request's explicit deadline `at`.
     fn add_deadline(&mut self, at: Instant) {
-        self.next_deadline = earlier(self.next_deadline, Some(at));
+        self.next_explicit = earlier(self.next_explicit, Some(at));
         self.soonest = earlier(self.soonest, Some(at));
     }
 
@@ -570,7 +570,7 @@ impl<W> Requests<W> {
                 }
             }
         }
-        if self.next_deadline.is_some_and(|d| d <= now) {
+        if self.next_explicit.is_some_and(|d| d <= now) {
             let mut next = None::<Instant>;
             for (id, e) in self.entries.iter() {
                 if !matches!(e.state, State::Waiting) {
@@ -586,12 +586,12 @@ impl<W> Requests<W> {
                     }
                 }
             }
-            self.next_deadline = next;
+            self.next_explicit = next;
         }
         // The oldest group left: its first member's deadline, or later.
         let group = self.checkpoints.front().map(|&(_, latest, _)| latest);
         let group = group.and_then(|latest| latest.checked_add(timeout));
-        self.soonest = earlier(self.next_deadline, group);
+        self.soonest = earlier(self.next_explicit, group);
         due
     }
 
