@@ -240,31 +240,39 @@ impl<W: Clone> Core<W> {
             .into());
         }
         let req_id = self.requests.fresh_id();
-        let frame = self.outbox.push(HEADER_SIZE + payload.len(), |buf| {
+        let len = HEADER_SIZE + payload.len();
+        self.outbox.push(len, |buf| {
             let header = Header {
                 op,
                 req_id,
                 tx_id,
                 len: payload.len() as u32,
             };
-            let len = HEADER_SIZE + payload.len();
             buf[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
             buf[HEADER_SIZE..len].copy_from_slice(payload);
             Ok::<usize, Error>(len)
         })?;
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
-        let on_loss = OnLoss::of(op, tx_id, commit);
-        let kept = (self.resend && on_loss == OnLoss::Resend).then(|| Box::from(frame));
-        let new = Submitted {
-            op,
-            tx_id,
-            deadline,
-            default_timeout: self.timeout.is_some(),
-            on_loss,
-        };
-        self.requests
-            .insert(req_id, new, Some(waker), Extra::of(None, kept));
+        let new = Submitted::new(op, tx_id, commit, deadline, self.timeout);
+        self.record(req_id, len, new, Some(waker), None);
         Ok(req_id)
+    }
+
+    /// Records request `req_id`, the newest `len` bytes of the outbox,
+    /// keeping its frame if it may be sent again.
+    #[inline(always)]
+    fn record(
+        &mut self,
+        req_id: u32,
+        len: usize,
+        new: Submitted,
+        waker: Option<W>,
+        watch: Option<WatchOrigin>,
+    ) {
+        let resend = self.resend && new.on_loss == OnLoss::Resend;
+        let kept = resend.then(|| Box::from(self.outbox.newest(len)));
+        self.requests
+            .insert(req_id, new, waker, Extra::of(watch, kept));
     }
 
     /// Encodes `req` into the outbox and records it (see [`Core::submit`];
@@ -288,23 +296,13 @@ impl<W: Clone> Core<W> {
                 false => req.payload_len().min(limit),
             };
         let ids = Ids::in_transaction(req_id, tx_id);
-        let frame = self
+        let len = self
             .outbox
-            .push(room, |buf| req.encode_with_limit(ids, limit, buf))?;
-        let op = req.op();
+            .push(room, |buf| req.encode_with_limit(ids, limit, buf))?
+            .len();
         let commit = matches!(req, Request::TransactionEnd { commit: true });
-        let on_loss = OnLoss::of(op, tx_id, commit);
-        // Kept to send again after a reconnection.
-        let kept = (self.resend && on_loss == OnLoss::Resend).then(|| Box::from(frame));
-        let new = Submitted {
-            op,
-            tx_id,
-            deadline,
-            default_timeout: self.timeout.is_some(),
-            on_loss,
-        };
-        self.requests
-            .insert(req_id, new, waker, Extra::of(watch, kept));
+        let new = Submitted::new(req.op(), tx_id, commit, deadline, self.timeout);
+        self.record(req_id, len, new, waker, watch);
         Ok(req_id)
     }
 

@@ -106,6 +106,11 @@ impl Outbox {
         Ok(&self.buf[start..self.end])
     }
 
+    /// The last `len` bytes queued (the frame just pushed).
+    pub(crate) fn newest(&self, len: usize) -> &[u8] {
+        &self.buf[self.end.saturating_sub(len)..self.end]
+    }
+
     /// Appends an already encoded frame.
     pub(crate) fn push_frame(&mut self, frame: &[u8]) {
         let _ = self.push(frame.len(), |buf| {

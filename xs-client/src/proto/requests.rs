@@ -160,6 +160,27 @@ pub(crate) struct Submitted {
     pub(crate) on_loss: OnLoss,
 }
 
+impl Submitted {
+    /// Request `op` in transaction `tx_id` (`commit` for TRANSACTION_END)
+    /// with its own `deadline`, on a core whose own timeout is `timeout`.
+    #[inline(always)]
+    pub(crate) fn new(
+        op: Op,
+        tx_id: u32,
+        commit: bool,
+        deadline: Option<Deadline>,
+        timeout: Option<Duration>,
+    ) -> Submitted {
+        Submitted {
+            op,
+            tx_id,
+            deadline,
+            default_timeout: timeout.is_some(),
+            on_loss: OnLoss::of(op, tx_id, commit),
+        }
+    }
+}
+
 pub(crate) struct Requests<W> {
     next_req_id: u32,
     next_seq: u64,
