@@ -192,15 +192,15 @@ pub(crate) struct Requests<W> {
     /// Entries in state `Answered` (see [`Requests::recount`]).
     pub(crate) answered: usize,
     /// The default timeout's clock, coarsely: groups of requests whose
-    /// clocks started within 1/64 of the timeout of each other, oldest
-    /// first, as (last sequence number in the group, start of its latest
-    /// clock, until when later requests may join it). A request's clock
-    /// starts at the first look at the time after it was queued, and a
-    /// group expires a timeout after its latest member's start (so a
-    /// request times out at most 1/64 of the timeout late, never early):
-    /// no clock read and one compare per request.
-    checkpoints: VecDeque<(u64, Instant, Instant)>,
-    /// Requests below this sequence number are covered by `checkpoints`.
+    /// clocks started within 1/64 of the timeout of each other (see
+    /// [`Group`]), oldest first; later requests may join only `open`, the
+    /// newest. A request's clock starts at the first look at the time
+    /// after it was queued, and a group expires a timeout after its latest
+    /// member's start (so a request times out at most 1/64 of the timeout
+    /// late, never early): no clock read and one compare per request.
+    closed: VecDeque<Group>,
+    open: Option<Group>,
+    /// Requests below this sequence number are covered by the groups.
     armed_below: u64,
     /// No waiting request's explicit deadline is earlier than this.
     next_explicit: Option<Instant>,
@@ -211,6 +211,18 @@ pub(crate) struct Requests<W> {
     /// Requests taken over by a new caller (see [`Requests::readopt`])
     /// whose default timeout starts at the next [`Requests::arm`].
     restart_clock: Vec<u32>,
+}
+
+/// Requests whose default timeout's clocks started close together.
+#[derive(Clone, Copy)]
+struct Group {
+    /// The last sequence number in the group (it holds every earlier one
+    /// not in an earlier group).
+    upto: u64,
+    /// When its latest member's clock started.
+    latest: Instant,
+    /// Until when later requests may join it.
+    join_until: Instant,
 }
 
 /// The earlier of two instants, either of which may be missing.
@@ -257,7 +269,8 @@ impl<W> Requests<W> {
             expired: IdMap::default(),
             abandoned: 0,
             answered: 0,
-            checkpoints: VecDeque::new(),
+            closed: VecDeque::new(),
+            open: None,
             armed_below: 0,
             next_explicit: None,
             soonest: None,
@@ -516,27 +529,38 @@ impl<W> Requests<W> {
         }
         let upto = self.next_seq - 1;
         self.armed_below = self.next_seq;
-        match self.checkpoints.back_mut() {
+        match &mut self.open {
             // Never early: the group's deadline moves to its latest member's.
-            Some((last, latest, join_until)) if now < *join_until => {
-                *last = upto;
-                *latest = now;
+            Some(group) if now < group.join_until => {
+                group.upto = upto;
+                group.latest = now;
             }
-            _ => self.new_checkpoint(upto, now, timeout),
+            _ => self.open_group(upto, now, timeout),
         }
     }
 
-    /// Opens a group of the default timeout's clock (see `checkpoints`).
+    /// Opens a new group of the default timeout's clock (see `closed`).
     #[cold]
-    fn new_checkpoint(&mut self, upto: u64, now: Instant, timeout: Duration) {
+    fn open_group(&mut self, upto: u64, now: Instant, timeout: Duration) {
         let Some(at) = now.checked_add(timeout) else {
             return; // beyond the clock's range: never
         };
         let join_until = now.checked_add(timeout / 64).unwrap_or(now);
-        if self.checkpoints.is_empty() {
-            self.soonest = earlier(self.soonest, Some(at));
+        let group = Group {
+            upto,
+            latest: now,
+            join_until,
+        };
+        match self.open.replace(group) {
+            Some(before) => self.closed.push_back(before),
+            None if self.closed.is_empty() => self.soonest = earlier(self.soonest, Some(at)),
+            None => {}
         }
-        self.checkpoints.push_back((upto, now, join_until));
+    }
+
+    /// The oldest group of the default timeout's clock.
+    fn oldest_group(&self) -> Option<Group> {
+        self.closed.front().or(self.open.as_ref()).copied()
     }
 
     /// Gives each readopted request the default timeout from `now`, as an
@@ -580,13 +604,15 @@ impl<W> Requests<W> {
     /// the limit that expired (`timeout` for the default).
     pub(crate) fn due(&mut self, now: Instant, timeout: Duration) -> Vec<(u32, Duration)> {
         let mut due = Vec::new();
-        while let Some(&(upto, latest, _)) = self.checkpoints.front() {
-            if latest.checked_add(timeout).is_none_or(|at| at > now) {
+        while let Some(group) = self.oldest_group() {
+            if group.latest.checked_add(timeout).is_none_or(|at| at > now) {
                 break;
             }
-            self.checkpoints.pop_front();
+            if self.closed.pop_front().is_none() {
+                self.open = None;
+            }
             for (id, e) in self.entries.iter() {
-                if matches!(e.state, State::Waiting) && e.default_timeout && e.seq <= upto {
+                if matches!(e.state, State::Waiting) && e.default_timeout && e.seq <= group.upto {
                     due.push((id, timeout));
                 }
             }
@@ -610,8 +636,8 @@ impl<W> Requests<W> {
             self.next_explicit = next;
         }
         // The oldest group left: its first member's deadline, or later.
-        let group = self.checkpoints.front().map(|&(_, latest, _)| latest);
-        let group = group.and_then(|latest| latest.checked_add(timeout));
+        let group = self.oldest_group();
+        let group = group.and_then(|g| g.latest.checked_add(timeout));
         self.soonest = earlier(self.next_explicit, group);
         due
     }
