@@ -27,6 +27,7 @@
 //! `handle_frame`; when `poll_timeout` passes, call `handle_timeout`; after
 //! each of these, wake what `take_woken` names.
 
+mod id_table;
 mod outbox;
 mod requests;
 mod response;
@@ -42,7 +43,7 @@ use crate::{Error, Event, Problem};
 
 use outbox::Outbox;
 pub use requests::Deadline;
-use requests::{Entry, OnLoss, Requests, State, WatchOrigin};
+use requests::{Entry, Extra, OnLoss, Requests, State, Submitted, WatchOrigin};
 pub use response::Response;
 pub use watches::MonitorId;
 use watches::{Pair, Watches, Wire};
@@ -51,6 +52,10 @@ use watches::{Pair, Watches, Wire};
 /// the replies are recognised); past this many the daemon is considered
 /// unresponsive and the connection is declared dead.
 pub const ABANDONED_MAX: usize = 4096;
+
+/// The largest payload limit the outbox keeps room for at all times;
+/// above it, room is made for each request's own payload.
+const ROOM_MAX: usize = 64 * 1024;
 
 /// The protocol state of one connection (see the module docs).
 pub struct Core<W> {
@@ -236,7 +241,7 @@ impl<W: Clone> Core<W> {
         }
         let req_id = self.requests.fresh_id();
         let len = HEADER_SIZE + payload.len();
-        self.outbox.push(req_id, len, |buf| {
+        self.outbox.push(len, |buf| {
             let header = Header {
                 op,
                 req_id,
@@ -244,26 +249,35 @@ impl<W: Clone> Core<W> {
                 len: payload.len() as u32,
             };
             buf[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
-            buf[HEADER_SIZE..].copy_from_slice(payload);
-            Ok::<(), Error>(())
+            buf[HEADER_SIZE..len].copy_from_slice(payload);
+            Ok::<usize, Error>(len)
         })?;
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
-        let mut entry = Entry::new(op, tx_id, deadline, Some(waker));
-        entry.default_timeout = self.timeout.is_some();
-        entry.on_loss = OnLoss::of(op, tx_id, commit);
-        self.record(req_id, entry);
+        let new = Submitted::new(op, tx_id, commit, deadline, self.timeout);
+        self.record(req_id, len, new, Some(waker), None);
         Ok(req_id)
     }
 
-    /// Records a queued request, keeping its frame if it may be sent again.
-    #[inline]
-    fn record(&mut self, req_id: u32, mut entry: Entry<W>) {
-        if self.resend && entry.on_loss == OnLoss::Resend {
-            entry.set_frame(self.outbox.frame(req_id).map(Box::from));
-        }
-        self.requests.insert(req_id, entry);
+    /// Records request `req_id`, the newest `len` bytes of the outbox,
+    /// keeping its frame if it may be sent again.
+    #[inline(always)]
+    fn record(
+        &mut self,
+        req_id: u32,
+        len: usize,
+        new: Submitted,
+        waker: Option<W>,
+        watch: Option<WatchOrigin>,
+    ) {
+        let resend = self.resend && new.on_loss == OnLoss::Resend;
+        let kept = resend.then(|| Box::from(self.outbox.newest(len)));
+        self.requests
+            .insert(req_id, new, waker, Extra::of(watch, kept));
     }
 
+    /// Encodes `req` into the outbox and records it (see [`Core::submit`];
+    /// `watch` for a monitor's WATCH).
+    #[inline]
     fn enqueue(
         &mut self,
         req: &Request<'_>,
@@ -272,27 +286,23 @@ impl<W: Clone> Core<W> {
         waker: Option<W>,
         watch: Option<WatchOrigin>,
     ) -> Result<u32, Error> {
-        let payload_len = req.payload_len();
-        if payload_len > self.max_payload {
-            req.validate(tx_id)?;
-            return Err(xs_wire::WireError::PayloadTooLarge {
-                len: payload_len,
-                max: self.max_payload,
-            }
-            .into());
-        }
         let req_id = self.requests.fresh_id();
         let limit = self.max_payload;
-        self.outbox.push(req_id, HEADER_SIZE + payload_len, |buf| {
-            req.encode_with_limit(Ids::in_transaction(req_id, tx_id), limit, buf)
-                .map(drop)
-        })?;
+        // Room for any frame within the limit (a bigger one is refused
+        // before anything is written), unless the limit is huge.
+        let room = HEADER_SIZE
+            + match limit <= ROOM_MAX {
+                true => limit,
+                false => req.payload_len().min(limit),
+            };
+        let ids = Ids::in_transaction(req_id, tx_id);
+        let len = self
+            .outbox
+            .push(room, |buf| req.encode_with_limit(ids, limit, buf))?
+            .len();
         let commit = matches!(req, Request::TransactionEnd { commit: true });
-        let mut entry = Entry::new(req.op(), tx_id, deadline, waker);
-        entry.default_timeout = self.timeout.is_some();
-        entry.set_watch(watch);
-        entry.on_loss = OnLoss::of(req.op(), tx_id, commit);
-        self.record(req_id, entry);
+        let new = Submitted::new(req.op(), tx_id, commit, deadline, self.timeout);
+        self.record(req_id, len, new, waker, watch);
         Ok(req_id)
     }
 
@@ -315,36 +325,30 @@ impl<W: Clone> Core<W> {
                 return Some(Err(Error::Timeout(limit)));
             }
         }
-        use std::collections::hash_map::Entry as Slot;
-        match self.requests.entries.entry(req_id) {
-            Slot::Occupied(slot) if matches!(slot.get().state, State::Answered(_)) => {
-                match slot.remove().state {
-                    State::Answered(result) => Some(result.map_err(|e| *e)),
-                    _ => None,
-                }
-            }
-            Slot::Occupied(slot) if matches!(slot.get().state, State::Waiting) => None,
+        match self.requests.take_answer(req_id) {
+            Ok(Some(result)) => Some(result.map_err(|e| *e)),
+            Err(()) => None,
             // Not ours to collect (abandoned, or already taken): a caller
             // bug, reported rather than waited on forever.
-            _ => Some(Err(Error::disconnected(
+            Ok(None) => Some(Err(Error::disconnected(
                 "the request was abandoned or its reply already taken",
             ))),
         }
     }
 
     /// Whether [`Core::poll_reply`] has something for `req_id`.
+    #[inline]
     pub fn is_ready(&self, req_id: u32) -> bool {
-        (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
-            || !matches!(
-                self.requests.entries.get(&req_id).map(|e| &e.state),
-                Some(State::Waiting)
-            )
+        !matches!(
+            self.requests.get(req_id).map(|e| &e.state),
+            Some(State::Waiting)
+        ) || (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
     }
 
     /// Replaces the waker of a waiting request (an async caller polled
     /// from another task).
     pub fn set_waker(&mut self, req_id: u32, waker: W) {
-        if let Some(e) = self.requests.entries.get_mut(&req_id) {
+        if let Some(e) = self.requests.get_mut(req_id) {
             if matches!(e.state, State::Waiting) {
                 e.waker = Some(waker);
             }
@@ -382,7 +386,7 @@ impl<W: Clone> Core<W> {
     fn stop_waiting(&mut self, req_id: u32) {
         match self.requests.abandon(req_id) {
             Some(State::Waiting) => {
-                if let Some(e) = self.requests.entries.get(&req_id) {
+                if let Some(e) = self.requests.get(req_id) {
                     let origin = e.watch().cloned();
                     if let Some(o) = origin {
                         self.watches.watch_failed(o.monitor, &o.pair);
@@ -456,27 +460,35 @@ impl<W: Clone> Core<W> {
             return Ok(()); // from a connection that is gone
         }
         self.heard = true;
-        let result = if frame.header.op == Op::WatchEvent {
+        let handled = if frame.header.op == Op::WatchEvent {
             self.handle_event(frame)
         } else {
             // One request on the device's wire at a time: any reply frees it.
             self.outbox.reply_received();
             self.handle_reply(frame)
         };
-        if let Err(e) = &result {
-            self.fail(e.clone());
+        match handled {
+            Ok(()) => Ok(()),
+            Err(problem) => Err(self.reject(problem, frame.header)),
         }
-        result
     }
 
-    fn handle_event(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
-        let ev = WatchEvent::parse(frame.payload)
-            .map_err(|e| Error::unexpected(Problem::MalformedEvent(e), Some(frame.header)))?;
+    /// A frame the client cannot accept kills the connection.
+    #[cold]
+    fn reject(&mut self, problem: Problem, header: Header) -> Error {
+        let error = Error::unexpected(problem, Some(header));
+        self.fail(error.clone());
+        error
+    }
+
+    fn handle_event(&mut self, frame: &Frame<'_>) -> Result<(), Problem> {
+        let ev = WatchEvent::parse(frame.payload).map_err(Problem::MalformedEvent)?;
         self.watches.deliver(&ev, &mut self.woken);
         Ok(())
     }
 
-    fn handle_reply(&mut self, frame: &Frame<'_>) -> Result<(), Error> {
+    #[inline]
+    fn handle_reply(&mut self, frame: &Frame<'_>) -> Result<(), Problem> {
         let h = frame.header;
         // Request ids are never 0. The xenbus device answers WATCH with
         // req_id 0 (a kernel bug): the daemon answers in order, so it is
@@ -485,27 +497,19 @@ impl<W: Clone> Core<W> {
             0 if h.op == Op::Watch => self
                 .requests
                 .oldest_watch()
-                .ok_or_else(|| Error::unexpected(Problem::WatchReplyWithoutWatch, Some(h)))?,
+                .ok_or(Problem::WatchReplyWithoutWatch)?,
             id => id,
         };
-        let Some(e) = (self.requests.entries.get_mut(&req_id))
-            .filter(|e| !matches!(e.state, State::Answered(_)))
+        let Some(e) =
+            (self.requests.get_mut(req_id)).filter(|e| !matches!(e.state, State::Answered(_)))
         else {
-            return Err(Error::unexpected(Problem::UnknownRequestId, Some(h)));
+            return Err(Problem::UnknownRequestId);
         };
         if h.op != e.op && h.op != Op::Error {
-            let expected = e.op;
-            return Err(Error::unexpected(
-                Problem::WrongReplyType { expected },
-                Some(h),
-            ));
+            return Err(Problem::WrongReplyType { expected: e.op });
         }
         if h.tx_id != e.tx_id && !(h.op == Op::Watch && h.req_id == 0) {
-            let expected = e.tx_id;
-            return Err(Error::unexpected(
-                Problem::WrongTransactionId { expected },
-                Some(h),
-            ));
+            return Err(Problem::WrongTransactionId { expected: e.tx_id });
         }
         if is_optional(e.op) {
             let lacks = h.op == Op::Error && frame.payload.starts_with(b"ENOSYS\0");
@@ -527,11 +531,15 @@ impl<W: Clone> Core<W> {
         if let Some(w) = e.waker.take() {
             self.woken.push(w);
         }
-        if h.op == Op::Error {
-            if let Some(o) = e.take_watch() {
-                self.watches.watch_failed(o.monitor, &o.pair);
-                self.watch_refused(&o.pair);
-            }
+        let refused = if h.op == Op::Error {
+            e.take_watch()
+        } else {
+            None
+        };
+        self.requests.answered += 1;
+        if let Some(o) = refused {
+            self.watches.watch_failed(o.monitor, &o.pair);
+            self.watch_refused(&o.pair);
         }
         Ok(())
     }
@@ -606,24 +614,17 @@ impl<W: Clone> Core<W> {
         if self.dead.is_some() {
             return;
         }
-        let abandoned: Vec<u32> = self
-            .requests
-            .entries
-            .iter()
-            .filter(|(_, e)| matches!(e.state, State::Abandoned))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in abandoned {
-            self.requests.remove(id);
-        }
-        for e in self.requests.entries.values_mut() {
-            if matches!(e.state, State::Waiting) {
+        let woken = &mut self.woken;
+        self.requests.entries.retain(|_, e| match e.state {
+            State::Abandoned => false,
+            State::Answered(_) => true,
+            State::Waiting => {
                 e.state = State::Answered(Err(Box::new(error.clone())));
-                if let Some(w) = e.waker.take() {
-                    self.woken.push(w);
-                }
+                woken.extend(e.waker.take());
+                true
             }
-        }
+        });
+        self.requests.recount();
         self.watches.wake_all(&mut self.woken);
         self.outbox.clear();
         self.dead = Some(error);
@@ -649,7 +650,7 @@ impl<W: Clone> Core<W> {
         let unsent = self.outbox.take_unsent();
         let mut again: Vec<(u64, u32, Box<[u8]>)> = Vec::new();
         let mut gone = Vec::new();
-        for (&id, e) in self.requests.entries.iter_mut() {
+        for (id, e) in self.requests.entries.iter_mut() {
             match e.state {
                 State::Abandoned => {
                     gone.push(id);
@@ -681,22 +682,23 @@ impl<W: Clone> Core<W> {
         for id in gone {
             self.requests.remove(id);
         }
+        self.requests.recount();
         again.sort_by_key(|&(seq, _, _)| seq);
-        for (_, id, frame) in &again {
-            self.outbox.push_frame(*id, frame);
+        for (_, _, frame) in &again {
+            self.outbox.push_frame(frame);
         }
         for (id, frame) in &unsent {
             let waiting = matches!(
-                self.requests.entries.get(id).map(|e| &e.state),
+                self.requests.get(*id).map(|e| &e.state),
                 Some(State::Waiting)
             );
             if waiting {
-                self.outbox.push_frame(*id, frame);
+                self.outbox.push_frame(frame);
             }
         }
         // Frames sent again are kept for a further loss.
         for (_, id, frame) in again {
-            if let Some(e) = self.requests.entries.get_mut(&id) {
+            if let Some(e) = self.requests.get_mut(id) {
                 e.set_frame(Some(frame));
             }
         }
@@ -738,7 +740,8 @@ impl<W: Clone> Core<W> {
         let in_flight: Vec<Pair> = self
             .requests
             .entries
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .filter(|e| matches!(e.state, State::Waiting))
             .filter_map(|e| e.watch_pair().cloned())
             .collect();
@@ -758,8 +761,8 @@ impl<W: Clone> Core<W> {
                 let _ = self.enqueue(&req, 0, None, None, None);
             }
         }
-        for (id, frame) in &waiting {
-            self.outbox.push_frame(*id, frame);
+        for (_, frame) in &waiting {
+            self.outbox.push_frame(frame);
         }
         if !std::mem::take(&mut self.unconnected) {
             self.watches.mark_reconnected(&mut self.woken);
@@ -782,16 +785,22 @@ impl<W: Clone> Core<W> {
     /// 1/64 of the timeout late, never early), and expires every
     /// waiting request whose deadline is at or before `now`: its caller
     /// gets [`Error::Timeout`], and a late reply is dropped.
+    #[inline]
     pub fn handle_timeout(&mut self, now: Instant) {
-        let timeout = self.timeout.unwrap_or_default();
-        if self.timeout.is_some() {
+        if let Some(timeout) = self.timeout {
             self.requests.arm(now, timeout);
         }
-        if self.requests.next_deadline().is_none_or(|d| d > now) {
-            return;
+        if self.requests.may_be_due(now) {
+            self.expire(now);
         }
+    }
+
+    /// Expires what is due at `now` (see [`Core::handle_timeout`]).
+    #[cold]
+    fn expire(&mut self, now: Instant) {
+        let timeout = self.timeout.unwrap_or_default();
         for (req_id, limit) in self.requests.due(now, timeout) {
-            let Some(e) = self.requests.entries.get_mut(&req_id) else {
+            let Some(e) = self.requests.get_mut(req_id) else {
                 continue;
             };
             if let Some(w) = e.waker.take() {

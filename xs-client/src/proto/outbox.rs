@@ -12,31 +12,29 @@
 //! reply has come: with one request on the wire, any reply answers it,
 //! whatever its req_id says (the device answers WATCH with req_id 0).
 
-use std::collections::VecDeque;
-
 use xs_transport::TransportKind;
+use xs_wire::{Header, HEADER_SIZE};
 
 /// Bytes already handed out that [`Outbox::advance`] lets stay in front of
 /// the frames still queued (moving the rest costs more for less).
 const COMPACT_AT: usize = 16 * 1024;
 
-/// One encoded frame not yet wholly handed out.
-#[derive(Clone, Copy, Debug)]
-struct Queued {
-    req_id: u32,
-    /// Offset of its first byte in `Outbox::buf`.
-    start: usize,
-    len: usize,
-}
-
 /// Encoded frames waiting for the driver.
+///
+/// The frames lie back to back in `buf[..end]`; each one's header says its
+/// length and request id, so nothing is kept per frame. What follows `end`
+/// is room for the next frame, zeroed once and then reused: a frame is
+/// encoded straight into it, with no length computed beforehand.
 #[derive(Debug)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
+    /// End of the last frame.
+    end: usize,
     /// Bytes of `buf` already handed out.
     head: usize,
-    /// Frames not yet wholly handed out, in order.
-    frames: VecDeque<Queued>,
+    /// Start of the first frame not wholly handed out (`end` if none):
+    /// `first <= head < end` while anything is queued.
+    first: usize,
     one_at_a_time: bool,
     /// Device only: a frame was handed out and no reply has come since.
     wire_busy: bool,
@@ -48,80 +46,139 @@ impl Outbox {
     pub(crate) fn new(kind: TransportKind) -> Outbox {
         Outbox {
             buf: Vec::new(),
+            end: 0,
             head: 0,
-            frames: VecDeque::new(),
+            first: 0,
             one_at_a_time: kind == TransportKind::Xenbus,
             wire_busy: false,
             paused: false,
         }
     }
 
-    /// Appends a frame of `len` bytes written by `encode` into a zeroed
-    /// slice of that size; on an encoding error nothing is kept.
+    /// The request id and the end of the frame starting at `start` (a
+    /// frame boundary before `end`).
+    #[inline]
+    fn frame_at(&self, start: usize) -> (u32, usize) {
+        let header = self
+            .buf
+            .get(start..start + HEADER_SIZE)
+            .and_then(|b| <&[u8; HEADER_SIZE]>::try_from(b).ok())
+            .map(Header::from_bytes);
+        match header {
+            Some(h) => (
+                h.req_id,
+                (start + HEADER_SIZE + h.len as usize).min(self.end),
+            ),
+            // Frames are written whole: cannot happen.
+            None => (0, self.end),
+        }
+    }
+
+    /// The frames not wholly handed out: (request id, start, end).
+    fn frames(&self) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
+        let mut at = self.first;
+        std::iter::from_fn(move || {
+            if at >= self.end {
+                return None;
+            }
+            let (req_id, end) = self.frame_at(at);
+            let frame = (req_id, at, end);
+            at = end;
+            Some(frame)
+        })
+    }
+
+    /// Appends a frame written by `encode` into at least `room` bytes
+    /// (`encode` returns how many it wrote, a whole frame, header first);
+    /// on an error nothing is kept. Returns the frame.
+    #[inline]
     pub(crate) fn push<E>(
         &mut self,
-        req_id: u32,
-        len: usize,
-        encode: impl FnOnce(&mut [u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let start = self.buf.len();
-        self.buf.resize(start + len, 0);
-        if let Err(e) = encode(&mut self.buf[start..]) {
-            self.buf.truncate(start);
-            return Err(e);
+        room: usize,
+        encode: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<&[u8], E> {
+        let start = self.end;
+        if self.buf.len() < start + room {
+            self.buf.resize(start + room, 0);
         }
-        self.frames.push_back(Queued { req_id, start, len });
-        Ok(())
+        let n = encode(&mut self.buf[start..])?;
+        self.end = start + n.min(self.buf.len() - start);
+        Ok(&self.buf[start..self.end])
+    }
+
+    /// The last `len` bytes queued (the frame just pushed).
+    pub(crate) fn newest(&self, len: usize) -> &[u8] {
+        &self.buf[self.end.saturating_sub(len)..self.end]
+    }
+
+    /// Appends an already encoded frame.
+    pub(crate) fn push_frame(&mut self, frame: &[u8]) {
+        let _ = self.push(frame.len(), |buf| {
+            buf[..frame.len()].copy_from_slice(frame);
+            Ok::<usize, ()>(frame.len())
+        });
     }
 
     /// The bytes the driver may write now: everything queued on a socket;
     /// on the device one frame, and only while no request is unanswered.
+    #[inline]
     pub(crate) fn transmit(&self) -> Option<&[u8]> {
-        if self.paused {
+        if self.paused || self.head >= self.end {
             return None;
         }
-        let first = self.frames.front()?;
         if !self.one_at_a_time {
-            return Some(&self.buf[self.head..]);
+            return Some(&self.buf[self.head..self.end]);
         }
         if self.wire_busy {
             return None;
         }
-        Some(&self.buf[self.head..first.start + first.len])
+        Some(&self.buf[self.head..self.frame_at(self.first).1])
     }
 
     /// The driver took `n` bytes of [`Outbox::transmit`].
+    #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
-        self.head = (self.head + n).min(self.buf.len());
-        while let Some(f) = self.frames.front() {
-            if f.start + f.len > self.head {
+        self.head = (self.head + n).min(self.end);
+        if self.head == self.end {
+            // All handed out (the usual case): at least one frame was
+            // finished if any was queued.
+            if self.first < self.end && self.one_at_a_time {
+                self.wire_busy = true;
+            }
+            self.end = 0;
+            self.head = 0;
+            self.first = 0;
+            return;
+        }
+        self.finish_frames();
+    }
+
+    /// Moves `first` past the frames wholly handed out.
+    #[cold]
+    fn finish_frames(&mut self) {
+        loop {
+            let (_, end) = self.frame_at(self.first);
+            if end > self.head {
                 break;
             }
-            self.frames.pop_front();
+            self.first = end;
             if self.one_at_a_time {
                 self.wire_busy = true;
             }
         }
-        match self.frames.front() {
-            None => {
-                self.buf.clear();
-                self.head = 0;
-            }
-            // Never empty (a busy socket): drop what was handed out once it
-            // is most of the buffer, so it cannot pile up.
-            Some(first) if first.start >= COMPACT_AT && 2 * first.start >= self.buf.len() => {
-                let cut = first.start;
-                self.buf.drain(..cut);
-                self.head -= cut;
-                for f in &mut self.frames {
-                    f.start -= cut;
-                }
-            }
-            Some(_) => {}
+        // Never empty (a busy socket): drop what was handed out once it is
+        // most of the buffer, so it cannot pile up.
+        let cut = self.first;
+        if cut >= COMPACT_AT && 2 * cut >= self.end {
+            self.buf.copy_within(cut..self.end, 0);
+            self.end -= cut;
+            self.head -= cut;
+            self.first = 0;
         }
     }
 
     /// A reply came: on the device, the wire is free for the next frame.
+    #[inline]
     pub(crate) fn reply_received(&mut self) {
         self.wire_busy = false;
     }
@@ -129,48 +186,28 @@ impl Outbox {
     /// Takes back request `req_id`'s frame if none of it was handed out;
     /// `true` if it was (so it will never reach the daemon).
     pub(crate) fn withdraw(&mut self, req_id: u32) -> bool {
-        let Some(i) = self.frames.iter().position(|f| f.req_id == req_id) else {
+        let Some((_, start, end)) = self.frames().find(|f| f.0 == req_id) else {
             return false;
         };
-        let f = self.frames[i];
-        if f.start < self.head {
+        if start < self.head {
             return false; // partly handed out: it must be finished
         }
-        self.buf.drain(f.start..f.start + f.len);
-        self.frames.remove(i);
-        for later in self.frames.iter_mut().skip(i) {
-            later.start -= f.len;
-        }
-        if self.frames.is_empty() {
-            self.buf.clear();
+        self.buf.copy_within(end..self.end, start);
+        self.end -= end - start;
+        if self.first == self.end {
+            self.end = 0;
             self.head = 0;
+            self.first = 0;
         }
         true
     }
 
     /// Drops everything (the connection is dead).
     pub(crate) fn clear(&mut self) {
-        self.buf.clear();
+        self.end = 0;
         self.head = 0;
-        self.frames.clear();
+        self.first = 0;
         self.wire_busy = false;
-    }
-
-    /// Appends an already encoded frame.
-    pub(crate) fn push_frame(&mut self, req_id: u32, frame: &[u8]) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(frame);
-        self.frames.push_back(Queued {
-            req_id,
-            start,
-            len: frame.len(),
-        });
-    }
-
-    /// The encoded bytes of `req_id`'s frame, if it is queued.
-    pub(crate) fn frame(&self, req_id: u32) -> Option<&[u8]> {
-        let f = self.frames.iter().find(|f| f.req_id == req_id)?;
-        Some(&self.buf[f.start..f.start + f.len])
     }
 
     /// Takes out every frame none of which was handed out, in order, and
@@ -178,10 +215,9 @@ impl Outbox {
     pub(crate) fn take_unsent(&mut self) -> Vec<(u32, Vec<u8>)> {
         let head = self.head;
         let unsent = self
-            .frames
-            .iter()
-            .filter(|f| f.start >= head)
-            .map(|f| (f.req_id, self.buf[f.start..f.start + f.len].to_vec()))
+            .frames()
+            .filter(|&(_, start, _)| start >= head)
+            .map(|(req_id, start, end)| (req_id, self.buf[start..end].to_vec()))
             .collect();
         self.clear();
         unsent
@@ -195,12 +231,109 @@ impl Outbox {
 
     /// Frames waiting, wholly or partly.
     pub(crate) fn queued_frames(&self) -> usize {
-        self.frames.len()
+        self.frames().count()
     }
 
-    /// Bytes held, handed out or not (tests of the memory bound).
+    /// Bytes held, handed out or not, and room for the next frame (tests
+    /// of the memory bound).
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xs_wire::Op;
+
+    /// A READ-shaped frame for `req_id` with `len` payload bytes.
+    fn frame(req_id: u32, len: usize) -> Vec<u8> {
+        let header = Header {
+            op: Op::Read,
+            req_id,
+            tx_id: 0,
+            len: len as u32,
+        };
+        let mut out = header.to_bytes().to_vec();
+        out.extend((0..len).map(|i| (req_id as u8).wrapping_add(i as u8)));
+        out
+    }
+
+    fn outbox(kind: TransportKind, frames: &[Vec<u8>]) -> Outbox {
+        let mut o = Outbox::new(kind);
+        for f in frames {
+            o.push_frame(f);
+        }
+        o
+    }
+
+    #[test]
+    fn frames_are_told_apart_by_their_headers_through_partial_writes() {
+        let fs = [frame(1, 3), frame(2, 0), frame(3, 40)];
+        let all = fs.concat();
+        let mut o = outbox(TransportKind::Socket, &fs);
+        assert_eq!(o.queued_frames(), 3);
+        // One byte at a time: a frame counts as gone once its last byte is.
+        let mut taken = Vec::new();
+        for n in 1..=all.len() {
+            let out = o.transmit().expect("bytes left");
+            assert_eq!(out, &all[n - 1..]);
+            taken.push(out[0]);
+            o.advance(1);
+            let left = match n {
+                n if n < fs[0].len() => 3,
+                n if n < fs[0].len() + fs[1].len() => 2,
+                n if n < all.len() => 1,
+                _ => 0,
+            };
+            assert_eq!(o.queued_frames(), left, "after {n} bytes");
+        }
+        assert_eq!(taken, all);
+        assert_eq!(o.transmit(), None);
+    }
+
+    #[test]
+    fn withdraw_takes_out_only_a_frame_none_of_which_was_handed_out() {
+        let fs = [frame(1, 5), frame(2, 6), frame(3, 7)];
+        let mut o = outbox(TransportKind::Socket, &fs);
+        o.advance(3); // frame 1 partly written
+        assert!(!o.withdraw(1), "partly handed out: must be finished");
+        assert!(!o.withdraw(9), "not queued");
+        assert!(o.withdraw(2));
+        assert_eq!(o.transmit(), Some(&[&fs[0][3..], &fs[2][..]].concat()[..]));
+        let unsent = o.take_unsent();
+        assert_eq!(unsent, [(3, fs[2].clone())], "frame 1 was started: dropped");
+        assert_eq!((o.queued_frames(), o.transmit()), (0, None));
+    }
+
+    #[test]
+    fn on_the_device_one_frame_goes_per_reply() {
+        let fs = [frame(1, 2), frame(2, 4)];
+        let mut o = outbox(TransportKind::Xenbus, &fs);
+        assert_eq!(o.transmit(), Some(&fs[0][..]));
+        o.advance(fs[0].len());
+        assert_eq!(o.transmit(), None, "frame 1 unanswered");
+        o.reply_received();
+        assert_eq!(o.transmit(), Some(&fs[1][..]));
+        o.advance(fs[1].len());
+        assert_eq!(o.transmit(), None);
+        o.reply_received();
+        assert_eq!(o.transmit(), None, "nothing queued");
+    }
+
+    #[test]
+    fn encoding_errors_and_room_leave_no_trace() {
+        let mut o = Outbox::new(TransportKind::Socket);
+        let f = frame(4, 10);
+        let wrote = o.push(4096, |buf| {
+            assert!(buf.len() >= 4096);
+            buf[..f.len()].copy_from_slice(&f);
+            Ok::<usize, ()>(f.len())
+        });
+        assert_eq!(wrote, Ok(&f[..]));
+        assert_eq!(o.push(4096, |_| Err::<usize, _>("refused")), Err("refused"));
+        assert_eq!(o.transmit(), Some(&f[..]), "only the whole frame");
+        assert_eq!(o.queued_frames(), 1);
     }
 }

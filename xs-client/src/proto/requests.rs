@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use xs_wire::Op;
 
+use super::id_table::IdTable;
 use super::watches::{MonitorId, Pair};
 use super::Response;
 use crate::Error;
@@ -50,6 +51,9 @@ impl Hasher for IdHasher {
 
 pub(crate) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 
+/// (An explicit tag, not a niche in the answer: every look at a request
+/// reads its state, and a tag is one compare.)
+#[repr(u8)]
 pub(crate) enum State {
     /// Sent (or queued); the caller waits.
     Waiting,
@@ -127,55 +131,109 @@ pub(crate) struct Entry<W> {
 
 /// What few requests need.
 #[derive(Default)]
-struct Extra {
+pub(crate) struct Extra {
     watch: Option<WatchOrigin>,
     /// The encoded frame, kept to send again after a reconnection.
     frame: Option<Box<[u8]>>,
 }
 
+impl Extra {
+    /// A monitor's WATCH, and a frame kept to send again; `None` (nothing
+    /// allocated) for neither.
+    #[inline]
+    pub(crate) fn of(watch: Option<WatchOrigin>, frame: Option<Box<[u8]>>) -> Option<Box<Extra>> {
+        if watch.is_none() && frame.is_none() {
+            return None;
+        }
+        Some(Box::new(Extra { watch, frame }))
+    }
+}
+
+/// A request about to be recorded: what [`Requests::insert`] needs besides
+/// its id, waker and [`Extra`].
+pub(crate) struct Submitted {
+    pub(crate) op: Op,
+    pub(crate) tx_id: u32,
+    pub(crate) deadline: Option<Deadline>,
+    /// The core's own timeout applies.
+    pub(crate) default_timeout: bool,
+    pub(crate) on_loss: OnLoss,
+}
+
+impl Submitted {
+    /// Request `op` in transaction `tx_id` (`commit` for TRANSACTION_END)
+    /// with its own `deadline`, on a core whose own timeout is `timeout`.
+    #[inline(always)]
+    pub(crate) fn new(
+        op: Op,
+        tx_id: u32,
+        commit: bool,
+        deadline: Option<Deadline>,
+        timeout: Option<Duration>,
+    ) -> Submitted {
+        Submitted {
+            op,
+            tx_id,
+            deadline,
+            default_timeout: timeout.is_some(),
+            on_loss: OnLoss::of(op, tx_id, commit),
+        }
+    }
+}
+
 pub(crate) struct Requests<W> {
     next_req_id: u32,
     next_seq: u64,
-    pub(crate) entries: IdMap<Entry<W>>,
+    pub(crate) entries: IdTable<Entry<W>>,
     /// Requests that timed out, with the limit, until their callers look.
     pub(crate) expired: IdMap<Duration>,
     /// Entries in state `Abandoned`.
     pub(crate) abandoned: usize,
-    /// The default timeout's clock, coarsely: (last sequence number
-    /// covered, deadline, until when later requests may join it). A
-    /// request's clock starts at the first look at the time after it was
-    /// queued; requests whose clocks start within 1/64 of the timeout of
-    /// each other share one entry, with the latest deadline (so a request
-    /// times out at most 1/64 of the timeout late, never early): no clock
-    /// read and no bookkeeping per request.
-    checkpoints: VecDeque<(u64, Instant, Instant)>,
-    /// Requests below this sequence number are covered by `checkpoints`.
+    /// Entries in state `Answered` (see [`Requests::recount`]).
+    pub(crate) answered: usize,
+    /// The default timeout's clock, coarsely: groups of requests whose
+    /// clocks started within 1/64 of the timeout of each other (see
+    /// [`Group`]), oldest first; later requests may join only `open`, the
+    /// newest. A request's clock starts at the first look at the time
+    /// after it was queued, and a group expires a timeout after its latest
+    /// member's start (so a request times out at most 1/64 of the timeout
+    /// late, never early): no clock read and one compare per request.
+    closed: VecDeque<Group>,
+    open: Option<Group>,
+    /// Requests below this sequence number are covered by the groups.
     armed_below: u64,
-    /// No waiting request's deadline is earlier than this.
-    pub(crate) next_deadline: Option<Instant>,
+    /// No waiting request's explicit deadline is earlier than this.
+    next_explicit: Option<Instant>,
+    /// No deadline at all (explicit or the default timeout's) is earlier
+    /// than this: a timeout after the *first* start in the oldest group,
+    /// and `next_explicit`. May be early, never late.
+    soonest: Option<Instant>,
     /// Requests taken over by a new caller (see [`Requests::readopt`])
     /// whose default timeout starts at the next [`Requests::arm`].
     restart_clock: Vec<u32>,
 }
 
-impl<W> Entry<W> {
-    /// A request about to be queued (`seq` and `state` are set by
-    /// [`Requests::insert`]).
-    #[inline]
-    pub(crate) fn new(op: Op, tx_id: u32, deadline: Option<Deadline>, waker: Option<W>) -> Self {
-        Entry {
-            op,
-            tx_id,
-            seq: 0,
-            state: State::Waiting,
-            waker,
-            deadline,
-            default_timeout: false,
-            on_loss: OnLoss::MaybeApplied,
-            extra: None,
-        }
-    }
+/// Requests whose default timeout's clocks started close together.
+#[derive(Clone, Copy)]
+struct Group {
+    /// The last sequence number in the group (it holds every earlier one
+    /// not in an earlier group).
+    upto: u64,
+    /// When its latest member's clock started.
+    latest: Instant,
+    /// Until when later requests may join it.
+    join_until: Instant,
+}
 
+/// The earlier of two instants, either of which may be missing.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl<W> Entry<W> {
     /// The monitor this WATCH still speaks for, and its pair.
     pub(crate) fn watch(&self) -> Option<&WatchOrigin> {
         self.extra.as_ref()?.watch.as_ref().filter(|o| !o.stale)
@@ -189,12 +247,6 @@ impl<W> Entry<W> {
     /// The pair a monitor's WATCH registers, stale or not.
     pub(crate) fn watch_pair(&self) -> Option<&Pair> {
         Some(&self.extra.as_ref()?.watch.as_ref()?.pair)
-    }
-
-    pub(crate) fn set_watch(&mut self, watch: Option<WatchOrigin>) {
-        if watch.is_some() {
-            self.extra.get_or_insert_with(Box::default).watch = watch;
-        }
     }
 
     pub(crate) fn take_frame(&mut self) -> Option<Box<[u8]>> {
@@ -213,23 +265,34 @@ impl<W> Requests<W> {
         Requests {
             next_req_id: 1,
             next_seq: 0,
-            entries: IdMap::default(),
+            entries: IdTable::new(),
             expired: IdMap::default(),
             abandoned: 0,
-            checkpoints: VecDeque::new(),
+            answered: 0,
+            closed: VecDeque::new(),
+            open: None,
             armed_below: 0,
-            next_deadline: None,
+            next_explicit: None,
+            soonest: None,
             restart_clock: Vec::new(),
         }
     }
 
     /// A fresh request id: wrapping, never 0 (the xenbus device's WATCH
-    /// replies carry 0), never one still in the table.
+    /// replies carry 0), never one still in the table or expired and not
+    /// yet collected, never one whose table slot another id holds. Insert
+    /// it before picking another.
+    #[inline]
     pub(crate) fn fresh_id(&mut self) -> u32 {
+        self.entries.make_room();
         loop {
             let id = self.next_req_id;
             self.next_req_id = id.wrapping_add(1);
-            if id != 0 && !self.entries.contains_key(&id) && !self.expired.contains_key(&id) {
+            // At most half the slots are taken: a free one comes soon.
+            if id != 0
+                && self.entries.is_free(id)
+                && (self.expired.is_empty() || !self.expired.contains_key(&id))
+            {
                 return id;
             }
         }
@@ -241,43 +304,129 @@ impl<W> Requests<W> {
         self.next_req_id = id;
     }
 
-    /// Records a request: its sequence number is set here, and it starts
-    /// abandoned if nobody waits for it (no waker).
-    #[inline]
-    pub(crate) fn insert(&mut self, req_id: u32, mut e: Entry<W>) {
-        e.seq = self.next_seq;
+    /// Records a request under an id from [`Requests::fresh_id`]. It
+    /// starts abandoned if nobody waits for it (no waker).
+    #[inline(always)]
+    pub(crate) fn insert(
+        &mut self,
+        req_id: u32,
+        new: Submitted,
+        waker: Option<W>,
+        extra: Option<Box<Extra>>,
+    ) {
+        let seq = self.next_seq;
         self.next_seq += 1;
-        e.state = if e.waker.is_some() {
+        let state = if waker.is_some() {
             State::Waiting
         } else {
             self.abandoned += 1;
             State::Abandoned
         };
-        if let Some(d) = e.deadline {
-            self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+        if let Some(d) = new.deadline {
+            self.add_deadline(d.at);
         }
-        self.entries.insert(req_id, e);
+        // Built in its slot, not moved there.
+        self.entries.insert_with(req_id, || Entry {
+            op: new.op,
+            tx_id: new.tx_id,
+            seq,
+            state,
+            waker,
+            deadline: new.deadline,
+            default_timeout: new.default_timeout,
+            on_loss: new.on_loss,
+            extra,
+        });
     }
 
-    /// Removes an entry, keeping the abandoned count right.
+    /// A waiting request's explicit deadline `at`.
+    fn add_deadline(&mut self, at: Instant) {
+        self.next_explicit = earlier(self.next_explicit, Some(at));
+        self.soonest = earlier(self.soonest, Some(at));
+    }
+
+    /// The entry of `req_id`.
+    #[inline]
+    pub(crate) fn get(&self, req_id: u32) -> Option<&Entry<W>> {
+        self.entries.get(req_id)
+    }
+
+    /// The entry of `req_id`, to change (a change of its state is
+    /// followed by [`Requests::recount`]).
+    #[inline]
+    pub(crate) fn get_mut(&mut self, req_id: u32) -> Option<&mut Entry<W>> {
+        self.entries.get_mut(req_id)
+    }
+
+    /// Removes an entry, keeping the counts right.
+    #[inline]
     pub(crate) fn remove(&mut self, req_id: u32) -> Option<Entry<W>> {
-        let e = self.entries.remove(&req_id)?;
-        if matches!(e.state, State::Abandoned) {
-            self.abandoned -= 1;
+        let e = self.entries.remove(req_id)?;
+        match e.state {
+            State::Abandoned => self.abandoned -= 1,
+            State::Answered(_) => self.answered -= 1,
+            State::Waiting => {}
         }
         Some(e)
+    }
+
+    /// Takes the answer of `req_id` out of the table: `Err(())` if the
+    /// request is still waiting, `Ok(None)` if there is no answer to take
+    /// (no such request, or abandoned).
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn take_answer(
+        &mut self,
+        req_id: u32,
+    ) -> Result<Option<Result<Response, Box<Error>>>, ()> {
+        let Some(mut found) = self.entries.occupied(req_id) else {
+            return Ok(None);
+        };
+        let Some(e) = found.get_mut() else {
+            return Ok(None);
+        };
+        match e.state {
+            State::Answered(_) => {}
+            State::Waiting => return Err(()),
+            State::Abandoned => return Ok(None),
+        }
+        let State::Answered(result) = std::mem::replace(&mut e.state, State::Waiting) else {
+            return Ok(None);
+        };
+        found.remove_in_place();
+        self.answered -= 1;
+        Ok(Some(result))
+    }
+
+    /// Sets the counts of abandoned and answered entries from the table,
+    /// after states were changed through [`Requests::get_mut`] or
+    /// `entries`.
+    pub(crate) fn recount(&mut self) {
+        let (mut abandoned, mut answered) = (0, 0);
+        for (_, e) in self.entries.iter() {
+            match e.state {
+                State::Abandoned => abandoned += 1,
+                State::Answered(_) => answered += 1,
+                State::Waiting => {}
+            }
+        }
+        (self.abandoned, self.answered) = (abandoned, answered);
     }
 
     /// Marks a waiting or answered entry abandoned; returns its previous
     /// state.
     pub(crate) fn abandon(&mut self, req_id: u32) -> Option<State> {
-        let e = self.entries.get_mut(&req_id)?;
+        let e = self.entries.get_mut(req_id)?;
         if matches!(e.state, State::Abandoned) {
             return None;
         }
-        self.abandoned += 1;
         e.waker = None;
-        Some(std::mem::replace(&mut e.state, State::Abandoned))
+        let before = std::mem::replace(&mut e.state, State::Abandoned);
+        self.abandoned += 1;
+        if matches!(before, State::Answered(_)) {
+            self.answered -= 1;
+        }
+        Some(before)
     }
 
     /// An abandoned WATCH of `pair` with `depth` still on the wire and
@@ -296,13 +445,13 @@ impl<W> Requests<W> {
                     .is_some_and(|o| o.pair == *pair && o.depth == depth)
             })
             .min_by_key(|(_, e)| e.seq)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
     }
 
     /// Whether a monitor's WATCH of `pair` is unanswered (waiting or
     /// abandoned, and still speaking for the pair).
     pub(crate) fn watch_pending(&self, pair: &Pair) -> bool {
-        self.entries.values().any(|e| {
+        self.entries.iter().any(|(_, e)| {
             e.op == Op::Watch
                 && !matches!(e.state, State::Answered(_))
                 && e.watch().is_some_and(|o| o.pair == *pair)
@@ -320,13 +469,12 @@ impl<W> Requests<W> {
         deadline: Option<Deadline>,
         default_timeout: bool,
     ) {
-        let Some(e) = self.entries.get_mut(&req_id) else {
+        let Some(e) = self.entries.get_mut(req_id) else {
             return;
         };
         if !matches!(e.state, State::Abandoned) {
             return;
         }
-        self.abandoned -= 1;
         e.state = State::Waiting;
         e.waker = Some(waker);
         e.deadline = deadline;
@@ -335,8 +483,9 @@ impl<W> Requests<W> {
         if let Some(o) = e.extra.as_mut().and_then(|x| x.watch.as_mut()) {
             o.monitor = monitor;
         }
+        self.abandoned -= 1;
         if let Some(d) = deadline {
-            self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+            self.add_deadline(d.at);
         }
         if default_timeout {
             self.restart_clock.push(req_id);
@@ -348,7 +497,7 @@ impl<W> Requests<W> {
     /// failure or late reply undoes nothing (the UNWATCH already queued
     /// does).
     pub(crate) fn forget_watch(&mut self, monitor: MonitorId, pair: Option<&Pair>) {
-        for e in self.entries.values_mut() {
+        for (_, e) in self.entries.iter_mut() {
             let Some(o) = e.extra.as_mut().and_then(|x| x.watch.as_mut()) else {
                 continue;
             };
@@ -365,11 +514,12 @@ impl<W> Requests<W> {
             .iter()
             .filter(|(_, e)| e.op == Op::Watch && !matches!(e.state, State::Answered(_)))
             .min_by_key(|(_, e)| e.seq)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
     }
 
     /// Starts the default `timeout`'s clock, at `now`, for the requests
     /// queued since the last call.
+    #[inline]
     pub(crate) fn arm(&mut self, now: Instant, timeout: Duration) {
         if !self.restart_clock.is_empty() {
             self.restart_clocks(now, timeout);
@@ -379,21 +529,38 @@ impl<W> Requests<W> {
         }
         let upto = self.next_seq - 1;
         self.armed_below = self.next_seq;
-        match self.checkpoints.back_mut() {
+        match &mut self.open {
             // Never early: the group's deadline moves to its latest member's.
-            Some((last, at, join_until)) if now < *join_until => {
-                *last = upto;
-                if let Some(later) = now.checked_add(timeout) {
-                    *at = later;
-                }
+            Some(group) if now < group.join_until => {
+                group.upto = upto;
+                group.latest = now;
             }
-            _ => {
-                if let Some(at) = now.checked_add(timeout) {
-                    let join_until = now.checked_add(timeout / 64).unwrap_or(now);
-                    self.checkpoints.push_back((upto, at, join_until));
-                }
-            }
+            _ => self.open_group(upto, now, timeout),
         }
+    }
+
+    /// Opens a new group of the default timeout's clock (see `closed`).
+    #[cold]
+    fn open_group(&mut self, upto: u64, now: Instant, timeout: Duration) {
+        let Some(at) = now.checked_add(timeout) else {
+            return; // beyond the clock's range: never
+        };
+        let join_until = now.checked_add(timeout / 64).unwrap_or(now);
+        let group = Group {
+            upto,
+            latest: now,
+            join_until,
+        };
+        match self.open.replace(group) {
+            Some(before) => self.closed.push_back(before),
+            None if self.closed.is_empty() => self.soonest = earlier(self.soonest, Some(at)),
+            None => {}
+        }
+    }
+
+    /// The oldest group of the default timeout's clock.
+    fn oldest_group(&self) -> Option<Group> {
+        self.closed.front().or(self.open.as_ref()).copied()
     }
 
     /// Gives each readopted request the default timeout from `now`, as an
@@ -401,7 +568,7 @@ impl<W> Requests<W> {
     #[cold]
     fn restart_clocks(&mut self, now: Instant, timeout: Duration) {
         for req_id in std::mem::take(&mut self.restart_clock) {
-            let Some(e) = self.entries.get_mut(&req_id) else {
+            let Some(e) = self.entries.get_mut(req_id) else {
                 continue;
             };
             if !matches!(e.state, State::Waiting) {
@@ -414,63 +581,69 @@ impl<W> Requests<W> {
             };
             if e.deadline.is_none_or(|own| d.at < own.at) {
                 e.deadline = Some(d);
-                self.next_deadline = Some(self.next_deadline.map_or(d.at, |n| n.min(d.at)));
+                self.add_deadline(d.at);
             }
         }
     }
 
     /// The earliest deadline (explicit, or the default timeout's); may be
-    /// early (requests answered since), never late.
+    /// early (requests answered since, or a group joined since), never
+    /// late.
+    #[inline]
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let default = self.checkpoints.front().map(|&(_, at, _)| at);
-        match (self.next_deadline, default) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.soonest
+    }
+
+    /// Whether [`Requests::due`] may find something at `now`.
+    #[inline]
+    pub(crate) fn may_be_due(&self, now: Instant) -> bool {
+        self.soonest.is_some_and(|d| d <= now)
     }
 
     /// Requests still waiting whose deadline is at or before `now`, with
     /// the limit that expired (`timeout` for the default).
     pub(crate) fn due(&mut self, now: Instant, timeout: Duration) -> Vec<(u32, Duration)> {
         let mut due = Vec::new();
-        while let Some(&(upto, at, _)) = self.checkpoints.front() {
-            if at > now {
+        while let Some(group) = self.oldest_group() {
+            if group.latest.checked_add(timeout).is_none_or(|at| at > now) {
                 break;
             }
-            self.checkpoints.pop_front();
-            for (&id, e) in self.entries.iter() {
-                if matches!(e.state, State::Waiting) && e.default_timeout && e.seq <= upto {
+            if self.closed.pop_front().is_none() {
+                self.open = None;
+            }
+            for (id, e) in self.entries.iter() {
+                if matches!(e.state, State::Waiting) && e.default_timeout && e.seq <= group.upto {
                     due.push((id, timeout));
                 }
             }
         }
-        if self.next_deadline.is_none_or(|d| d > now) {
-            return due;
-        }
-        let mut next = None::<Instant>;
-        for (&id, e) in self.entries.iter() {
-            if !matches!(e.state, State::Waiting) {
-                continue;
-            }
-            if let Some(d) = e.deadline {
-                if d.at <= now {
-                    if !due.iter().any(|&(d, _)| d == id) {
-                        due.push((id, d.limit));
+        if self.next_explicit.is_some_and(|d| d <= now) {
+            let mut next = None::<Instant>;
+            for (id, e) in self.entries.iter() {
+                if !matches!(e.state, State::Waiting) {
+                    continue;
+                }
+                if let Some(d) = e.deadline {
+                    if d.at <= now {
+                        if !due.iter().any(|&(d, _)| d == id) {
+                            due.push((id, d.limit));
+                        }
+                    } else {
+                        next = earlier(next, Some(d.at));
                     }
-                } else {
-                    next = Some(next.map_or(d.at, |n| n.min(d.at)));
                 }
             }
+            self.next_explicit = next;
         }
-        self.next_deadline = next;
+        // The oldest group left: its first member's deadline, or later.
+        let group = self.oldest_group();
+        let group = group.and_then(|g| g.latest.checked_add(timeout));
+        self.soonest = earlier(self.next_explicit, group);
         due
     }
 
     /// Requests sent and not yet answered, whose callers still wait.
     pub(crate) fn waiting(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|e| matches!(e.state, State::Waiting))
-            .count()
+        self.entries.len() - self.abandoned - self.answered
     }
 }

@@ -200,6 +200,77 @@ fn request_ids_wrap_skipping_zero_and_every_id_still_in_use() {
     assert_eq!(ids, [u32::MAX - 1, u32::MAX, 5]);
 }
 
+/// Sends READ `p`, answers it with `p` and collects the answer: a request
+/// id used and freed.
+fn round_trip(c: &mut C, p: &str) -> u32 {
+    let id = read(c, p, 7);
+    transmit(c);
+    feed(c, Op::Read, id, 0, p.as_bytes()).unwrap();
+    assert_eq!(reply(c, id).payload, p.as_bytes());
+    id
+}
+
+#[test]
+fn an_id_sharing_its_table_slot_with_an_outstanding_request_is_skipped() {
+    // The table is a ring indexed by the id's low bits: ids a multiple of
+    // its size apart share a slot. Across the wrap of u32, too.
+    let mut c = socket();
+    c.requests.set_next_id(u32::MAX - 1);
+    let held = read(&mut c, "/held", 1);
+    let cap = c.requests.entries.capacity() as u32;
+    assert_eq!(held, u32::MAX - 1);
+    let mut ids = Vec::new();
+    while ids.len() < 2 * cap as usize {
+        ids.push(round_trip(&mut c, "/x"));
+    }
+    let sharing = |id: u32| id != held && (id ^ held) & (cap - 1) == 0;
+    assert!(!ids.contains(&0), "0 is never an id");
+    assert_eq!(ids[0], u32::MAX, "the id after `held`");
+    assert_eq!(ids[1], 1, "wrapped, skipping 0");
+    assert!(
+        ids.iter().all(|&id| !sharing(id)),
+        "no id shares `held`'s slot: {ids:?}"
+    );
+    // Consecutive otherwise: exactly the sharing ids are missing.
+    let skipped: Vec<u32> = (1..*ids.last().unwrap())
+        .filter(|id| !ids.contains(id))
+        .collect();
+    assert!(!skipped.is_empty() && skipped.iter().all(|&id| sharing(id)));
+    assert_eq!(c.requests.entries.capacity() as u32, cap, "no growth");
+    // `held` was never disturbed.
+    assert!(!c.is_ready(held));
+    woken(&mut c);
+    feed(&mut c, Op::Read, held, 0, b"h").unwrap();
+    assert_eq!(woken(&mut c), [1]);
+    assert_eq!(reply(&mut c, held).payload, b"h");
+}
+
+#[test]
+fn many_requests_outstanding_get_their_own_replies_in_any_order() {
+    // Past the table's first size (it grows, moving entries), with ids
+    // crossing the wrap of u32, answered in reverse order.
+    let mut c = socket();
+    c.requests.set_next_id(u32::MAX - 300);
+    let ids: Vec<u32> = (0..1000)
+        .map(|w| read(&mut c, &format!("/r/{w}"), w))
+        .collect();
+    transmit(&mut c);
+    assert_eq!(c.in_flight(), 1000);
+    let unique: std::collections::HashSet<u32> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len());
+    assert!(!unique.contains(&0));
+    for (w, &id) in ids.iter().enumerate().rev() {
+        feed(&mut c, Op::Read, id, 0, format!("v{w}").as_bytes()).unwrap();
+        assert_eq!(woken(&mut c), [w as u32]);
+    }
+    assert_eq!(c.in_flight(), 0);
+    assert_eq!(c.tracked(), 1000);
+    for (w, &id) in ids.iter().enumerate() {
+        assert_eq!(reply(&mut c, id).payload, format!("v{w}").as_bytes());
+    }
+    assert_eq!(c.tracked(), 0);
+}
+
 // ---- encoding into the outbox -------------------------------------------
 
 #[test]
@@ -842,6 +913,43 @@ fn the_default_timeout_runs_from_the_first_handle_timeout_after_queueing() {
     c.handle_timeout(t0 + secs(6));
     assert_eq!(woken(&mut c), [2]);
     assert!(matches!(reply_err(&mut c, b), Error::Timeout(l) if l == secs(5)));
+}
+
+#[test]
+fn default_timeouts_expire_in_order_never_early_and_at_most_a_64th_late() {
+    let t0 = Instant::now();
+    let timeout = Duration::from_secs(64);
+    let tick = timeout / 64;
+    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(timeout));
+    let a = read(&mut c, "/a", 1);
+    c.handle_timeout(t0); // a's clock starts
+    let b = read(&mut c, "/b", 2);
+    c.handle_timeout(t0 + tick / 2); // b's: close enough to share a's group
+    let d = read(&mut c, "/d", 3);
+    c.handle_timeout(t0 + 2 * tick); // d's: a group of its own
+    transmit(&mut c);
+    // Never later than the first deadline (a's), maybe earlier.
+    assert!(c.poll_timeout().is_some_and(|t| t <= t0 + timeout));
+
+    c.handle_timeout(t0 + timeout);
+    assert!(woken(&mut c).is_empty(), "b's clock has not run out");
+    assert!(!c.is_ready(a) && !c.is_ready(b));
+    // Now exact: the group's latest start plus the timeout.
+    assert_eq!(c.poll_timeout(), Some(t0 + tick / 2 + timeout));
+    c.handle_timeout(t0 + tick / 2 + timeout);
+    assert_eq!(woken(&mut c), [1, 2], "a at most a 64th late, with b");
+    assert!(!c.is_ready(d));
+    assert!(c
+        .poll_timeout()
+        .is_some_and(|t| t <= t0 + 2 * tick + timeout));
+    c.handle_timeout(t0 + 2 * tick + timeout - Duration::from_nanos(1));
+    assert!(woken(&mut c).is_empty(), "d: never early");
+    c.handle_timeout(t0 + 2 * tick + timeout);
+    assert_eq!(woken(&mut c), [3]);
+    for id in [a, b, d] {
+        assert!(matches!(reply_err(&mut c, id), Error::Timeout(l) if l == timeout));
+    }
+    assert_eq!(c.tracked(), 3, "their late replies are still expected");
 }
 
 // ---- abandon ---------------------------------------------------------------
