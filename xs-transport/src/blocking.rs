@@ -50,6 +50,7 @@ macro_rules! blocking_write {
         impl BlockingWrite for $ty {}
 
         impl Sealed for $ty {
+            #[inline]
             fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError> {
                 self.link.send(frame)
             }
@@ -59,6 +60,7 @@ macro_rules! blocking_write {
             fn flush_now(&mut self) -> Result<bool, TransportError> {
                 self.link.flush()
             }
+            #[inline]
             fn pending(&self) -> usize {
                 self.link.queued_bytes()
             }

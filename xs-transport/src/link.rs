@@ -135,14 +135,23 @@ impl<H: Halves> Link<H> {
             return Err(TransportError::Closed);
         }
         let result = op(&self.fd, &mut self.halves);
-        if matches!(&result, Err(e) if e.is_fatal()) {
-            self.closed = true;
-            self.fd.shutdown();
-            if let Some(tx) = self.halves.write_half_mut() {
-                tx.writer_mut().clear();
+        if let Err(e) = &result {
+            if e.is_fatal() {
+                self.close();
             }
         }
         result
+    }
+
+    /// Closes the link after a fatal error: see [`Link::guarded`].
+    #[cold]
+    #[inline(never)]
+    fn close(&mut self) {
+        self.closed = true;
+        self.fd.shutdown();
+        if let Some(tx) = self.halves.write_half_mut() {
+            tx.writer_mut().clear();
+        }
     }
 
     /// The fd and its interest, and the device's wake-up fd, to register.
@@ -179,6 +188,7 @@ impl<H: Reads> Link<H> {
         self.guarded(|fd, halves| halves.rx_mut().recv_until(fd, on_frame, enough))
     }
 
+    #[inline]
     pub(crate) fn recv_wait(
         &mut self,
         timeout: std::time::Duration,
@@ -202,6 +212,7 @@ impl<H: Writes> Link<H> {
         self.guarded(|fd, halves| halves.tx_mut().flush(fd))
     }
 
+    #[inline]
     pub(crate) fn queued_bytes(&self) -> usize {
         self.halves.tx().writer().queued_bytes()
     }

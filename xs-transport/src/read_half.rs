@@ -2,6 +2,7 @@
 //! [`FrameReceiver`](crate::FrameReceiver): the read buffer and, on the
 //! device, the end through which made-up error replies arrive.
 
+use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -86,17 +87,15 @@ impl ReadHalf {
             return self.recv(fd, on_frame);
         }
         self.unread = false;
-        let mut short = false;
+        let short = Cell::new(false);
         let read = |buf: &mut [u8]| {
-            // Frames of the last read were delivered: enough()'s moment.
-            if short && enough() {
-                return Ok(None);
-            }
             let n = fd.read_nonblocking(buf)?;
-            short = n.is_some_and(|n| n < buf.len());
+            short.set(n.is_some_and(|n| n < buf.len()));
             Ok(n)
         };
-        self.reader.read_with(read, on_frame)
+        // Frames of a short read were delivered: enough()'s moment.
+        let stop = |_| short.get() && enough();
+        self.reader.read_until(read, on_frame, stop).map(drop)
     }
 
     /// Waits at most `timeout` for frames and delivers them, stopping once
