@@ -50,7 +50,7 @@ macro_rules! blocking_write {
         impl BlockingWrite for $ty {}
 
         impl Sealed for $ty {
-            #[inline]
+            #[inline(always)]
             fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError> {
                 self.link.send(frame)
             }
@@ -107,9 +107,26 @@ pub fn send_all(
     frame: &[u8],
     timeout: Option<Duration>,
 ) -> Result<(), TransportError> {
+    // The usual case: the frame went out whole, nothing to wait for.
+    match writer.send_now(frame) {
+        Ok(()) if writer.pending() == 0 => Ok(()),
+        first => send_all_waiting(writer, frame, timeout, first),
+    }
+}
+
+/// [`send_all`] once the first try has not written everything: `first`
+/// is what it said.
+#[inline(never)]
+fn send_all_waiting(
+    writer: &mut impl BlockingWrite,
+    frame: &[u8],
+    timeout: Option<Duration>,
+    first: Result<(), TransportError>,
+) -> Result<(), TransportError> {
     let mut deadline = Lazy::new(timeout);
+    let mut sent = first;
     loop {
-        match writer.send_now(frame) {
+        match sent {
             Ok(()) => break,
             Err(full @ TransportError::QueueFull { .. }) if writer.pending() > 0 => {
                 if !writer.flush_now()? {
@@ -121,6 +138,7 @@ pub fn send_all(
             }
             Err(e) => return Err(e),
         }
+        sent = writer.send_now(frame);
     }
     flush_all(writer, &mut deadline)
 }

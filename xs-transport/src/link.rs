@@ -131,10 +131,26 @@ impl<H: Halves> Link<H> {
         &mut self,
         op: impl FnOnce(&Fd, &mut H) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
+        self.ensure_open()?;
+        let result = op(&self.fd, &mut self.halves);
+        self.settle(result)
+    }
+
+    /// [`Link::guarded`]'s first half: [`TransportError::Closed`] once
+    /// closed. The hot paths call the halves themselves, between this and
+    /// [`Link::settle`], so that nothing stands between them and the
+    /// system call.
+    #[inline(always)]
+    fn ensure_open(&self) -> Result<(), TransportError> {
         if self.closed {
             return Err(TransportError::Closed);
         }
-        let result = op(&self.fd, &mut self.halves);
+        Ok(())
+    }
+
+    /// [`Link::guarded`]'s second half: closes the link after a fatal error.
+    #[inline(always)]
+    fn settle<T>(&mut self, result: Result<T, TransportError>) -> Result<T, TransportError> {
         if let Err(e) = &result {
             if e.is_fatal() {
                 self.close();
@@ -176,7 +192,9 @@ impl<H: Halves> Link<H> {
 impl<H: Reads> Link<H> {
     #[inline]
     pub(crate) fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
-        self.guarded(|fd, halves| halves.rx_mut().recv(fd, on_frame))
+        self.ensure_open()?;
+        let result = self.halves.rx_mut().recv(&self.fd, on_frame);
+        self.settle(result)
     }
 
     #[inline]
@@ -185,7 +203,9 @@ impl<H: Reads> Link<H> {
         on_frame: impl FnMut(Frame<'_>),
         enough: impl FnMut() -> bool,
     ) -> Result<(), TransportError> {
-        self.guarded(|fd, halves| halves.rx_mut().recv_until(fd, on_frame, enough))
+        self.ensure_open()?;
+        let result = self.halves.rx_mut().recv_until(&self.fd, on_frame, enough);
+        self.settle(result)
     }
 
     #[inline]
@@ -194,14 +214,18 @@ impl<H: Reads> Link<H> {
         timeout: std::time::Duration,
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
-        self.guarded(|fd, halves| halves.rx_mut().recv_wait(fd, timeout, on_frame))
+        self.ensure_open()?;
+        let result = self.halves.rx_mut().recv_wait(&self.fd, timeout, on_frame);
+        self.settle(result)
     }
 }
 
 impl<H: Writes> Link<H> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
-        self.guarded(|fd, halves| halves.tx_mut().send(fd, frame))
+        self.ensure_open()?;
+        let result = self.halves.tx_mut().send(&self.fd, frame);
+        self.settle(result)
     }
 
     pub(crate) fn send_many(&mut self, frames: &[u8]) -> Result<(), TransportError> {

@@ -226,9 +226,7 @@ impl FrameReader {
             if stop(delivered) {
                 return Ok(delivered);
             }
-            self.make_room(missing);
-            let room = self.buf.get_mut(self.end..).unwrap_or_default();
-            let n = match read(room) {
+            let n = match read(self.room(missing)) {
                 Ok(Some(n)) if n > 0 => n,
                 Ok(None) => return Ok(delivered),
                 other => return Err(self.read_failed(other, missing)),
@@ -267,8 +265,7 @@ impl FrameReader {
         // Everything handed out (the usual case at the start of a call):
         // nothing to decode.
         while self.start != self.end {
-            let pending = self.buf.get(self.start..self.end).unwrap_or_default();
-            match decode_bounded(pending, self.max_payload) {
+            match decode_bounded(&self.buf[self.start..self.end], self.max_payload) {
                 Ok(Status::Complete((frame, used))) => {
                     on_frame(frame);
                     self.start += used;
@@ -281,22 +278,23 @@ impl FrameReader {
         Ok(HEADER_SIZE)
     }
 
-    /// Moves the unfinished frame to the front of a buffer that holds it
-    /// whole plus one read chunk: the base size, or more while a frame over
-    /// 4096 bytes is being read (`missing` more bytes make it whole, and
-    /// `drain` has checked its length against the limit).
-    #[inline]
-    fn make_room(&mut self, missing: usize) {
+    /// The free end of a buffer that holds the unfinished frame whole
+    /// (moved to the front) plus one read chunk: the base size, or more
+    /// while a frame over 4096 bytes is being read (`missing` more bytes
+    /// make it whole, and `drain` has checked its length against the limit).
+    #[inline(always)]
+    fn room(&mut self, missing: usize) -> &mut [u8] {
         if self.start == self.end && self.buf.len() == self.base {
             // Every frame handed out, no big one before: just rewind.
             self.start = 0;
             self.end = 0;
-        } else {
-            self.move_pending(missing);
+            return &mut self.buf;
         }
+        self.move_pending(missing);
+        &mut self.buf[self.end..]
     }
 
-    /// [`make_room`](Self::make_room) with bytes to keep or a size to change.
+    /// [`room`](Self::room) with bytes to keep or a size to change.
     #[cold]
     fn move_pending(&mut self, missing: usize) {
         let pending = self.end - self.start;

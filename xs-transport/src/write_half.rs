@@ -38,7 +38,7 @@ impl WriteHalf {
     /// Checks `frame` and writes it, queueing what the fd does not take.
     /// On a socket with nothing queued it goes straight from the caller's
     /// slice (no copy through the queue).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn send(&mut self, fd: &Fd, frame: &[u8]) -> Result<(), TransportError> {
         // The usual case in full: a socket with nothing queued takes a
         // well-formed frame whole in one send().
