@@ -101,27 +101,48 @@ impl ReadHalf {
     /// Waits at most `timeout` for frames and delivers them, stopping once
     /// at least one has come (no read to "would block"): whether any came.
     /// On the device, which is not read this way, reads what is there.
+    #[inline]
     pub(crate) fn recv_wait(
         &mut self,
         fd: &Fd,
         timeout: Duration,
-        mut on_frame: impl FnMut(Frame<'_>),
+        on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
         if !fd.is_socket() || self.device.is_some() {
-            let mut any = false;
-            self.recv(fd, |f| {
-                any = true;
-                on_frame(f);
-            })?;
-            return Ok(any);
+            return self.recv_any(fd, on_frame);
         }
         if self.recv_timeout != Some(timeout) {
-            fd.set_recv_timeout(timeout).map_err(TransportError::Io)?;
-            self.recv_timeout = Some(timeout);
+            self.set_recv_timeout(fd, timeout)?;
         }
         self.unread = true;
         self.reader
             .read_some_with(|buf| fd.recv_blocking(buf), on_frame)
+    }
+
+    /// [`ReadHalf::recv_wait`] where it cannot wait: what is there, and
+    /// whether a frame was.
+    #[cold]
+    #[inline(never)]
+    fn recv_any(
+        &mut self,
+        fd: &Fd,
+        mut on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<bool, TransportError> {
+        let mut any = false;
+        self.recv(fd, |f| {
+            any = true;
+            on_frame(f);
+        })?;
+        Ok(any)
+    }
+
+    /// Sets the socket's receive timeout (a blocking `recv`'s bound).
+    #[cold]
+    #[inline(never)]
+    fn set_recv_timeout(&mut self, fd: &Fd, timeout: Duration) -> Result<(), TransportError> {
+        fd.set_recv_timeout(timeout).map_err(TransportError::Io)?;
+        self.recv_timeout = Some(timeout);
+        Ok(())
     }
 
     /// Whether bytes may be waiting that readiness will not announce (the

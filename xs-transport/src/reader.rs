@@ -208,11 +208,12 @@ impl FrameReader {
     }
 
     /// Delivers what is buffered, then reads and delivers until `read`
-    /// says "would block", or until `stop` (asked after each delivery,
-    /// before the next read, with whether any frame came in this call)
-    /// says so; returns whether any frame came. The usual call, one whole
-    /// frame from one read into an empty buffer, stays in this loop; ends
-    /// of file, errors and big or split frames are handled apart.
+    /// says "would block", or until `stop` says so: it is asked, with
+    /// whether any frame came in this call, after the frames of each read
+    /// (and of the buffer, if it held any) have been delivered. Returns
+    /// whether any frame came. The usual call, one whole frame from one
+    /// read into an empty buffer, stays in this loop; ends of file, errors
+    /// and big or split frames are handled apart.
     #[inline(always)]
     pub(crate) fn read_until(
         &mut self,
@@ -221,11 +222,14 @@ impl FrameReader {
         mut stop: impl FnMut(bool) -> bool,
     ) -> Result<bool, TransportError> {
         let mut delivered = false;
-        loop {
-            let missing = self.drain(&mut on_frame, &mut delivered)?;
+        let mut missing = HEADER_SIZE;
+        if self.start != self.end {
+            missing = self.drain(&mut on_frame, &mut delivered)?;
             if stop(delivered) {
                 return Ok(delivered);
             }
+        }
+        loop {
             let n = match read(self.room(missing)) {
                 Ok(Some(n)) if n > 0 => n,
                 Ok(None) => return Ok(delivered),
@@ -233,6 +237,10 @@ impl FrameReader {
             };
             // A misbehaving Read impl could claim more than the slice held.
             self.end = (self.end + n).min(self.buf.len());
+            missing = self.drain(&mut on_frame, &mut delivered)?;
+            if stop(delivered) {
+                return Ok(delivered);
+            }
         }
     }
 
