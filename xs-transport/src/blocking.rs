@@ -17,6 +17,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::link::{Link, Writes};
+use crate::write_half::FirstTry;
 use crate::{Connection, FrameSender, TransportError, TransportKind};
 
 /// How long to pause before retrying a device write that would block (the
@@ -26,11 +27,14 @@ const DEVICE_RETRY: Duration = Duration::from_millis(5);
 mod private {
     use std::time::Instant;
 
+    use crate::write_half::FirstTry;
     use crate::TransportError;
 
     /// What the helpers need of a writer; unnameable outside the crate,
     /// which keeps [`BlockingWrite`](super::BlockingWrite) sealed.
     pub trait Sealed {
+        fn try_send_whole(&mut self, frame: &[u8]) -> FirstTry;
+        fn send_after(&mut self, frame: &[u8], first: FirstTry) -> Result<(), TransportError>;
         fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError>;
         fn send_many_now(&mut self, frames: &[u8]) -> Result<(), TransportError>;
         fn flush_now(&mut self) -> Result<bool, TransportError>;
@@ -51,6 +55,12 @@ macro_rules! blocking_write {
 
         impl Sealed for $ty {
             #[inline(always)]
+            fn try_send_whole(&mut self, frame: &[u8]) -> FirstTry {
+                self.link.try_send_whole(frame)
+            }
+            fn send_after(&mut self, frame: &[u8], first: FirstTry) -> Result<(), TransportError> {
+                self.link.send_after(frame, first)
+            }
             fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError> {
                 self.link.send(frame)
             }
@@ -108,23 +118,23 @@ pub fn send_all(
     timeout: Option<Duration>,
 ) -> Result<(), TransportError> {
     // The usual case: the frame went out whole, nothing to wait for.
-    match writer.send_now(frame) {
-        Ok(()) if writer.pending() == 0 => Ok(()),
+    match writer.try_send_whole(frame) {
+        FirstTry::Whole => Ok(()),
         first => send_all_waiting(writer, frame, timeout, first),
     }
 }
 
 /// [`send_all`] once the first try has not written everything: `first`
-/// is what it said.
+/// is what it did.
 #[inline(never)]
 fn send_all_waiting(
     writer: &mut impl BlockingWrite,
     frame: &[u8],
     timeout: Option<Duration>,
-    first: Result<(), TransportError>,
+    first: FirstTry,
 ) -> Result<(), TransportError> {
     let mut deadline = Lazy::new(timeout);
-    let mut sent = first;
+    let mut sent = writer.send_after(frame, first);
     loop {
         match sent {
             Ok(()) => break,

@@ -23,7 +23,7 @@ use xs_wire::Frame;
 use crate::device;
 use crate::fd::Fd;
 use crate::read_half::ReadHalf;
-use crate::write_half::WriteHalf;
+use crate::write_half::{FirstTry, WriteHalf};
 use crate::{TransportError, TransportKind};
 
 /// Both halves of an unsplit connection.
@@ -223,8 +223,32 @@ impl<H: Reads> Link<H> {
 impl<H: Writes> Link<H> {
     #[inline(always)]
     pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
+        let first = self.try_send_whole(frame);
+        self.send_after(frame, first)
+    }
+
+    /// [`WriteHalf::try_whole`] on an open link; nothing is tried on a
+    /// closed one.
+    #[inline(always)]
+    pub(crate) fn try_send_whole(&mut self, frame: &[u8]) -> FirstTry {
+        if self.closed {
+            return FirstTry::NotTried;
+        }
+        self.halves.tx().try_whole(&self.fd, frame)
+    }
+
+    /// [`Link::send`] after [`Link::try_send_whole`] said `first`.
+    #[inline(always)]
+    pub(crate) fn send_after(
+        &mut self,
+        frame: &[u8],
+        first: FirstTry,
+    ) -> Result<(), TransportError> {
+        if let FirstTry::Whole = first {
+            return Ok(());
+        }
         self.ensure_open()?;
-        let result = self.halves.tx_mut().send(&self.fd, frame);
+        let result = self.halves.tx_mut().send_after(&self.fd, frame, first);
         self.settle(result)
     }
 

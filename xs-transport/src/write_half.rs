@@ -12,6 +12,19 @@ use crate::writer::{
 };
 use crate::{sys, TransportError, TransportKind};
 
+/// What [`WriteHalf::try_whole`] did with a frame.
+#[derive(Debug)]
+pub enum FirstTry {
+    /// It went out whole; nothing is queued.
+    Whole,
+    /// One `send()` took that many bytes (fewer than all), or failed with
+    /// that `errno`.
+    Sent(Result<usize, i32>),
+    /// Nothing was tried: not a socket with an empty queue, or not one
+    /// well-formed frame.
+    NotTried,
+}
+
 /// Queues and writes frames.
 #[derive(Debug)]
 pub(crate) struct WriteHalf {
@@ -35,27 +48,44 @@ impl WriteHalf {
         &mut self.writer
     }
 
-    /// Checks `frame` and writes it, queueing what the fd does not take.
-    /// On a socket with nothing queued it goes straight from the caller's
-    /// slice (no copy through the queue).
+    /// Sending a frame, first part: the usual case in full: a socket with nothing queued takes a
+    /// well-formed frame whole in one `send()`. Nothing else is done here:
+    /// [`WriteHalf::send_after`] carries on from what this did. Together
+    /// they check `frame` and write it, queueing what the fd does not
+    /// take; on a socket with nothing queued it goes straight from the
+    /// caller's slice (no copy through the queue).
     #[inline(always)]
-    pub(crate) fn send(&mut self, fd: &Fd, frame: &[u8]) -> Result<(), TransportError> {
-        // The usual case in full: a socket with nothing queued takes a
-        // well-formed frame whole in one send().
+    pub(crate) fn try_whole(&self, fd: &Fd, frame: &[u8]) -> FirstTry {
         if self.device.is_none()
             && self.writer.is_empty()
             && fd.is_socket()
             && is_whole_frame(frame, self.writer.max_payload())
         {
             return match fd.send_once(frame) {
-                Ok(n) if n == frame.len() => Ok(()),
-                sent => self.send_rest(fd, frame, sent),
+                Ok(n) if n == frame.len() => FirstTry::Whole,
+                sent => FirstTry::Sent(sent),
             };
         }
-        self.send_checked(fd, frame)
+        FirstTry::NotTried
     }
 
-    /// [`WriteHalf::send`] after a first `send()` of a well-formed `frame`
+    /// Sending a frame, second part: after [`WriteHalf::try_whole`] said
+    /// `first`.
+    #[inline(always)]
+    pub(crate) fn send_after(
+        &mut self,
+        fd: &Fd,
+        frame: &[u8],
+        first: FirstTry,
+    ) -> Result<(), TransportError> {
+        match first {
+            FirstTry::Whole => Ok(()),
+            FirstTry::Sent(sent) => self.send_rest(fd, frame, sent),
+            FirstTry::NotTried => self.send_checked(fd, frame),
+        }
+    }
+
+    /// [`WriteHalf::send_after`] when a first `send()` of a well-formed `frame`
     /// on a socket with nothing queued did not take it whole.
     #[cold]
     #[inline(never)]
@@ -76,7 +106,7 @@ impl WriteHalf {
             .map(drop)
     }
 
-    /// [`WriteHalf::send`] the long way: checked, then written directly or
+    /// [`WriteHalf::send_after`] the long way: checked, then written directly or
     /// through the queue, as the transport and the queue require.
     #[inline(never)]
     fn send_checked(&mut self, fd: &Fd, frame: &[u8]) -> Result<(), TransportError> {
@@ -244,7 +274,8 @@ mod tests {
         let f = frame(&[b'x'; 4096]);
         let mut sent = 0;
         while tx.writer().is_empty() {
-            tx.send(&fd, &f).unwrap();
+            let first = tx.try_whole(&fd, &f);
+            tx.send_after(&fd, &f, first).unwrap();
             sent += 1;
         }
         let queued = tx.writer().queued_bytes();
