@@ -270,8 +270,6 @@ impl FrameReader {
         on_frame: &mut impl FnMut(Frame<'_>),
         delivered: &mut bool,
     ) -> Result<usize, TransportError> {
-        // Everything handed out (the usual case at the start of a call):
-        // nothing to decode.
         while self.start != self.end {
             match decode_bounded(&self.buf[self.start..self.end], self.max_payload) {
                 Ok(Status::Complete((frame, used))) => {
