@@ -17,6 +17,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::link::{Link, Writes};
+use crate::write_half::FirstTry;
 use crate::{Connection, FrameSender, TransportError, TransportKind};
 
 /// How long to pause before retrying a device write that would block (the
@@ -26,11 +27,14 @@ const DEVICE_RETRY: Duration = Duration::from_millis(5);
 mod private {
     use std::time::Instant;
 
+    use crate::write_half::FirstTry;
     use crate::TransportError;
 
     /// What the helpers need of a writer; unnameable outside the crate,
     /// which keeps [`BlockingWrite`](super::BlockingWrite) sealed.
     pub trait Sealed {
+        fn try_send_whole(&mut self, frame: &[u8]) -> FirstTry;
+        fn send_after(&mut self, frame: &[u8], first: FirstTry) -> Result<(), TransportError>;
         fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError>;
         fn send_many_now(&mut self, frames: &[u8]) -> Result<(), TransportError>;
         fn flush_now(&mut self) -> Result<bool, TransportError>;
@@ -50,6 +54,13 @@ macro_rules! blocking_write {
         impl BlockingWrite for $ty {}
 
         impl Sealed for $ty {
+            #[inline(always)]
+            fn try_send_whole(&mut self, frame: &[u8]) -> FirstTry {
+                self.link.try_send_whole(frame)
+            }
+            fn send_after(&mut self, frame: &[u8], first: FirstTry) -> Result<(), TransportError> {
+                self.link.send_after(frame, first)
+            }
             fn send_now(&mut self, frame: &[u8]) -> Result<(), TransportError> {
                 self.link.send(frame)
             }
@@ -59,6 +70,7 @@ macro_rules! blocking_write {
             fn flush_now(&mut self) -> Result<bool, TransportError> {
                 self.link.flush()
             }
+            #[inline]
             fn pending(&self) -> usize {
                 self.link.queued_bytes()
             }
@@ -105,9 +117,26 @@ pub fn send_all(
     frame: &[u8],
     timeout: Option<Duration>,
 ) -> Result<(), TransportError> {
+    // The usual case: the frame went out whole, nothing to wait for.
+    match writer.try_send_whole(frame) {
+        FirstTry::Whole => Ok(()),
+        first => send_all_waiting(writer, frame, timeout, first),
+    }
+}
+
+/// [`send_all`] once the first try has not written everything: `first`
+/// is what it did.
+#[inline(never)]
+fn send_all_waiting(
+    writer: &mut impl BlockingWrite,
+    frame: &[u8],
+    timeout: Option<Duration>,
+    first: FirstTry,
+) -> Result<(), TransportError> {
     let mut deadline = Lazy::new(timeout);
+    let mut sent = writer.send_after(frame, first);
     loop {
-        match writer.send_now(frame) {
+        match sent {
             Ok(()) => break,
             Err(full @ TransportError::QueueFull { .. }) if writer.pending() > 0 => {
                 if !writer.flush_now()? {
@@ -119,6 +148,7 @@ pub fn send_all(
             }
             Err(e) => return Err(e),
         }
+        sent = writer.send_now(frame);
     }
     flush_all(writer, &mut deadline)
 }

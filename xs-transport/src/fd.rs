@@ -141,6 +141,13 @@ impl Fd {
         sys::set_recv_timeout(sys::borrow(&self.file), timeout)
     }
 
+    /// Socket only: one `send()` that never waits: the bytes taken, or
+    /// the `errno` (`EINTR` and "would block" included).
+    #[inline]
+    pub(crate) fn send_once(&self, buf: &[u8]) -> Result<usize, i32> {
+        sys::send_once(sys::borrow(&self.file), buf)
+    }
+
     /// Writes what the fd takes now: `Ok(None)` when it would block;
     /// `EINTR` is retried.
     #[inline]

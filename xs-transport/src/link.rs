@@ -23,7 +23,7 @@ use xs_wire::Frame;
 use crate::device;
 use crate::fd::Fd;
 use crate::read_half::ReadHalf;
-use crate::write_half::WriteHalf;
+use crate::write_half::{FirstTry, WriteHalf};
 use crate::{TransportError, TransportKind};
 
 /// Both halves of an unsplit connection.
@@ -131,18 +131,43 @@ impl<H: Halves> Link<H> {
         &mut self,
         op: impl FnOnce(&Fd, &mut H) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
+        self.ensure_open()?;
+        let result = op(&self.fd, &mut self.halves);
+        self.settle(result)
+    }
+
+    /// [`Link::guarded`]'s first half: [`TransportError::Closed`] once
+    /// closed. The hot paths call the halves themselves, between this and
+    /// [`Link::settle`], so that nothing stands between them and the
+    /// system call.
+    #[inline(always)]
+    fn ensure_open(&self) -> Result<(), TransportError> {
         if self.closed {
             return Err(TransportError::Closed);
         }
-        let result = op(&self.fd, &mut self.halves);
-        if matches!(&result, Err(e) if e.is_fatal()) {
-            self.closed = true;
-            self.fd.shutdown();
-            if let Some(tx) = self.halves.write_half_mut() {
-                tx.writer_mut().clear();
+        Ok(())
+    }
+
+    /// [`Link::guarded`]'s second half: closes the link after a fatal error.
+    #[inline(always)]
+    fn settle<T>(&mut self, result: Result<T, TransportError>) -> Result<T, TransportError> {
+        if let Err(e) = &result {
+            if e.is_fatal() {
+                self.close();
             }
         }
         result
+    }
+
+    /// Closes the link after a fatal error: see [`Link::guarded`].
+    #[cold]
+    #[inline(never)]
+    fn close(&mut self) {
+        self.closed = true;
+        self.fd.shutdown();
+        if let Some(tx) = self.halves.write_half_mut() {
+            tx.writer_mut().clear();
+        }
     }
 
     /// The fd and its interest, and the device's wake-up fd, to register.
@@ -167,7 +192,9 @@ impl<H: Halves> Link<H> {
 impl<H: Reads> Link<H> {
     #[inline]
     pub(crate) fn recv(&mut self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), TransportError> {
-        self.guarded(|fd, halves| halves.rx_mut().recv(fd, on_frame))
+        self.ensure_open()?;
+        let result = self.halves.rx_mut().recv(&self.fd, on_frame);
+        self.settle(result)
     }
 
     #[inline]
@@ -176,22 +203,53 @@ impl<H: Reads> Link<H> {
         on_frame: impl FnMut(Frame<'_>),
         enough: impl FnMut() -> bool,
     ) -> Result<(), TransportError> {
-        self.guarded(|fd, halves| halves.rx_mut().recv_until(fd, on_frame, enough))
+        self.ensure_open()?;
+        let result = self.halves.rx_mut().recv_until(&self.fd, on_frame, enough);
+        self.settle(result)
     }
 
+    #[inline]
     pub(crate) fn recv_wait(
         &mut self,
         timeout: std::time::Duration,
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
-        self.guarded(|fd, halves| halves.rx_mut().recv_wait(fd, timeout, on_frame))
+        self.ensure_open()?;
+        let result = self.halves.rx_mut().recv_wait(&self.fd, timeout, on_frame);
+        self.settle(result)
     }
 }
 
 impl<H: Writes> Link<H> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
-        self.guarded(|fd, halves| halves.tx_mut().send(fd, frame))
+        let first = self.try_send_whole(frame);
+        self.send_after(frame, first)
+    }
+
+    /// [`WriteHalf::try_whole`] on an open link; nothing is tried on a
+    /// closed one.
+    #[inline(always)]
+    pub(crate) fn try_send_whole(&mut self, frame: &[u8]) -> FirstTry {
+        if self.closed {
+            return FirstTry::NotTried;
+        }
+        self.halves.tx().try_whole(&self.fd, frame)
+    }
+
+    /// [`Link::send`] after [`Link::try_send_whole`] said `first`.
+    #[inline(always)]
+    pub(crate) fn send_after(
+        &mut self,
+        frame: &[u8],
+        first: FirstTry,
+    ) -> Result<(), TransportError> {
+        if let FirstTry::Whole = first {
+            return Ok(());
+        }
+        self.ensure_open()?;
+        let result = self.halves.tx_mut().send_after(&self.fd, frame, first);
+        self.settle(result)
     }
 
     pub(crate) fn send_many(&mut self, frames: &[u8]) -> Result<(), TransportError> {
@@ -202,6 +260,7 @@ impl<H: Writes> Link<H> {
         self.guarded(|fd, halves| halves.tx_mut().flush(fd))
     }
 
+    #[inline]
     pub(crate) fn queued_bytes(&self) -> usize {
         self.halves.tx().writer().queued_bytes()
     }

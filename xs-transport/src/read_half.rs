@@ -2,6 +2,7 @@
 //! [`FrameReceiver`](crate::FrameReceiver): the read buffer and, on the
 //! device, the end through which made-up error replies arrive.
 
+use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -86,43 +87,62 @@ impl ReadHalf {
             return self.recv(fd, on_frame);
         }
         self.unread = false;
-        let mut short = false;
+        let short = Cell::new(false);
         let read = |buf: &mut [u8]| {
-            // Frames of the last read were delivered: enough()'s moment.
-            if short && enough() {
-                return Ok(None);
-            }
             let n = fd.read_nonblocking(buf)?;
-            short = n.is_some_and(|n| n < buf.len());
+            short.set(n.is_some_and(|n| n < buf.len()));
             Ok(n)
         };
-        self.reader.read_with(read, on_frame)
+        // Frames of a short read were delivered: enough()'s moment.
+        let stop = |_| short.get() && enough();
+        self.reader.read_until(read, on_frame, stop).map(drop)
     }
 
     /// Waits at most `timeout` for frames and delivers them, stopping once
     /// at least one has come (no read to "would block"): whether any came.
     /// On the device, which is not read this way, reads what is there.
+    #[inline]
     pub(crate) fn recv_wait(
         &mut self,
         fd: &Fd,
         timeout: Duration,
-        mut on_frame: impl FnMut(Frame<'_>),
+        on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
         if !fd.is_socket() || self.device.is_some() {
-            let mut any = false;
-            self.recv(fd, |f| {
-                any = true;
-                on_frame(f);
-            })?;
-            return Ok(any);
+            return self.recv_any(fd, on_frame);
         }
         if self.recv_timeout != Some(timeout) {
-            fd.set_recv_timeout(timeout).map_err(TransportError::Io)?;
-            self.recv_timeout = Some(timeout);
+            self.set_recv_timeout(fd, timeout)?;
         }
         self.unread = true;
         self.reader
             .read_some_with(|buf| fd.recv_blocking(buf), on_frame)
+    }
+
+    /// [`ReadHalf::recv_wait`] where it cannot wait: what is there, and
+    /// whether a frame was.
+    #[cold]
+    #[inline(never)]
+    fn recv_any(
+        &mut self,
+        fd: &Fd,
+        mut on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<bool, TransportError> {
+        let mut any = false;
+        self.recv(fd, |f| {
+            any = true;
+            on_frame(f);
+        })?;
+        Ok(any)
+    }
+
+    /// Sets the socket's receive timeout (a blocking `recv`'s bound).
+    #[cold]
+    #[inline(never)]
+    fn set_recv_timeout(&mut self, fd: &Fd, timeout: Duration) -> Result<(), TransportError> {
+        fd.set_recv_timeout(timeout).map_err(TransportError::Io)?;
+        self.recv_timeout = Some(timeout);
+        Ok(())
     }
 
     /// Whether bytes may be waiting that readiness will not announce (the

@@ -16,7 +16,7 @@
 
 use std::io::{self, Read};
 
-use xs_wire::{decode_bounded, Frame, Status, HEADER_SIZE, PAYLOAD_MAX};
+use xs_wire::{decode_bounded, Frame, Status, WireError, HEADER_SIZE, PAYLOAD_MAX};
 
 use crate::read_half::RECV_LIMIT_CEILING;
 
@@ -62,6 +62,10 @@ pub struct FrameReader {
     /// End of the bytes read so far.
     end: usize,
     max_payload: usize,
+    /// The buffer's size when no frame over 4096 bytes is being read: one
+    /// frame of at most 4096 payload bytes (or the limit, if lower) plus
+    /// one read chunk.
+    base: usize,
 }
 
 impl std::fmt::Debug for FrameReader {
@@ -113,9 +117,10 @@ impl FrameReader {
             start: 0,
             end: 0,
             max_payload: 0,
+            base: 0,
         };
         reader.set_limit(max_payload);
-        reader.buf = vec![0; reader.base_capacity()].into_boxed_slice();
+        reader.buf = vec![0; reader.base].into_boxed_slice();
         reader
     }
 
@@ -124,6 +129,7 @@ impl FrameReader {
     /// being read is held to the new limit.
     pub fn set_limit(&mut self, max_payload: usize) {
         self.max_payload = max_payload.min(RECV_LIMIT_CEILING);
+        self.base = HEADER_SIZE + self.max_payload.min(PAYLOAD_MAX) + READ_CHUNK;
     }
 
     /// The size of the buffer: one frame of at most 4096 payload bytes
@@ -136,12 +142,6 @@ impl FrameReader {
     /// The payload limit in force.
     pub fn max_payload(&self) -> usize {
         self.max_payload
-    }
-
-    /// The buffer's size when no oversized frame is being read.
-    #[inline]
-    fn base_capacity(&self) -> usize {
-        HEADER_SIZE + self.max_payload.min(PAYLOAD_MAX) + READ_CHUNK
     }
 
     /// Bytes of an unfinished frame held in the buffer.
@@ -185,103 +185,126 @@ impl FrameReader {
     /// [`read_from`](FrameReader::read_from) over a read function that
     /// retries `EINTR` itself and says "would block" with `Ok(None)`
     /// (the fd's own, which needs no [`io::Error`] for that).
+    #[inline]
     pub(crate) fn read_with(
         &mut self,
-        mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
-        mut on_frame: impl FnMut(Frame<'_>),
+        read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
+        on_frame: impl FnMut(Frame<'_>),
     ) -> Result<(), TransportError> {
-        loop {
-            let missing = self.drain(&mut on_frame)?;
-            self.make_room(missing);
-            let n = match read(&mut self.buf[self.end..]) {
-                Ok(Some(0)) => return Err(self.end_of_file(missing)),
-                Ok(Some(n)) => n,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(TransportError::Io(e)),
-            };
-            // A misbehaving Read impl could claim more than the slice held.
-            self.end = (self.end + n).min(self.buf.len());
-        }
+        self.read_until(read, on_frame, |_| false).map(drop)
     }
 
     /// Reads with `read` (which may wait) until at least one frame has
     /// been delivered, then stops without reading on to "would block":
     /// `Ok(true)`. `Ok(false)` if `read` gave up first (`Ok(None)`) with
     /// no frame delivered. Errors as [`read_from`](FrameReader::read_from).
+    #[inline]
     pub(crate) fn read_some_with(
+        &mut self,
+        read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
+        on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<bool, TransportError> {
+        self.read_until(read, on_frame, |delivered| delivered)
+    }
+
+    /// Delivers what is buffered, then reads and delivers until `read`
+    /// says "would block", or until `stop` says so: it is asked, with
+    /// whether any frame came in this call, after the frames of each read
+    /// (and of the buffer, if it held any) have been delivered. Returns
+    /// whether any frame came. The usual call, one whole frame from one
+    /// read into an empty buffer, stays in this loop; ends of file, errors
+    /// and big or split frames are handled apart.
+    #[inline(always)]
+    pub(crate) fn read_until(
         &mut self,
         mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
         mut on_frame: impl FnMut(Frame<'_>),
+        mut stop: impl FnMut(bool) -> bool,
     ) -> Result<bool, TransportError> {
-        let delivered = std::cell::Cell::new(false);
-        let mut deliver = |frame: Frame<'_>| {
-            delivered.set(true);
-            on_frame(frame);
-        };
-        loop {
-            let missing = self.drain(&mut deliver)?;
-            if delivered.get() {
-                return Ok(true);
+        let mut delivered = false;
+        let mut missing = HEADER_SIZE;
+        if self.start != self.end {
+            missing = self.drain(&mut on_frame, &mut delivered)?;
+            if stop(delivered) {
+                return Ok(delivered);
             }
-            self.make_room(missing);
-            match read(&mut self.buf[self.end..]) {
-                Ok(Some(0)) => return Err(self.end_of_file(missing)),
-                Ok(Some(n)) => self.end = (self.end + n).min(self.buf.len()),
-                Ok(None) => return Ok(false),
-                Err(e) => return Err(TransportError::Io(e)),
+        }
+        loop {
+            let n = match read(self.room(missing)) {
+                Ok(Some(n)) if n > 0 => n,
+                Ok(None) => return Ok(delivered),
+                other => return Err(self.read_failed(other, missing)),
+            };
+            // A misbehaving Read impl could claim more than the slice held.
+            self.end = (self.end + n).min(self.buf.len());
+            missing = self.drain(&mut on_frame, &mut delivered)?;
+            if stop(delivered) {
+                return Ok(delivered);
             }
         }
     }
 
-    /// What end of file means with `missing` bytes of a frame to come.
-    fn end_of_file(&self, missing: usize) -> TransportError {
-        match self.buffered() {
-            0 => TransportError::Closed,
-            have => TransportError::Truncated {
-                have,
-                needed: have + missing,
+    /// What a read that ended the stream (`Ok(Some(0))`) or failed means,
+    /// with `missing` bytes of a frame to come.
+    #[cold]
+    #[inline(never)]
+    fn read_failed(&self, read: io::Result<Option<usize>>, missing: usize) -> TransportError {
+        match read {
+            Err(e) => TransportError::Io(e),
+            _ => match self.buffered() {
+                0 => TransportError::Closed,
+                have => TransportError::Truncated {
+                    have,
+                    needed: have + missing,
+                },
             },
         }
     }
 
-    /// Delivers every complete frame in the buffer; returns how many bytes
-    /// the unfinished one still needs (as far as known).
-    fn drain(&mut self, on_frame: &mut impl FnMut(Frame<'_>)) -> Result<usize, TransportError> {
-        loop {
-            if self.start == self.end {
-                // Everything handed out (the usual case): nothing to decode.
-                return Ok(HEADER_SIZE);
-            }
-            match decode_bounded(&self.buf[self.start..self.end], self.max_payload)? {
-                Status::Complete((frame, used)) => {
+    /// Delivers every complete frame in the buffer, setting `delivered`
+    /// if there was one; returns how many bytes the unfinished one still
+    /// needs (as far as known).
+    #[inline(always)]
+    fn drain(
+        &mut self,
+        on_frame: &mut impl FnMut(Frame<'_>),
+        delivered: &mut bool,
+    ) -> Result<usize, TransportError> {
+        while self.start != self.end {
+            match decode_bounded(&self.buf[self.start..self.end], self.max_payload) {
+                Ok(Status::Complete((frame, used))) => {
                     on_frame(frame);
                     self.start += used;
+                    *delivered = true;
                 }
-                Status::Partial { needed } => return Ok(needed),
+                Ok(Status::Partial { needed }) => return Ok(needed),
+                Err(e) => return Err(too_large(e)),
             }
         }
+        Ok(HEADER_SIZE)
     }
 
-    /// Moves the unfinished frame to the front of a buffer that holds it
-    /// whole plus one read chunk: the base size, or more while a frame over
-    /// 4096 bytes is being read (`missing` more bytes make it whole, and
-    /// `drain` has checked its length against the limit).
-    #[inline]
-    fn make_room(&mut self, missing: usize) {
-        if self.start == self.end && self.buf.len() == self.base_capacity() {
+    /// The free end of a buffer that holds the unfinished frame whole
+    /// (moved to the front) plus one read chunk: the base size, or more
+    /// while a frame over 4096 bytes is being read (`missing` more bytes
+    /// make it whole, and `drain` has checked its length against the limit).
+    #[inline(always)]
+    fn room(&mut self, missing: usize) -> &mut [u8] {
+        if self.start == self.end && self.buf.len() == self.base {
             // Every frame handed out, no big one before: just rewind.
             self.start = 0;
             self.end = 0;
-        } else {
-            self.move_pending(missing);
+            return &mut self.buf;
         }
+        self.move_pending(missing);
+        &mut self.buf[self.end..]
     }
 
-    /// [`make_room`](Self::make_room) with bytes to keep or a size to change.
+    /// [`room`](Self::room) with bytes to keep or a size to change.
     #[cold]
     fn move_pending(&mut self, missing: usize) {
         let pending = self.end - self.start;
-        let base = self.base_capacity();
+        let base = self.base;
         let wanted = (pending + missing + READ_CHUNK).max(base);
         // Grow for a big frame; shrink once only protocol-sized ones remain.
         if wanted > self.buf.len() || (wanted == base && self.buf.len() > base) {
@@ -295,4 +318,12 @@ impl FrameReader {
         self.end = pending;
         debug_assert!(self.buf.len() - self.end >= READ_CHUNK);
     }
+}
+
+/// A header announcing more than the limit, as the error that closes the
+/// connection.
+#[cold]
+#[inline(never)]
+fn too_large(e: WireError) -> TransportError {
+    TransportError::Protocol(e)
 }

@@ -84,6 +84,24 @@ pub(crate) fn send_nonblocking(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Opt
     nonblocking(|| send_raw(fd, buf))
 }
 
+/// One [`send_nosignal`] that never waits: the bytes taken, or the
+/// `errno`, with no [`io::Error`] made.
+#[inline]
+pub(crate) fn send_once(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, libc::c_int> {
+    let n = send_raw(fd, buf);
+    if n >= 0 {
+        // n >= 0 and at most buf.len(), so it fits usize.
+        Ok(n as usize)
+    } else {
+        Err(errno())
+    }
+}
+
+/// Whether `errno` says "try again": interrupted, or it would block.
+pub(crate) fn is_retry(code: libc::c_int) -> bool {
+    code == libc::EINTR || code == libc::EAGAIN || code == libc::EWOULDBLOCK
+}
+
 #[inline]
 fn send_raw(fd: BorrowedFd<'_>, buf: &[u8]) -> libc::ssize_t {
     // SAFETY: `fd` is open for the call; the pointer and length describe

@@ -57,6 +57,18 @@ pub fn check_frame(frame: &[u8], max_payload: usize) -> Result<Header, Transport
     Ok(header)
 }
 
+/// Whether `frame` is exactly one frame whose payload is within
+/// `max_payload`: [`check_frame`]'s verdict, from the length word alone,
+/// for the path every request takes.
+#[inline(always)]
+pub(crate) fn is_whole_frame(frame: &[u8], max_payload: usize) -> bool {
+    let Some((head, payload)) = frame.split_first_chunk::<HEADER_SIZE>() else {
+        return false;
+    };
+    let len = u32::from_ne_bytes([head[12], head[13], head[14], head[15]]) as usize;
+    len == payload.len() && len <= max_payload
+}
+
 /// The header and length of the whole frame at the front of `bytes`, which
 /// may go on with more frames; a frame cut short is
 /// [`TransportError::MalformedFrame`], one over `max_payload`
@@ -80,7 +92,7 @@ pub(crate) fn leading_frame(
 }
 
 /// A write that took no bytes of a non-empty buffer.
-fn write_zero() -> TransportError {
+pub(crate) fn write_zero() -> TransportError {
     TransportError::Io(io::Error::new(
         io::ErrorKind::WriteZero,
         "xenstore connection accepted no bytes",

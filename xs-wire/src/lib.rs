@@ -52,6 +52,7 @@ mod header;
 mod names;
 mod op;
 mod path;
+mod path_scan;
 mod perm;
 mod perm_list;
 mod quota_names;

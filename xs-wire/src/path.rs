@@ -17,6 +17,7 @@
 use core::fmt;
 
 use crate::error::PathError;
+use crate::path_scan::{allowed, plainly_valid, plainly_valid_short};
 use crate::WireError;
 
 /// `XENSTORE_ABS_PATH_MAX`.
@@ -91,62 +92,6 @@ pub enum PathKind {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Path<'a>(&'a str);
 
-/// Which bytes may appear in a path, as a table: one load per byte beats
-/// a chain of range checks.
-const ALLOWED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'/' | b'_' | b'@');
-        b += 1;
-    }
-    table
-};
-
-fn allowed(b: u8) -> bool {
-    ALLOWED[usize::from(b)]
-}
-
-/// Whether every byte of `path` is allowed: no branch per byte, since
-/// paths are nearly always valid.
-fn all_allowed(path: &[u8]) -> bool {
-    path.iter().fold(true, |ok, &b| ok & allowed(b))
-}
-
-/// Whether `path` holds `//`, eight bytes at a time. Words start seven
-/// bytes apart, so every pair of neighbours lies inside one word; the last
-/// word is the path's last eight bytes, and a path shorter than a word is
-/// padded with bytes that are not `/`. Non-ASCII bytes may give a wrong
-/// answer; they are refused before this answer is used.
-fn has_double_slash(path: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const LOW7: u64 = ONES * 0x7F;
-    const SLASHES: u64 = ONES * b'/' as u64;
-    // Bit 7 of each byte lane is set where the lane is `/` (lanes of ASCII
-    // bytes: XOR leaves zero only there, and the sum cannot carry into the
-    // next lane), and, in `pairs`, where the lane before it is `/` too.
-    let slashes = |word: &[u8; 8]| !((u64::from_le_bytes(*word) ^ SLASHES) + LOW7);
-    let pairs = |word: &[u8; 8]| {
-        let s = slashes(word);
-        s & (s << 8)
-    };
-    let Some(last) = path.last_chunk::<8>() else {
-        let mut padded = [0; 8];
-        padded[..path.len()].copy_from_slice(path);
-        return pairs(&padded) & !LOW7 != 0;
-    };
-    let mut found = pairs(last);
-    let mut at = 0;
-    while at + 8 < path.len() {
-        if let Some(word) = path[at..].first_chunk::<8>() {
-            found |= pairs(word);
-        }
-        at += 7;
-    }
-    found & !LOW7 != 0
-}
-
 fn is_special(path: &str) -> bool {
     [INTRODUCE_DOMAIN, RELEASE_DOMAIN].iter().any(|name| {
         path.strip_prefix(name).is_some_and(|rest| {
@@ -158,9 +103,12 @@ fn is_special(path: &str) -> bool {
     })
 }
 
-/// Applies the path rules to `path`; on success returns `text()`, the same
-/// bytes as a `&str`. Errors are reported in a fixed order: bad byte, length,
-/// `//`, trailing `/`, unknown special path.
+/// Applies the path rules to `path` one by one; on success returns
+/// `text()`, the same bytes as a `&str`. Errors are reported in a fixed
+/// order: bad byte, length, `//`, trailing `/`, unknown special path.
+/// Plain paths seldom come this way: [`plainly_valid`] passes them first.
+#[cold]
+#[inline(never)]
 fn check<'a>(
     path: &'a [u8],
     text: impl FnOnce() -> Result<&'a str, WireError>,
@@ -169,10 +117,8 @@ fn check<'a>(
     let Some(&first) = path.first() else {
         return err(PathError::Empty);
     };
-    if !all_allowed(path) {
-        if let Some(index) = path.iter().position(|&b| !allowed(b)) {
-            return err(PathError::BadChar { index });
-        }
+    if let Some(index) = path.iter().position(|&b| !allowed(b)) {
+        return err(PathError::BadChar { index });
     }
     let max = if first == b'/' {
         ABS_PATH_MAX
@@ -185,7 +131,7 @@ fn check<'a>(
             max,
         });
     }
-    if has_double_slash(path) {
+    if path.windows(2).any(|pair| pair == b"//") {
         return err(PathError::DoubleSlash);
     }
     if path.len() > 1 && path.ends_with(b"/") {
@@ -219,6 +165,28 @@ impl<'a> Path<'a> {
     /// # Ok::<(), xs_wire::WireError>(())
     /// ```
     pub fn new(path: &'a str) -> Result<Path<'a>, WireError> {
+        // Short paths, the most common, are screened here, with no call
+        // and no stack frame; the rest in `new_longer`.
+        if plainly_valid_short(path.as_bytes()) {
+            return Ok(Path(path));
+        }
+        Path::new_longer(path)
+    }
+
+    /// [`Path::new`] for paths of 16 bytes or more and those the screen
+    /// did not pass.
+    #[inline(never)]
+    fn new_longer(path: &'a str) -> Result<Path<'a>, WireError> {
+        if plainly_valid(path.as_bytes()) {
+            return Ok(Path(path));
+        }
+        Path::new_slowly(path)
+    }
+
+    /// [`Path::new`] for the paths [`plainly_valid`] leaves to the rules.
+    #[cold]
+    #[inline(never)]
+    fn new_slowly(path: &'a str) -> Result<Path<'a>, WireError> {
         check(path.as_bytes(), || Ok(path)).map(Path)
     }
 
@@ -234,10 +202,12 @@ impl<'a> Path<'a> {
     /// ```
     pub fn from_bytes(path: &'a [u8]) -> Result<Path<'a>, WireError> {
         // Once checked, every byte is ASCII, so the conversion cannot fail.
-        check(path, || {
-            core::str::from_utf8(path).map_err(|_| PathError::BadChar { index: 0 }.into())
-        })
-        .map(Path)
+        let text =
+            || core::str::from_utf8(path).map_err(|_| PathError::BadChar { index: 0 }.into());
+        if plainly_valid(path) {
+            return text().map(Path);
+        }
+        check(path, text).map(Path)
     }
 
     /// The path's text.
