@@ -437,8 +437,21 @@ impl Router {
         tx: Tx,
         limit: Option<Deadline>,
     ) -> Result<Response, Error> {
-        let ticket = self.submit(req, tx, limit, self.inner.thread_signal())?;
-        self.wait(ticket)
+        // This thread reads the reply itself unless it must sleep: no
+        // waker (nor a thread's signal to find) until then.
+        let req_id = self.inner.queue(|core| {
+            core.check_transaction(tx.id, tx.epoch)?;
+            core.submit_reading(req, tx.id, limit)
+        })?;
+        let mut st = self.inner.wait_until(
+            None,
+            None,
+            |core| core.is_ready(req_id),
+            |core, signal| core.set_waker(req_id, signal.clone()),
+        );
+        let result = st.core.poll_reply(req_id);
+        drop(st);
+        result.unwrap_or_else(closed_wait)
     }
 
     /// Sends a raw request (any op, payload as given) and waits.
@@ -449,23 +462,6 @@ impl Router {
             core.submit_raw(op, payload, tx.id, None, signal.clone())
         })?;
         self.wait(Ticket { req_id, signal })
-    }
-
-    /// Queues `req` and writes it; collect the reply with [`Router::wait`].
-    /// `limit` (if earlier) replaces the client's round-trip deadline.
-    pub(crate) fn submit(
-        &self,
-        req: &Request<'_>,
-        tx: Tx,
-        limit: Option<Deadline>,
-        signal: Signal,
-    ) -> Result<Ticket, Error> {
-        let req_id = self.inner.queue(|core| {
-            let deadline = limit;
-            core.check_transaction(tx.id, tx.epoch)?;
-            core.submit(req, tx.id, deadline, signal.clone())
-        })?;
-        Ok(Ticket { req_id, signal })
     }
 
     /// Queues several requests and writes them together (one write on a
@@ -505,15 +501,15 @@ impl Router {
     /// Waits for a queued request's reply (or its deadline).
     pub(crate) fn wait(&self, ticket: Ticket) -> Result<Response, Error> {
         let req_id = ticket.req_id;
-        let mut st = self
-            .inner
-            .wait_until(&ticket.signal, None, |core| core.is_ready(req_id));
+        let mut st = self.inner.wait_until(
+            Some(&ticket.signal),
+            None,
+            |core| core.is_ready(req_id),
+            |_, _| {},
+        );
         let result = st.core.poll_reply(req_id);
         drop(st);
-        result.unwrap_or_else(|| {
-            // Only shutdown ends a wait without an answer.
-            Err(Error::disconnected("client closed"))
-        })
+        result.unwrap_or_else(closed_wait)
     }
 
     /// Waits at most until `until` for a queued request; gives up on it
@@ -524,9 +520,12 @@ impl Router {
         until: Instant,
     ) -> Option<Result<Response, Error>> {
         let req_id = ticket.req_id;
-        let mut st = self
-            .inner
-            .wait_until(&ticket.signal, Some(until), |core| core.is_ready(req_id));
+        let mut st = self.inner.wait_until(
+            Some(&ticket.signal),
+            Some(until),
+            |core| core.is_ready(req_id),
+            |_, _| {},
+        );
         let result = if st.core.is_ready(req_id) {
             st.core.poll_reply(req_id)
         } else {
@@ -736,7 +735,7 @@ impl Router {
     pub(crate) fn wait_event(&self, id: MonitorId, signal: &Signal, until: Option<Instant>) {
         drop(
             self.inner
-                .wait_until(signal, until, |core| core.has_event(id)),
+                .wait_until(Some(signal), until, |core| core.has_event(id), |_, _| {}),
         );
     }
 }
@@ -949,12 +948,18 @@ impl Inner {
     /// dies, or `until` passes, taking the reader role whenever it is free
     /// and passing the time to the core. Returns holding the lock, so the
     /// caller takes what it waited for without locking again.
+    ///
+    /// `signal` is what the core wakes this caller by; without one (a
+    /// request from [`Core::submit_reading`]) the thread's own is made
+    /// only if it must sleep, and `give_waker` hands it to the core first.
     fn wait_until(
         &self,
-        signal: &Signal,
+        signal: Option<&Signal>,
         until: Option<Instant>,
         ready: impl Fn(&Core<Signal>) -> bool,
+        give_waker: impl Fn(&mut Core<Signal>, &Signal),
     ) -> MutexGuard<'_, Shared> {
+        let own = std::cell::OnceCell::new();
         let mut st = lock(&self.shared);
         loop {
             if ready(&st.core) || st.core.is_dead() || st.shutdown {
@@ -980,6 +985,14 @@ impl Inner {
             if self.expire(&mut st, now) {
                 continue;
             }
+            let signal = match signal {
+                Some(signal) => signal,
+                None => {
+                    let own = own.get_or_init(|| self.thread_signal());
+                    give_waker(&mut st.core, own);
+                    own
+                }
+            };
             let wake_at = earliest_instant(until, st.core.poll_timeout());
             st.sleepers.push(signal.clone());
             st = match wake_at {
@@ -998,9 +1011,10 @@ impl Inner {
     /// Passes the time to the core; wakes whoever timed out. Whether
     /// anything happened (someone timed out, or the connection died).
     fn expire(&self, st: &mut MutexGuard<'_, Shared>, now: Instant) -> bool {
-        st.core.handle_timeout(now);
+        // A request whose caller reads for itself times out waking nobody.
+        let expired = st.core.handle_timeout(now);
         if !st.core.has_woken() && !st.core.is_dead() {
-            return false;
+            return expired;
         }
         self.wake_woken(st);
         if st.core.is_dead() {
@@ -1390,6 +1404,11 @@ pub(crate) fn is_one_frame(bytes: &[u8]) -> bool {
         .is_some_and(|h| {
             xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
         })
+}
+
+/// What a wait ended without an answer gives: only shutdown does that.
+fn closed_wait() -> Result<Response, Error> {
+    Err(Error::disconnected("client closed"))
 }
 
 fn earliest_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -166,6 +166,8 @@ enum Action {
         req: Req,
         tx: u8,
         deadline: Option<u8>,
+        /// `Core::submit_reading`: no waker until `SetWaker`.
+        reading: bool,
     },
     SubmitRaw {
         op: u8,
@@ -311,8 +313,10 @@ fn dbg(e: &Error) -> String {
 
 #[derive(Clone, Debug)]
 enum St {
-    /// The caller waits; `waker` is woken with the outcome.
-    Waiting { waker: u32 },
+    /// The caller waits; `waker` is woken with the outcome (`None`: a
+    /// caller reading for itself, `Core::submit_reading`, until it gives
+    /// one with `set_waker`).
+    Waiting { waker: Option<u32> },
     /// The outcome is in; the caller has not collected it.
     Answered(Result<Response, String>),
     /// Nobody waits (given up, timed out, or an undo request): the reply
@@ -667,7 +671,7 @@ impl Model {
         self.reqs.retain(|_, r| !matches!(r.st, St::Gone));
         for r in self.reqs.values_mut() {
             if let St::Waiting { waker } = r.st {
-                self.woken.push(waker);
+                self.woken.extend(waker);
                 r.st = St::Answered(Err(text.clone()));
             }
         }
@@ -809,7 +813,7 @@ impl Model {
                     payload: payload.to_vec(),
                     epoch: self.epoch,
                 }));
-                self.woken.push(waker);
+                self.woken.extend(waker);
                 if h.op == Op::Error {
                     if let Some((m, pair)) = r.origin.take() {
                         self.watch_undone(m, &pair);
@@ -824,7 +828,7 @@ impl Model {
 
     /// Expires every waiting request due at `now`.
     fn timeout(&mut self, now: Instant) {
-        let due: Vec<(Key, Duration, u32)> = self
+        let due: Vec<(Key, Duration, Option<u32>)> = self
             .reqs
             .iter()
             .filter_map(|(&k, r)| match (r.st.clone(), r.deadline) {
@@ -833,7 +837,7 @@ impl Model {
             })
             .collect();
         for (key, limit, waker) in due {
-            self.woken.push(waker);
+            self.woken.extend(waker);
             self.give_up(key);
             self.expired.insert(key as u32, limit);
         }
@@ -988,7 +992,7 @@ impl Model {
                 (false, OnLoss::MaybeApplied) => Error::MaybeApplied { op: r.op },
             };
             r.st = St::Answered(Err(dbg(&err)));
-            self.woken.push(waker);
+            self.woken.extend(waker);
         }
         again.sort_unstable();
         for (_, key) in again {
@@ -1175,7 +1179,7 @@ impl Harness {
         }
     }
 
-    fn submit(&mut self, req: Req, tx: u8, deadline: Option<u8>) {
+    fn submit(&mut self, req: Req, tx: u8, deadline: Option<u8>, reading: bool) {
         let tx = tx_id(tx);
         let big = vec![b'v'; 4100];
         let max = self.model.max_payload;
@@ -1264,8 +1268,11 @@ impl Harness {
                 }
             };
         let d = self.deadline(deadline);
-        let waker = self.waker();
-        let got = self.core.submit(&request, tx, d, waker);
+        let waker = (!reading).then(|| self.waker());
+        let got = match waker {
+            Some(waker) => self.core.submit(&request, tx, d, waker),
+            None => self.core.submit_reading(&request, tx, d),
+        };
         // The model's checks, from the spec.
         let want = if self.model.dead.is_some() {
             Err(WantRefusal::Dead)
@@ -1291,7 +1298,7 @@ impl Harness {
         op: Op,
         tx: u32,
         d: Option<Deadline>,
-        waker: u32,
+        waker: Option<u32>,
         payload: Vec<u8>,
         origin: Option<(MonitorId, Pair)>,
     ) {
@@ -1330,7 +1337,7 @@ impl Harness {
         };
         self.check_refused(&got, &want, &format!("submit_raw {op}"));
         if let Ok(id) = got {
-            self.accepted(id, op, tx, d, waker, payload, None);
+            self.accepted(id, op, tx, d, Some(waker), payload, None);
         }
     }
 
@@ -1436,7 +1443,12 @@ impl Harness {
 
     fn step(&mut self, action: Action) {
         match action {
-            Action::Submit { req, tx, deadline } => self.submit(req, tx, deadline),
+            Action::Submit {
+                req,
+                tx,
+                deadline,
+                reading,
+            } => self.submit(req, tx, deadline, reading),
             Action::SubmitRaw {
                 op,
                 payload,
@@ -1561,7 +1573,7 @@ impl Harness {
                 self.core.set_waker(id, waker);
                 if let Some(r) = self.model.reqs.get_mut(&Key::from(id)) {
                     if let St::Waiting { waker: w } = &mut r.st {
-                        *w = waker;
+                        *w = Some(waker);
                     }
                 }
             }
@@ -1584,7 +1596,7 @@ impl Harness {
                         break;
                     }
                     let before = self.model.last_id;
-                    self.submit(Req::Read { path: 1 }, 0, None);
+                    self.submit(Req::Read { path: 1 }, 0, None, false);
                     let id = self.model.last_id;
                     assert!(id != before);
                     self.check_transmit();
@@ -1667,7 +1679,9 @@ impl Harness {
                 let set = Rc::new(RefCell::new(payloads.collect::<BTreeSet<_>>()));
                 for id in ids {
                     self.model.accept_id(id);
-                    let r = self.model.new_req(Op::Unwatch, 0, d, St::Waiting { waker });
+                    let r =
+                        self.model
+                            .new_req(Op::Unwatch, 0, d, St::Waiting { waker: Some(waker) });
                     self.model.queue(Key::from(id), r, Body::OneOf(set.clone()));
                 }
             }
@@ -1766,7 +1780,7 @@ impl Harness {
                         "{what}: want WATCH {key} taken over, got {got:?}"
                     );
                     let r = self.model.reqs.get_mut(&key).unwrap();
-                    r.st = St::Waiting { waker };
+                    r.st = St::Waiting { waker: Some(waker) };
                     r.origin = Some((m, pair));
                     r.deadline = d;
                     return;
@@ -1778,7 +1792,7 @@ impl Harness {
                 if let Some(depth) = depth {
                     payload.extend_from_slice(&strings(&[depth.to_string().as_bytes()]));
                 }
-                self.accepted(id, Op::Watch, 0, d, waker, payload, Some((m, pair)));
+                self.accepted(id, Op::Watch, 0, d, Some(waker), payload, Some((m, pair)));
                 if let Some(r) = self.model.reqs.get_mut(&Key::from(id)) {
                     r.depth = depth;
                 }
@@ -1820,7 +1834,7 @@ impl Harness {
                     panic!("{what}: want an UNWATCH, got {got:?}");
                 };
                 let payload = strings(&[p.as_bytes(), t.as_bytes()]);
-                self.accepted(id, Op::Unwatch, 0, d, waker, payload, None);
+                self.accepted(id, Op::Unwatch, 0, d, Some(waker), payload, None);
             }
             Action::PollEvent { mon } => {
                 let m = self.pick_mon(mon);

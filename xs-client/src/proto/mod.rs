@@ -43,7 +43,7 @@ use crate::{Error, Event, Problem};
 
 use outbox::Outbox;
 pub use requests::Deadline;
-use requests::{Entry, Extra, OnLoss, Requests, State, Submitted, WatchOrigin};
+use requests::{Entry, Extra, OnLoss, Requests, State, Submitted, Waiter, WatchOrigin};
 pub use response::Response;
 pub use watches::MonitorId;
 use watches::{Pair, Watches, Wire};
@@ -213,7 +213,21 @@ impl<W: Clone> Core<W> {
         waker: W,
     ) -> Result<u32, Error> {
         self.check_alive()?;
-        self.enqueue(req, tx_id, deadline, Some(waker), None)
+        self.enqueue(req, tx_id, deadline, Waiter::Woken(waker), None)
+    }
+
+    /// [`Core::submit`] for a caller that reads the reply itself, holding
+    /// the reader role, as a lone synchronous caller does: no waker is
+    /// kept (nor woken) unless it gives one with [`Core::set_waker`],
+    /// which it must do before it sleeps.
+    pub fn submit_reading(
+        &mut self,
+        req: &Request<'_>,
+        tx_id: u32,
+        deadline: Option<Deadline>,
+    ) -> Result<u32, Error> {
+        self.check_alive()?;
+        self.enqueue(req, tx_id, deadline, Waiter::Reading, None)
     }
 
     /// Queues any request as raw bytes: the escape hatch for protocol
@@ -254,7 +268,7 @@ impl<W: Clone> Core<W> {
         })?;
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
         let new = Submitted::new(op, tx_id, commit, deadline, self.timeout);
-        self.record(req_id, len, new, Some(waker), None);
+        self.record(req_id, len, new, Waiter::Woken(waker), None);
         Ok(req_id)
     }
 
@@ -266,13 +280,13 @@ impl<W: Clone> Core<W> {
         req_id: u32,
         len: usize,
         new: Submitted,
-        waker: Option<W>,
+        waiter: Waiter<W>,
         watch: Option<WatchOrigin>,
     ) {
         let resend = self.resend && new.on_loss == OnLoss::Resend;
         let kept = resend.then(|| Box::from(self.outbox.newest(len)));
         self.requests
-            .insert(req_id, new, waker, Extra::of(watch, kept));
+            .insert(req_id, new, waiter, Extra::of(watch, kept));
     }
 
     /// Encodes `req` into the outbox and records it (see [`Core::submit`];
@@ -283,7 +297,7 @@ impl<W: Clone> Core<W> {
         req: &Request<'_>,
         tx_id: u32,
         deadline: Option<Deadline>,
-        waker: Option<W>,
+        waiter: Waiter<W>,
         watch: Option<WatchOrigin>,
     ) -> Result<u32, Error> {
         let req_id = self.requests.fresh_id();
@@ -302,7 +316,7 @@ impl<W: Clone> Core<W> {
             .len();
         let commit = matches!(req, Request::TransactionEnd { commit: true });
         let new = Submitted::new(req.op(), tx_id, commit, deadline, self.timeout);
-        self.record(req_id, len, new, waker, watch);
+        self.record(req_id, len, new, waiter, watch);
         Ok(req_id)
     }
 
@@ -313,7 +327,7 @@ impl<W: Clone> Core<W> {
             return; // what it would undo died with the connection
         }
         // Built from values that were valid on the wire before: cannot fail.
-        let _ = self.enqueue(req, tx_id, None, None, None);
+        let _ = self.enqueue(req, tx_id, None, Waiter::Nobody, None);
     }
 
     /// Takes the reply to `req_id` once it is in: `None` while it is not.
@@ -758,7 +772,7 @@ impl<W: Clone> Core<W> {
                     token,
                     depth: *depth,
                 };
-                let _ = self.enqueue(&req, 0, None, None, None);
+                let _ = self.enqueue(&req, 0, None, Waiter::Nobody, None);
             }
         }
         for (_, frame) in &waiting {
@@ -785,20 +799,22 @@ impl<W: Clone> Core<W> {
     /// 1/64 of the timeout late, never early), and expires every
     /// waiting request whose deadline is at or before `now`: its caller
     /// gets [`Error::Timeout`], and a late reply is dropped.
+    ///
+    /// Returns whether any request expired: one whose caller gave no waker
+    /// ([`Core::submit_reading`]) is woken by nobody.
     #[inline]
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
         if let Some(timeout) = self.timeout {
             self.requests.arm(now, timeout);
         }
-        if self.requests.may_be_due(now) {
-            self.expire(now);
-        }
+        self.requests.may_be_due(now) && self.expire(now)
     }
 
     /// Expires what is due at `now` (see [`Core::handle_timeout`]).
     #[cold]
-    fn expire(&mut self, now: Instant) {
+    fn expire(&mut self, now: Instant) -> bool {
         let timeout = self.timeout.unwrap_or_default();
+        let mut expired = false;
         for (req_id, limit) in self.requests.due(now, timeout) {
             let Some(e) = self.requests.get_mut(req_id) else {
                 continue;
@@ -808,7 +824,9 @@ impl<W: Clone> Core<W> {
             }
             self.give_up(req_id);
             self.requests.expired.insert(req_id, limit);
+            expired = true;
         }
+        expired
     }
 
     // ---- waking ---------------------------------------------------------
@@ -861,7 +879,7 @@ impl<W: Clone> Core<W> {
             .filter_map(|(path, token)| {
                 let path = Path::new(path).ok()?;
                 let req = Request::Unwatch { path, token };
-                self.enqueue(&req, 0, deadline, Some(waker.clone()), None)
+                self.enqueue(&req, 0, deadline, Waiter::Woken(waker.clone()), None)
                     .ok()
             })
             .collect()
@@ -907,7 +925,13 @@ impl<W: Clone> Core<W> {
                     depth,
                     stale: false,
                 };
-                match self.enqueue(&req, 0, deadline, Some(waker), Some(origin.clone())) {
+                match self.enqueue(
+                    &req,
+                    0,
+                    deadline,
+                    Waiter::Woken(waker),
+                    Some(origin.clone()),
+                ) {
                     Ok(req_id) => Ok(Some(req_id)),
                     Err(e) => {
                         self.watches.watch_failed(id, &origin.pair);
@@ -949,7 +973,8 @@ impl<W: Clone> Core<W> {
             Some(Wire::Nothing) => Ok(None),
             Some(Wire::Send) => {
                 self.check_alive()?;
-                self.enqueue(&req, 0, deadline, Some(waker), None).map(Some)
+                self.enqueue(&req, 0, deadline, Waiter::Woken(waker), None)
+                    .map(Some)
             }
         }
     }

@@ -65,6 +65,17 @@ pub(crate) enum State {
     Abandoned,
 }
 
+/// Who waits for a new request's reply.
+pub(crate) enum Waiter<W> {
+    /// A caller that sleeps until `W` wakes it.
+    Woken(W),
+    /// A caller that reads the reply itself; it gives a waker before it
+    /// sleeps ([`super::Core::set_waker`]).
+    Reading,
+    /// Nobody: the reply is dropped when it comes.
+    Nobody,
+}
+
 /// What happens to a request written on a connection that is lost before
 /// its answer comes (reconnecting clients only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,22 +316,24 @@ impl<W> Requests<W> {
     }
 
     /// Records a request under an id from [`Requests::fresh_id`]. It
-    /// starts abandoned if nobody waits for it (no waker).
+    /// starts abandoned if nobody waits for it.
     #[inline(always)]
     pub(crate) fn insert(
         &mut self,
         req_id: u32,
         new: Submitted,
-        waker: Option<W>,
+        waiter: Waiter<W>,
         extra: Option<Box<Extra>>,
     ) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let state = if waker.is_some() {
-            State::Waiting
-        } else {
-            self.abandoned += 1;
-            State::Abandoned
+        let (state, waker) = match waiter {
+            Waiter::Woken(w) => (State::Waiting, Some(w)),
+            Waiter::Reading => (State::Waiting, None),
+            Waiter::Nobody => {
+                self.abandoned += 1;
+                (State::Abandoned, None)
+            }
         };
         if let Some(d) = new.deadline {
             self.add_deadline(d.at);

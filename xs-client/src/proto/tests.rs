@@ -1543,6 +1543,71 @@ fn set_waker_and_set_monitor_waker_replace_whom_to_wake() {
     assert_eq!(woken(&mut c), [11, 12]);
 }
 
+// ---- a caller that reads for itself --------------------------------------------
+
+#[test]
+fn a_reading_caller_is_woken_only_once_it_gave_a_waker() {
+    let t0 = Instant::now();
+    let secs = Duration::from_secs;
+    let mut c = socket();
+    let rq = Request::Read { path: path("/a") };
+    let reads = c.submit_reading(&rq, 0, None).unwrap();
+    let sleeps = c.submit_reading(&rq, 0, None).unwrap();
+    let times_out = c
+        .submit_reading(&rq, 0, Deadline::after(t0, secs(1)))
+        .unwrap();
+    let sleeps_then_times_out = c
+        .submit_reading(&rq, 0, Deadline::after(t0, secs(1)))
+        .unwrap();
+    assert_eq!(frames(&transmit(&mut c)).len(), 4, "sent like any request");
+    assert_eq!(c.in_flight(), 4);
+    c.set_waker(sleeps, 7);
+    c.set_waker(sleeps_then_times_out, 8);
+
+    feed(&mut c, Op::Read, reads, 0, b"mine").unwrap();
+    assert!(
+        woken(&mut c).is_empty(),
+        "it reads for itself: nobody to wake"
+    );
+    assert!(c.is_ready(reads) && !c.is_ready(sleeps));
+    assert_eq!(reply(&mut c, reads).payload, b"mine");
+
+    feed(&mut c, Op::Read, sleeps, 0, b"slept").unwrap();
+    assert_eq!(woken(&mut c), [7]);
+    assert_eq!(reply(&mut c, sleeps).payload, b"slept");
+
+    assert!(!c.handle_timeout(t0), "nothing due yet");
+    assert!(
+        c.handle_timeout(t0 + secs(1)),
+        "said, though only one is woken"
+    );
+    assert_eq!(woken(&mut c), [8], "only the one that gave a waker");
+    assert!(c.is_ready(times_out) && c.is_ready(sleeps_then_times_out));
+    assert!(matches!(reply_err(&mut c, times_out), Error::Timeout(d) if d == secs(1)));
+    assert!(matches!(
+        reply_err(&mut c, sleeps_then_times_out),
+        Error::Timeout(_)
+    ));
+    // Their late replies are dropped, quietly.
+    feed(&mut c, Op::Read, times_out, 0, b"late").unwrap();
+    feed(&mut c, Op::Read, sleeps_then_times_out, 0, b"late").unwrap();
+    assert!(woken(&mut c).is_empty());
+    assert_eq!(c.in_flight(), 0);
+}
+
+#[test]
+fn a_reading_caller_fails_with_the_connection_like_any() {
+    let mut c = socket();
+    let a = c
+        .submit_reading(&Request::Read { path: path("/a") }, 0, None)
+        .unwrap();
+    transmit(&mut c);
+    c.fail(Error::disconnected("gone"));
+    assert!(woken(&mut c).is_empty());
+    assert!(c.is_ready(a));
+    assert!(matches!(reply_err(&mut c, a), Error::Disconnected { .. }));
+}
+
 // ---- submit_raw --------------------------------------------------------------
 
 #[test]
