@@ -88,6 +88,18 @@ pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Signal = Arc<Condvar>;
 
+/// What the background thread sleeps until, when it sleeps with no time
+/// limit (see [`Inner::release_reader`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BackgroundSleep {
+    /// It sleeps at most [`BACKGROUND_GRACE`], or does not sleep.
+    Timed,
+    /// A watch registered.
+    UntilWatch,
+    /// The reader role let go.
+    UntilRelease,
+}
+
 /// State shared under one lock.
 struct Shared {
     core: Core<Signal>,
@@ -97,8 +109,12 @@ struct Shared {
     /// reader role: the background thread reads only after a quiet
     /// [`BACKGROUND_GRACE`].
     caller_reads: u64,
-    /// The background thread sleeps until a watch is registered.
-    background_parked: bool,
+    /// What the background thread sleeps until, if it sleeps with no
+    /// time limit: a release of the reader role wakes it only then.
+    background_sleeps: BackgroundSleep,
+    /// How many times the background thread woke (for tests: it must not
+    /// tick while a caller holds the reader role).
+    background_wakes: u64,
     /// Threads sleeping until a reply, an event or the reader role is free.
     sleepers: Vec<Signal>,
     shutdown: bool,
@@ -305,7 +321,8 @@ impl Router {
                     made_by: None,
                     reader_active: false,
                     caller_reads: 0,
-                    background_parked: false,
+                    background_sleeps: BackgroundSleep::Timed,
+                    background_wakes: 0,
                     sleepers: Vec::new(),
                     shutdown: false,
                     background: None,
@@ -1024,12 +1041,18 @@ impl Inner {
         true
     }
 
-    /// The background thread, unless it waits for a watch, looks again
-    /// within [`BACKGROUND_GRACE`] by itself: no wake-up for it then.
+    /// The background thread is woken only if it sleeps with no time limit
+    /// for this (or for a watch, and one exists); otherwise it looks again
+    /// within [`BACKGROUND_GRACE`] by itself.
     fn release_reader(&self, st: &mut Shared) {
         st.reader_active = false;
         notify(&st.sleepers);
-        if st.background_parked && st.core.registration_count() > 0 {
+        let wake = match st.background_sleeps {
+            BackgroundSleep::Timed => false,
+            BackgroundSleep::UntilWatch => st.core.registration_count() > 0,
+            BackgroundSleep::UntilRelease => true,
+        };
+        if wake {
             self.background_signal.notify_all();
         }
     }
@@ -1320,16 +1343,26 @@ impl Inner {
                 if st.shutdown || st.core.is_dead() {
                     return;
                 }
-                if st.core.registration_count() == 0 {
-                    st.background_parked = true;
+                // A caller may hold the role for as long as it likes (a
+                // monitor's wait, for hours): no timer then.
+                let until = if st.core.registration_count() == 0 {
+                    Some(BackgroundSleep::UntilWatch)
+                } else if st.reader_active {
+                    Some(BackgroundSleep::UntilRelease)
+                } else {
+                    None
+                };
+                if let Some(until) = until {
+                    st.background_sleeps = until;
                     st = self
                         .background_signal
                         .wait(st)
                         .unwrap_or_else(|e| e.into_inner());
-                    st.background_parked = false;
+                    st.background_sleeps = BackgroundSleep::Timed;
+                    st.background_wakes += 1;
                     continue;
                 }
-                if !st.reader_active && seen == Some(st.caller_reads) {
+                if seen == Some(st.caller_reads) {
                     break;
                 }
                 seen = Some(st.caller_reads);
@@ -1338,6 +1371,7 @@ impl Inner {
                     .wait_timeout(st, BACKGROUND_GRACE)
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
+                st.background_wakes += 1;
             }
             st.reader_active = true;
             let done = |st: &Shared| st.core.registration_count() == 0 || !st.sleepers.is_empty();

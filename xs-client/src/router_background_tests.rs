@@ -62,3 +62,19 @@ fn events_are_read_with_nobody_waiting_once_the_grace_period_is_over() {
     }
     assert_eq!(taken.len(), 2, "events read with nobody waiting: {taken:?}");
 }
+
+#[test]
+fn a_caller_waiting_long_for_events_does_not_make_the_background_thread_tick() {
+    let (_xs, client, monitor) = watching("/long");
+    monitor.wait().unwrap(); // the initial event
+    let wakes = || lock(&client.router().inner.shared).background_wakes;
+    let before = wakes();
+    // This thread holds the reader role for the whole wait.
+    assert_eq!(
+        monitor.wait_timeout(Duration::from_millis(300)).unwrap(),
+        None
+    );
+    // A timer of BACKGROUND_GRACE would have woken it about 300 times.
+    let during = wakes() - before;
+    assert!(during <= 10, "the background thread woke {during} times");
+}
