@@ -1343,11 +1343,13 @@ impl Inner {
                 if st.shutdown || st.core.is_dead() {
                     return;
                 }
-                // A caller may hold the role for as long as it likes (a
-                // monitor's wait, for hours): no timer then.
+                // A caller that held the role through a whole grace period
+                // may hold it for as long as it likes (a monitor's wait,
+                // for hours): no timer then, but a wake-up when it lets go.
+                // Callers that keep taking it again are only looked at.
                 let until = if st.core.registration_count() == 0 {
                     Some(BackgroundSleep::UntilWatch)
-                } else if st.reader_active {
+                } else if st.reader_active && seen == Some(st.caller_reads) {
                     Some(BackgroundSleep::UntilRelease)
                 } else {
                     None
@@ -1360,9 +1362,11 @@ impl Inner {
                         .unwrap_or_else(|e| e.into_inner());
                     st.background_sleeps = BackgroundSleep::Timed;
                     st.background_wakes += 1;
+                    // Whoever let go may come back: a grace period first.
+                    seen = None;
                     continue;
                 }
-                if seen == Some(st.caller_reads) {
+                if !st.reader_active && seen == Some(st.caller_reads) {
                     break;
                 }
                 seen = Some(st.caller_reads);
