@@ -460,15 +460,7 @@ impl Router {
             core.check_transaction(tx.id, tx.epoch)?;
             core.submit_reading(req, tx.id, limit)
         })?;
-        let mut st = self.inner.wait_until(
-            None,
-            None,
-            |core| core.is_ready(req_id),
-            |core, signal| core.set_waker(req_id, signal.clone()),
-        );
-        let result = st.core.poll_reply(req_id);
-        drop(st);
-        result.unwrap_or_else(closed_wait)
+        self.wait_reply(req_id, None)
     }
 
     /// Sends a raw request (any op, payload as given) and waits.
@@ -517,16 +509,23 @@ impl Router {
 
     /// Waits for a queued request's reply (or its deadline).
     pub(crate) fn wait(&self, ticket: Ticket) -> Result<Response, Error> {
-        let req_id = ticket.req_id;
+        self.wait_reply(ticket.req_id, Some(&ticket.signal))
+    }
+
+    /// Waits for request `req_id`'s reply, woken by `signal`, or (a request
+    /// from [`Core::submit_reading`]) by the thread's own signal, given to
+    /// the core only if this thread must sleep.
+    fn wait_reply(&self, req_id: u32, signal: Option<&Signal>) -> Result<Response, Error> {
         let mut st = self.inner.wait_until(
-            Some(&ticket.signal),
+            signal,
             None,
             |core| core.is_ready(req_id),
-            |_, _| {},
+            |core, signal| core.set_waker(req_id, signal.clone()),
         );
         let result = st.core.poll_reply(req_id);
         drop(st);
-        result.unwrap_or_else(closed_wait)
+        // Only shutdown ends a wait without an answer.
+        result.unwrap_or_else(|| Err(Error::disconnected("client closed")))
     }
 
     /// Waits at most until `until` for a queued request; gives up on it
@@ -1442,11 +1441,6 @@ pub(crate) fn is_one_frame(bytes: &[u8]) -> bool {
         .is_some_and(|h| {
             xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
         })
-}
-
-/// What a wait ended without an answer gives: only shutdown does that.
-fn closed_wait() -> Result<Response, Error> {
-    Err(Error::disconnected("client closed"))
 }
 
 fn earliest_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -145,9 +145,7 @@ impl Outbox {
             if self.first < self.end && self.one_at_a_time {
                 self.wire_busy = true;
             }
-            self.end = 0;
-            self.head = 0;
-            self.first = 0;
+            self.empty();
             return;
         }
         self.finish_frames();
@@ -195,18 +193,22 @@ impl Outbox {
         self.buf.copy_within(end..self.end, start);
         self.end -= end - start;
         if self.first == self.end {
-            self.end = 0;
-            self.head = 0;
-            self.first = 0;
+            self.empty();
         }
         true
     }
 
-    /// Drops everything (the connection is dead).
-    pub(crate) fn clear(&mut self) {
+    /// No frame queued: the buffer's room is reused from its start.
+    #[inline]
+    fn empty(&mut self) {
         self.end = 0;
         self.head = 0;
         self.first = 0;
+    }
+
+    /// Drops everything (the connection is dead).
+    pub(crate) fn clear(&mut self) {
+        self.empty();
         self.wire_busy = false;
     }
 
