@@ -932,11 +932,7 @@ impl Inner {
 
     fn wake_named(&self, st: &mut Shared) {
         let mut woken = std::mem::take(&mut st.woken);
-        st.core.take_woken(&mut woken);
-        // Only sleeping threads need a (system call) wake-up: the reader
-        // itself, and anyone not asleep yet, re-check under the lock.
-        ring(&st.pipes, &woken);
-        woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
+        take_woken_sleepers(st, &mut woken);
         notify(&woken);
         woken.clear();
         st.woken = woken;
@@ -1148,13 +1144,7 @@ impl Inner {
                 // waking every waiter.
                 let _ = st.core.handle_frame(&frame);
                 if st.core.has_woken() {
-                    st.core.take_woken(woken);
-                    ring(&st.pipes, woken);
-                    if st.sleepers.is_empty() {
-                        woken.clear();
-                    } else {
-                        woken.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
-                    }
+                    take_woken_sleepers(&mut st, woken);
                 }
                 output |= st.core.poll_transmit().is_some();
                 let dead = st.core.is_dead();
@@ -1422,6 +1412,20 @@ fn ring(pipes: &[(Signal, std::os::unix::net::UnixStream)], woken: &[Signal]) {
         if woken.iter().any(|w| Arc::ptr_eq(w, signal)) {
             let _ = (&*pipe).write(&[1]);
         }
+    }
+}
+
+/// Moves the waiters the core named into `out`, rings the pipes of the
+/// monitors among them, and keeps in `out` only those asleep: only they
+/// need a (system call) wake-up; the reader itself, and anyone not asleep
+/// yet, re-check under the lock.
+fn take_woken_sleepers(st: &mut Shared, out: &mut Vec<Signal>) {
+    st.core.take_woken(out);
+    ring(&st.pipes, out);
+    if st.sleepers.is_empty() {
+        out.clear();
+    } else {
+        out.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
     }
 }
 

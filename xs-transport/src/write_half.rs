@@ -3,10 +3,10 @@
 //! device, the end through which failed WATCH/UNWATCH writes become error
 //! replies for the reading half.
 
-use crate::device::DeviceTx;
-use crate::fd::Fd;
 use std::io;
 
+use crate::device::DeviceTx;
+use crate::fd::Fd;
 use crate::writer::{
     check_frame, error_reply, is_whole_frame, leading_frame, write_zero, FrameWriter,
 };
