@@ -607,7 +607,9 @@ pub fn render(input: &Input<'_>) -> String {
     let _ = writeln!(
         w,
         "`read` 22-byte value; `write` same size; `dir100` DIRECTORY of a node with 100 \
-         children; `txn` TRANSACTION_START + WRITE + TRANSACTION_END(commit); `watch` WRITE \
+         children (xs-client: `list_names`, the names in one buffer as libxenstore's \
+         `xs_directory` gives them; `list`'s `Vec<String>` is `xs-bench run ours dir100-vec`); \
+         `txn` TRANSACTION_START + WRITE + TRANSACTION_END(commit); `watch` WRITE \
          of a watched node, then wait for its event (one round trip plus the event).\n"
     );
     let _ = writeln!(

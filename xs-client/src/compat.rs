@@ -186,9 +186,11 @@ impl Xs {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => {
                 let Some(f) = f else { return Err(e) };
-                Ok(self
-                    .ls(tx, path)?
-                    .map(|names| f(&names.iter().map(String::as_str).collect::<Vec<_>>())))
+                match self.tx(tx).list_names(path) {
+                    Ok(names) => Ok(Some(f(&names.iter().collect::<Vec<_>>()))),
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         }

@@ -8,14 +8,15 @@
 //! children that keep changing give [`Error::Conflict`].
 //!
 //! The algorithm is a [`Listing`] state machine fed one reply at a time, so
-//! the sync and the async clients run the same steps.
+//! the sync and the async clients run the same steps. It gathers the names
+//! in a [`NameList`]: a plain DIRECTORY's payload is kept as it came.
 
 use xs_wire::{Errno, Op, Path, Reply, Request};
 
 use crate::handle::{parse_call, Handle};
 use crate::ops::Parse;
 use crate::proto::Response;
-use crate::{ops, Error, Problem, Result};
+use crate::{Error, NameList, Problem, Result};
 
 const MAX_RESTARTS: u32 = 16;
 
@@ -24,7 +25,7 @@ pub(crate) enum Step<'a> {
     /// Send this request and feed its reply.
     Send(Request<'a>),
     /// Finished.
-    Done(Result<Vec<String>>),
+    Done(Result<NameList>),
 }
 
 /// One listing in progress.
@@ -33,22 +34,33 @@ pub(crate) struct Listing<'a> {
     /// The DIRECTORY's `E2BIG`, once it came.
     too_big: Option<Error>,
     restarts: u32,
-    names: Vec<String>,
+    names: NameList,
     offset: u32,
     generation: Option<u64>,
 }
 
-type Chunk = (u64, Vec<String>, usize, bool);
+type Chunk = (u64, NameList, usize, bool);
 
 const CHUNK: Parse<Chunk> = |r| match r {
-    Reply::DirectoryPart(c) => Some((
-        c.generation,
-        c.names.iter().map(str::to_owned).collect(),
-        c.advance(),
-        c.complete,
-    )),
+    Reply::DirectoryPart(c) => {
+        let mut names = NameList::default();
+        names.extend_from(c.names);
+        Some((c.generation, names, c.advance(), c.complete))
+    }
     _ => None,
 };
+
+/// How many names a DIRECTORY reply has (its payload checked).
+const COUNT: Parse<usize> = |r| match r {
+    Reply::Directory(names) => Some(names.len()),
+    _ => None,
+};
+
+/// A DIRECTORY reply's names, in the reply's own buffer.
+fn names_of(req: &Request<'_>, resp: Response) -> Result<NameList> {
+    let len = parse_call(req, COUNT, &resp)?;
+    NameList::from_checked_payload(resp, len)
+}
 
 impl<'a> Listing<'a> {
     /// A listing of `path`, and its first request (a plain DIRECTORY).
@@ -57,7 +69,7 @@ impl<'a> Listing<'a> {
             path,
             too_big: None,
             restarts: 0,
-            names: Vec::new(),
+            names: NameList::default(),
             offset: 0,
             generation: None,
         };
@@ -67,7 +79,7 @@ impl<'a> Listing<'a> {
     /// Takes the reply to the request last returned.
     pub(crate) fn feed(&mut self, req: &Request<'_>, resp: Result<Response>) -> Step<'a> {
         let Some(too_big) = &self.too_big else {
-            return match resp.and_then(|r| parse_call(req, ops::names, &r)) {
+            return match resp.and_then(|r| names_of(req, r)) {
                 Err(e) if e.errno() == Some(Errno::E2BIG) => {
                     self.too_big = Some(e);
                     self.part()
@@ -93,7 +105,7 @@ impl<'a> Listing<'a> {
             self.generation = None;
             return self.part();
         }
-        self.names.extend(chunk);
+        self.names.append(chunk);
         if complete {
             return Step::Done(Ok(std::mem::take(&mut self.names)));
         }
@@ -122,7 +134,7 @@ impl<'a> Listing<'a> {
 
 /// A node's children: one DIRECTORY, or DIRECTORY_PART chunks if the
 /// daemon says the list is too big for one reply (`E2BIG`).
-pub(crate) fn list(h: &Handle<'_>, path: Path<'_>) -> Result<Vec<String>> {
+pub(crate) fn list(h: &Handle<'_>, path: Path<'_>) -> Result<NameList> {
     let (mut listing, mut req) = Listing::new(path);
     loop {
         let resp = h.call(&req);

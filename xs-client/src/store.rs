@@ -8,7 +8,7 @@ use xs_wire::{Op, Path, Perm, Request};
 
 use crate::error::Refusal;
 use crate::walk::WalkEntry;
-use crate::{batch, directory_part, ops, walk, Error, Result};
+use crate::{batch, directory_part, ops, walk, Error, NameList, Result};
 
 pub(crate) mod sealed {
     /// The plumbing behind [`super::Store`]; not for use outside the crate.
@@ -203,6 +203,27 @@ pub trait Store: sealed::Sealed {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     fn list(&self, path: &str) -> Result<Vec<String>> {
+        self.list_names(path).map(Vec::from)
+    }
+
+    /// [`Store::list`] without a `String` per name: the names stay in the
+    /// reply's own buffer, one allocation per listing whatever the number
+    /// of children (as libxenstore's `xs_directory` returns one block).
+    /// For listings that are only looked through, and for big directories.
+    ///
+    /// ```
+    /// # let _xs = xs_server::Server::spawn_temp();
+    /// # std::env::set_var("XENSTORED_PATH", _xs.socket_path());
+    /// use xs_client::{Client, Store};
+    ///
+    /// let client = Client::open()?;
+    /// client.write("/local/domain/1/device/vif/0/state", "1")?;
+    /// let vifs = client.list_names("/local/domain/1/device/vif")?;
+    /// assert_eq!(vifs, ["0"]);
+    /// assert!(vifs.iter().all(|id| id.parse::<u32>().is_ok()));
+    /// # Ok::<(), xs_client::Error>(())
+    /// ```
+    fn list_names(&self, path: &str) -> Result<NameList> {
         directory_part::list(&self.handle(), Path::new(path)?)
     }
 

@@ -196,7 +196,7 @@ impl Tree {
 /// during the walk are left out.
 pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<WalkEntry>> {
     // The top must exist: list it on its own so a missing one is an error.
-    let top_children = directory_part::list(h, Path::new(top)?)?;
+    let top_children = directory_part::list(h, Path::new(top)?)?.into();
     // An unreadable value reads as empty, as in pyxs.
     let top_value = h.read(top).unwrap_or_default();
     let mut tree = Tree::new(top, top_children, top_value);
@@ -204,7 +204,7 @@ pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<Walk
         let reqs = Tree::requests(&paths)?;
         let replies = batch::pipeline(h, &reqs, FETCHED);
         for (index, path) in tree.absorb(replies)? {
-            let children = directory_part::list(h, Path::new(&path)?)?;
+            let children = directory_part::list(h, Path::new(&path)?)?.into();
             tree.set_children(index, children);
         }
     }

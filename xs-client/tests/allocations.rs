@@ -211,19 +211,9 @@ fn read_allocates_only_the_value() {
     });
 }
 
-/// DIRECTORY of 100 children (`c0` .. `c99`): 102 allocations.
-///
-/// - 1 in `proto/mod.rs`, `Core::handle_reply`: the reply's owned payload
-///   (`frame.payload.to_vec()`), parsed and then dropped by the caller;
-/// - 100 in `ops.rs`, `owned_names`: one `String` per child name;
-/// - 1 there too: the `Vec<String>`, allocated once for all the names.
-///
-/// The last two are checked on their own below, so the split is measured,
-/// not guessed.
-#[test]
-fn list_of_100_children() {
-    let _one = exclusive();
-    let (_server, client) = server();
+/// Writes `/alloc/dir/c0` .. `c99` and returns the DIRECTORY payload that
+/// lists them.
+fn directory_of_100(client: &Client) -> Vec<u8> {
     let mut payload = Vec::new();
     for i in 0..100 {
         let name = format!("c{i}");
@@ -233,6 +223,24 @@ fn list_of_100_children() {
         payload.extend_from_slice(name.as_bytes());
         payload.push(0);
     }
+    payload
+}
+
+/// DIRECTORY of 100 children (`c0` .. `c99`) with `list`: 102 allocations.
+///
+/// - 1 in `proto/mod.rs`, `Core::handle_reply`: the reply's owned payload
+///   (`frame.payload.to_vec()`), kept by the `NameList` and dropped once
+///   the strings are made;
+/// - 100 in `name_list.rs`, `NameList::to_vec`: one `String` per child name;
+/// - 1 there too: the `Vec<String>`, allocated once for all the names.
+///
+/// The last two are checked on their own below, so the split is measured,
+/// not guessed.
+#[test]
+fn list_of_100_children() {
+    let _one = exclusive();
+    let (_server, client) = server();
+    let payload = directory_of_100(&client);
     let names = xs_wire::Names::parse(&payload).expect("names");
     let collect = count(|| {
         let mut v: Vec<String> = Vec::with_capacity(names.len());
@@ -243,6 +251,21 @@ fn list_of_100_children() {
     per_op("list (100 children)", 500, 1 + collect, || {
         let names = client.list("/alloc/dir").expect("list");
         assert_eq!(names.len(), 100);
+    });
+}
+
+/// The same DIRECTORY with `list_names`: 1 allocation, the reply's payload
+/// (`Core::handle_reply`), which the `NameList` keeps as its buffer.
+#[test]
+fn list_names_of_100_children() {
+    let _one = exclusive();
+    let (_server, client) = server();
+    let payload = directory_of_100(&client);
+    per_op("list_names (100 children)", 500, 1, || {
+        let names = client.list_names("/alloc/dir").expect("list_names");
+        assert_eq!(names.len(), 100);
+        // The daemon's order may differ; the bytes are the same many.
+        assert_eq!(names.as_bytes().len(), payload.len());
     });
 }
 

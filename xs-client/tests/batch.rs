@@ -102,6 +102,11 @@ fn embedded_only_long_listings_fall_back_to_directory_part() {
     let expected = many_children(&c, &h);
     let got: BTreeSet<String> = c.list(&h.path("big")).unwrap().into_iter().collect();
     assert_eq!(got, expected);
+    // The parts gathered into one buffer: the same names, each once.
+    let names = c.list_names(&h.path("big")).unwrap();
+    assert_eq!(names.len(), expected.len());
+    let got: BTreeSet<String> = names.iter().map(str::to_owned).collect();
+    assert_eq!(got, expected);
 }
 
 #[test]

@@ -24,22 +24,58 @@ impl<'a> Iterator for Split<'a> {
     }
 }
 
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// The top bit of each byte of `x` set where that byte is zero, and no
+/// other bit (no carry crosses bytes: each lane is at most 0x7F + 0x7F).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// `chunk` (eight bytes) as a word, byte `i` in bits `8i..8i+8`.
+#[inline]
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
+}
+
 /// How many bytes of `bytes` are 0, eight at a time.
 #[inline]
 fn count_nul(bytes: &[u8]) -> usize {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
     let mut chunks = bytes.chunks_exact(8);
     let mut n = 0;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_ne_bytes(word);
-        // The top bit of each byte is set where that byte was zero (no
-        // carry crosses bytes: each lane is at most 0x7F + 0x7F).
-        let zero = !(((x & LOW7) + LOW7) | x | LOW7);
-        n += zero.count_ones() as usize;
+        n += zero_bytes(word(chunk)).count_ones() as usize;
     }
     n + chunks.remainder().iter().filter(|&&b| b == 0).count()
+}
+
+/// Whether `bytes` hold a `/` or two NULs in a row (an empty name), in one
+/// pass, eight bytes at a time.
+#[inline]
+fn has_slash_or_empty_name(bytes: &[u8]) -> bool {
+    const SLASHES: u64 = 0x2F2F_2F2F_2F2F_2F2F;
+    let mut chunks = bytes.chunks_exact(8);
+    // Whether the byte before the current one was a NUL.
+    let mut nul_before = false;
+    for chunk in &mut chunks {
+        let x = word(chunk);
+        let nul = zero_bytes(x);
+        // A NUL whose lower neighbour (in this word, or the last byte of
+        // the one before) is a NUL too.
+        let pair = (nul & (nul << 8)) | (nul & u64::from(nul_before) << 7);
+        if pair | zero_bytes(x ^ SLASHES) != 0 {
+            return true;
+        }
+        nul_before = nul >> 63 != 0;
+    }
+    chunks.remainder().iter().any(|&b| {
+        let bad = b == b'/' || (b == 0 && nul_before);
+        nul_before = b == 0;
+        bad
+    })
 }
 
 /// The child names of a node, borrowed from a payload of `<name>\0` entries.
@@ -147,10 +183,7 @@ impl<'a> Names<'a> {
 fn well_formed(text: &str) -> bool {
     let bytes = text.as_bytes();
     bytes.is_empty()
-        || (bytes[0] != 0
-            && bytes[bytes.len() - 1] == 0
-            && !bytes.contains(&b'/')
-            && !bytes.windows(2).any(|w| w == [0, 0]))
+        || (bytes[0] != 0 && bytes[bytes.len() - 1] == 0 && !has_slash_or_empty_name(bytes))
 }
 
 /// The fault of a payload [`well_formed`] refused, as the first bad name
@@ -203,23 +236,46 @@ impl fmt::Debug for Names<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::count_nul;
+    use super::{count_nul, has_slash_or_empty_name};
 
-    #[test]
-    fn nul_counting_matches_a_byte_at_a_time() {
+    /// Byte strings of every mix of the bytes that matter, lengths 0..67.
+    fn samples(mut each: impl FnMut(u32, &[u8])) {
         let mut bytes = [0u8; 67];
-        for seed in 0u32..2000 {
-            // Every mix of zero, 0x01, 0x80 and 0xFF bytes, lengths 0..67.
-            let mut x = seed.wrapping_mul(2_654_435_761);
+        for seed in 0u32..4000 {
+            let mut x = seed.wrapping_mul(2_654_435_761) | 1;
             for b in bytes.iter_mut() {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                *b = [0, 0x01, 0x80, 0xFF, b'a', 0][(x % 6) as usize];
+                *b = [0, 0x01, 0x80, 0xFF, b'a', 0, b'/', 0x2E, 0x2F ^ 0x80, b'b']
+                    [(x % 10) as usize];
             }
-            let len = (seed % 68) as usize;
-            let slow = bytes[..len].iter().filter(|&&b| b == 0).count();
-            assert_eq!(count_nul(&bytes[..len]), slow, "seed {seed}");
+            each(seed, &bytes[..(seed % 68) as usize]);
         }
+    }
+
+    #[test]
+    fn slash_and_empty_name_found_as_a_byte_at_a_time_would() {
+        samples(|seed, bytes| {
+            let slow = bytes.contains(&b'/') || bytes.windows(2).any(|w| w == [0, 0]);
+            assert_eq!(
+                has_slash_or_empty_name(bytes),
+                slow,
+                "seed {seed}: {bytes:?}"
+            );
+        });
+        // Across the words' boundary, and only there.
+        let mut across = *b"abcdefg\0\0hijklmn";
+        assert!(has_slash_or_empty_name(&across));
+        across[8] = b'h';
+        assert!(!has_slash_or_empty_name(&across));
+    }
+
+    #[test]
+    fn nul_counting_matches_a_byte_at_a_time() {
+        samples(|seed, bytes| {
+            let slow = bytes.iter().filter(|&&b| b == 0).count();
+            assert_eq!(count_nul(bytes), slow, "seed {seed}");
+        });
     }
 }

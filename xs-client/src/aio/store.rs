@@ -16,7 +16,7 @@ use crate::ops::{self, Call, Parse};
 use crate::proto::Response;
 use crate::router::Tx;
 use crate::walk::{Tree, FETCHED};
-use crate::{Result, WalkEntry};
+use crate::{NameList, Result, WalkEntry};
 
 /// Node operations, on an [`crate::aio::AsyncClient`] or inside an
 /// [`crate::aio::AsyncTransaction`] (both dereference to it): the methods
@@ -119,6 +119,11 @@ impl<R: Runtime> AsyncStore<R> {
 
     /// [`crate::Store::list`] (DIRECTORY_PART when the list is too big).
     pub async fn list(&self, path: &str) -> Result<Vec<String>> {
+        self.list_names(path).await.map(Vec::from)
+    }
+
+    /// [`crate::Store::list_names`]: the names in the reply's own buffer.
+    pub async fn list_names(&self, path: &str) -> Result<NameList> {
         let (mut listing, mut req) = Listing::new(Path::new(path)?);
         loop {
             let resp = self.response(&req).await;

@@ -108,6 +108,10 @@ pub async fn embedded_only_long_listings_fall_back_to_directory_part<R: Runtime,
     let expected = many_children(&c, &h).await;
     let got: BTreeSet<String> = c.list(&h.path("big")).await.unwrap().into_iter().collect();
     assert_eq!(got, expected);
+    let names = c.list_names(&h.path("big")).await.unwrap();
+    assert_eq!(names.len(), expected.len());
+    let got: BTreeSet<String> = names.iter().map(str::to_owned).collect();
+    assert_eq!(got, expected);
 }
 
 pub async fn embedded_only_long_listings_without_directory_part_are_e2big<R: Runtime, S: Spawn>() {

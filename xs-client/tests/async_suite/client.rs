@@ -42,6 +42,8 @@ pub async fn write_creates_parents_with_empty_values<R: Runtime, S: Spawn>() {
     assert_eq!(c.read(&h.path("a")).await.unwrap(), b"");
     assert_eq!(c.read(&h.path("a/b")).await.unwrap(), b"");
     assert_eq!(c.list(&h.path("a")).await.unwrap(), ["b"]);
+    assert_eq!(c.list_names(&h.path("a")).await.unwrap(), ["b"]);
+    assert!(c.list_names(&h.path("a/b/c")).await.unwrap().is_empty());
 }
 
 pub async fn mkdir_creates_and_keeps_existing_values<R: Runtime, S: Spawn>() {
