@@ -650,6 +650,27 @@ pub fn render(input: &Input<'_>) -> String {
         }
     }
 
+    // `list` beside the dir100 row's `list_names`, from the same rounds.
+    let list_vec: Vec<String> = Mode::ALL
+        .iter()
+        .map(|&mode| {
+            let v = r.median(ox, mode, "dir100-vec", ClientKind::Ours);
+            let c = r.median(ox, mode, "dir100", ClientKind::Libxenstore);
+            format!(
+                "{} {}, {} libxenstore",
+                mode.label(),
+                ops(v),
+                x(ratio(v, c))
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        w,
+        "
+xs-client's `list` (a `String` per name; `dir100-vec`) in the same rounds: {}.",
+        list_vec.join("; ")
+    );
+
     let capi_vs_c = capi_section(w, r, input.capi_check);
     let vs_rs = xenstore_rs_section(w, r);
     let p50_vs_c = latency_section(w, r);

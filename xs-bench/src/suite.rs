@@ -515,6 +515,10 @@ fn jobs(cfg: &Config, have_xs_server: bool) -> Vec<Vec<Job>> {
         if xenstore_rs::TOKIO_WORKLOADS.contains(&w) {
             group.push(job(ox, w.into(), ClientKind::XenstoreRsTokio, warm));
         }
+        if w == "dir100" {
+            // The same listing through `list` (`Vec<String>`).
+            group.push(job(ox, "dir100-vec".into(), ClientKind::Ours, warm));
+        }
         if w == "read" {
             // Async sequential reads rotate with the sync ones they are
             // compared with.
