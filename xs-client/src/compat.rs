@@ -17,7 +17,7 @@ use xs_wire::Perm;
 
 use crate::handle::Handle;
 use crate::transaction;
-use crate::{Client, Event, Monitor, Result, Store};
+use crate::{Client, Event, Monitor, NameList, Result, Store};
 
 /// The "no transaction" id.
 ///
@@ -141,7 +141,13 @@ impl Xs {
     /// # Ok::<(), xs_client::Error>(())
     /// ```
     pub fn ls(&self, tx: u32, path: &str) -> Result<Option<Vec<String>>> {
-        match self.tx(tx).list(path) {
+        Ok(self.names(tx, path)?.map(Vec::from))
+    }
+
+    /// The child names in the reply's own buffer, or `None` if the node
+    /// does not exist (DIRECTORY_PART for a listing too long for one reply).
+    fn names(&self, tx: u32, path: &str) -> Result<Option<NameList>> {
+        match self.tx(tx).list_names(path) {
             Ok(names) => Ok(Some(names)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -170,6 +176,8 @@ impl Xs {
         path: &str,
         f: impl FnOnce(&[&str]) -> T,
     ) -> Result<Option<T>> {
+        // One DIRECTORY, its names borrowed where they lie: cheaper than
+        // keeping the reply as a `NameList` (a second UTF-8 pass).
         let req = xs_wire::Request::Directory {
             path: xs_wire::Path::new(path)?,
         };
@@ -186,11 +194,9 @@ impl Xs {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) if e.errno() == Some(xs_wire::Errno::E2BIG) => {
                 let Some(f) = f else { return Err(e) };
-                match self.tx(tx).list_names(path) {
-                    Ok(names) => Ok(Some(f(&names.iter().collect::<Vec<_>>()))),
-                    Err(e) if e.is_not_found() => Ok(None),
-                    Err(e) => Err(e),
-                }
+                Ok(self
+                    .names(tx, path)?
+                    .map(|names| f(&names.iter().collect::<Vec<_>>())))
             }
             Err(e) => Err(e),
         }
