@@ -69,13 +69,11 @@ impl NameList {
     /// Adds `names` at the end (a DIRECTORY_PART chunk).
     pub(crate) fn extend_from(&mut self, names: Names<'_>) {
         // A checked payload is whole names, each with its NUL, in UTF-8.
-        let mut added = 0;
         for name in names.iter() {
             self.text.push_str(name);
             self.text.push('\0');
-            added += 1;
+            self.len += 1;
         }
-        self.len += added;
     }
 
     /// Adds `other`'s names at the end.
