@@ -118,7 +118,7 @@ static void check_event(struct xs_handle *x, const char *what)
 
 /* Whether the thread named `name` blocks SIGINT, SIGTERM and SIGHUP
  * (libxenstore's reader thread blocks every signal); -1 if there is none. */
-static int thread_blocks_signals(const char *name)
+static int thread_blocks_signals_now(const char *name)
 {
     DIR *tasks = opendir("/proc/self/task");
     struct dirent *t;
@@ -147,6 +147,19 @@ static int thread_blocks_signals(const char *name)
     }
     if (tasks)
         closedir(tasks);
+    return found;
+}
+
+/* thread_blocks_signals_now, waiting up to 5 s for the thread to appear:
+ * a thread takes its name once it runs (under valgrind, that can be a
+ * while after it was started); its signal mask it has from the start. */
+static int thread_blocks_signals(const char *name)
+{
+    int found = thread_blocks_signals_now(name);
+    for (int i = 0; found < 0 && i < 500; i++) {
+        usleep(10000);
+        found = thread_blocks_signals_now(name);
+    }
     return found;
 }
 
