@@ -1138,6 +1138,8 @@ impl Inner {
             let mut output = false;
             // `done` as seen after the last frame: no second look needed.
             let finished = std::cell::Cell::new(false);
+            // The connection died in a dispatch: nothing more to wait for.
+            let died = std::cell::Cell::new(false);
             let mut dispatch = |frame: xs_wire::Frame<'_>| {
                 let mut st = lock(&self.shared);
                 // A rejected frame kills the connection inside the core,
@@ -1153,6 +1155,7 @@ impl Inner {
                 notify(woken);
                 woken.clear();
                 if dead {
+                    died.set(true);
                     self.wake_all_sleepers();
                 }
             };
@@ -1165,44 +1168,51 @@ impl Inner {
                     _ => LONE_WAIT_SLICE,
                 };
                 let outcome = receiver.recv_wait(bound, &mut dispatch);
-                if timed && matches!(outcome, Ok(true)) {
+                // A sample is a wait that ended with the reply waited for.
+                if timed && finished.get() && outcome.is_ok() {
                     policy.record(wait, now, Instant::now());
                 }
                 outcome.map(drop)
             } else {
-                // A blocking wait may have left bytes no edge will announce.
-                let mut polled = false;
-                if !receiver.may_have_unread() {
-                    let timeout = wake_at.map(|at| at.saturating_duration_since(now));
-                    if let Err(e) = poll.poll(events, timeout) {
-                        if e.kind() == std::io::ErrorKind::Interrupted {
-                            continue;
-                        }
-                        self.fail(Error::disconnected(format!("poll failed: {e}")));
-                        return (lock(&self.shared), false);
-                    }
-                    if !*registered {
-                        continue; // only the waker or the time woke us
-                    }
-                    polled = true;
+                // A blocking wait may have left bytes no edge will announce:
+                // read them first, then wait in this same round (that read
+                // waits for nothing: it is not the round trip's wait).
+                let mut outcome = Ok(());
+                if receiver.may_have_unread() {
+                    outcome = receiver.recv(&mut dispatch);
                 }
-                // A lone reader stops at a short read once its frame is in:
-                // the read that would find the socket empty is a system call
-                // per request. Not when the poll saw the peer's end (no edge
-                // would announce it again) or a reconnection could follow
-                // it: an end that came with the reply is otherwise found by
-                // the next write, or the next poll.
-                let stop_early = lone
-                    && polled
-                    && self.reconnect.is_none()
-                    && !events.iter().any(|e| e.is_read_closed() || e.is_error());
-                let outcome = if stop_early {
-                    receiver.recv_until(&mut dispatch, || finished.get())
-                } else {
-                    receiver.recv(&mut dispatch)
-                };
-                if timed && outcome.is_ok() {
-                    policy.record(wait, now, Instant::now());
+                if outcome.is_ok() && !finished.get() && !died.get() {
+                    let timeout = wake_at.map(|at| at.saturating_duration_since(now));
+                    // Unregistered, only the waker or the time woke us.
+                    let polled = match poll.poll(events, timeout) {
+                        Ok(()) => *registered,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => false,
+                        Err(e) => {
+                            self.fail(Error::disconnected(format!("poll failed: {e}")));
+                            return (lock(&self.shared), false);
+                        }
+                    };
+                    if polled {
+                        // A lone reader stops at a short read once its
+                        // frame is in: the read that would find the socket
+                        // empty is a system call per request. Not when the
+                        // poll saw the peer's end (no edge would announce
+                        // it again) or a reconnection could follow it: an
+                        // end that came with the reply is otherwise found
+                        // by the next write, or the next poll.
+                        let stop_early = lone
+                            && self.reconnect.is_none()
+                            && !events.iter().any(|e| e.is_read_closed() || e.is_error());
+                        outcome = if stop_early {
+                            receiver.recv_until(&mut dispatch, || finished.get())
+                        } else {
+                            receiver.recv(&mut dispatch)
+                        };
+                        // A sample is a wait that ended with the reply.
+                        if timed && finished.get() && outcome.is_ok() {
+                            policy.record(wait, now, Instant::now());
+                        }
+                    }
                 }
                 outcome
             };
@@ -1461,3 +1471,7 @@ mod device_tests;
 #[cfg(test)]
 #[path = "router_background_tests.rs"]
 mod background_tests;
+
+#[cfg(test)]
+#[path = "router_wait_tests.rs"]
+mod wait_tests;
