@@ -1159,7 +1159,9 @@ impl Inner {
                     self.wake_all_sleepers();
                 }
             };
-            let outcome = if wait == Wait::Block {
+            // Whether this round waited (the policy's samples are waits
+            // that ended with the reply waited for).
+            let (outcome, waited) = if wait == Wait::Block {
                 // Comparing instants is cheaper than subtracting them.
                 let bound = match wake_at {
                     Some(at) if now.checked_add(LONE_WAIT_SLICE).is_none_or(|s| at < s) => {
@@ -1167,12 +1169,7 @@ impl Inner {
                     }
                     _ => LONE_WAIT_SLICE,
                 };
-                let outcome = receiver.recv_wait(bound, &mut dispatch);
-                // A sample is a wait that ended with the reply waited for.
-                if timed && finished.get() && outcome.is_ok() {
-                    policy.record(wait, now, Instant::now());
-                }
-                outcome.map(drop)
+                (receiver.recv_wait(bound, &mut dispatch).map(drop), true)
             } else {
                 // A blocking wait may have left bytes no edge will announce:
                 // read them first, then wait in this same round (that read
@@ -1181,10 +1178,11 @@ impl Inner {
                 if receiver.may_have_unread() {
                     outcome = receiver.recv(&mut dispatch);
                 }
+                let mut polled = false;
                 if outcome.is_ok() && !finished.get() && !died.get() {
                     let timeout = wake_at.map(|at| at.saturating_duration_since(now));
                     // Unregistered, only the waker or the time woke us.
-                    let polled = match poll.poll(events, timeout) {
+                    polled = match poll.poll(events, timeout) {
                         Ok(()) => *registered,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => false,
                         Err(e) => {
@@ -1192,30 +1190,29 @@ impl Inner {
                             return (lock(&self.shared), false);
                         }
                     };
-                    if polled {
-                        // A lone reader stops at a short read once its
-                        // frame is in: the read that would find the socket
-                        // empty is a system call per request. Not when the
-                        // poll saw the peer's end (no edge would announce
-                        // it again) or a reconnection could follow it: an
-                        // end that came with the reply is otherwise found
-                        // by the next write, or the next poll.
-                        let stop_early = lone
-                            && self.reconnect.is_none()
-                            && !events.iter().any(|e| e.is_read_closed() || e.is_error());
-                        outcome = if stop_early {
-                            receiver.recv_until(&mut dispatch, || finished.get())
-                        } else {
-                            receiver.recv(&mut dispatch)
-                        };
-                        // A sample is a wait that ended with the reply.
-                        if timed && finished.get() && outcome.is_ok() {
-                            policy.record(wait, now, Instant::now());
-                        }
-                    }
                 }
-                outcome
+                if polled {
+                    // A lone reader stops at a short read once its frame is
+                    // in: the read that would find the socket empty is a
+                    // system call per request. Not when the poll saw the
+                    // peer's end (no edge would announce it again) or a
+                    // reconnection could follow it: an end that came with
+                    // the reply is otherwise found by the next write, or the
+                    // next poll.
+                    let stop_early = lone
+                        && self.reconnect.is_none()
+                        && !events.iter().any(|e| e.is_read_closed() || e.is_error());
+                    outcome = if stop_early {
+                        receiver.recv_until(&mut dispatch, || finished.get())
+                    } else {
+                        receiver.recv(&mut dispatch)
+                    };
+                }
+                (outcome, polled)
             };
+            if timed && waited && finished.get() && outcome.is_ok() {
+                policy.record(wait, now, Instant::now());
+            }
             if output {
                 self.flush_queued();
             }

@@ -142,16 +142,44 @@ mod tests {
         used
     }
 
+    /// (blocking µs, readiness µs, the way used): readiness unless
+    /// blocking is faster by more than the margin; the other way is still
+    /// tried.
+    const CHOICES: [(u64, u64, Wait); 4] = [
+        (44, 52, Wait::Block),
+        (18, 15, Wait::Readiness),
+        (48, 50, Wait::Readiness), // within the margin
+        (42, 50, Wait::Block),     // past it
+    ];
+
     #[test]
-    fn the_faster_way_is_used_and_the_other_still_tried() {
+    fn the_way_used_is_readiness_unless_blocking_is_clearly_faster() {
+        for (block_us, ready_us, way) in CHOICES {
+            let mut p = policy();
+            let used = feed(&mut p, block_us, ready_us, 3200);
+            let (chosen, other) = match way {
+                Wait::Block => (used[0], used[1]),
+                Wait::Readiness => (used[1], used[0]),
+            };
+            assert!(
+                chosen > 3000 && other >= 100,
+                "{block_us} {ready_us}: {used:?}"
+            );
+            let (b, r) = p.means();
+            assert_eq!(
+                (b.as_micros(), r.as_micros()),
+                (block_us.into(), ready_us.into())
+            );
+        }
+    }
+
+    #[test]
+    fn readiness_first_then_blocking_measured() {
         let mut p = policy();
-        let [block, ready] = feed(&mut p, 44, 52, 3200);
-        assert!(block > 3000 && ready >= 100, "{block} {ready}");
-        let mut p = policy();
-        let [block, ready] = feed(&mut p, 18, 15, 3200);
-        assert!(ready > 3000 && block >= 100, "{block} {ready}");
-        let (b, r) = p.means();
-        assert_eq!((b.as_micros(), r.as_micros()), (18, 15));
+        assert_eq!(p.choose(), (Wait::Readiness, true));
+        let t0 = Instant::now();
+        p.record(Wait::Readiness, t0, t0 + Duration::from_micros(50));
+        assert_eq!(p.choose(), (Wait::Block, true));
     }
 
     #[test]
@@ -161,27 +189,6 @@ mod tests {
         // Now readiness is faster: within a few explorations it wins.
         let [_, ready] = feed(&mut p, 60, 20, 1000);
         assert!(ready > 900, "{ready}");
-    }
-
-    #[test]
-    fn readiness_unless_blocking_is_clearly_faster() {
-        // Within the margin: readiness, with blocking still tried.
-        let mut p = policy();
-        let [block, ready] = feed(&mut p, 48, 50, 3200);
-        assert!(ready > 3000 && block >= 100, "{block} {ready}");
-        // Past it: blocking.
-        let mut p = policy();
-        let [block, _] = feed(&mut p, 42, 50, 3200);
-        assert!(block > 3000, "{block}");
-        // Readiness first, blocking measured next.
-        let mut p = policy();
-        assert_eq!(p.choose(), (Wait::Readiness, true));
-        p.record(
-            Wait::Readiness,
-            Instant::now(),
-            Instant::now() + Duration::from_micros(50),
-        );
-        assert_eq!(p.choose(), (Wait::Block, true));
     }
 
     #[test]
