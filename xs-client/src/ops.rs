@@ -27,13 +27,6 @@ pub(crate) fn ack(reply: Reply<'_>) -> Option<()> {
     matches!(reply, Reply::Ack).then_some(())
 }
 
-pub(crate) fn value(reply: Reply<'_>) -> Option<Vec<u8>> {
-    match reply {
-        Reply::Value(v) => Some(v.to_vec()),
-        _ => None,
-    }
-}
-
 pub(crate) fn names(reply: Reply<'_>) -> Option<Vec<String>> {
     match reply {
         Reply::Directory(n) => Some(owned_names(n)),

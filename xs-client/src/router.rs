@@ -474,37 +474,35 @@ impl Router {
     }
 
     /// Queues several requests and writes them together (one write on a
-    /// socket). One result per request, in order; a request refused before
-    /// sending gets its own error and the others still go.
+    /// socket), appending one outcome per request to `out`, in order: its
+    /// id, for [`Router::wait_for`], or the error that kept it from being
+    /// sent (the others still go). Like [`Router::call`]'s, the requests
+    /// wake nobody: the caller waits for each in turn.
     pub(crate) fn submit_many(
         &self,
         reqs: &[Request<'_>],
         tx: Tx,
-        signal: &Signal,
-    ) -> Vec<Result<Ticket, Error>> {
-        let mut results = Vec::with_capacity(reqs.len());
+        out: &mut Vec<Result<u32, Error>>,
+    ) {
+        let start = out.len();
         let queued = self.inner.queue(|core| {
             core.check_transaction(tx.id, tx.epoch)?;
-            results.extend(reqs.iter().map(|req| {
-                core.submit(req, tx.id, None, signal.clone())
-                    .map(|req_id| Ticket {
-                        req_id,
-                        signal: signal.clone(),
-                    })
-            }));
+            out.extend(reqs.iter().map(|req| core.submit_reading(req, tx.id, None)));
             Ok(())
         });
-        match queued {
-            Ok(()) => results,
-            // Forked, or the write failed: every queued request has that
-            // error waiting (or gets it now).
-            Err(e) => results
-                .into_iter()
-                .map(|r| r.and_then(|_| Err(e.clone())))
-                .chain(std::iter::repeat_with(|| Err(e.clone())))
-                .take(reqs.len())
-                .collect(),
+        // Queued requests whose write found the connection dead get its
+        // error when waited for; if nothing was queued (forked, or a
+        // transaction of an earlier connection), every request gets it.
+        if let Err(e) = queued {
+            if out.len() == start {
+                out.extend(reqs.iter().map(|_| Err(e.clone())));
+            }
         }
+    }
+
+    /// Waits for the reply to a request from [`Router::submit_many`].
+    pub(crate) fn wait_for(&self, req_id: u32) -> Result<Response, Error> {
+        self.wait_reply(req_id, None)
     }
 
     /// Waits for a queued request's reply (or its deadline).

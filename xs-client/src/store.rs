@@ -7,6 +7,7 @@
 use xs_wire::{Op, Path, Perm, Request};
 
 use crate::error::Refusal;
+use crate::handle::value_of;
 use crate::walk::WalkEntry;
 use crate::{batch, directory_part, ops, walk, Error, NameList, Result};
 
@@ -342,7 +343,7 @@ pub trait Store: sealed::Sealed {
             &self.handle(),
             paths,
             |path| Request::Read { path },
-            ops::value,
+            value_of,
         )
     }
 
@@ -366,7 +367,7 @@ pub trait Store: sealed::Sealed {
             &self.handle(),
             paths,
             |path| Request::Directory { path },
-            ops::names,
+            batch::parsed(ops::names),
         )
     }
 
@@ -393,7 +394,7 @@ pub trait Store: sealed::Sealed {
             items,
             |(path, _)| path,
             |path, (_, value)| Request::Write { path, value },
-            ops::ack,
+            batch::parsed(ops::ack),
         )
     }
 

@@ -7,10 +7,11 @@
 //! `os.walk`: parents before children (top-down) or after them (bottom-up),
 //! and bottom-up really is post-order at every depth (pyxs's is not).
 
-use xs_wire::{Path, Reply, Request};
+use xs_wire::{Path, Request};
 
-use crate::handle::Handle;
-use crate::{batch, directory_part, Error, Problem, Result};
+use crate::handle::{parse_call, value_of, Handle};
+use crate::proto::Response;
+use crate::{batch, directory_part, ops, Error, Problem, Result};
 
 /// What one request of a walk's batch brought back (each request's reply
 /// is parsed with its own kind, so a DIRECTORY always gives `Children`).
@@ -44,12 +45,14 @@ pub struct WalkEntry {
     pub children: Vec<String>,
 }
 
+/// `parent`'s child's path, allocated once at its final size.
 fn join(parent: &str, child: &str) -> String {
-    if parent == "/" {
-        format!("/{child}")
-    } else {
-        format!("{parent}/{child}")
-    }
+    let parent = if parent == "/" { "" } else { parent };
+    let mut path = String::with_capacity(parent.len() + 1 + child.len());
+    path.push_str(parent);
+    path.push('/');
+    path.push_str(child);
+    path
 }
 
 /// A walk in progress, fed a level at a time: the sync and the async
@@ -62,12 +65,14 @@ pub(crate) struct Tree {
     pending: Vec<(String, usize)>,
 }
 
-/// The reply of one request of a level's batch.
-pub(crate) const FETCHED: crate::ops::Parse<Fetched> = |r| match r {
-    Reply::Directory(n) => Some(Fetched::Children(n.iter().map(str::to_owned).collect())),
-    Reply::Value(v) => Some(Fetched::Value(v.to_vec())),
-    _ => None,
-};
+/// The reply of one request of a level's batch; a READ's value is the
+/// reply's buffer itself.
+pub(crate) fn fetched(req: &Request<'_>, resp: Response) -> Result<Fetched> {
+    match req {
+        Request::Read { .. } => value_of(req, resp).map(Fetched::Value),
+        _ => parse_call(req, ops::names, &resp).map(Fetched::Children),
+    }
+}
 
 impl Tree {
     /// A walk from `top` (its children listed, its value read).
@@ -84,12 +89,11 @@ impl Tree {
         }
     }
 
-    /// The next level's paths, to fetch as one pipelined batch of a
-    /// DIRECTORY and a READ per node ([`Tree::requests`]); `None` when the
-    /// walk is done.
-    pub(crate) fn next_level(&mut self) -> Option<Vec<String>> {
+    /// Queues the next level's nodes, to fetch as one pipelined batch
+    /// ([`Tree::requests`]); `false` when the walk is done.
+    pub(crate) fn next_level(&mut self) -> bool {
         if self.level.is_empty() {
-            return None;
+            return false;
         }
         self.pending.clear();
         for &i in &self.level {
@@ -97,13 +101,13 @@ impl Tree {
                 self.pending.push((join(&self.nodes[i].0.path, child), i));
             }
         }
-        Some(self.pending.iter().map(|(p, _)| p.clone()).collect())
+        true
     }
 
-    /// The batch for a level's paths.
-    pub(crate) fn requests(paths: &[String]) -> Result<Vec<Request<'_>>> {
-        let mut reqs = Vec::with_capacity(2 * paths.len());
-        for p in paths {
+    /// The batch for the queued level: a DIRECTORY and a READ per node.
+    pub(crate) fn requests(&self) -> Result<Vec<Request<'_>>> {
+        let mut reqs = Vec::with_capacity(2 * self.pending.len());
+        for (p, _) in &self.pending {
             let path = Path::new(p)?;
             reqs.push(Request::Directory { path });
             reqs.push(Request::Read { path });
@@ -200,9 +204,8 @@ pub(crate) fn walk(h: &Handle<'_>, top: &str, top_down: bool) -> Result<Vec<Walk
     // An unreadable value reads as empty, as in pyxs.
     let top_value = h.read(top).unwrap_or_default();
     let mut tree = Tree::new(top, top_children, top_value);
-    while let Some(paths) = tree.next_level() {
-        let reqs = Tree::requests(&paths)?;
-        let replies = batch::pipeline(h, &reqs, FETCHED);
+    while tree.next_level() {
+        let replies = batch::pipeline(h, &tree.requests()?, fetched);
         for (index, path) in tree.absorb(replies)? {
             let children = directory_part::list(h, Path::new(&path)?)?.into();
             tree.set_children(index, children);

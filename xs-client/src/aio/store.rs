@@ -2,20 +2,19 @@
 //! async [`crate::Store`], over the same request builders and reply
 //! parsers (`ops.rs`, `directory_part.rs`, `walk.rs`, `batch.rs`).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use xs_wire::{Op, Path, Perm, Request};
 
-use crate::aio::conn::{Conn, Reply};
+use crate::aio::conn::Conn;
 use crate::aio::Runtime;
-use crate::batch::{frame_len, over_half, window_end, Prepared};
+use crate::batch::{parsed, Action, Pipeline, Prepared};
 use crate::directory_part::{Listing, Step};
 use crate::handle::{parse_call, raw_payload, value_of};
-use crate::ops::{self, Call, Parse};
+use crate::ops::{self, Call};
 use crate::proto::Response;
 use crate::router::Tx;
-use crate::walk::{Tree, FETCHED};
+use crate::walk::{fetched, Tree};
 use crate::{NameList, Result, WalkEntry};
 
 /// Node operations, on an [`crate::aio::AsyncClient`] or inside an
@@ -165,9 +164,8 @@ impl<R: Runtime> AsyncStore<R> {
         // An unreadable value reads as empty, as in pyxs.
         let top_value = self.read(top).await.unwrap_or_default();
         let mut tree = Tree::new(top, top_children, top_value);
-        while let Some(paths) = tree.next_level() {
-            let reqs = Tree::requests(&paths)?;
-            let replies = self.pipeline(&reqs, FETCHED).await;
+        while tree.next_level() {
+            let replies = self.pipeline(&tree.requests()?, fetched).await;
             for (index, path) in tree.absorb(replies)? {
                 let children = self.list(&path).await?;
                 tree.set_children(index, children);
@@ -179,14 +177,14 @@ impl<R: Runtime> AsyncStore<R> {
     /// [`crate::Store::read_many`]: pipelined, results in order.
     pub async fn read_many(&self, paths: &[&str]) -> Vec<Result<Vec<u8>>> {
         let prepared = Prepared::new(paths, |p| p, |path, _| Request::Read { path });
-        let replies = self.pipeline(&prepared.reqs, ops::value).await;
+        let replies = self.pipeline(&prepared.reqs, value_of).await;
         prepared.merge(replies)
     }
 
     /// [`crate::Store::list_many`]: pipelined, results in order.
     pub async fn list_many(&self, paths: &[&str]) -> Vec<Result<Vec<String>>> {
         let prepared = Prepared::new(paths, |p| p, |path, _| Request::Directory { path });
-        let replies = self.pipeline(&prepared.reqs, ops::names).await;
+        let replies = self.pipeline(&prepared.reqs, parsed(ops::names)).await;
         prepared.merge(replies)
     }
 
@@ -197,7 +195,7 @@ impl<R: Runtime> AsyncStore<R> {
             |(path, _)| path,
             |path, (_, value)| Request::Write { path, value },
         );
-        let replies = self.pipeline(&prepared.reqs, ops::ack).await;
+        let replies = self.pipeline(&prepared.reqs, parsed(ops::ack)).await;
         prepared.merge(replies)
     }
 
@@ -207,62 +205,25 @@ impl<R: Runtime> AsyncStore<R> {
         raw_payload(op, resp)
     }
 
-    /// Sends every request pipelined, in windows bounded like the sync
-    /// batches ([`crate::MAX_DEPTH`], [`crate::MAX_BYTES_IN_FLIGHT`]);
-    /// results in request order.
-    async fn pipeline<T>(&self, reqs: &[Request<'_>], parse: Parse<T>) -> Vec<Result<T>> {
-        let mut results: Vec<Option<Result<T>>> = (0..reqs.len()).map(|_| None).collect();
-        let mut in_flight: VecDeque<(usize, Reply<'_, R>, usize)> = VecDeque::new();
-        let mut bytes = 0;
-        let mut next = 0;
-        // Send a window at a time in one write; refill when half of it is
-        // back, so the daemon always has requests queued.
-        while next < reqs.len() {
-            let end = window_end(reqs, next, in_flight.len(), bytes);
-            if end == next {
-                // No room: collect the oldest reply first.
-                if let Some(front) = in_flight.pop_front() {
-                    collect(front, reqs, parse, &mut bytes, &mut results).await;
-                }
-                continue;
-            }
-            let sent = self.conn.submit_many(&reqs[next..end], self.tx);
-            for (k, reply) in sent.into_iter().enumerate() {
-                let i = next + k;
-                match reply {
-                    Ok(reply) => {
-                        let len = frame_len(&reqs[i]);
-                        bytes += len;
-                        in_flight.push_back((i, reply, len));
-                    }
-                    Err(e) => results[i] = Some(Err(e)),
-                }
-            }
-            next = end;
-            while over_half(in_flight.len(), bytes) {
-                if let Some(front) = in_flight.pop_front() {
-                    collect(front, reqs, parse, &mut bytes, &mut results).await;
-                }
+    /// Sends every request pipelined, with the sync batches' plan
+    /// ([`Pipeline`]), and hands each reply to `finish`; results in
+    /// request order.
+    async fn pipeline<T>(
+        &self,
+        reqs: &[Request<'_>],
+        finish: impl Fn(&Request<'_>, Response) -> Result<T>,
+    ) -> Vec<Result<T>> {
+        let mut plan = Pipeline::new(reqs);
+        let mut results = Vec::with_capacity(reqs.len());
+        loop {
+            match plan.step() {
+                Action::Send(window) => plan.sent(self.conn.submit_many(&reqs[window], self.tx)),
+                Action::Collect(i, reply) => results.push(match reply {
+                    Ok(reply) => reply.await.and_then(|resp| finish(&reqs[i], resp)),
+                    Err(e) => Err(e),
+                }),
+                Action::Done => return results,
             }
         }
-        while let Some(front) = in_flight.pop_front() {
-            collect(front, reqs, parse, &mut bytes, &mut results).await;
-        }
-        // Every slot was filled: by its reply, or by the error that kept it
-        // from being sent.
-        results.into_iter().flatten().collect()
     }
-}
-
-/// Awaits the oldest reply of a pipeline and puts its result in place.
-async fn collect<R: Runtime, T>(
-    (i, reply, len): (usize, Reply<'_, R>, usize),
-    reqs: &[Request<'_>],
-    parse: Parse<T>,
-    bytes: &mut usize,
-    results: &mut [Option<Result<T>>],
-) {
-    *bytes -= len;
-    let req = &reqs[i];
-    results[i] = Some(reply.await.and_then(|resp| parse_call(req, parse, &resp)));
 }

@@ -216,10 +216,11 @@ impl<W: Clone> Core<W> {
         self.enqueue(req, tx_id, deadline, Waiter::Woken(waker), None)
     }
 
-    /// [`Core::submit`] for a caller that reads the reply itself, holding
-    /// the reader role, as a lone synchronous caller does: no waker is
-    /// kept (nor woken) unless it gives one with [`Core::set_waker`],
-    /// which it must do before it sleeps.
+    /// [`Core::submit`] for a caller that reads the reply itself whenever
+    /// it can take the reader role, as a synchronous caller does (one
+    /// request, or a batch collected in turn): no waker is kept (nor
+    /// woken) unless it gives one with [`Core::set_waker`], which it must
+    /// do before it sleeps.
     pub fn submit_reading(
         &mut self,
         req: &Request<'_>,
