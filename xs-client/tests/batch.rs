@@ -138,3 +138,97 @@ fn long_listings_work_or_fail_with_a_typed_error() {
         }
     }
 }
+
+/// Batches from several threads, beside threads making single calls and a
+/// monitor's long wait, on a daemon slow enough that a batch's thread often
+/// sleeps while another thread reads (and goes on reading, for its event)
+/// past its replies: each thread gets every reply of its own, in order,
+/// woken when its reply comes, not at its deadline.
+#[test]
+fn embedded_only_batches_collected_while_other_threads_read() {
+    use std::time::{Duration, Instant};
+    let slow = xs_server::Fault::DelayReplies(Duration::from_micros(300));
+    let h = common::setup_with("batch_shared", xs_server::Server::builder().fault(slow));
+    let c = h.client();
+    let paths: Vec<String> = (0..40).map(|i| h.path(&format!("n{i}"))).collect();
+    let items: Vec<(&str, &[u8])> = paths.iter().map(|p| (p.as_str(), p.as_bytes())).collect();
+    assert!(c.write_many(&items).iter().all(Result::is_ok));
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    // A watch that stays quiet: its monitor (or the background thread)
+    // holds the reader role while it waits.
+    let m = c.monitor();
+    m.watch(&h.path("quiet"), "q").unwrap();
+    m.wait().unwrap();
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| assert!(m.wait_timeout(Duration::from_secs(2)).unwrap().is_none()));
+        std::thread::sleep(Duration::from_millis(20));
+        for t in 0..4 {
+            let (c, refs) = (c.clone(), &refs);
+            scope.spawn(move || {
+                let started = Instant::now();
+                for round in 0..3 {
+                    // Each thread its own order, so replies interleave.
+                    let mine: Vec<&str> = refs
+                        .iter()
+                        .cycle()
+                        .skip(t * 7 + round)
+                        .take(40)
+                        .copied()
+                        .collect();
+                    for (p, r) in mine.iter().zip(c.read_many(&mine)) {
+                        assert_eq!(r.unwrap(), p.as_bytes(), "thread {t}");
+                    }
+                }
+                // Long before the monitor's wait ends (which wakes everyone).
+                let took = started.elapsed();
+                assert!(took < Duration::from_secs(1), "thread {t}: {took:?}");
+            });
+        }
+        for t in 0..2 {
+            let (c, refs) = (c.clone(), &refs);
+            scope.spawn(move || {
+                for p in refs.iter().skip(t).step_by(3) {
+                    assert_eq!(c.read(p).unwrap(), p.as_bytes());
+                }
+            });
+        }
+    });
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+}
+
+/// A batch whose replies do not come in time fails with `Timeout` for
+/// each request, also while another thread holds the reader role and the
+/// batch's thread sleeps: its requests carry no waker until it waits for
+/// one, so the deadline must wake it.
+#[test]
+fn embedded_only_a_batch_times_out_while_another_thread_reads() {
+    use std::time::{Duration, Instant};
+    let slow = xs_server::Fault::DelayReplies(Duration::from_millis(400));
+    let h = common::setup_with("batch_timeout", xs_server::Server::builder().fault(slow));
+    let c = xs_client::Client::builder()
+        .unix(&h.socket)
+        .timeout(Duration::from_millis(60))
+        .connect()
+        .unwrap();
+    let paths: Vec<String> = (0..10).map(|i| h.path(&format!("n{i}"))).collect();
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        let other = c.clone();
+        scope.spawn(move || {
+            assert!(matches!(other.read("/x"), Err(Error::Timeout(_))));
+        });
+        // Let the other thread take the reader role first.
+        std::thread::sleep(Duration::from_millis(10));
+        for r in c.read_many(&refs) {
+            assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
+        }
+    });
+    // The timeout may be up to 1/64 late, and a checkpoint's round.
+    assert!(
+        t0.elapsed() < Duration::from_millis(350),
+        "{:?}",
+        t0.elapsed()
+    );
+}
