@@ -82,8 +82,9 @@ impl Tree {
             value,
             children,
         };
+        let kids = Vec::with_capacity(entry.children.len());
         Tree {
-            nodes: vec![(entry, Vec::new())],
+            nodes: vec![(entry, kids)],
             level: vec![0],
             pending: Vec::new(),
         }
@@ -120,7 +121,8 @@ impl Tree {
     /// and hand the names to [`Tree::set_children`] before the next level.
     pub(crate) fn absorb(&mut self, replies: Vec<Result<Fetched>>) -> Result<Vec<(usize, String)>> {
         let mut replies = replies.into_iter();
-        let mut next = Vec::new();
+        self.nodes.reserve(self.pending.len());
+        let mut next = Vec::with_capacity(self.pending.len());
         let mut relist = Vec::new();
         for (path, parent) in std::mem::take(&mut self.pending) {
             // The pipeline answers every request, in order: two per node.
@@ -150,13 +152,15 @@ impl Tree {
             if too_big {
                 relist.push((index, path.clone()));
             }
+            // Room for its children's indices, which the next level adds.
+            let kids = Vec::with_capacity(children.len());
             self.nodes.push((
                 WalkEntry {
                     path,
                     value,
                     children,
                 },
-                Vec::new(),
+                kids,
             ));
             self.nodes[parent].1.push(index);
             next.push(index);
@@ -168,6 +172,7 @@ impl Tree {
     /// The children of a node [`Tree::absorb`] asked to list in parts.
     pub(crate) fn set_children(&mut self, index: usize, children: Vec<String>) {
         if let Some(node) = self.nodes.get_mut(index) {
+            node.1.reserve(children.len());
             node.0.children = children;
         }
     }

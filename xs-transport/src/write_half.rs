@@ -131,11 +131,10 @@ impl WriteHalf {
     /// by frame. Every frame is checked before anything is written.
     pub(crate) fn send_many(&mut self, fd: &Fd, frames: &[u8]) -> Result<(), TransportError> {
         let max = self.writer.max_payload();
-        let mut lens = Vec::new();
+        // Every frame is checked before any byte goes out.
         let mut rest = frames;
         while !rest.is_empty() {
             let (_, len) = leading_frame(rest, max)?;
-            lens.push(len);
             rest = &rest[len..];
         }
         if self.device.is_none() && self.writer.is_empty() {
@@ -144,10 +143,11 @@ impl WriteHalf {
                 .send_direct(frames, |rest| fd.write_nonblocking(rest))
                 .map(drop);
         }
-        let mut at = 0;
-        for len in lens {
-            self.send_checked(fd, &frames[at..at + len])?;
-            at += len;
+        let mut rest = frames;
+        while !rest.is_empty() {
+            let (_, len) = leading_frame(rest, max)?;
+            self.send_checked(fd, &rest[..len])?;
+            rest = &rest[len..];
         }
         Ok(())
     }
