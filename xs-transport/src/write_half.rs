@@ -131,7 +131,6 @@ impl WriteHalf {
     /// by frame. Every frame is checked before anything is written.
     pub(crate) fn send_many(&mut self, fd: &Fd, frames: &[u8]) -> Result<(), TransportError> {
         let max = self.writer.max_payload();
-        // Every frame is checked before any byte goes out.
         let mut rest = frames;
         while !rest.is_empty() {
             let (_, len) = leading_frame(rest, max)?;
