@@ -63,9 +63,10 @@ static NEXT_ROUTER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
 
-/// The longest a lone reader blocks in `recv` before it looks at the time
-/// again (its deadline, if sooner, bounds it exactly). A new waiter never
-/// needs to interrupt it, but a shutdown would wait for this at most.
+/// The longest a lone reader waits (blocked in `recv`, or for readiness)
+/// before it looks at the time again (its deadline, if sooner, bounds it
+/// exactly). A new waiter never needs to interrupt a blocked `recv`, but a
+/// shutdown would wait for this at most.
 const LONE_WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// How long the reader role must stay free, with no caller taking it,
@@ -1160,13 +1161,7 @@ impl Inner {
             // Whether this round waited (the policy's samples are waits
             // that ended with the reply waited for).
             let (outcome, waited) = if wait == Wait::Block {
-                // Comparing instants is cheaper than subtracting them.
-                let bound = match wake_at {
-                    Some(at) if now.checked_add(LONE_WAIT_SLICE).is_none_or(|s| at < s) => {
-                        at.saturating_duration_since(now)
-                    }
-                    _ => LONE_WAIT_SLICE,
-                };
+                let bound = lone_bound(wake_at, now);
                 (receiver.recv_wait(bound, &mut dispatch).map(drop), true)
             } else {
                 // A blocking wait may have left bytes no edge will announce:
@@ -1178,7 +1173,10 @@ impl Inner {
                 }
                 let mut polled = false;
                 if outcome.is_ok() && !finished.get() && !died.get() {
-                    let timeout = wake_at.map(|at| at.saturating_duration_since(now));
+                    let timeout = match lone {
+                        true => Some(lone_bound(wake_at, now)),
+                        false => wake_at.map(|at| at.saturating_duration_since(now)),
+                    };
                     // Unregistered, only the waker or the time woke us.
                     polled = match poll.poll(events, timeout) {
                         Ok(()) => *registered,
@@ -1450,6 +1448,20 @@ pub(crate) fn is_one_frame(bytes: &[u8]) -> bool {
         .is_some_and(|h| {
             xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
         })
+}
+
+/// How long a lone reader waits at most, from `now`: until `wake_at` if
+/// that comes within [`LONE_WAIT_SLICE`], else the slice (comparing
+/// instants is cheaper than subtracting them, and the far deadline is the
+/// usual case).
+#[inline]
+fn lone_bound(wake_at: Option<Instant>, now: Instant) -> Duration {
+    match wake_at {
+        Some(at) if now.checked_add(LONE_WAIT_SLICE).is_none_or(|s| at < s) => {
+            at.saturating_duration_since(now)
+        }
+        _ => LONE_WAIT_SLICE,
+    }
 }
 
 fn earliest_instant(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
