@@ -283,12 +283,20 @@ impl Client {
         Ok(true)
     }
 
-    /// When the next staged frame falls due or the next event expires, if
-    /// that is in the future.
-    pub(crate) fn next_due(&self, now: Instant) -> Option<Instant> {
-        let due = self.staging.front().map(|s| s.due);
+    /// When this connection next needs the server's loop with nothing
+    /// arriving: the staged frame in front falls due, or a staged event
+    /// expires. A time already past counts (it came while the loop was
+    /// busy: the frame is sent on the next turn, not whenever the next
+    /// request comes). Not the front's time while the transport is full:
+    /// writability wakes the loop then.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        let due = self
+            .staging
+            .front()
+            .map(|s| s.due)
+            .filter(|_| self.conn.queued_bytes() < TRANSPORT_HIGH);
         let expires = self.staging.iter().filter_map(|s| s.expires).min();
-        due.into_iter().chain(expires).filter(|t| *t > now).min()
+        due.into_iter().chain(expires).min()
     }
 }
 

@@ -851,9 +851,9 @@ impl EventLoop {
             } else {
                 self.clients
                     .values()
-                    .filter_map(|c| c.next_due(now))
+                    .filter_map(Client::next_due)
                     .min()
-                    .map(|due| due - now)
+                    .map(|due| due.saturating_duration_since(now))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {

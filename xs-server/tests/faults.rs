@@ -210,3 +210,26 @@ fn malformed_reply_then_close() {
         Err(xs_wire::WireError::PayloadTooLarge { len: 5000, .. })
     ));
 }
+
+/// A delayed reply is sent when its time comes, however late the server's
+/// loop looks at the clock: a reply found already due when the loop goes to
+/// sleep must not wait for the next request (there may be none; this hung a
+/// client until its timeout).
+#[test]
+fn delayed_replies_come_when_due_not_at_the_next_request() {
+    for us in [20u64, 50, 200] {
+        let server = Server::builder()
+            .fault(Fault::DelayReplies(Duration::from_micros(us)))
+            .spawn()
+            .unwrap();
+        let mut c = Raw::new(server.connect().unwrap());
+        c.set_timeout(Duration::from_secs(1));
+        for n in 0..1000 {
+            let id = c.send(0, Request::Read { path: p("/tool") });
+            match c.frame() {
+                Ok(reply) => assert_eq!(reply.header.req_id, id),
+                Err(e) => panic!("delay {us} µs, read {n}: no reply within 1 s: {e}"),
+            }
+        }
+    }
+}

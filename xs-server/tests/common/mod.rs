@@ -81,6 +81,11 @@ impl Raw {
     /// Encodes `req` with xs-wire and writes it; returns its req_id.
     /// The transaction id is put in the header after encoding, so tests
     /// can send ids xs-wire itself would refuse to put on such an op.
+    /// How long [`Raw::frame`] waits (10 s unless set).
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.sock.set_read_timeout(Some(t)).unwrap();
+    }
+
     pub fn send(&mut self, tx: u32, req: Request<'_>) -> u32 {
         self.next_req += 1;
         let req_id = self.next_req;
