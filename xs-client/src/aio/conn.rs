@@ -564,7 +564,20 @@ impl<R: Runtime> Conn<R> {
 
     /// Writes what the core has queued, without waiting. Returns whether
     /// bytes are left for the driver to write when the fd is writable.
+    #[inline]
     fn flush_locked(&self, st: &mut State) -> bool {
+        // Nothing to write (most turns of a driver): no call.
+        if st.core.poll_transmit().is_none()
+            && st.sender.as_ref().is_none_or(|s| s.queued_bytes() == 0)
+        {
+            return false;
+        }
+        self.flush_some(st)
+    }
+
+    /// [`Conn::flush_locked`] with something to write.
+    #[inline(never)]
+    fn flush_some(&self, st: &mut State) -> bool {
         let mut sent_any = false;
         let blocked = loop {
             // No connection (lost): the core keeps what waits.
