@@ -128,7 +128,7 @@ fn embedded_only_soak_tasks_share_one_connection() {
                 .connect()
                 .expect("connect");
             let watched = h.path("w");
-            let m = c.monitor();
+            let mut m = c.monitor();
             m.watch(&watched, "t").await.unwrap();
             let t0 = Instant::now();
             let mut tasks = Vec::new();
@@ -140,11 +140,8 @@ fn embedded_only_soak_tasks_share_one_connection() {
                 }
             }));
             tasks.push(tokio::spawn(async move {
-                let mut m = Box::pin(m);
                 for _ in 0..5 {
-                    let next =
-                        std::future::poll_fn(|cx| futures_core::Stream::poll_next(m.as_mut(), cx));
-                    next.await.expect("a stream of events").unwrap();
+                    m.wait().await.unwrap();
                 }
             }));
             for t in 0..8 {
