@@ -250,7 +250,7 @@ impl Client {
         loop {
             let mut moved = false;
             while let Some(front) = self.staging.front() {
-                if front.due > now || self.conn.queued_bytes() >= TRANSPORT_HIGH {
+                if front.due > now || self.transport_full() {
                     break;
                 }
                 let next = self.staging.pop_front().expect("front exists");
@@ -267,7 +267,7 @@ impl Client {
             self.conn.flush().map_err(End::Transport)?;
             let progress = moved || self.conn.queued_bytes() < before;
             let more = self.staging.front().is_some_and(|s| s.due <= now);
-            if !progress || !more || self.conn.queued_bytes() >= TRANSPORT_HIGH {
+            if !progress || !more || self.transport_full() {
                 break;
             }
         }
@@ -283,6 +283,12 @@ impl Client {
         Ok(true)
     }
 
+    /// Whether the transport holds [`TRANSPORT_HIGH`] bytes or more: staging
+    /// stops feeding it until the socket takes some.
+    fn transport_full(&self) -> bool {
+        self.conn.queued_bytes() >= TRANSPORT_HIGH
+    }
+
     /// When this connection next needs the server's loop with nothing
     /// arriving: the staged frame in front falls due, or a staged event
     /// expires. A time already past counts (it came while the loop was
@@ -294,7 +300,7 @@ impl Client {
             .staging
             .front()
             .map(|s| s.due)
-            .filter(|_| self.conn.queued_bytes() < TRANSPORT_HIGH);
+            .filter(|_| !self.transport_full());
         let expires = self.staging.iter().filter_map(|s| s.expires).min();
         due.into_iter().chain(expires).min()
     }
