@@ -1,9 +1,13 @@
-//! Soak: one shared connection to a slow daemon (every reply held back
-//! 300 µs), used at once by threads (or tasks) making batches, single
-//! calls, transactions and watches, round after round, each on a fresh
-//! client with a 3 s timeout. Every call must be answered well within it:
-//! a reply left unread, a waiter not woken or a daemon that holds a reply
-//! back shows up as `Timeout`.
+//! Soak: one shared connection used at once by threads (or tasks) making
+//! batches, single calls, transactions and watches, round after round,
+//! each on a fresh client with a short timeout. Every call must be
+//! answered well within it: a reply left unread, a waiter not woken or a
+//! daemon that holds a reply back shows up as `Timeout`.
+//!
+//! Each body runs twice: on a slow embedded daemon (every reply held back
+//! 300 µs, so requests pile up and the reader role keeps changing hands),
+//! and on the daemon the suite runs against (`XENSTORED_PATH`: a real
+//! oxenstored or C xenstored, over the socket or the xenbus device).
 //!
 //! A few rounds run with the suite. Timing bugs show under load: run many
 //! rounds beside other work, e.g. a release build of the workspace in
@@ -25,37 +29,71 @@ fn rounds() -> usize {
         .unwrap_or(10)
 }
 
-const TIMEOUT: Duration = Duration::from_secs(3);
+/// Each call's timeout, and the bound of a round: short, so a stall fails
+/// the test quickly; longer on a real daemon, which may be in an emulated
+/// machine (the dom0 run) and takes the device's requests one at a time.
+fn timeout(h: &common::Harness) -> Duration {
+    Duration::from_secs(if h.is_real() { 20 } else { 3 })
+}
 
-/// A slow embedded daemon, and 30 nodes whose values are their paths.
-fn slow_daemon(name: &str) -> (common::Harness, Vec<String>) {
-    let slow = xs_server::Fault::DelayReplies(Duration::from_micros(300));
-    let h = common::setup_with(name, xs_server::Server::builder().fault(slow));
+/// 30 nodes whose values are their paths.
+fn populate(h: &common::Harness) -> Vec<String> {
     let paths: Vec<String> = (0..30).map(|i| h.path(&format!("n{i}"))).collect();
     let c = h.client();
     let items: Vec<(&str, &[u8])> = paths.iter().map(|p| (p.as_str(), p.as_bytes())).collect();
     assert!(c.write_many(&items).iter().all(Result::is_ok));
-    (h, paths)
+    paths
 }
 
+/// A slow embedded daemon.
+fn slow_daemon(name: &str) -> common::Harness {
+    let slow = xs_server::Fault::DelayReplies(Duration::from_micros(300));
+    common::setup_with(name, xs_server::Server::builder().fault(slow))
+}
+
+/// A fresh client of the test's daemon, with the soak's timeout.
 fn client(h: &common::Harness) -> Client {
-    Client::builder()
-        .unix(&h.socket)
-        .timeout(TIMEOUT)
-        .connect()
-        .expect("connect")
+    let builder = Client::builder().timeout(timeout(h));
+    match h.is_real() {
+        true => builder, // found as libxenstore finds it
+        false => builder.unix(&h.socket),
+    }
+    .connect()
+    .expect("connect")
 }
 
 #[test]
 fn embedded_only_soak_threads_share_one_connection() {
-    let (h, paths) = slow_daemon("soak_sync");
+    soak_threads(&slow_daemon("soak_sync"));
+}
+
+#[test]
+fn soak_threads_share_one_connection() {
+    soak_threads(&common::setup("soak_sync_any"));
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn embedded_only_soak_tasks_share_one_connection() {
+    soak_tasks(&slow_daemon("soak_tokio"));
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn soak_tasks_share_one_connection() {
+    soak_tasks(&common::setup("soak_tokio_any"));
+}
+
+fn soak_threads(h: &common::Harness) {
+    let paths = populate(h);
+    let timeout = timeout(h);
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
     for round in 0..rounds() {
-        let c = client(&h);
+        let c = client(h);
         let watched = h.path("w");
         let m = c.monitor();
         m.watch(&watched, "t").unwrap();
-        assert!(m.wait_timeout(TIMEOUT).unwrap().is_some(), "round {round}");
+        assert!(m.wait_timeout(timeout).unwrap().is_some(), "round {round}");
         let t0 = Instant::now();
         std::thread::scope(|s| {
             // Events: a writer, and the monitor waiting in short windows
@@ -71,7 +109,7 @@ fn embedded_only_soak_threads_share_one_connection() {
             let m = &m;
             s.spawn(move || {
                 for _ in 0..5 {
-                    let event = m.wait_timeout(TIMEOUT).unwrap();
+                    let event = m.wait_timeout(timeout).unwrap();
                     assert!(event.is_some(), "round {round}: no event");
                 }
             });
@@ -106,15 +144,15 @@ fn embedded_only_soak_threads_share_one_connection() {
                 }
             });
         });
-        assert!(t0.elapsed() < TIMEOUT, "round {round}: {:?}", t0.elapsed());
+        assert!(t0.elapsed() < timeout, "round {round}: {:?}", t0.elapsed());
     }
 }
 
 #[cfg(feature = "tokio")]
-#[test]
-fn embedded_only_soak_tasks_share_one_connection() {
+fn soak_tasks(h: &common::Harness) {
     use xs_client::tokio::Client;
-    let (h, paths) = slow_daemon("soak_tokio");
+    let paths = populate(h);
+    let timeout = timeout(h);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -122,11 +160,13 @@ fn embedded_only_soak_tasks_share_one_connection() {
         .expect("a tokio runtime");
     rt.block_on(async {
         for round in 0..rounds() {
-            let c = Client::builder()
-                .unix(&h.socket)
-                .timeout(TIMEOUT)
-                .connect()
-                .expect("connect");
+            let builder = Client::builder().timeout(timeout);
+            let c = match h.is_real() {
+                true => builder,
+                false => builder.unix(&h.socket),
+            }
+            .connect()
+            .expect("connect");
             let watched = h.path("w");
             let mut m = c.monitor();
             m.watch(&watched, "t").await.unwrap();
@@ -190,7 +230,7 @@ fn embedded_only_soak_tasks_share_one_connection() {
             for task in tasks {
                 task.await.expect("the task finished");
             }
-            assert!(t0.elapsed() < TIMEOUT, "round {round}: {:?}", t0.elapsed());
+            assert!(t0.elapsed() < timeout, "round {round}: {:?}", t0.elapsed());
         }
     });
 }
