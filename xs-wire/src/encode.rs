@@ -64,6 +64,27 @@ pub(crate) fn counted_len<P: Payload + ?Sized>(body: &P) -> usize {
     counter.0
 }
 
+/// The payload of the usual requests: a path, a NUL, and (WRITE) a value.
+pub(crate) struct PathValue<'a> {
+    pub(crate) path: &'a [u8],
+    pub(crate) value: &'a [u8],
+}
+
+impl Payload for PathValue<'_> {
+    #[inline]
+    fn payload_len(&self) -> usize {
+        self.path.len() + 1 + self.value.len()
+    }
+
+    #[inline]
+    fn visit<S: Sink>(&self, sink: &mut S) {
+        sink.put_cstr(self.path);
+        if !self.value.is_empty() {
+            sink.put(self.value); // no copy at all for a READ's none
+        }
+    }
+}
+
 /// Checks the limit and the room, then writes header and payload to `out`.
 pub(crate) fn to_slice<P: Payload>(
     op: Op,

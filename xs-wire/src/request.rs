@@ -387,8 +387,23 @@ impl<'a> Request<'a> {
         limit: usize,
         out: &mut [u8],
     ) -> Result<usize, WireError> {
-        self.validate(ids.tx_id)?;
-        encode::to_slice(self.op(), ids, self, limit, out)
+        // The usual requests, a node's path and perhaps a value, are checked
+        // and written here, inline: the general checks and sizing walk over
+        // every variant cost more than the rest of queueing a READ. All of
+        // these take a transaction; none takes an `@` path.
+        let (op, path, value) = match *self {
+            Request::Read { path } => (Op::Read, path, &[][..]),
+            Request::Directory { path } => (Op::Directory, path, &[][..]),
+            Request::Mkdir { path } => (Op::Mkdir, path, &[][..]),
+            Request::Rm { path } => (Op::Rm, path, &[][..]),
+            Request::Write { path, value } => (Op::Write, path, value),
+            _ => {
+                self.validate(ids.tx_id)?;
+                return encode::to_slice(self.op(), ids, self, limit, out);
+            }
+        };
+        let path = path.require_node()?.as_bytes();
+        encode::to_slice(op, ids, &encode::PathValue { path, value }, limit, out)
     }
 
     /// Validates and appends the whole frame to a `bytes::BufMut`.

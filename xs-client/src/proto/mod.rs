@@ -284,7 +284,7 @@ impl<W: Clone> Core<W> {
         waiter: Waiter<W>,
         watch: Option<WatchOrigin>,
     ) {
-        let resend = self.resend && new.on_loss == OnLoss::Resend;
+        let resend = self.resend && new.on_loss() == OnLoss::Resend;
         let kept = resend.then(|| Box::from(self.outbox.newest(len)));
         self.requests
             .insert(req_id, new, waiter, Extra::of(watch, kept));
@@ -675,7 +675,7 @@ impl<W: Clone> Core<W> {
                 State::Waiting => {}
             }
             let queued = unsent.iter().any(|(q, _)| *q == id);
-            let outcome = match (queued, e.on_loss) {
+            let outcome = match (queued, e.on_loss()) {
                 (_, OnLoss::TransactionLost) => Err(Error::TransactionLost { tx_id: e.tx_id }),
                 // Still queued: it goes on the new connection, and keeps
                 // its frame for a further loss.

@@ -135,7 +135,8 @@ pub(crate) struct Entry<W> {
     pub(crate) deadline: Option<Deadline>,
     /// The core's own timeout applies (see [`Requests::arm`]).
     pub(crate) default_timeout: bool,
-    pub(crate) on_loss: OnLoss,
+    /// A TRANSACTION_END that commits (see [`Entry::on_loss`]).
+    commit: bool,
     /// Rare fields, boxed: entries are moved on every request.
     extra: Option<Box<Extra>>,
 }
@@ -168,7 +169,8 @@ pub(crate) struct Submitted {
     pub(crate) deadline: Option<Deadline>,
     /// The core's own timeout applies.
     pub(crate) default_timeout: bool,
-    pub(crate) on_loss: OnLoss,
+    /// A TRANSACTION_END that commits.
+    pub(crate) commit: bool,
 }
 
 impl Submitted {
@@ -187,8 +189,15 @@ impl Submitted {
             tx_id,
             deadline,
             default_timeout: timeout.is_some(),
-            on_loss: OnLoss::of(op, tx_id, commit),
+            commit,
         }
+    }
+
+    /// What happens to it if the connection is lost unanswered (asked
+    /// only by reconnecting clients: most never pay for the rule).
+    #[inline]
+    pub(crate) fn on_loss(&self) -> OnLoss {
+        OnLoss::of(self.op, self.tx_id, self.commit)
     }
 }
 
@@ -245,6 +254,12 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 impl<W> Entry<W> {
+    /// What happens to it if the connection is lost unanswered (the rule
+    /// is applied then, not when every request is recorded).
+    pub(crate) fn on_loss(&self) -> OnLoss {
+        OnLoss::of(self.op, self.tx_id, self.commit)
+    }
+
     /// The monitor this WATCH still speaks for, and its pair.
     pub(crate) fn watch(&self) -> Option<&WatchOrigin> {
         self.extra.as_ref()?.watch.as_ref().filter(|o| !o.stale)
@@ -347,7 +362,7 @@ impl<W> Requests<W> {
             waker,
             deadline: new.deadline,
             default_timeout: new.default_timeout,
-            on_loss: new.on_loss,
+            commit: new.commit,
             extra,
         });
     }
