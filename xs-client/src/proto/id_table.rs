@@ -196,18 +196,17 @@ pub(crate) struct Occupied<'a, T> {
 }
 
 impl<T> Occupied<'_, T> {
-    /// The value.
+    /// The value (always `Some`).
     #[inline]
-    pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
-        self.slot.as_mut().map(|(_, v)| v)
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.slot.as_ref().map(|(_, v)| v)
     }
 
-    /// Removes the entry, dropping the value where it lies (take what is
-    /// wanted of it first, through [`Occupied::get_mut`]).
+    /// Removes the entry and returns its value (always `Some`).
     #[inline]
-    pub(crate) fn remove_in_place(self) {
-        *self.slot = None;
+    pub(crate) fn remove(self) -> Option<T> {
         *self.len -= 1;
+        self.slot.take().map(|(_, v)| v)
     }
 }
 
@@ -245,11 +244,11 @@ mod tests {
         assert_eq!(t.remove(3), Some("three"));
         assert!(t.is_free(3 + cap));
         assert_eq!(t.len(), 0);
-        // Removed in place, through a found entry.
+        // Removed through a found entry.
         t.insert(3 + cap, "again");
-        let mut found = t.occupied(3 + cap).unwrap();
-        assert_eq!(found.get_mut().map(|v| *v), Some("again"));
-        found.remove_in_place();
+        let found = t.occupied(3 + cap).unwrap();
+        assert_eq!(found.get(), Some(&"again"));
+        assert_eq!(found.remove(), Some("again"));
         assert!(t.is_free(3) && t.len() == 0);
     }
 

@@ -340,15 +340,7 @@ impl<W: Clone> Core<W> {
                 return Some(Err(Error::Timeout(limit)));
             }
         }
-        match self.requests.take_answer(req_id) {
-            Ok(Some(result)) => Some(result.map_err(|e| *e)),
-            Err(()) => None,
-            // Not ours to collect (abandoned, or already taken): a caller
-            // bug, reported rather than waited on forever.
-            Ok(None) => Some(Err(Error::disconnected(
-                "the request was abandoned or its reply already taken",
-            ))),
-        }
+        self.requests.take_answer(req_id)
     }
 
     /// Whether [`Core::poll_reply`] has something for `req_id`.

@@ -245,6 +245,12 @@ struct Group {
     join_until: Instant,
 }
 
+/// What [`Requests::take_answer`] gives for a request with no answer to take.
+#[cold]
+fn not_ours() -> Error {
+    Error::disconnected("the request was abandoned or its reply already taken")
+}
+
 /// The earlier of two instants, either of which may be missing.
 fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -398,32 +404,34 @@ impl<W> Requests<W> {
         Some(e)
     }
 
-    /// Takes the answer of `req_id` out of the table: `Err(())` if the
-    /// request is still waiting, `Ok(None)` if there is no answer to take
-    /// (no such request, or abandoned).
+    /// Takes the answer of `req_id` out of the table, as
+    /// [`super::Core::poll_reply`] gives it: `None` while the request is
+    /// waiting; an error if there is no answer to take (no such request,
+    /// or abandoned, or already taken: a caller bug, reported rather than
+    /// waited on forever).
+    ///
+    /// The entry is taken out whole and the answer moved out of it straight
+    /// into the result: what is left (no waker, no extra, for most) is
+    /// dropped field by field, inline, rather than by the entry's drop glue.
     #[inline]
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn take_answer(
-        &mut self,
-        req_id: u32,
-    ) -> Result<Option<Result<Response, Box<Error>>>, ()> {
-        let Some(mut found) = self.entries.occupied(req_id) else {
-            return Ok(None);
+    pub(crate) fn take_answer(&mut self, req_id: u32) -> Option<Result<Response, Error>> {
+        let Some(found) = self.entries.occupied(req_id) else {
+            return Some(Err(not_ours()));
         };
-        let Some(e) = found.get_mut() else {
-            return Ok(None);
-        };
-        match e.state {
-            State::Answered(_) => {}
-            State::Waiting => return Err(()),
-            State::Abandoned => return Ok(None),
+        match found.get().map(|e| &e.state) {
+            Some(State::Answered(_)) => {}
+            Some(State::Waiting) => return None,
+            Some(State::Abandoned) | None => return Some(Err(not_ours())),
         }
-        let State::Answered(result) = std::mem::replace(&mut e.state, State::Waiting) else {
-            return Ok(None);
+        let Some(e) = found.remove() else {
+            return Some(Err(not_ours())); // not so: seen above
         };
-        found.remove_in_place();
         self.answered -= 1;
-        Ok(Some(result))
+        match e.state {
+            State::Answered(Ok(resp)) => Some(Ok(resp)),
+            State::Answered(Err(error)) => Some(Err(*error)),
+            State::Waiting | State::Abandoned => Some(Err(not_ours())), // seen above
+        }
     }
 
     /// Sets the counts of abandoned and answered entries from the table,
