@@ -1086,29 +1086,6 @@ impl Inner {
                         return (st, false);
                     }
                 }
-                let now = Instant::now();
-                if until.is_some_and(|u| u <= now) {
-                    return (st, false);
-                }
-                // Starts the clock of new requests, expires due ones.
-                if self.expire(&mut st, now) {
-                    held = Some(st);
-                    continue;
-                }
-                let mut wake_at = earliest_instant(until, st.core.poll_timeout());
-                if let Some(retry) = &st.retry {
-                    if io.registered {
-                        // The old fd would report its end forever.
-                        let _ = io.poll.registry().deregister(&mut io.receiver);
-                        io.registered = false;
-                    }
-                    if retry.next() <= now {
-                        drop(st);
-                        self.try_reconnect(io);
-                        continue;
-                    }
-                    wake_at = earliest_instant(wake_at, Some(retry.next()));
-                }
                 // Nobody else can need this thread to look up from its
                 // wait (see the module docs).
                 let lone = io.registered
@@ -1117,12 +1094,48 @@ impl Inner {
                     && st.background.is_none()
                     && st.retry.is_none()
                     && st.core.registration_count() == 0;
-                (wake_at, lone, now)
+                // The usual lone round trip reads no clock: its reply comes
+                // within the slice, and no deadline needed the time (the
+                // core allows this once per request queued).
+                if lone && until.is_none() && st.core.may_wait_unclocked(LONE_WAIT_SLICE) {
+                    (None, true, None)
+                } else {
+                    let now = Instant::now();
+                    if until.is_some_and(|u| u <= now) {
+                        return (st, false);
+                    }
+                    // Starts the clock of new requests, expires due ones.
+                    if self.expire(&mut st, now) {
+                        held = Some(st);
+                        continue;
+                    }
+                    let mut wake_at = earliest_instant(until, st.core.poll_timeout());
+                    if let Some(retry) = &st.retry {
+                        if io.registered {
+                            // The old fd would report its end forever.
+                            let _ = io.poll.registry().deregister(&mut io.receiver);
+                            io.registered = false;
+                        }
+                        if retry.next() <= now {
+                            drop(st);
+                            self.try_reconnect(io);
+                            continue;
+                        }
+                        wake_at = earliest_instant(wake_at, Some(retry.next()));
+                    }
+                    (wake_at, lone, Some(now))
+                }
             };
             let (wait, timed) = if lone {
                 io.wait.choose()
             } else {
                 (Wait::Readiness, false)
+            };
+            // A timed round trip's start: the look at the clock above, or
+            // one made for it.
+            let start = match (timed, now) {
+                (true, None) => Some(Instant::now()),
+                _ => now,
             };
             let ReaderIo {
                 receiver,
@@ -1173,9 +1186,11 @@ impl Inner {
                 }
                 let mut polled = false;
                 if outcome.is_ok() && !finished.get() && !died.get() {
-                    let timeout = match lone {
-                        true => Some(lone_bound(wake_at, now)),
-                        false => wake_at.map(|at| at.saturating_duration_since(now)),
+                    let timeout = match (lone, now) {
+                        (true, _) => Some(lone_bound(wake_at, now)),
+                        (false, Some(now)) => wake_at.map(|at| at.saturating_duration_since(now)),
+                        // Not so: only a lone reader waits without the clock.
+                        (false, None) => Some(LONE_WAIT_SLICE),
                     };
                     // Unregistered, only the waker or the time woke us.
                     polled = match poll.poll(events, timeout) {
@@ -1207,7 +1222,9 @@ impl Inner {
                 (outcome, polled)
             };
             if timed && waited && finished.get() && outcome.is_ok() {
-                policy.record(wait, now, Instant::now());
+                if let Some(start) = start {
+                    policy.record(wait, start, Instant::now());
+                }
             }
             if output {
                 self.flush_queued();
@@ -1453,11 +1470,12 @@ pub(crate) fn is_one_frame(bytes: &[u8]) -> bool {
 /// How long a lone reader waits at most, from `now`: until `wake_at` if
 /// that comes within [`LONE_WAIT_SLICE`], else the slice (comparing
 /// instants is cheaper than subtracting them, and the far deadline is the
-/// usual case).
+/// usual case). Without `now` (a wait the core allowed without the clock,
+/// see [`Core::may_wait_unclocked`]), the slice.
 #[inline]
-fn lone_bound(wake_at: Option<Instant>, now: Instant) -> Duration {
-    match wake_at {
-        Some(at) if now.checked_add(LONE_WAIT_SLICE).is_none_or(|s| at < s) => {
+fn lone_bound(wake_at: Option<Instant>, now: Option<Instant>) -> Duration {
+    match (wake_at, now) {
+        (Some(at), Some(now)) if now.checked_add(LONE_WAIT_SLICE).is_none_or(|s| at < s) => {
             at.saturating_duration_since(now)
         }
         _ => LONE_WAIT_SLICE,

@@ -863,6 +863,43 @@ fn a_stalled_round_trip_gives_up_after_the_timeout() {
     report("round trip", &rows);
 }
 
+/// A lone caller's round trip reads no clock while its reply is on time:
+/// the client may wait up to 100 ms once without it when that is at most
+/// 1/64 of the timeout (docs/benchmarks.md). On a stalled daemon the clock
+/// then starts after that wait, so the timeout comes at most 100 ms late,
+/// never early, and is not lost.
+#[test]
+fn a_stalled_round_trip_with_a_long_timeout_gives_up_at_most_a_slice_late() {
+    const LONG: Duration = Duration::from_millis(6_400);
+    const SLICE: Duration = Duration::from_millis(100);
+    let rows = bounded(WATCHDOG, || {
+        let fake = Fake::start(Faults {
+            stall: &[Op::Read],
+            ..Faults::default()
+        });
+        let client = client_with(&fake, Some(LONG));
+        // A few round trips answered on time first: the usual path.
+        for i in 0..3 {
+            client
+                .write("/on-time", format!("{i}"))
+                .expect("WRITE answered");
+        }
+        let (r, took) = timed(|| client.read("/stalled"));
+        assert_timeout("stalled READ", &r, LONG);
+        assert!(took >= LONG && took < LONG + SLICE + SLACK, "{took:?}");
+        fake.release();
+        assert_usable(&client, "after a timed-out READ");
+        drop(client);
+        fake.finish();
+        vec![Measured {
+            what: "READ on a stalled daemon, timeout(6.4 s)".into(),
+            took,
+            bound: LONG,
+        }]
+    });
+    report("round trip, clock started after an unclocked wait", &rows);
+}
+
 /// `no_timeout()` really waits: still blocked well past a short bound, and
 /// it succeeds once the daemon answers.
 #[test]

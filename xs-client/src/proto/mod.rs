@@ -62,6 +62,8 @@ pub struct Core<W> {
     kind: TransportKind,
     max_payload: usize,
     timeout: Option<Duration>,
+    /// 1/64 of `timeout`: how late a request's clock may start.
+    slack: Option<Duration>,
     requests: Requests<W>,
     outbox: Outbox,
     watches: Watches<W>,
@@ -106,6 +108,7 @@ impl<W: Clone> Core<W> {
             kind,
             max_payload,
             timeout,
+            slack: timeout.map(|t| t / 64),
             requests: Requests::new(),
             outbox: Outbox::new(kind),
             watches: Watches::new(),
@@ -789,7 +792,8 @@ impl<W: Clone> Core<W> {
 
     /// Starts the round-trip clock of requests queued since the last call
     /// (so a request costs no clock read of its own; it may expire up to
-    /// 1/64 of the timeout late, never early), and expires every
+    /// 1/64 of the timeout late, or 1/32 after a wait
+    /// [`Core::may_wait_unclocked`] allowed, never early), and expires every
     /// waiting request whose deadline is at or before `now`: its caller
     /// gets [`Error::Timeout`], and a late reply is dropped.
     ///
@@ -820,6 +824,21 @@ impl<W: Clone> Core<W> {
             expired = true;
         }
         expired
+    }
+
+    /// Whether a driver may wait up to `slice` once without passing the
+    /// time first (so without reading the clock): true when no waiting
+    /// request's clock has started and none has a deadline of its own, and
+    /// `slice` is at most 1/64 of the timeout. The clock of the requests
+    /// queued since then starts at the next [`Core::handle_timeout`], at
+    /// most `slice` late. At most once per request queued: after that wait
+    /// the driver must pass the time again.
+    ///
+    /// A lone caller's usual round trip thus costs no clock read: its
+    /// reply comes within the slice, and nothing needed the time.
+    #[inline]
+    pub fn may_wait_unclocked(&mut self, slice: Duration) -> bool {
+        self.slack.is_none_or(|s| slice <= s) && self.requests.may_wait_unclocked()
     }
 
     // ---- waking ---------------------------------------------------------

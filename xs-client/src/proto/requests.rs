@@ -222,6 +222,13 @@ pub(crate) struct Requests<W> {
     open: Option<Group>,
     /// Requests below this sequence number are covered by the groups.
     armed_below: u64,
+    /// Entries whose default timeout's clock has started (below
+    /// `armed_below`). While there are none and no explicit deadline is
+    /// pending, no request needs the time yet (see
+    /// [`Requests::may_wait_unclocked`]).
+    armed: usize,
+    /// `next_seq` when a wait without the time was last allowed.
+    unclocked_at: u64,
     /// No waiting request's explicit deadline is earlier than this.
     next_explicit: Option<Instant>,
     /// No deadline at all (explicit or the default timeout's) is earlier
@@ -304,6 +311,8 @@ impl<W> Requests<W> {
             closed: VecDeque::new(),
             open: None,
             armed_below: 0,
+            armed: 0,
+            unclocked_at: u64::MAX,
             next_explicit: None,
             soonest: None,
             restart_clock: Vec::new(),
@@ -401,6 +410,7 @@ impl<W> Requests<W> {
             State::Answered(_) => self.answered -= 1,
             State::Waiting => {}
         }
+        self.disarm(&e);
         Some(e)
     }
 
@@ -427,6 +437,7 @@ impl<W> Requests<W> {
             return Some(Err(not_ours())); // not so: seen above
         };
         self.answered -= 1;
+        self.disarm(&e);
         match e.state {
             State::Answered(Ok(resp)) => Some(Ok(resp)),
             State::Answered(Err(error)) => Some(Err(*error)),
@@ -434,19 +445,28 @@ impl<W> Requests<W> {
         }
     }
 
-    /// Sets the counts of abandoned and answered entries from the table,
-    /// after states were changed through [`Requests::get_mut`] or
+    /// Keeps `armed` right as entry `e` leaves the table.
+    #[inline]
+    fn disarm(&mut self, e: &Entry<W>) {
+        if e.seq < self.armed_below {
+            self.armed -= 1;
+        }
+    }
+
+    /// Sets the counts of abandoned, answered and armed entries from the
+    /// table, after states were changed through [`Requests::get_mut`] or
     /// `entries`.
     pub(crate) fn recount(&mut self) {
-        let (mut abandoned, mut answered) = (0, 0);
+        let (mut abandoned, mut answered, mut armed) = (0, 0, 0);
         for (_, e) in self.entries.iter() {
             match e.state {
                 State::Abandoned => abandoned += 1,
                 State::Answered(_) => answered += 1,
                 State::Waiting => {}
             }
+            armed += usize::from(e.seq < self.armed_below);
         }
-        (self.abandoned, self.answered) = (abandoned, answered);
+        (self.abandoned, self.answered, self.armed) = (abandoned, answered, armed);
     }
 
     /// Marks a waiting or answered entry abandoned; returns its previous
@@ -565,6 +585,7 @@ impl<W> Requests<W> {
         }
         let upto = self.next_seq - 1;
         self.armed_below = self.next_seq;
+        self.armed = self.entries.len();
         match &mut self.open {
             // Never early: the group's deadline moves to its latest member's.
             Some(group) if now < group.join_until => {
@@ -620,6 +641,38 @@ impl<W> Requests<W> {
                 self.add_deadline(d.at);
             }
         }
+    }
+
+    /// Whether a waiting request's time may go unlooked-at for one wait:
+    /// no request's clock has started, no explicit deadline is pending,
+    /// and no such wait was allowed since the last request was queued (so
+    /// the next look at the time comes after at most one, and a stalled
+    /// request's clock starts at most one wait late).
+    #[inline]
+    pub(crate) fn may_wait_unclocked(&mut self) -> bool {
+        if self.armed != 0 || !self.restart_clock.is_empty() || self.unclocked_at == self.next_seq {
+            return false;
+        }
+        if self.next_explicit.is_some() && !self.forget_stale_deadlines() {
+            return false;
+        }
+        self.unclocked_at = self.next_seq;
+        true
+    }
+
+    /// Drops the explicit deadline kept for requests no longer waiting
+    /// (it is otherwise forgotten only when it passes); `true` if none is
+    /// left.
+    #[cold]
+    fn forget_stale_deadlines(&mut self) -> bool {
+        let pending = self
+            .entries
+            .iter()
+            .any(|(_, e)| matches!(e.state, State::Waiting) && e.deadline.is_some());
+        if !pending {
+            self.next_explicit = None;
+        }
+        !pending
     }
 
     /// The earliest deadline (explicit, or the default timeout's); may be

@@ -26,6 +26,10 @@ fn device() -> C {
     Core::new(TransportKind::Xenbus, XENBUS_PAYLOAD_MAX, None)
 }
 
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
 fn path(p: &str) -> Path<'_> {
     Path::new(p).expect("a valid path")
 }
@@ -950,6 +954,74 @@ fn default_timeouts_expire_in_order_never_early_and_at_most_a_64th_late() {
         assert!(matches!(reply_err(&mut c, id), Error::Timeout(l) if l == timeout));
     }
     assert_eq!(c.tracked(), 3, "their late replies are still expected");
+}
+
+#[test]
+fn a_wait_without_the_clock_is_allowed_once_per_request_while_no_clock_runs() {
+    let t0 = Instant::now();
+    let slice = Duration::from_millis(100);
+    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(secs(30)));
+    let a = read(&mut c, "/a", 1);
+    transmit(&mut c);
+    assert!(c.may_wait_unclocked(slice), "the usual round trip");
+    assert!(
+        !c.may_wait_unclocked(slice),
+        "only once for the same request"
+    );
+    c.handle_timeout(t0 + slice); // the reply did not come: a's clock starts
+    let b = read(&mut c, "/b", 2);
+    assert!(!c.may_wait_unclocked(slice), "a's clock runs");
+    feed(&mut c, Op::Read, a, 0, b"x").unwrap();
+    assert!(!c.may_wait_unclocked(slice), "a's answer is not yet taken");
+    reply(&mut c, a);
+    assert!(c.may_wait_unclocked(slice), "b's clock has not started");
+    feed(&mut c, Op::Read, b, 0, b"y").unwrap();
+    reply(&mut c, b);
+    // A slice longer than 1/64 of the timeout would start clocks too late.
+    let mut short = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(secs(6)));
+    read(&mut short, "/a", 1);
+    assert!(!short.may_wait_unclocked(slice));
+    // Without a timeout only explicit deadlines need the clock.
+    let mut none = socket();
+    read(&mut none, "/a", 1);
+    assert!(none.may_wait_unclocked(slice));
+}
+
+#[test]
+fn an_explicit_deadline_needs_the_clock_until_its_request_is_gone() {
+    let t0 = Instant::now();
+    let slice = Duration::from_millis(100);
+    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(secs(30)));
+    let req = Request::Read { path: path("/d") };
+    let d = c.submit(&req, 0, Deadline::after(t0, secs(1)), 1).unwrap();
+    transmit(&mut c);
+    assert!(!c.may_wait_unclocked(slice));
+    feed(&mut c, Op::Read, d, 0, b"x").unwrap();
+    reply(&mut c, d);
+    read(&mut c, "/a", 2);
+    assert!(
+        c.may_wait_unclocked(slice),
+        "the answered deadline is forgotten"
+    );
+}
+
+#[test]
+fn a_clock_started_one_slice_late_expires_one_slice_late_never_early() {
+    let t0 = Instant::now();
+    let slice = Duration::from_millis(100);
+    let timeout = secs(30);
+    let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, Some(timeout));
+    let a = read(&mut c, "/a", 1);
+    transmit(&mut c);
+    // Queued at t0; the wait that follows reads no clock.
+    assert!(c.may_wait_unclocked(slice));
+    c.handle_timeout(t0 + slice);
+    assert!(!c.may_wait_unclocked(slice));
+    c.handle_timeout(t0 + slice + timeout - Duration::from_nanos(1));
+    assert!(woken(&mut c).is_empty(), "never early");
+    c.handle_timeout(t0 + slice + timeout);
+    assert_eq!(woken(&mut c), [1]);
+    assert!(matches!(reply_err(&mut c, a), Error::Timeout(l) if l == timeout));
 }
 
 // ---- abandon ---------------------------------------------------------------
