@@ -28,7 +28,9 @@
 //! * deadlines: `poll_timeout` is never later than the earliest waiting
 //!   deadline; `handle_timeout` expires exactly the due requests with
 //!   `Timeout(limit)`; past `ABANDONED_MAX` requests given up and unanswered,
-//!   the connection is declared dead;
+//!   the connection is declared dead; a wait without the clock
+//!   (`may_wait_unclocked`) is allowed only while no waiting request has a
+//!   deadline, and not twice with no request queued between;
 //! * monitors: one WATCH per shared (path, token), a made-up initial event
 //!   for a later user, UNWATCH after the last; a WATCH error (or giving up on
 //!   it) undoes the registration, as long as its monitor still watches the
@@ -222,6 +224,11 @@ enum Action {
     },
     Tick {
         ms: u8,
+    },
+    /// A lone driver asks whether it may wait once without the time
+    /// (`Core::may_wait_unclocked`).
+    MayWaitUnclocked {
+        slice_ms: u8,
     },
     AddMonitor {
         capacity: u8,
@@ -1612,6 +1619,26 @@ impl Harness {
                 self.core.handle_timeout(self.now);
                 self.model.timeout(self.now);
                 self.learn_death();
+            }
+            Action::MayWaitUnclocked { slice_ms } => {
+                let slice = Duration::from_millis(u64::from(slice_ms));
+                if self.core.may_wait_unclocked(slice) {
+                    // Only while no waiting request's deadline could pass
+                    // unseen (no default timeout here: explicit ones).
+                    let needs_time = self
+                        .model
+                        .reqs
+                        .values()
+                        .any(|r| matches!(r.st, St::Waiting { .. }) && r.deadline.is_some());
+                    assert!(
+                        !needs_time,
+                        "a wait without the clock while a deadline runs"
+                    );
+                    assert!(
+                        !self.core.may_wait_unclocked(slice),
+                        "two waits without the clock and no request queued between"
+                    );
+                }
             }
             Action::AddMonitor {
                 capacity,
