@@ -1170,17 +1170,25 @@ impl Inner {
                 },
             );
             // Whether this round waited (the policy's samples are waits
-            // that ended with the reply waited for).
+            // that ended with the reply waited for). A read's error is
+            // boxed: the usual `Ok` is then one word carried through the
+            // round, not a result the size of a `TransportError`.
             let (outcome, waited) = if wait == Wait::Block {
                 let bound = lone_bound(wake_at, now);
-                (receiver.recv_wait(bound, dispatch).map(drop), true)
+                (
+                    receiver
+                        .recv_wait(bound, dispatch)
+                        .map(drop)
+                        .map_err(Box::new),
+                    true,
+                )
             } else {
                 // A blocking wait may have left bytes no edge will announce:
                 // read them first, then wait in this same round (that read
                 // waits for nothing: it is not the round trip's wait).
                 let mut outcome = Ok(());
                 if receiver.may_have_unread() {
-                    outcome = receiver.recv(dispatch);
+                    outcome = receiver.recv(dispatch).map_err(Box::new);
                 }
                 let mut polled = false;
                 if outcome.is_ok() && !finished.get() && !died.get() {
@@ -1215,7 +1223,8 @@ impl Inner {
                         receiver.recv_until(dispatch, || finished.get())
                     } else {
                         receiver.recv(dispatch)
-                    };
+                    }
+                    .map_err(Box::new);
                 }
                 (outcome, polled)
             };
@@ -1227,7 +1236,7 @@ impl Inner {
             if output.get() {
                 self.flush_queued();
             }
-            match outcome.map_err(receive_error) {
+            match outcome.map_err(|e| receive_error(*e)) {
                 Ok(()) if finished.get() => return (lock(&self.shared), true),
                 Ok(()) => {}
                 Err(Ok(lost)) => self.lost(lost),
