@@ -53,7 +53,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use xs_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportKind};
 use xs_wire::{Op, Path, Request};
 
-use crate::proto::{Core, Deadline, MonitorId, Response};
+use crate::proto::{Core, Deadline, MonitorId, Outgoing, Response};
 use crate::reconnect::Attempts;
 use crate::wait_policy::{Wait, WaitPolicy};
 use crate::{Error, Event, Problem, Reconnect};
@@ -143,11 +143,11 @@ struct ReaderIo {
     wait: WaitPolicy,
 }
 
-/// What only the writer touches: the sender and a copy of the bytes the
-/// core handed out, written without holding the shared lock.
+/// What only the writer touches: the sender and the bytes the core handed
+/// out, written without holding the shared lock.
 struct WriterIo {
     sender: FrameSender,
-    bytes: Vec<u8>,
+    bytes: Outgoing,
 }
 
 struct Inner {
@@ -341,7 +341,7 @@ impl Router {
                 }),
                 writer: Mutex::new(WriterIo {
                     sender,
-                    bytes: Vec::new(),
+                    bytes: Outgoing::new(),
                 }),
                 waker,
                 kind,
@@ -878,18 +878,19 @@ impl Inner {
     /// is not fatal here: the transport keeps the rest queued and the next
     /// write continues it. Any other failure loses the connection.
     fn write_until(&self, w: &mut WriterIo, until: Instant) {
-        if w.bytes.is_empty() {
+        if w.bytes.bytes().is_empty() {
             return;
         }
         let left = until.saturating_duration_since(Instant::now());
         let timeout = Some(self.timeout.map_or(left, |t| t.min(left)));
-        let WriterIo { sender, bytes } = w;
+        let WriterIo { sender, bytes: out } = w;
+        let bytes = out.bytes();
         let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
             xs_transport::blocking::send_all(sender, bytes, timeout)
         } else {
             sender.send_frames(bytes, timeout)
         };
-        bytes.clear();
+        out.clear();
         match sent {
             Ok(()) | Err(xs_transport::TransportError::TimedOut { .. }) => {}
             Err(e) => self.lost(transport_error(e)),
@@ -899,10 +900,11 @@ impl Inner {
     /// Writes the bytes taken from the core. A failure loses the
     /// connection: an error only if that makes it dead (no reconnection).
     fn write(&self, w: &mut WriterIo) -> Result<(), Error> {
-        if w.bytes.is_empty() {
+        if w.bytes.bytes().is_empty() {
             return Ok(());
         }
-        let WriterIo { sender, bytes } = w;
+        let WriterIo { sender, bytes: out } = w;
+        let bytes = out.bytes();
         // One frame (the usual case, and always on the device) needs no
         // splitting into frames.
         let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
@@ -910,7 +912,7 @@ impl Inner {
         } else {
             sender.send_frames(bytes, self.timeout)
         };
-        bytes.clear();
+        out.clear();
         let Err(e) = sent else { return Ok(()) };
         let err = transport_error(e);
         self.lost(err.clone());
@@ -1449,13 +1451,10 @@ fn take_woken_sleepers(st: &mut Shared, out: &mut Vec<Signal>) {
     }
 }
 
-/// Moves the core's output into `bytes`.
-fn take_output(core: &mut Core<Signal>, bytes: &mut Vec<u8>) {
-    if let Some(out) = core.poll_transmit() {
-        let n = out.len();
-        bytes.extend_from_slice(out);
-        core.advance_transmit(n);
-    }
+/// Moves the core's output into `bytes` (usually by swapping buffers).
+#[inline]
+fn take_output(core: &mut Core<Signal>, bytes: &mut Outgoing) {
+    core.take_transmit(bytes);
 }
 
 /// Whether `bytes` hold exactly one frame (by its header's length).
