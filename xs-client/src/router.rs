@@ -884,12 +884,7 @@ impl Inner {
         let left = until.saturating_duration_since(Instant::now());
         let timeout = Some(self.timeout.map_or(left, |t| t.min(left)));
         let WriterIo { sender, bytes: out } = w;
-        let bytes = out.bytes();
-        let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
-            xs_transport::blocking::send_all(sender, bytes, timeout)
-        } else {
-            sender.send_frames(bytes, timeout)
-        };
+        let sent = xs_transport::blocking::send_any(sender, out.bytes(), timeout);
         out.clear();
         match sent {
             Ok(()) | Err(xs_transport::TransportError::TimedOut { .. }) => {}
@@ -899,21 +894,28 @@ impl Inner {
 
     /// Writes the bytes taken from the core. A failure loses the
     /// connection: an error only if that makes it dead (no reconnection).
+    // The failure is out of line, so the usual write (one `send`) carries
+    // no error plumbing.
+    #[inline]
     fn write(&self, w: &mut WriterIo) -> Result<(), Error> {
-        if w.bytes.bytes().is_empty() {
-            return Ok(());
-        }
         let WriterIo { sender, bytes: out } = w;
         let bytes = out.bytes();
-        // One frame (the usual case, and always on the device) needs no
-        // splitting into frames.
-        let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
-            xs_transport::blocking::send_all(sender, bytes, self.timeout)
-        } else {
-            sender.send_frames(bytes, self.timeout)
-        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        // One frame (the usual case, and always on the device) or a batch.
+        let sent = xs_transport::blocking::send_any(sender, bytes, self.timeout);
         out.clear();
-        let Err(e) = sent else { return Ok(()) };
+        match sent {
+            Ok(()) => Ok(()),
+            Err(e) => self.write_failed(e),
+        }
+    }
+
+    /// [`Inner::write`] failed with `e`: the connection is lost.
+    #[cold]
+    #[inline(never)]
+    fn write_failed(&self, e: xs_transport::TransportError) -> Result<(), Error> {
         let err = transport_error(e);
         self.lost(err.clone());
         // Reconnecting: what was written waits in the core for its fate.
@@ -1455,15 +1457,6 @@ fn take_woken_sleepers(st: &mut Shared, out: &mut Vec<Signal>) {
 #[inline]
 fn take_output(core: &mut Core<Signal>, bytes: &mut Outgoing) {
     core.take_transmit(bytes);
-}
-
-/// Whether `bytes` hold exactly one frame (by its header's length).
-pub(crate) fn is_one_frame(bytes: &[u8]) -> bool {
-    bytes
-        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
-        .is_some_and(|h| {
-            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
-        })
 }
 
 /// How long a lone reader waits at most, from `now`: until `wake_at` if
