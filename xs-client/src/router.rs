@@ -53,7 +53,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use xs_transport::{Connection, Endpoint, FrameReceiver, FrameSender, TransportKind};
 use xs_wire::{Op, Path, Request};
 
-use crate::proto::{Core, Deadline, MonitorId, Response};
+use crate::proto::{Core, Deadline, MonitorId, Outgoing, Response};
 use crate::reconnect::Attempts;
 use crate::wait_policy::{Wait, WaitPolicy};
 use crate::{Error, Event, Problem, Reconnect};
@@ -144,11 +144,11 @@ struct ReaderIo {
     wait: WaitPolicy,
 }
 
-/// What only the writer touches: the sender and a copy of the bytes the
-/// core handed out, written without holding the shared lock.
+/// What only the writer touches: the sender and the bytes the core handed
+/// out, written without holding the shared lock.
 struct WriterIo {
     sender: FrameSender,
-    bytes: Vec<u8>,
+    bytes: Outgoing,
 }
 
 struct Inner {
@@ -342,7 +342,7 @@ impl Router {
                 }),
                 writer: Mutex::new(WriterIo {
                     sender,
-                    bytes: Vec::new(),
+                    bytes: Outgoing::new(),
                 }),
                 waker,
                 kind,
@@ -879,18 +879,14 @@ impl Inner {
     /// is not fatal here: the transport keeps the rest queued and the next
     /// write continues it. Any other failure loses the connection.
     fn write_until(&self, w: &mut WriterIo, until: Instant) {
-        if w.bytes.is_empty() {
+        if w.bytes.bytes().is_empty() {
             return;
         }
         let left = until.saturating_duration_since(Instant::now());
         let timeout = Some(self.timeout.map_or(left, |t| t.min(left)));
-        let WriterIo { sender, bytes } = w;
-        let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
-            xs_transport::blocking::send_all(sender, bytes, timeout)
-        } else {
-            sender.send_frames(bytes, timeout)
-        };
-        bytes.clear();
+        let WriterIo { sender, bytes: out } = w;
+        let sent = xs_transport::blocking::send_any(sender, out.bytes(), timeout);
+        out.clear();
         match sent {
             Ok(()) | Err(xs_transport::TransportError::TimedOut { .. }) => {}
             Err(e) => self.lost(transport_error(e)),
@@ -899,20 +895,28 @@ impl Inner {
 
     /// Writes the bytes taken from the core. A failure loses the
     /// connection: an error only if that makes it dead (no reconnection).
+    // The failure is out of line, so the usual write (one `send`) carries
+    // no error plumbing.
+    #[inline]
     fn write(&self, w: &mut WriterIo) -> Result<(), Error> {
-        if w.bytes.is_empty() {
+        let WriterIo { sender, bytes: out } = w;
+        let bytes = out.bytes();
+        if bytes.is_empty() {
             return Ok(());
         }
-        let WriterIo { sender, bytes } = w;
-        // One frame (the usual case, and always on the device) needs no
-        // splitting into frames.
-        let sent = if self.kind == TransportKind::Xenbus || is_one_frame(bytes) {
-            xs_transport::blocking::send_all(sender, bytes, self.timeout)
-        } else {
-            sender.send_frames(bytes, self.timeout)
-        };
-        bytes.clear();
-        let Err(e) = sent else { return Ok(()) };
+        // One frame (the usual case, and always on the device) or a batch.
+        let sent = xs_transport::blocking::send_any(sender, bytes, self.timeout);
+        out.clear();
+        match sent {
+            Ok(()) => Ok(()),
+            Err(e) => self.write_failed(e),
+        }
+    }
+
+    /// [`Inner::write`] failed with `e`: the connection is lost.
+    #[cold]
+    #[inline(never)]
+    fn write_failed(&self, e: xs_transport::TransportError) -> Result<(), Error> {
         let err = transport_error(e);
         self.lost(err.clone());
         // Reconnecting: what was written waits in the core for its fate.
@@ -1480,22 +1484,10 @@ fn take_woken_sleepers(st: &mut Shared, out: &mut Vec<Signal>) {
     }
 }
 
-/// Moves the core's output into `bytes`.
-fn take_output(core: &mut Core<Signal>, bytes: &mut Vec<u8>) {
-    if let Some(out) = core.poll_transmit() {
-        let n = out.len();
-        bytes.extend_from_slice(out);
-        core.advance_transmit(n);
-    }
-}
-
-/// Whether `bytes` hold exactly one frame (by its header's length).
-pub(crate) fn is_one_frame(bytes: &[u8]) -> bool {
-    bytes
-        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
-        .is_some_and(|h| {
-            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
-        })
+/// Moves the core's output into `bytes` (usually by swapping buffers).
+#[inline]
+fn take_output(core: &mut Core<Signal>, bytes: &mut Outgoing) {
+    core.take_transmit(bytes);
 }
 
 /// How long a lone reader waits at most, from `now`: until `wake_at` if

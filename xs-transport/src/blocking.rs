@@ -128,6 +128,37 @@ pub fn send_all(
     }
 }
 
+/// Sends `bytes`, one whole frame or several laid end to end, as
+/// [`send_all`] or [`send_frames`] would (one frame by [`send_all`]),
+/// waiting up to `timeout` until everything is written.
+///
+/// For a caller that does not know how many frames it holds: the usual
+/// lone frame on a socket is told apart by the check [`send_all`] makes
+/// anyway, so the frames are counted only when it fails.
+// Inline: as `send_all`.
+#[inline]
+pub fn send_any(
+    writer: &mut impl BlockingWrite,
+    bytes: &[u8],
+    timeout: Option<Duration>,
+) -> Result<(), TransportError> {
+    match writer.try_send_whole(bytes) {
+        FirstTry::Whole => Ok(()),
+        FirstTry::NotTried if !is_one_frame(bytes) => send_frames(writer, bytes, timeout),
+        first => send_all_waiting(writer, bytes, timeout, first),
+    }
+}
+
+/// Whether `bytes` hold exactly one frame (by its header's length; a
+/// payload over the limit is left for the checks that follow).
+fn is_one_frame(bytes: &[u8]) -> bool {
+    bytes
+        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
+        .is_some_and(|h| {
+            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
+        })
+}
+
 /// [`send_all`] once the first try has not written everything: `first`
 /// is what it did.
 #[inline(never)]

@@ -642,3 +642,67 @@ fn recv_until_stops_after_a_short_read_when_told_so() {
         .unwrap();
     assert_eq!(got, [2]);
 }
+
+#[test]
+fn send_any_sends_one_frame_as_send_all_and_several_as_send_frames() {
+    use xs_transport::blocking::{send_all, send_any, send_frames};
+    use xs_transport::FrameSender;
+    fn sender() -> (FrameSender, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        let (_rx, tx) = Connection::from_unix_stream(ours).unwrap().split().unwrap();
+        (tx, peer)
+    }
+    let t = Some(Duration::from_secs(5));
+    let one = frame(Op::Read, 1, 0, b"/a\0");
+    let batch = [
+        frame(Op::Read, 2, 0, b"/b\0"),
+        frame(Op::Write, 3, 0, b"/c\0v"),
+    ]
+    .concat();
+    let big = frame(Op::Write, 4, 0, &[7; PAYLOAD_MAX]);
+
+    // Refused with nothing written, as by the function for their kind.
+    let (mut tx, _peer) = sender();
+    let too_big = frame(Op::Write, 5, 0, &[7; PAYLOAD_MAX + 1]);
+    let err = send_any(&mut tx, &too_big, t).unwrap_err();
+    assert!(
+        matches!(err, TransportError::PayloadTooLarge { .. }),
+        "{err:?}"
+    );
+    let by_all = send_all(&mut sender().0, &too_big, t).unwrap_err();
+    assert_eq!(format!("{err:?}"), format!("{by_all:?}"));
+    let cut = &batch[..batch.len() - 1];
+    let err = send_any(&mut tx, cut, t).unwrap_err();
+    assert!(
+        matches!(err, TransportError::MalformedFrame { .. }),
+        "{err:?}"
+    );
+    let by_frames = send_frames(&mut sender().0, cut, t).unwrap_err();
+    assert_eq!(format!("{err:?}"), format!("{by_frames:?}"));
+    assert_eq!(tx.queued_bytes(), 0);
+
+    // Sent in order: a lone frame, a batch, then (the peer not reading)
+    // big frames until one times out queued, and a lone frame behind it.
+    let (mut tx, mut peer) = sender();
+    tx.set_queue_limit(64 << 20);
+    send_any(&mut tx, &one, t).unwrap();
+    send_any(&mut tx, &batch, t).unwrap();
+    let mut sent = [&one[..], &batch[..]].concat();
+    let quick = Some(Duration::from_millis(20));
+    loop {
+        let r = send_any(&mut tx, &big, quick);
+        sent.extend_from_slice(&big);
+        match r {
+            Ok(()) => {}
+            Err(TransportError::TimedOut { .. }) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(tx.queued_bytes() > 0);
+    sent.extend_from_slice(&one);
+    let len = sent.len();
+    let reader = thread::spawn(move || read_n(&mut peer, len));
+    send_any(&mut tx, &one, t).unwrap();
+    assert_eq!(tx.queued_bytes(), 0);
+    assert_eq!(reader.join().unwrap(), sent);
+}

@@ -94,7 +94,7 @@ use crate::aio::Runtime;
 use crate::client::connect_error;
 use crate::proto::{Core, Deadline, Response};
 use crate::reconnect::Attempts;
-use crate::router::{is_one_frame, receive_error, transport_error, Tx};
+use crate::router::{receive_error, transport_error, Tx};
 use crate::{Error, Reconnect};
 
 /// How long the driver waits before retrying a device write that would
@@ -1141,4 +1141,13 @@ fn poll_timer<R: Runtime>(
     }
     t.armed = tracked;
     false
+}
+
+/// Whether `bytes` hold exactly one frame (by its header's length).
+fn is_one_frame(bytes: &[u8]) -> bool {
+    bytes
+        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
+        .is_some_and(|h| {
+            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
+        })
 }

@@ -15,7 +15,8 @@
 //!   [`Core::handle_frame`] takes each frame read; [`Core::handle_timeout`]
 //!   takes the time; [`Core::fail`] takes a transport failure;
 //! * out: [`Core::poll_transmit`] / [`Core::advance_transmit`] give the
-//!   bytes to write; [`Core::poll_reply`] and [`Core::poll_event`] give
+//!   bytes to write (or [`Core::take_transmit`] hands them over, to be
+//!   written away from the core); [`Core::poll_reply`] and [`Core::poll_event`] give
 //!   answers and events; [`Core::take_woken`] says whom to wake;
 //!   [`Core::poll_timeout`] says when to call back.
 //!
@@ -42,6 +43,7 @@ use crate::error::Refusal;
 use crate::{Error, Event, Problem};
 
 use outbox::Outbox;
+pub use outbox::Outgoing;
 pub use requests::Deadline;
 use requests::{Entry, Extra, OnLoss, Requests, State, Submitted, Waiter, WatchOrigin};
 pub use response::Response;
@@ -448,6 +450,16 @@ impl<W: Clone> Core<W> {
     /// [`Core::advance_transmit`].
     pub fn poll_transmit(&self) -> Option<&[u8]> {
         self.outbox.transmit()
+    }
+
+    /// Takes what [`Core::poll_transmit`] gives into `out` (after what
+    /// `out` holds), as if all of it were written and
+    /// [`Core::advance_transmit`] called. Usually a swap of buffers, not a
+    /// copy: the way for a driver to get the bytes out while it holds the
+    /// core's lock, and write them after letting go.
+    #[inline]
+    pub fn take_transmit(&mut self, out: &mut Outgoing) {
+        self.outbox.take(out);
     }
 
     /// `n` bytes of [`Core::poll_transmit`] were taken by the driver.

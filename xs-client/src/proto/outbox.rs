@@ -24,7 +24,9 @@ const COMPACT_AT: usize = 16 * 1024;
 /// The frames lie back to back in `buf[..end]`; each one's header says its
 /// length and request id, so nothing is kept per frame. What follows `end`
 /// is room for the next frame, zeroed once and then reused: a frame is
-/// encoded straight into it, with no length computed beforehand.
+/// encoded straight into it, with no length computed beforehand. A driver
+/// that takes everything queued gets the buffer itself, and gives back
+/// its own (see [`Outbox::take`]).
 #[derive(Debug)]
 pub(crate) struct Outbox {
     buf: Vec<u8>,
@@ -40,6 +42,50 @@ pub(crate) struct Outbox {
     wire_busy: bool,
     /// Nothing is handed out (the connection is being replaced).
     paused: bool,
+}
+
+/// Bytes a driver took out of the outbox to write (see [`Outbox::take`]).
+///
+/// Its buffer changes places with the outbox's, so it keeps the length it
+/// reached: what lies past the bytes taken is room the outbox may encode
+/// into again once the buffer goes back, already zeroed.
+#[derive(Debug, Default)]
+pub struct Outgoing {
+    buf: Vec<u8>,
+    /// Bytes taken, at the start of `buf`.
+    len: usize,
+}
+
+impl Outgoing {
+    /// Nothing taken yet.
+    pub fn new() -> Outgoing {
+        Outgoing::default()
+    }
+
+    /// The bytes taken, in order.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Forgets the bytes taken (written, or lost with the connection),
+    /// keeping the buffer and its room.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Copies `bytes` after those taken (the rare hand-over that cannot
+    /// swap buffers).
+    #[cold]
+    fn append(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        self.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+    }
 }
 
 impl Outbox {
@@ -133,6 +179,44 @@ impl Outbox {
             return None;
         }
         Some(&self.buf[self.head..self.frame_at(self.first).1])
+    }
+
+    /// Hands what [`Outbox::transmit`] gives over to `out`, after what it
+    /// holds, as [`Outbox::advance`] over all of it would.
+    ///
+    /// When that is everything queued and `out` is empty (the usual case:
+    /// a socket, or the device with one frame queued), the two buffers
+    /// change places instead of the bytes being copied. `out`'s buffer
+    /// keeps the length it had (its room, see [`Outgoing::clear`]), so it
+    /// becomes the outbox's room for the next frame with nothing to zero.
+    #[inline]
+    pub(crate) fn take(&mut self, out: &mut Outgoing) {
+        // Nothing handed out yet (so `first` is 0 too), and all of it may
+        // go: on the device, one frame onto a free wire.
+        let whole = !self.paused
+            && self.head == 0
+            && self.end > 0
+            && out.len == 0
+            && (!self.one_at_a_time || (!self.wire_busy && self.frame_at(0).1 == self.end));
+        if !whole {
+            return self.take_copy(out);
+        }
+        std::mem::swap(&mut self.buf, &mut out.buf);
+        out.len = self.end;
+        // A frame went out: on the device the wire is busy until a reply.
+        self.wire_busy = self.one_at_a_time;
+        self.empty();
+    }
+
+    /// [`Outbox::take`] by copying: part of what is queued, or after bytes
+    /// `out` holds already.
+    #[inline(never)]
+    fn take_copy(&mut self, out: &mut Outgoing) {
+        if let Some(bytes) = self.transmit() {
+            let n = bytes.len();
+            out.append(bytes);
+            self.advance(n);
+        }
     }
 
     /// The driver took `n` bytes of [`Outbox::transmit`].
@@ -337,5 +421,112 @@ mod tests {
         assert_eq!(o.push(4096, |_| Err::<usize, _>("refused")), Err("refused"));
         assert_eq!(o.transmit(), Some(&f[..]), "only the whole frame");
         assert_eq!(o.queued_frames(), 1);
+    }
+
+    /// Takes what the outbox hands out into a fresh `out` (cleared first).
+    fn take(o: &mut Outbox, out: &mut Outgoing) -> Vec<u8> {
+        out.clear();
+        o.take(out);
+        out.bytes().to_vec()
+    }
+
+    #[test]
+    fn taking_everything_swaps_buffers_and_reuses_their_room() {
+        let fs = [frame(1, 3), frame(2, 40)];
+        let mut o = outbox(TransportKind::Socket, &fs);
+        let mut out = Outgoing::new();
+        assert_eq!(take(&mut o, &mut out), fs.concat());
+        assert_eq!(o.buffered(), 0, "swapped, not copied");
+        assert_eq!((o.transmit(), o.queued_frames()), (None, 0));
+        assert!(!o.withdraw(2), "handed out: cannot be taken back");
+        assert_eq!(o.take_unsent(), [], "handed out: not sent again");
+        // The outbox got `out`'s empty buffer: room is made once...
+        o.push_frame(&frame(3, 5));
+        let (a, b) = (o.buffered(), out.buf.len());
+        assert_eq!(take(&mut o, &mut out), frame(3, 5));
+        // ...then the two buffers go back and forth, growing no more.
+        let mut before = [a, b];
+        before.sort_unstable();
+        for id in 4..8 {
+            o.push_frame(&frame(id, 5));
+            assert_eq!(take(&mut o, &mut out), frame(id, 5));
+            let mut sizes = [o.buffered(), out.buf.len()];
+            sizes.sort_unstable();
+            assert_eq!(sizes, before, "no room made again");
+        }
+        assert_eq!(o.transmit(), None);
+    }
+
+    #[test]
+    fn taking_the_rest_of_a_partial_write_or_after_bytes_held_copies() {
+        let fs = [frame(1, 5), frame(2, 6)];
+        let all = fs.concat();
+        let mut o = outbox(TransportKind::Socket, &fs);
+        o.advance(3);
+        let mut out = Outgoing::new();
+        assert_eq!(take(&mut o, &mut out), &all[3..], "only what is left");
+        assert_eq!((o.transmit(), o.queued_frames()), (None, 0));
+        // `out` still holds bytes: the next take goes after them.
+        o.push_frame(&frame(3, 2));
+        o.take(&mut out);
+        assert_eq!(out.bytes(), [&all[3..], &frame(3, 2)[..]].concat());
+        assert_eq!(o.transmit(), None);
+        // Withdrawing after a take: only what was not handed out.
+        o.push_frame(&frame(4, 1));
+        o.push_frame(&frame(5, 1));
+        o.advance(2);
+        assert_eq!(
+            take(&mut o, &mut out),
+            [&frame(4, 1)[2..], &frame(5, 1)[..]].concat()
+        );
+        o.push_frame(&frame(6, 1));
+        assert!(!o.withdraw(5));
+        assert!(o.withdraw(6));
+        assert_eq!(take(&mut o, &mut out), []);
+    }
+
+    #[test]
+    fn on_the_device_a_take_is_one_frame_and_busies_the_wire() {
+        let fs = [frame(1, 2), frame(2, 4)];
+        let mut o = outbox(TransportKind::Xenbus, &fs);
+        let mut out = Outgoing::new();
+        assert_eq!(take(&mut o, &mut out), fs[0], "one frame of two");
+        assert_eq!(take(&mut o, &mut out), [], "frame 1 unanswered");
+        o.reply_received();
+        assert_eq!(take(&mut o, &mut out), fs[1]);
+        // One frame queued, the wire free: taken whole.
+        o.push_frame(&frame(3, 1));
+        assert_eq!(take(&mut o, &mut out), [], "frame 2 unanswered");
+        o.reply_received();
+        assert_eq!(take(&mut o, &mut out), frame(3, 1));
+        o.push_frame(&frame(4, 1));
+        assert_eq!(take(&mut o, &mut out), [], "frame 3 unanswered");
+        o.reply_received();
+        assert_eq!(take(&mut o, &mut out), frame(4, 1));
+        o.reply_received();
+        assert_eq!(take(&mut o, &mut out), [], "nothing queued");
+    }
+
+    #[test]
+    fn a_paused_outbox_hands_nothing_over_and_keeps_it_for_the_next_connection() {
+        let mut o = outbox(TransportKind::Xenbus, &[frame(1, 2)]);
+        let mut out = Outgoing::new();
+        assert_eq!(take(&mut o, &mut out), frame(1, 2));
+        o.push_frame(&frame(2, 3));
+        // The connection is lost with frame 1 on the wire.
+        let unsent = o.take_unsent();
+        assert_eq!(unsent, [(2, frame(2, 3))]);
+        o.set_paused(true);
+        for (_, f) in &unsent {
+            o.push_frame(f);
+        }
+        assert_eq!(take(&mut o, &mut out), [], "paused");
+        o.set_paused(false);
+        assert_eq!(
+            take(&mut o, &mut out),
+            frame(2, 3),
+            "the wire is free again"
+        );
+        assert_eq!(o.take_unsent(), []);
     }
 }

@@ -588,6 +588,83 @@ fn the_device_gets_one_frame_and_the_next_only_after_a_reply() {
     assert_eq!(transmit(&mut c), wire(2, d, 0, b"/d\0"));
 }
 
+/// Runs `f` on both cores, then checks that [`Core::take_transmit`] on
+/// `b` hands over what [`transmit`] takes from `a`; returns it.
+fn both(a: &mut C, b: &mut C, out: &mut Outgoing, f: impl Fn(&mut C)) -> Vec<u8> {
+    f(a);
+    f(b);
+    let want = transmit(a);
+    out.clear();
+    b.take_transmit(out);
+    assert_eq!(out.bytes(), want, "{:?}", frames(&want));
+    want
+}
+
+#[test]
+fn take_transmit_hands_over_what_poll_transmit_gives() {
+    for kind in [TransportKind::Socket, TransportKind::Xenbus] {
+        let new = || {
+            let mut c = Core::new(kind, XENBUS_PAYLOAD_MAX, None);
+            c.enable_reconnection();
+            c
+        };
+        let (mut a, mut b, mut out) = (new(), new(), Outgoing::new());
+        let (x, y) = (&mut a, &mut b);
+        let device = kind == TransportKind::Xenbus;
+        // Ids are handed out alike by both cores. The rest of a short
+        // write (made through `poll_transmit`):
+        let sent = both(x, y, &mut out, |c| {
+            read(c, "/1", 1);
+            c.advance_transmit(3);
+        });
+        assert_eq!(sent, wire(2, 1, 0, b"/1\0")[3..], "{kind:?}");
+        // A lone request goes whole; the next waits on the device.
+        both(x, y, &mut out, |c| feed(c, Op::Read, 1, 0, b"v").unwrap());
+        let sent = both(x, y, &mut out, |c| {
+            read(c, "/2", 2);
+        });
+        assert_eq!(sent, wire(2, 2, 0, b"/2\0"), "{kind:?}");
+        let sent = both(x, y, &mut out, |c| {
+            read(c, "/3", 3);
+        });
+        assert_eq!(sent.is_empty(), device, "{kind:?}");
+        both(x, y, &mut out, |c| feed(c, Op::Read, 2, 0, b"v").unwrap());
+        both(x, y, &mut out, |c| feed(c, Op::Read, 3, 0, b"v").unwrap());
+        // Two at once: one of them on the device.
+        let sent = both(x, y, &mut out, |c| {
+            read(c, "/4", 4);
+            read(c, "/5", 5);
+        });
+        assert_eq!(frames(&sent).len(), if device { 1 } else { 2 }, "{kind:?}");
+        both(x, y, &mut out, |c| feed(c, Op::Read, 4, 0, b"v").unwrap());
+        // Withdrawn before it was handed out; then the connection is lost.
+        let sent = both(x, y, &mut out, |c| {
+            read(c, "/6", 6);
+            read(c, "/7", 7);
+            c.abandon(6);
+            read(c, "/8", 8);
+        });
+        assert!(frames(&sent).iter().all(|f| f.1 != 6), "{kind:?}");
+        let lose = |c: &mut C| c.connection_lost(Error::disconnected("eof"));
+        assert!(both(x, y, &mut out, lose).is_empty());
+        let later = |c: &mut C| {
+            read(c, "/9", 9);
+        };
+        assert!(both(x, y, &mut out, later).is_empty(), "paused");
+        // The reads go again, in order, on the new connection.
+        // On the device one at a time, each after the reply to the last.
+        let mut sent = both(x, y, &mut out, |c| c.reconnected());
+        let mut ids = Vec::new();
+        while let Some(&(_, last, ..)) = frames(&sent).last() {
+            ids.extend(frames(&sent).iter().map(|f| f.1));
+            sent = both(x, y, &mut out, |c| {
+                feed(c, Op::Read, last, 0, b"v").unwrap()
+            });
+        }
+        assert_eq!(ids, [5, 7, 8, 9], "{kind:?}");
+    }
+}
+
 #[test]
 fn on_the_device_a_late_reply_to_an_abandoned_request_frees_the_wire() {
     let mut c = device();
