@@ -26,7 +26,9 @@
 //! A driver's loop, in short: after anything that may queue output, write
 //! what `poll_transmit` gives; when the fd is readable, feed every frame to
 //! `handle_frame`; when `poll_timeout` passes, call `handle_timeout`; after
-//! each of these, wake what `take_woken` names.
+//! each of these, wake what `take_woken` names. Before blocking, pass the
+//! time with `handle_timeout`, unless [`Core::may_wait_unclocked`] allows a
+//! short wait without it (a lone caller's usual round trip).
 
 mod id_table;
 mod outbox;
