@@ -161,7 +161,8 @@ impl FrameReceiver {
     /// (mio's registrations are edge-triggered). Never once the receiver
     /// is closed: nothing more will be read from it.
     pub fn may_have_unread(&self) -> bool {
-        !self.link.closed && self.link.halves.may_have_unread()
+        // The usual answer (no) from the first flag looked at.
+        self.link.halves.may_have_unread() && !self.link.closed
     }
 
     /// Whether made-up error replies (device only) are waiting for the next
