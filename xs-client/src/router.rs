@@ -1152,14 +1152,21 @@ impl Inner {
             } = &mut *io;
             // The lock is taken per frame, not for the whole drain: a peer
             // flooding events must not stall other threads' requests.
-            let output = std::cell::Cell::new(false);
-            // `done` as seen after the last frame: no second look needed.
-            let finished = std::cell::Cell::new(false);
-            // The connection died in a dispatch: nothing more to wait for.
-            let died = std::cell::Cell::new(false);
+            // (One capture for the three flags the handler sets.)
+            let flags = RoundFlags::default();
+            let RoundFlags {
+                output,
+                finished,
+                died,
+            } = &flags;
             let dispatch = frame_handler(
                 #[inline(always)]
                 |frame: xs_wire::Frame<'_>| {
+                    let RoundFlags {
+                        output,
+                        finished,
+                        died,
+                    } = &flags;
                     let mut st = lock(&self.shared);
                     // A rejected frame kills the connection inside the core,
                     // waking every waiter.
@@ -1169,7 +1176,7 @@ impl Inner {
                     }
                     finished.set(done(&st));
                     if st.core.has_woken() || st.core.is_dead() {
-                        self.after_frame(st, woken, &died);
+                        self.after_frame(st, woken, died);
                     }
                 },
             );
@@ -1513,6 +1520,17 @@ fn lone_bound(wake_at: Option<Instant>, now: Option<Instant>) -> Duration {
         }
         _ => LONE_WAIT_SLICE,
     }
+}
+
+/// What the reader's frame handler saw in a round of reads.
+#[derive(Default)]
+struct RoundFlags {
+    /// The core has output to write (a reply freed the device's wire).
+    output: std::cell::Cell<bool>,
+    /// `done` as seen after the last frame: no second look needed.
+    finished: std::cell::Cell<bool>,
+    /// The connection died in a dispatch: nothing more to wait for.
+    died: std::cell::Cell<bool>,
 }
 
 /// Pins the signature of the reader's frame handler (higher-ranked in the

@@ -1065,6 +1065,26 @@ fn a_wait_without_the_clock_is_allowed_once_per_request_while_no_clock_runs() {
 }
 
 #[test]
+fn a_wait_without_the_clock_may_last_exactly_one_64th_of_the_timeout() {
+    let slice = Duration::from_millis(100);
+    let may = |timeout: Option<Duration>, slice: Duration| {
+        let mut c = Core::new(TransportKind::Socket, PAYLOAD_MAX, timeout);
+        read(&mut c, "/a", 1);
+        c.may_wait_unclocked(slice)
+    };
+    assert!(may(Some(slice * 64), slice), "exactly 1/64");
+    assert!(!may(Some(slice * 64 - Duration::from_nanos(64)), slice));
+    assert!(may(Some(Duration::from_nanos(64)), Duration::from_nanos(1)));
+    assert!(!may(
+        Some(Duration::from_nanos(63)),
+        Duration::from_nanos(1)
+    ));
+    // Without a timeout any slice, even one too long for nanoseconds.
+    assert!(may(None, Duration::MAX));
+    assert!(!may(Some(secs(30)), Duration::MAX));
+}
+
+#[test]
 fn an_explicit_deadline_needs_the_clock_until_its_request_is_gone() {
     let t0 = Instant::now();
     let slice = Duration::from_millis(100);
