@@ -387,6 +387,20 @@ impl<'a> Request<'a> {
         limit: usize,
         out: &mut [u8],
     ) -> Result<usize, WireError> {
+        self.encode_op_with_limit(ids, limit, out).map(|(_, n)| n)
+    }
+
+    /// [`Request::encode_with_limit`], also giving the frame's type: a
+    /// caller that records it has it from the match that encodes, not
+    /// from a second one over every variant ([`Request::op`]).
+    #[doc(hidden)]
+    #[inline]
+    pub fn encode_op_with_limit(
+        &self,
+        ids: Ids,
+        limit: usize,
+        out: &mut [u8],
+    ) -> Result<(Op, usize), WireError> {
         // The usual requests, a node's path and perhaps a value, are checked
         // and written here, inline: the general checks and sizing walk over
         // every variant cost more than the rest of queueing a READ. All of
@@ -399,11 +413,12 @@ impl<'a> Request<'a> {
             Request::Write { path, value } => (Op::Write, path, value),
             _ => {
                 self.validate(ids.tx_id)?;
-                return encode::to_slice(self.op(), ids, self, limit, out);
+                let op = self.op();
+                return encode::to_slice(op, ids, self, limit, out).map(|n| (op, n));
             }
         };
         let path = path.require_node()?.as_bytes();
-        encode::to_slice(op, ids, &encode::PathValue { path, value }, limit, out)
+        encode::to_slice(op, ids, &encode::PathValue { path, value }, limit, out).map(|n| (op, n))
     }
 
     /// Validates and appends the whole frame to a `bytes::BufMut`.

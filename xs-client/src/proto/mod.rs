@@ -316,12 +316,18 @@ impl<W: Clone> Core<W> {
                 false => req.payload_len().min(limit),
             };
         let ids = Ids::in_transaction(req_id, tx_id);
+        // The type comes out of the encoding's match (set on success only).
+        let mut op = Op::Read;
         let len = self
             .outbox
-            .push(room, |buf| req.encode_with_limit(ids, limit, buf))?
+            .push(room, |buf| {
+                let (encoded, n) = req.encode_op_with_limit(ids, limit, buf)?;
+                op = encoded;
+                Ok::<usize, xs_wire::WireError>(n)
+            })?
             .len();
         let commit = matches!(req, Request::TransactionEnd { commit: true });
-        let new = Submitted::new(req.op(), tx_id, commit, deadline, self.timeout);
+        let new = Submitted::new(op, tx_id, commit, deadline, self.timeout);
         self.record(req_id, len, new, waiter, watch);
         Ok(req_id)
     }
