@@ -394,7 +394,7 @@ impl<'a> Request<'a> {
     /// caller that records it has it from the match that encodes, not
     /// from a second one over every variant ([`Request::op`]).
     #[doc(hidden)]
-    #[inline]
+    #[inline(always)]
     pub fn encode_op_with_limit(
         &self,
         ids: Ids,
@@ -411,14 +411,25 @@ impl<'a> Request<'a> {
             Request::Mkdir { path } => (Op::Mkdir, path, &[][..]),
             Request::Rm { path } => (Op::Rm, path, &[][..]),
             Request::Write { path, value } => (Op::Write, path, value),
-            _ => {
-                self.validate(ids.tx_id)?;
-                let op = self.op();
-                return encode::to_slice(op, ids, self, limit, out).map(|n| (op, n));
-            }
+            _ => return self.encode_other(ids, limit, out),
         };
         let path = path.require_node()?.as_bytes();
         encode::to_slice(op, ids, &encode::PathValue { path, value }, limit, out).map(|n| (op, n))
+    }
+
+    /// [`Request::encode_op_with_limit`] for the other requests: the
+    /// general checks and sizing, out of line, so the usual requests'
+    /// inlined path stays small.
+    #[inline(never)]
+    fn encode_other(
+        &self,
+        ids: Ids,
+        limit: usize,
+        out: &mut [u8],
+    ) -> Result<(Op, usize), WireError> {
+        self.validate(ids.tx_id)?;
+        let op = self.op();
+        encode::to_slice(op, ids, self, limit, out).map(|n| (op, n))
     }
 
     /// Validates and appends the whole frame to a `bytes::BufMut`.

@@ -137,7 +137,9 @@ impl Outbox {
     /// Appends a frame written by `encode` into at least `room` bytes
     /// (`encode` returns how many it wrote, a whole frame, header first);
     /// on an error nothing is kept. Returns the frame.
-    #[inline]
+    // Inlined always: as a call (the compiler's choice in the synchronous
+    // path) it passes the encoder's captures and result through memory.
+    #[inline(always)]
     pub(crate) fn push<E>(
         &mut self,
         room: usize,
