@@ -405,8 +405,14 @@ impl<'a> Request<'a> {
         // and written here, inline: the general checks and sizing walk over
         // every variant cost more than the rest of queueing a READ. All of
         // these take a transaction; none takes an `@` path.
+        // READ, the commonest, is told apart by one compare, before the
+        // jump over the others.
+        if let Request::Read { path } = *self {
+            let path = path.require_node()?.as_bytes();
+            let body = encode::PathValue { path, value: &[] };
+            return encode::to_slice(Op::Read, ids, &body, limit, out).map(|n| (Op::Read, n));
+        }
         let (op, path, value) = match *self {
-            Request::Read { path } => (Op::Read, path, &[][..]),
             Request::Directory { path } => (Op::Directory, path, &[][..]),
             Request::Mkdir { path } => (Op::Mkdir, path, &[][..]),
             Request::Rm { path } => (Op::Rm, path, &[][..]),

@@ -150,8 +150,10 @@ impl Outbox {
             self.buf.resize(start + room, 0);
         }
         let n = encode(&mut self.buf[start..])?;
-        self.end = start + n.min(self.buf.len() - start);
-        Ok(&self.buf[start..self.end])
+        // Slicing checks `n` (an encoder writes no more than it was given).
+        let frame = &self.buf[start..][..n];
+        self.end = start + n;
+        Ok(frame)
     }
 
     /// The last `len` bytes queued (the frame just pushed).
