@@ -387,23 +387,55 @@ impl<'a> Request<'a> {
         limit: usize,
         out: &mut [u8],
     ) -> Result<usize, WireError> {
+        self.encode_op_with_limit(ids, limit, out).map(|(_, n)| n)
+    }
+
+    /// [`Request::encode_with_limit`], also giving the frame's type: a
+    /// caller that records it has it from the match that encodes, not
+    /// from a second one over every variant ([`Request::op`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn encode_op_with_limit(
+        &self,
+        ids: Ids,
+        limit: usize,
+        out: &mut [u8],
+    ) -> Result<(Op, usize), WireError> {
         // The usual requests, a node's path and perhaps a value, are checked
         // and written here, inline: the general checks and sizing walk over
         // every variant cost more than the rest of queueing a READ. All of
         // these take a transaction; none takes an `@` path.
+        // READ, the commonest, is told apart by one compare, before the
+        // jump over the others.
+        if let Request::Read { path } = *self {
+            let path = path.require_node()?.as_bytes();
+            let body = encode::PathValue { path, value: &[] };
+            return encode::to_slice(Op::Read, ids, &body, limit, out).map(|n| (Op::Read, n));
+        }
         let (op, path, value) = match *self {
-            Request::Read { path } => (Op::Read, path, &[][..]),
             Request::Directory { path } => (Op::Directory, path, &[][..]),
             Request::Mkdir { path } => (Op::Mkdir, path, &[][..]),
             Request::Rm { path } => (Op::Rm, path, &[][..]),
             Request::Write { path, value } => (Op::Write, path, value),
-            _ => {
-                self.validate(ids.tx_id)?;
-                return encode::to_slice(self.op(), ids, self, limit, out);
-            }
+            _ => return self.encode_other(ids, limit, out),
         };
         let path = path.require_node()?.as_bytes();
-        encode::to_slice(op, ids, &encode::PathValue { path, value }, limit, out)
+        encode::to_slice(op, ids, &encode::PathValue { path, value }, limit, out).map(|n| (op, n))
+    }
+
+    /// [`Request::encode_op_with_limit`] for the other requests: the
+    /// general checks and sizing, out of line, so the usual requests'
+    /// inlined path stays small.
+    #[inline(never)]
+    fn encode_other(
+        &self,
+        ids: Ids,
+        limit: usize,
+        out: &mut [u8],
+    ) -> Result<(Op, usize), WireError> {
+        self.validate(ids.tx_id)?;
+        let op = self.op();
+        encode::to_slice(op, ids, self, limit, out).map(|n| (op, n))
     }
 
     /// Validates and appends the whole frame to a `bytes::BufMut`.

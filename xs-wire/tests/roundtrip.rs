@@ -345,6 +345,12 @@ proptest! {
             Header { op: request.op(), req_id: ids.req_id, tx_id: ids.tx_id, len: (n - 16) as u32 }
         );
         prop_assert_eq!(Request::parse(&frame.header, frame.payload), Ok(request));
+        // The variant that also gives the type: the same bytes, the type
+        // in the header.
+        let mut again = vec![0u8; FRAME_MAX];
+        let got = request.encode_op_with_limit(ids, xs_wire::PAYLOAD_MAX, &mut again);
+        prop_assert_eq!(got, Ok((request.op(), n)));
+        prop_assert_eq!(&again[..n], &buf[..n]);
     }
 
     /// For any request, even one breaking the rules: encode refuses (writing

@@ -246,7 +246,22 @@ impl<W: Clone> Core<W> {
         deadline: Option<Deadline>,
     ) -> Result<u32, Error> {
         self.check_alive()?;
-        self.enqueue(req, tx_id, deadline, Waiter::Reading, None)
+        self.enqueue_reading(req, tx_id, deadline)
+    }
+
+    /// [`Core::enqueue`] for [`Core::submit_reading`], every synchronous
+    /// call's way: with the waiter and the missing watch known, the checks
+    /// for them (and passing them) fold away, and the usual requests'
+    /// encoding is inlined whole (a call to it, or to the outbox's `push`,
+    /// cost more than this saves; see `enqueue_inline`).
+    #[inline(never)]
+    fn enqueue_reading(
+        &mut self,
+        req: &Request<'_>,
+        tx_id: u32,
+        deadline: Option<Deadline>,
+    ) -> Result<u32, Error> {
+        self.enqueue_inline(req, tx_id, deadline, Waiter::Reading, None)
     }
 
     /// Queues any request as raw bytes: the escape hatch for protocol
@@ -319,6 +334,19 @@ impl<W: Clone> Core<W> {
         waiter: Waiter<W>,
         watch: Option<WatchOrigin>,
     ) -> Result<u32, Error> {
+        self.enqueue_inline(req, tx_id, deadline, waiter, watch)
+    }
+
+    /// [`Core::enqueue`], always inlined (see [`Core::enqueue_reading`]).
+    #[inline(always)]
+    fn enqueue_inline(
+        &mut self,
+        req: &Request<'_>,
+        tx_id: u32,
+        deadline: Option<Deadline>,
+        waiter: Waiter<W>,
+        watch: Option<WatchOrigin>,
+    ) -> Result<u32, Error> {
         let req_id = self.requests.fresh_id();
         let limit = self.max_payload;
         // Room for any frame within the limit (a bigger one is refused
@@ -329,12 +357,24 @@ impl<W: Clone> Core<W> {
                 false => req.payload_len().min(limit),
             };
         let ids = Ids::in_transaction(req_id, tx_id);
+        // The type comes out of the encoding's match (set on success only).
+        // The encoder is inlined always: left to the compiler it stays a
+        // call in `enqueue_reading`, its captures and result in memory.
+        let mut op = Op::Read;
         let len = self
             .outbox
-            .push(room, |buf| req.encode_with_limit(ids, limit, buf))?
+            .push(
+                room,
+                #[inline(always)]
+                |buf| {
+                    let (encoded, n) = req.encode_op_with_limit(ids, limit, buf)?;
+                    op = encoded;
+                    Ok::<usize, xs_wire::WireError>(n)
+                },
+            )?
             .len();
         let commit = matches!(req, Request::TransactionEnd { commit: true });
-        let new = Submitted::new(req.op(), tx_id, commit, deadline, self.timeout);
+        let new = Submitted::new(op, tx_id, commit, deadline, self.timeout);
         self.record(req_id, len, new, waiter, watch);
         Ok(req_id)
     }

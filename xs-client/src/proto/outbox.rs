@@ -137,7 +137,9 @@ impl Outbox {
     /// Appends a frame written by `encode` into at least `room` bytes
     /// (`encode` returns how many it wrote, a whole frame, header first);
     /// on an error nothing is kept. Returns the frame.
-    #[inline]
+    // Inlined always: as a call (the compiler's choice in the synchronous
+    // path) it passes the encoder's captures and result through memory.
+    #[inline(always)]
     pub(crate) fn push<E>(
         &mut self,
         room: usize,
@@ -148,8 +150,10 @@ impl Outbox {
             self.buf.resize(start + room, 0);
         }
         let n = encode(&mut self.buf[start..])?;
-        self.end = start + n.min(self.buf.len() - start);
-        Ok(&self.buf[start..self.end])
+        // Slicing checks `n` (an encoder writes no more than it was given).
+        let frame = &self.buf[start..][..n];
+        self.end = start + n;
+        Ok(frame)
     }
 
     /// The last `len` bytes queued (the frame just pushed).
