@@ -145,19 +145,9 @@ pub fn send_any(
 ) -> Result<(), TransportError> {
     match writer.try_send_whole(bytes) {
         FirstTry::Whole => Ok(()),
-        FirstTry::NotTried if !is_one_frame(bytes) => send_frames(writer, bytes, timeout),
+        FirstTry::NotTried if !xs_wire::is_one_frame(bytes) => send_frames(writer, bytes, timeout),
         first => send_all_waiting(writer, bytes, timeout, first),
     }
-}
-
-/// Whether `bytes` hold exactly one frame (by its header's length; a
-/// payload over the limit is left for the checks that follow).
-fn is_one_frame(bytes: &[u8]) -> bool {
-    bytes
-        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
-        .is_some_and(|h| {
-            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
-        })
 }
 
 /// [`send_all`] once the first try has not written everything: `first`

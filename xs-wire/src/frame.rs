@@ -117,6 +117,28 @@ pub fn decode_bounded(
     })
 }
 
+/// Whether `bytes` hold exactly one frame, by its header's length (the
+/// payload is not looked at, nor its length checked against a limit): a
+/// writer holding encoded frames back to back tells a lone frame from a
+/// batch this way.
+///
+/// ```
+/// use xs_wire::{is_one_frame, Ids, Path, Request};
+/// let mut buf = [0u8; 64];
+/// let n = Request::Read { path: Path::new("/a")? }.encode(Ids::new(1), &mut buf)?;
+/// let m = Request::Read { path: Path::new("/b")? }.encode(Ids::new(2), &mut buf[n..])?;
+/// assert!(is_one_frame(&buf[..n]));
+/// assert!(!is_one_frame(&buf[..n + m])); // two frames
+/// assert!(!is_one_frame(&buf[..n - 1])); // a frame cut short
+/// # Ok::<(), xs_wire::WireError>(())
+/// ```
+#[inline]
+pub fn is_one_frame(bytes: &[u8]) -> bool {
+    bytes
+        .first_chunk::<HEADER_SIZE>()
+        .is_some_and(|h| HEADER_SIZE + Header::from_bytes(h).len as usize == bytes.len())
+}
+
 /// The framing both decoders share; `Err` is the header of a frame whose
 /// payload is over `max_payload`.
 #[inline]

@@ -68,7 +68,7 @@ pub use encode::Ids;
 pub use errno::Errno;
 pub use error::{PathError, PermError, WireError};
 pub use error_reply::ErrorReply;
-pub use frame::{decode, decode_bounded, decode_with_limit, Frame};
+pub use frame::{decode, decode_bounded, decode_with_limit, is_one_frame, Frame};
 pub use header::{Header, HEADER_SIZE, PAYLOAD_MAX, XENBUS_PAYLOAD_MAX};
 pub use names::{Names, NamesIter};
 pub use op::Op;

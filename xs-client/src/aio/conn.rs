@@ -605,7 +605,7 @@ impl<R: Runtime> Conn<R> {
             // Written as far as the fd takes it now, the rest queued: one
             // frame (the usual case) as it is, several checked and
             // written together (a zero timeout).
-            let sent = match is_one_frame(out) {
+            let sent = match xs_wire::is_one_frame(out) {
                 true => sender.send(out),
                 false => sender.send_frames(out, Some(Duration::ZERO)),
             };
@@ -1141,13 +1141,4 @@ fn poll_timer<R: Runtime>(
     }
     t.armed = tracked;
     false
-}
-
-/// Whether `bytes` hold exactly one frame (by its header's length).
-fn is_one_frame(bytes: &[u8]) -> bool {
-    bytes
-        .first_chunk::<{ xs_wire::HEADER_SIZE }>()
-        .is_some_and(|h| {
-            xs_wire::HEADER_SIZE + xs_wire::Header::from_bytes(h).len as usize == bytes.len()
-        })
 }
