@@ -44,7 +44,8 @@ pub(crate) struct Outbox {
     paused: bool,
 }
 
-/// Bytes a driver took out of the outbox to write (see [`Outbox::take`]).
+/// Bytes a driver took out of the outbox to write (see
+/// [`Core::take_transmit`](super::Core::take_transmit)).
 ///
 /// Its buffer changes places with the outbox's, so it keeps the length it
 /// reached: what lies past the bytes taken is room the outbox may encode
