@@ -793,7 +793,7 @@ impl Inner {
         let value = {
             let mut st = lock(&self.shared);
             let value = f(&mut st.core)?;
-            take_output(&mut st.core, &mut w.bytes);
+            st.core.take_transmit(&mut w.bytes);
             self.wake_woken(&mut st);
             value
         };
@@ -812,7 +812,7 @@ impl Inner {
         if st.core.poll_transmit().is_none() {
             return;
         }
-        take_output(&mut st.core, &mut w.bytes);
+        st.core.take_transmit(&mut w.bytes);
         drop(st);
         let _ = self.write(&mut w);
     }
@@ -838,7 +838,7 @@ impl Inner {
             self.wake_woken(&mut st);
             return value;
         };
-        take_output(&mut st.core, &mut w.bytes);
+        st.core.take_transmit(&mut w.bytes);
         self.wake_woken(&mut st);
         drop(st);
         self.write_until(&mut w, until);
@@ -854,7 +854,7 @@ impl Inner {
             return;
         };
         let mut st = lock(&self.shared);
-        take_output(&mut st.core, &mut w.bytes);
+        st.core.take_transmit(&mut w.bytes);
         drop(st);
         self.write_until(&mut w, until);
     }
@@ -1356,7 +1356,7 @@ impl Inner {
                     let mut st = lock(&self.shared);
                     st.made_by = st.retry.take();
                     st.core.reconnected();
-                    take_output(&mut st.core, &mut w.bytes);
+                    st.core.take_transmit(&mut w.bytes);
                     self.wake_everyone(&mut st);
                 }
                 let _ = self.write(&mut w);
@@ -1499,12 +1499,6 @@ fn take_woken_sleepers(st: &mut Shared, out: &mut Vec<Signal>) {
     } else {
         out.retain(|s| st.sleepers.iter().any(|z| Arc::ptr_eq(z, s)));
     }
-}
-
-/// Moves the core's output into `bytes` (usually by swapping buffers).
-#[inline]
-fn take_output(core: &mut Core<Signal>, bytes: &mut Outgoing) {
-    core.take_transmit(bytes);
 }
 
 /// How long a lone reader waits at most, from `now`: until `wake_at` if
