@@ -63,7 +63,13 @@ pub(crate) enum Wait {
 pub(crate) struct WaitPolicy {
     /// Mean round trip in nanoseconds, `[block, readiness]`; 0: unknown.
     mean_ns: [u64; 2],
+    /// Round trips chosen so far, counting the quiet ones ahead.
     rounds: u32,
+    /// Round trips ahead that neither explore nor are timed: they use
+    /// `preferred` without looking at anything else.
+    quiet: u32,
+    /// The way the means prefer (kept up to date by `record`).
+    preferred: Wait,
 }
 
 impl WaitPolicy {
@@ -71,26 +77,42 @@ impl WaitPolicy {
         WaitPolicy {
             mean_ns: [0; 2],
             rounds: 0,
+            quiet: 0,
+            preferred: Wait::Readiness,
         }
     }
 
     /// The way to wait for this round trip, and whether to time it (then
     /// [`WaitPolicy::record`] it).
+    #[inline]
     pub(crate) fn choose(&mut self) -> (Wait, bool) {
+        // Most round trips are quiet: the preferred way, untimed.
+        if self.quiet != 0 {
+            self.quiet -= 1;
+            return (self.preferred, false);
+        }
+        self.choose_counted()
+    }
+
+    /// [`WaitPolicy::choose`] for a round trip that explores or is timed
+    /// (or while a mean is unknown); also counts the quiet ones after it.
+    #[inline(never)]
+    fn choose_counted(&mut self) -> (Wait, bool) {
         self.rounds = self.rounds.wrapping_add(1);
         let [block, ready] = self.mean_ns;
-        let preferred = if block != 0 && ready != 0 && block < ready - (ready >> MARGIN_SHIFT) {
-            Wait::Block
-        } else {
-            Wait::Readiness
-        };
         let explore = self.rounds % EXPLORE_EVERY == 0 || (block == 0 && ready != 0);
         let timed = explore || self.rounds % SAMPLE_EVERY == 1 || ready == 0;
-        let wait = match (explore, preferred) {
+        let wait = match (explore, self.preferred) {
             (false, w) => w,
             (true, Wait::Block) => Wait::Readiness,
             (true, Wait::Readiness) => Wait::Block,
         };
+        if block != 0 && ready != 0 {
+            // Up to the next round trip that explores or is timed.
+            let quiet = quiet_after(self.rounds);
+            self.quiet = quiet;
+            self.rounds = self.rounds.wrapping_add(quiet);
+        }
         (wait, timed)
     }
 
@@ -107,6 +129,12 @@ impl WaitPolicy {
                 mean - (mean >> SHIFT) + (ns >> SHIFT)
             }
         };
+        let [block, ready] = self.mean_ns;
+        self.preferred = if block != 0 && ready != 0 && block < ready - (ready >> MARGIN_SHIFT) {
+            Wait::Block
+        } else {
+            Wait::Readiness
+        };
     }
 
     /// The measured means, `(block, readiness)` (tests, diagnostics).
@@ -116,6 +144,20 @@ impl WaitPolicy {
         use std::time::Duration;
         (Duration::from_nanos(b), Duration::from_nanos(r))
     }
+}
+
+/// How many round trips after round `n` neither explore (a multiple of
+/// [`EXPLORE_EVERY`]) nor are timed (one more than a multiple of
+/// [`SAMPLE_EVERY`]).
+fn quiet_after(n: u32) -> u32 {
+    const _: () = assert!(EXPLORE_EVERY % SAMPLE_EVERY == 0 && SAMPLE_EVERY > 1);
+    let m = n % EXPLORE_EVERY;
+    let next = if m == 0 {
+        1
+    } else {
+        ((m - 1) / SAMPLE_EVERY + 1) * SAMPLE_EVERY + 1
+    };
+    next.min(EXPLORE_EVERY) - m - 1
 }
 
 #[cfg(test)]
@@ -189,6 +231,69 @@ mod tests {
         // Now readiness is faster: within a few explorations it wins.
         let [_, ready] = feed(&mut p, 60, 20, 1000);
         assert!(ready > 900, "{ready}");
+    }
+
+    /// The choice worked out in full for round `n` from `means` (what
+    /// every round trip did before quiet ones took a shortcut).
+    fn in_full(n: u32, [block, ready]: [u64; 2]) -> (Wait, bool) {
+        let preferred = if block != 0 && ready != 0 && block < ready - (ready >> MARGIN_SHIFT) {
+            Wait::Block
+        } else {
+            Wait::Readiness
+        };
+        let explore = n % EXPLORE_EVERY == 0 || (block == 0 && ready != 0);
+        let timed = explore || n % SAMPLE_EVERY == 1 || ready == 0;
+        match (explore, preferred) {
+            (false, w) => (w, timed),
+            (true, Wait::Block) => (Wait::Readiness, timed),
+            (true, Wait::Readiness) => (Wait::Block, timed),
+        }
+    }
+
+    #[test]
+    fn quiet_round_trips_choose_as_one_worked_out_in_full() {
+        // From the start, and across the wrap of the round counter.
+        for first in [0, u32::MAX - 1000] {
+            let mut p = policy();
+            p.rounds = first;
+            let mut n = first;
+            let mut seed = 0x2545_f491_u64;
+            let t0 = Instant::now();
+            for i in 0..20_000 {
+                n = n.wrapping_add(1);
+                let expected = in_full(n, p.mean_ns);
+                assert_eq!(p.choose(), expected, "round {i}");
+                if expected.1 {
+                    // Placements that change every few thousand rounds.
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let base = if (i / 3000) % 2 == 0 {
+                        [30, 50]
+                    } else {
+                        [50, 30]
+                    };
+                    let us = base[expected.0 as usize] + (seed >> 60);
+                    p.record(expected.0, t0, t0 + Duration::from_micros(us));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quiet_after_counts_up_to_the_next_special_round() {
+        // (round, quiet round trips after it): special rounds are 0 and
+        // 1, 9, 17, 25 modulo 32.
+        for (n, quiet) in [
+            (0, 0),
+            (1, 7),
+            (8, 0),
+            (9, 7),
+            (25, 6),
+            (31, 0),
+            (32, 0),
+            (33, 7),
+        ] {
+            assert_eq!(quiet_after(n), quiet, "{n}");
+        }
     }
 
     #[test]
