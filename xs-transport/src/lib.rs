@@ -121,6 +121,8 @@ pub mod blocking;
 mod connection;
 mod device;
 pub mod endpoint;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod epoll;
 mod error;
 mod fd;
 mod fork;

@@ -16,6 +16,7 @@
 //!   block" without an [`io::Error`]: every drain of the fd ends that way,
 //!   so it is on the path of every reply.
 //! * a blocking `recv` bounded by `SO_RCVTIMEO`.
+//! * `epoll_wait` into a caller's small array (see `epoll.rs`).
 //! * `shutdown`, to close a socket towards the peer after a fatal error
 //!   without closing the fd itself (it may still be registered with a
 //!   `mio::Poll`, and closing it would let its number be reused behind the
@@ -153,6 +154,25 @@ pub(crate) fn recv_blocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Op
         code if code == libc::EAGAIN || code == libc::EWOULDBLOCK => Ok(None),
         code => Err(io::Error::from_raw_os_error(code)),
     }
+}
+
+/// `epoll_wait(epoll, events, timeout_ms)`: how many entries of `events`
+/// it filled. A signal gives [`io::ErrorKind::Interrupted`].
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+pub(crate) fn epoll_wait(
+    epoll: BorrowedFd<'_>,
+    events: &mut [libc::epoll_event],
+    timeout_ms: libc::c_int,
+) -> io::Result<usize> {
+    let max = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `epoll` is open for the call; the kernel writes at most
+    // `max` entries, all within `events`, which is borrowed mutably for
+    // the call.
+    let n =
+        cvt(unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) })?;
+    // 0 <= n <= max <= events.len().
+    Ok(n as usize)
 }
 
 /// Sets `SO_RCVTIMEO`: how long a blocking `recv` waits (at least 1 µs:
