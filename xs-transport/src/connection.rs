@@ -271,6 +271,7 @@ impl Connection {
             }
             TransportKind::Socket => (None, None),
         };
+        let is_socket = fd.is_socket();
         Ok(Connection {
             link: Link {
                 fd,
@@ -279,7 +280,7 @@ impl Connection {
                 closed: false,
                 halves: Duplex {
                     rx: ReadHalf::new(rx_dev),
-                    tx: WriteHalf::new(kind, tx_dev),
+                    tx: WriteHalf::new(kind, tx_dev, is_socket),
                 },
             },
         })

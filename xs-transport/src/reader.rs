@@ -16,7 +16,7 @@
 
 use std::io::{self, Read};
 
-use xs_wire::{decode_bounded, Frame, Status, WireError, HEADER_SIZE, PAYLOAD_MAX};
+use xs_wire::{decode_bounded, Frame, Header, Status, WireError, HEADER_SIZE, PAYLOAD_MAX};
 
 use crate::read_half::RECV_LIMIT_CEILING;
 
@@ -211,9 +211,12 @@ impl FrameReader {
     /// says "would block", or until `stop` says so: it is asked, with
     /// whether any frame came in this call, after the frames of each read
     /// (and of the buffer, if it held any) have been delivered. Returns
-    /// whether any frame came. The usual call, one whole frame from one
-    /// read into an empty buffer, stays in this loop; ends of file, errors
-    /// and big or split frames are handled apart.
+    /// whether any frame came.
+    ///
+    /// The usual call, one whole frame from one read into an empty buffer,
+    /// hands the frame out where it lies and leaves the buffer empty;
+    /// everything else (more reads, ends of file, errors, big, split or
+    /// several frames) is [`read_on`](Self::read_on)'s, out of line.
     #[inline(always)]
     pub(crate) fn read_until(
         &mut self,
@@ -221,16 +224,53 @@ impl FrameReader {
         mut on_frame: impl FnMut(Frame<'_>),
         mut stop: impl FnMut(bool) -> bool,
     ) -> Result<bool, TransportError> {
-        let mut delivered = false;
+        if self.start != self.end || self.buf.len() != self.base {
+            return self.read_on(read, on_frame, stop, false, None);
+        }
+        let n = match read(&mut self.buf) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(TransportError::Io(e)),
+        };
+        let Some(frame) = lone_frame(&self.buf, n, self.max_payload) else {
+            return self.read_on(read, on_frame, stop, false, Some(n));
+        };
+        on_frame(frame);
+        if stop(true) {
+            return Ok(true);
+        }
+        self.read_on(read, on_frame, stop, true, None)
+    }
+
+    /// [`read_until`](Self::read_until) the general way, `delivered`
+    /// saying whether a frame came already; `got` is the length of a read
+    /// into the empty buffer not yet looked at.
+    #[cold]
+    #[inline(never)]
+    fn read_on(
+        &mut self,
+        mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
+        mut on_frame: impl FnMut(Frame<'_>),
+        mut stop: impl FnMut(bool) -> bool,
+        mut delivered: bool,
+        mut got: Option<usize>,
+    ) -> Result<bool, TransportError> {
         let mut missing = HEADER_SIZE;
-        if self.start != self.end {
+        if got.is_some() {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start != self.end {
             missing = self.drain(&mut on_frame, &mut delivered)?;
             if stop(delivered) {
                 return Ok(delivered);
             }
         }
         loop {
-            let n = match read(self.room(missing)) {
+            let result = match got.take() {
+                Some(n) => Ok(Some(n)),
+                None => read(self.room(missing)),
+            };
+            let n = match result {
                 Ok(Some(n)) if n > 0 => n,
                 Ok(None) => return Ok(delivered),
                 other => return Err(self.read_failed(other, missing)),
@@ -318,6 +358,16 @@ impl FrameReader {
         self.end = pending;
         debug_assert!(self.buf.len() - self.end >= READ_CHUNK);
     }
+}
+
+/// The frame that the first `n` bytes of `buf` are, if they are exactly
+/// one within `max_payload` (the usual read: one reply, whole).
+#[inline(always)]
+fn lone_frame(buf: &[u8], n: usize, max_payload: usize) -> Option<Frame<'_>> {
+    let (head, payload) = buf.get(..n)?.split_first_chunk::<HEADER_SIZE>()?;
+    let header = Header::from_bytes(head);
+    let len = header.len as usize;
+    (len == payload.len() && len <= max_payload).then_some(Frame { header, payload })
 }
 
 /// A header announcing more than the limit, as the error that closes the

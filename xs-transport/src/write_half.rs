@@ -30,13 +30,19 @@ pub enum FirstTry {
 pub(crate) struct WriteHalf {
     writer: FrameWriter,
     device: Option<DeviceTx>,
+    /// Payloads shorter than this may go straight out in one `send()`:
+    /// the limit plus one on a socket without a device, else 0 (none).
+    direct_below: usize,
 }
 
 impl WriteHalf {
-    pub(crate) fn new(kind: TransportKind, device: Option<DeviceTx>) -> WriteHalf {
+    /// `is_socket`: whether the fd it writes to is a socket.
+    pub(crate) fn new(kind: TransportKind, device: Option<DeviceTx>, is_socket: bool) -> WriteHalf {
+        let direct = is_socket && device.is_none();
         WriteHalf {
             writer: FrameWriter::new(kind),
             device,
+            direct_below: if direct { kind.max_payload() + 1 } else { 0 },
         }
     }
 
@@ -56,11 +62,7 @@ impl WriteHalf {
     /// caller's slice (no copy through the queue).
     #[inline(always)]
     pub(crate) fn try_whole(&self, fd: &Fd, frame: &[u8]) -> FirstTry {
-        if self.device.is_none()
-            && self.writer.is_empty()
-            && fd.is_socket()
-            && is_whole_frame(frame, self.writer.max_payload())
-        {
+        if self.writer.is_empty() && is_whole_frame(frame, self.direct_below) {
             return match fd.send_once(frame) {
                 Ok(n) if n == frame.len() => FirstTry::Whole,
                 sent => FirstTry::Sent(sent),
@@ -216,7 +218,7 @@ mod tests {
         for bytes in &cases {
             for max in [4080, 4096] {
                 assert_eq!(
-                    is_whole_frame(bytes, max),
+                    is_whole_frame(bytes, max + 1),
                     check_frame(bytes, max).is_ok(),
                     "{} bytes, limit {max}",
                     bytes.len()
@@ -243,7 +245,7 @@ mod tests {
     fn the_rest_of_a_partly_sent_frame() {
         let f = frame(b"/a\0value");
         let (fd, mut daemon) = socket();
-        let mut tx = WriteHalf::new(TransportKind::Socket, None);
+        let mut tx = WriteHalf::new(TransportKind::Socket, None, true);
 
         // 5 bytes went out with the first send: the other 19 follow.
         tx.send_rest(&fd, &f, Ok(5)).unwrap();
@@ -269,7 +271,7 @@ mod tests {
     #[test]
     fn a_full_socket_queues_the_rest() {
         let (fd, mut daemon) = socket();
-        let mut tx = WriteHalf::new(TransportKind::Socket, None);
+        let mut tx = WriteHalf::new(TransportKind::Socket, None, true);
         let f = frame(&[b'x'; 4096]);
         let mut sent = 0;
         while tx.writer().is_empty() {

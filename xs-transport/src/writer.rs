@@ -57,16 +57,17 @@ pub fn check_frame(frame: &[u8], max_payload: usize) -> Result<Header, Transport
     Ok(header)
 }
 
-/// Whether `frame` is exactly one frame whose payload is within
-/// `max_payload`: [`check_frame`]'s verdict, from the length word alone,
-/// for the path every request takes.
+/// Whether `frame` is exactly one frame whose payload is shorter than
+/// `below` (0: never): [`check_frame`]'s verdict with the limit
+/// `below - 1`, from the length word alone, for the path every request
+/// takes.
 #[inline(always)]
-pub(crate) fn is_whole_frame(frame: &[u8], max_payload: usize) -> bool {
+pub(crate) fn is_whole_frame(frame: &[u8], below: usize) -> bool {
     let Some((head, payload)) = frame.split_first_chunk::<HEADER_SIZE>() else {
         return false;
     };
     let len = u32::from_ne_bytes([head[12], head[13], head[14], head[15]]) as usize;
-    len == payload.len() && len <= max_payload
+    len == payload.len() && len < below
 }
 
 /// The header and length of the whole frame at the front of `bytes`, which
