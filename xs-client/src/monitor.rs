@@ -13,10 +13,11 @@
 //! [`Error::Overflow`] with the count: nothing is lost silently, and other
 //! requests on the connection never stall behind a full queue.
 
+use parking_lot::Condvar;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Condvar, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use xs_wire::{Path, Request};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use xs_transport::Connection;
 
-use super::{lock, BACKGROUND_GRACE};
+use super::BACKGROUND_GRACE;
 use crate::{Client, Monitor, Router, Store};
 
 fn connect(xs: &xs_server::ServerHandle) -> Client {
@@ -23,7 +23,7 @@ fn watching(path: &str) -> (xs_server::ServerHandle, Client, Monitor) {
 }
 
 fn caller_reads(client: &Client) -> u64 {
-    lock(&client.router().inner.shared).caller_reads
+    client.router().inner.shared.lock().caller_reads
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn events_are_read_with_nobody_waiting_once_the_grace_period_is_over() {
 fn a_caller_waiting_long_for_events_does_not_make_the_background_thread_tick() {
     let (_xs, client, monitor) = watching("/long");
     monitor.wait().unwrap(); // the initial event
-    let wakes = || lock(&client.router().inner.shared).background_wakes;
+    let wakes = || client.router().inner.shared.lock().background_wakes;
     let before = wakes();
     // This thread holds the reader role for the whole wait.
     assert_eq!(

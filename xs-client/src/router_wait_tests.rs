@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use xs_transport::Connection;
 
-use super::lock;
 use crate::{Client, Router, Store};
 
 /// With the daemon holding every reply back 2 ms, no sample of either way
@@ -25,7 +24,7 @@ fn the_wait_policy_samples_only_waits_for_replies() {
     for _ in 0..160 {
         assert_eq!(client.read("/w").unwrap(), b"1");
     }
-    let (block, ready) = lock(&client.router().inner.reader).wait.means();
+    let (block, ready) = client.router().inner.reader.lock().wait.means();
     // The wait starts a little after the request is written.
     let floor = delay * 3 / 4;
     assert!(block >= floor && ready >= floor, "{block:?} {ready:?}");
