@@ -150,55 +150,27 @@ pub(crate) struct Extra {
 }
 
 impl Extra {
-    /// A monitor's WATCH, and a frame kept to send again; `None` (nothing
-    /// allocated) for neither.
+    /// A monitor's WATCH; `None` (nothing allocated) for none.
     #[inline]
-    pub(crate) fn of(watch: Option<WatchOrigin>, frame: Option<Box<[u8]>>) -> Option<Box<Extra>> {
-        if watch.is_none() && frame.is_none() {
-            return None;
-        }
-        Some(Box::new(Extra { watch, frame }))
+    fn of(watch: Option<WatchOrigin>) -> Option<Box<Extra>> {
+        watch.map(|o| {
+            Box::new(Extra {
+                watch: Some(o),
+                frame: None,
+            })
+        })
     }
 }
 
-/// A request about to be recorded: what [`Requests::insert`] needs besides
-/// its id, waker and [`Extra`].
+/// A request about to be recorded: what [`Requests::insert_new`] needs
+/// besides its waiter, watch and frame.
 pub(crate) struct Submitted {
-    pub(crate) op: Op,
     pub(crate) tx_id: u32,
     pub(crate) deadline: Option<Deadline>,
     /// The core's own timeout applies.
     pub(crate) default_timeout: bool,
     /// A TRANSACTION_END that commits.
     pub(crate) commit: bool,
-}
-
-impl Submitted {
-    /// Request `op` in transaction `tx_id` (`commit` for TRANSACTION_END)
-    /// with its own `deadline`, on a core whose own timeout is `timeout`.
-    #[inline(always)]
-    pub(crate) fn new(
-        op: Op,
-        tx_id: u32,
-        commit: bool,
-        deadline: Option<Deadline>,
-        timeout: Option<Duration>,
-    ) -> Submitted {
-        Submitted {
-            op,
-            tx_id,
-            deadline,
-            default_timeout: timeout.is_some(),
-            commit,
-        }
-    }
-
-    /// What happens to it if the connection is lost unanswered (asked
-    /// only by reconnecting clients: most never pay for the rule).
-    #[inline]
-    pub(crate) fn on_loss(&self) -> OnLoss {
-        OnLoss::of(self.op, self.tx_id, self.commit)
-    }
 }
 
 pub(crate) struct Requests<W> {
@@ -319,67 +291,74 @@ impl<W> Requests<W> {
         }
     }
 
-    /// A fresh request id: wrapping, never 0 (the xenbus device's WATCH
-    /// replies carry 0), never one still in the table or expired and not
-    /// yet collected, never one whose table slot another id holds. Insert
-    /// it before picking another.
-    #[inline]
-    pub(crate) fn fresh_id(&mut self) -> u32 {
-        self.entries.make_room();
-        loop {
-            let id = self.next_req_id;
-            self.next_req_id = id.wrapping_add(1);
-            // At most half the slots are taken: a free one comes soon.
-            if id != 0
-                && self.entries.is_free(id)
-                && (self.expired.is_empty() || !self.expired.contains_key(&id))
-            {
-                return id;
-            }
-        }
-    }
-
-    /// Where [`Requests::fresh_id`] starts looking (tests of the wrap).
+    /// Where [`Requests::insert_new`] starts looking (tests of the wrap).
     #[cfg(test)]
     pub(crate) fn set_next_id(&mut self, id: u32) {
         self.next_req_id = id;
     }
 
-    /// Records a request under an id from [`Requests::fresh_id`]. It
-    /// starts abandoned if nobody waits for it.
+    /// Records a new request under a fresh id and has `encode` queue its
+    /// frame; returns the id. The id: wrapping, never 0 (the xenbus
+    /// device's WATCH replies carry 0), never one still in the table or
+    /// expired and not yet collected, never one whose table slot another
+    /// id holds. The entry is built in that slot before `encode` runs (one
+    /// lookup); `encode` gets the id and the entry, sets its op (and a
+    /// frame kept), and if it fails nothing is recorded. The request starts
+    /// abandoned if nobody waits for it.
     #[inline(always)]
-    pub(crate) fn insert(
+    pub(crate) fn insert_new<E>(
         &mut self,
-        req_id: u32,
         new: Submitted,
         waiter: Waiter<W>,
-        extra: Option<Box<Extra>>,
-    ) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let (state, waker) = match waiter {
-            Waiter::Woken(w) => (State::Waiting, Some(w)),
-            Waiter::Reading => (State::Waiting, None),
-            Waiter::Nobody => {
-                self.abandoned += 1;
-                (State::Abandoned, None)
-            }
+        watch: Option<WatchOrigin>,
+        encode: impl FnOnce(u32, &mut Entry<W>) -> Result<(), E>,
+    ) -> Result<u32, E> {
+        let (waker, abandoned) = match waiter {
+            Waiter::Woken(w) => (Some(w), false),
+            Waiter::Reading => (None, false),
+            Waiter::Nobody => (None, true),
         };
-        if let Some(d) = new.deadline {
+        let Submitted {
+            tx_id,
+            deadline,
+            default_timeout,
+            commit,
+        } = new;
+        let seq = self.next_seq;
+        let extra = Extra::of(watch);
+        let expired = &self.expired;
+        // Plain values moved in, the entry built in its slot: a `State`
+        // built outside was copied whole, through the stack, twice.
+        let (req_id, e) = self.entries.insert_fresh(
+            &mut self.next_req_id,
+            |id| id != 0 && (expired.is_empty() || !expired.contains_key(&id)),
+            move || Entry {
+                op: Op::Invalid, // set by `encode`
+                tx_id,
+                seq,
+                state: match abandoned {
+                    true => State::Abandoned,
+                    false => State::Waiting,
+                },
+                waker,
+                deadline,
+                default_timeout,
+                commit,
+                extra,
+            },
+        );
+        if let Err(error) = encode(req_id, e) {
+            self.entries.remove(req_id);
+            return Err(error);
+        }
+        self.next_seq += 1;
+        if abandoned {
+            self.abandoned += 1;
+        }
+        if let Some(d) = deadline {
             self.add_deadline(d.at);
         }
-        // Built in its slot, not moved there.
-        self.entries.insert_with(req_id, || Entry {
-            op: new.op,
-            tx_id: new.tx_id,
-            seq,
-            state,
-            waker,
-            deadline: new.deadline,
-            default_timeout: new.default_timeout,
-            commit: new.commit,
-            extra,
-        });
+        Ok(req_id)
     }
 
     /// A waiting request's explicit deadline `at`.
