@@ -132,33 +132,40 @@ pub(crate) struct Entry<W> {
     pub(crate) seq: u64,
     pub(crate) state: State,
     pub(crate) waker: Option<W>,
-    pub(crate) deadline: Option<Deadline>,
     /// The core's own timeout applies (see [`Requests::arm`]).
     pub(crate) default_timeout: bool,
     /// A TRANSACTION_END that commits (see [`Entry::on_loss`]).
     commit: bool,
-    /// Rare fields, boxed: entries are moved on every request.
+    /// Rare fields, boxed: every request writes its entry, and a field
+    /// that is there is a field to write.
     extra: Option<Box<Extra>>,
 }
 
 /// What few requests need.
 #[derive(Default)]
 pub(crate) struct Extra {
+    /// A deadline of its own: cleanups, rollbacks, calls with a limit,
+    /// which pay an allocation so that the usual request writes 24 bytes
+    /// less (14 instructions per READ).
+    deadline: Option<Deadline>,
     watch: Option<WatchOrigin>,
     /// The encoded frame, kept to send again after a reconnection.
     frame: Option<Box<[u8]>>,
 }
 
 impl Extra {
-    /// A monitor's WATCH; `None` (nothing allocated) for none.
+    /// A request's own deadline and a monitor's WATCH; `None` (nothing
+    /// allocated) for neither.
     #[inline]
-    fn of(watch: Option<WatchOrigin>) -> Option<Box<Extra>> {
-        watch.map(|o| {
-            Box::new(Extra {
-                watch: Some(o),
-                frame: None,
-            })
-        })
+    fn of(deadline: Option<Deadline>, watch: Option<WatchOrigin>) -> Option<Box<Extra>> {
+        if deadline.is_none() && watch.is_none() {
+            return None;
+        }
+        Some(Box::new(Extra {
+            deadline,
+            watch,
+            frame: None,
+        }))
     }
 }
 
@@ -260,6 +267,17 @@ impl<W> Entry<W> {
         Some(&self.extra.as_ref()?.watch.as_ref()?.pair)
     }
 
+    /// Its own deadline.
+    fn deadline(&self) -> Option<Deadline> {
+        self.extra.as_ref()?.deadline
+    }
+
+    fn set_deadline(&mut self, deadline: Option<Deadline>) {
+        if deadline.is_some() || self.extra.is_some() {
+            self.extra.get_or_insert_with(Box::default).deadline = deadline;
+        }
+    }
+
     pub(crate) fn take_frame(&mut self) -> Option<Box<[u8]>> {
         self.extra.as_mut()?.frame.take()
     }
@@ -325,7 +343,7 @@ impl<W> Requests<W> {
             commit,
         } = new;
         let seq = self.next_seq;
-        let extra = Extra::of(watch);
+        let extra = Extra::of(deadline, watch);
         let expired = &self.expired;
         // Plain values moved in, the entry built in its slot: a `State`
         // built outside was copied whole, through the stack, twice.
@@ -341,7 +359,6 @@ impl<W> Requests<W> {
                     false => State::Waiting,
                 },
                 waker,
-                deadline,
                 default_timeout,
                 commit,
                 extra,
@@ -351,6 +368,8 @@ impl<W> Requests<W> {
             self.entries.remove(req_id);
             return Err(error);
         }
+        // Read back from the entry, not kept across the encoding.
+        let deadline = e.deadline();
         self.next_seq += 1;
         if abandoned {
             self.abandoned += 1;
@@ -512,7 +531,7 @@ impl<W> Requests<W> {
         }
         e.state = State::Waiting;
         e.waker = Some(waker);
-        e.deadline = deadline;
+        e.set_deadline(deadline);
         // Its old clock may have run out already: the new one starts later.
         e.default_timeout = false;
         if let Some(o) = e.extra.as_mut().and_then(|x| x.watch.as_mut()) {
@@ -615,8 +634,8 @@ impl<W> Requests<W> {
             let Some(d) = Deadline::after(now, timeout) else {
                 continue;
             };
-            if e.deadline.is_none_or(|own| d.at < own.at) {
-                e.deadline = Some(d);
+            if e.deadline().is_none_or(|own| d.at < own.at) {
+                e.set_deadline(Some(d));
                 self.add_deadline(d.at);
             }
         }
@@ -647,7 +666,7 @@ impl<W> Requests<W> {
         let pending = self
             .entries
             .iter()
-            .any(|(_, e)| matches!(e.state, State::Waiting) && e.deadline.is_some());
+            .any(|(_, e)| matches!(e.state, State::Waiting) && e.deadline().is_some());
         if !pending {
             self.next_explicit = None;
         }
@@ -691,7 +710,7 @@ impl<W> Requests<W> {
                 if !matches!(e.state, State::Waiting) {
                     continue;
                 }
-                if let Some(d) = e.deadline {
+                if let Some(d) = e.deadline() {
                     if d.at <= now {
                         if !due.iter().any(|&(d, _)| d == id) {
                             due.push((id, d.limit));
