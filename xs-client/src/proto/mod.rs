@@ -298,7 +298,7 @@ impl<W: Clone> Core<W> {
         }
         let len = HEADER_SIZE + payload.len();
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
-        let new = self.submitted(tx_id, commit, deadline);
+        let new = Submitted { tx_id, deadline };
         let (outbox, resend) = (&mut self.outbox, self.resend);
         self.requests
             .insert_new(new, Waiter::Woken(waker), None, |req_id, e| {
@@ -314,21 +314,10 @@ impl<W: Clone> Core<W> {
                     Ok::<usize, Error>(len)
                 })?;
                 e.op = op;
+                e.commit = commit;
                 keep_frame(e, resend, outbox, len);
                 Ok(())
             })
-    }
-
-    /// What [`Requests::insert_new`] needs of a request in transaction
-    /// `tx_id` (`commit` for a committing TRANSACTION_END).
-    #[inline(always)]
-    fn submitted(&self, tx_id: u32, commit: bool, deadline: Option<Deadline>) -> Submitted {
-        Submitted {
-            tx_id,
-            deadline,
-            default_timeout: self.timeout.is_some(),
-            commit,
-        }
     }
 
     /// Encodes `req` into the outbox and records it (see [`Core::submit`];
@@ -363,8 +352,7 @@ impl<W: Clone> Core<W> {
                 true => limit,
                 false => req.payload_len().min(limit),
             };
-        let commit = matches!(req, Request::TransactionEnd { commit: true });
-        let new = self.submitted(tx_id, commit, deadline);
+        let new = Submitted { tx_id, deadline };
         let (outbox, resend) = (&mut self.outbox, self.resend);
         self.requests.insert_new(
             new,
@@ -383,6 +371,10 @@ impl<W: Clone> Core<W> {
                         |buf| {
                             let (op, n) = req.encode_op_with_limit(ids, limit, buf)?;
                             e.op = op;
+                            // Looked at in one type of request only.
+                            if op == Op::TransactionEnd {
+                                e.commit = matches!(req, Request::TransactionEnd { commit: true });
+                            }
                             Ok::<usize, xs_wire::WireError>(n)
                         },
                     )?

@@ -132,10 +132,14 @@ pub(crate) struct Entry<W> {
     pub(crate) seq: u64,
     pub(crate) state: State,
     pub(crate) waker: Option<W>,
-    /// The core's own timeout applies (see [`Requests::arm`]).
+    /// The core's own timeout, if it has one, applies (see
+    /// [`Requests::arm`]): true for every new request (without a timeout
+    /// no group is ever made, and this is never asked), false once
+    /// readopted.
     pub(crate) default_timeout: bool,
-    /// A TRANSACTION_END that commits (see [`Entry::on_loss`]).
-    commit: bool,
+    /// A TRANSACTION_END that commits (see [`Entry::on_loss`]); set by
+    /// the encoding, with `op`.
+    pub(crate) commit: bool,
     /// Rare fields, boxed: every request writes its entry, and a field
     /// that is there is a field to write.
     extra: Option<Box<Extra>>,
@@ -174,10 +178,6 @@ impl Extra {
 pub(crate) struct Submitted {
     pub(crate) tx_id: u32,
     pub(crate) deadline: Option<Deadline>,
-    /// The core's own timeout applies.
-    pub(crate) default_timeout: bool,
-    /// A TRANSACTION_END that commits.
-    pub(crate) commit: bool,
 }
 
 pub(crate) struct Requests<W> {
@@ -320,9 +320,9 @@ impl<W> Requests<W> {
     /// device's WATCH replies carry 0), never one still in the table or
     /// expired and not yet collected, never one whose table slot another
     /// id holds. The entry is built in that slot before `encode` runs (one
-    /// lookup); `encode` gets the id and the entry, sets its op (and a
-    /// frame kept), and if it fails nothing is recorded. The request starts
-    /// abandoned if nobody waits for it.
+    /// lookup); `encode` gets the id and the entry, sets its op and
+    /// `commit` (and a frame kept), and if it fails nothing is recorded.
+    /// The request starts abandoned if nobody waits for it.
     #[inline(always)]
     pub(crate) fn insert_new<E>(
         &mut self,
@@ -336,12 +336,7 @@ impl<W> Requests<W> {
             Waiter::Reading => (None, false),
             Waiter::Nobody => (None, true),
         };
-        let Submitted {
-            tx_id,
-            deadline,
-            default_timeout,
-            commit,
-        } = new;
+        let Submitted { tx_id, deadline } = new;
         let seq = self.next_seq;
         let extra = Extra::of(deadline, watch);
         let expired = &self.expired;
@@ -359,8 +354,8 @@ impl<W> Requests<W> {
                     false => State::Waiting,
                 },
                 waker,
-                default_timeout,
-                commit,
+                default_timeout: true,
+                commit: false, // set by `encode`
                 extra,
             },
         );
