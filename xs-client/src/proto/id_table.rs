@@ -64,15 +64,15 @@ impl<T> IdTable<T> {
     /// Whether `id` may be inserted now: its slot is empty (so `id` is not
     /// in the table, and no other id shares its slot).
     #[inline]
-    pub(crate) fn is_free(&self, id: u32) -> bool {
+    fn is_free(&self, id: u32) -> bool {
         matches!(self.slots.get(self.index(id)), Some(None))
     }
 
     /// Makes sure one more entry keeps the table at most half full
-    /// (doubling it if need be): call before picking an id to insert, as
+    /// (doubling it if need be): before picking an id to insert, as
     /// growing moves entries and changes which slots are free.
     #[inline]
-    pub(crate) fn make_room(&mut self) {
+    fn make_room(&mut self) {
         if 2 * (self.len + 1) > self.slots.len() {
             self.grow();
         }
@@ -91,27 +91,35 @@ impl<T> IdTable<T> {
         }
     }
 
-    /// Inserts `id`, which [`IdTable::is_free`] said was free (after the
-    /// last [`IdTable::make_room`]), with the value `make` builds (in its
-    /// slot). Should its slot be taken after all, the table grows until
-    /// it is not: nothing is ever overwritten.
+    /// Inserts the value `make` builds under the first id from `*next` on
+    /// (wrapping) that `usable` accepts and whose slot is free, and moves
+    /// `*next` past it. Returns the id and the value. The slot is found
+    /// once, and the value built in it, not moved there.
     #[inline(always)]
-    pub(crate) fn insert_with(&mut self, id: u32, make: impl FnOnce() -> T) {
-        let i = self.index(id);
-        match self.slots.get_mut(i) {
-            Some(slot @ None) => {
-                *slot = Some((id, make()));
-                self.len += 1;
+    pub(crate) fn insert_fresh(
+        &mut self,
+        next: &mut u32,
+        usable: impl Fn(u32) -> bool,
+        make: impl FnOnce() -> T,
+    ) -> (u32, &mut T) {
+        self.make_room();
+        let (id, i) = loop {
+            let id = *next;
+            *next = id.wrapping_add(1);
+            // At most half the slots are taken: a free one comes soon.
+            if usable(id) && self.is_free(id) {
+                break (id, self.index(id));
             }
-            _ => self.insert_grown(id, make()),
-        }
+        };
+        self.len += 1;
+        let (_, v) = self.slots[i].insert((id, make()));
+        (id, v)
     }
 
-    /// [`IdTable::insert_with`] into a slot that is not free: a caller
-    /// broke the rule, or the table has no slots yet.
-    #[cold]
-    #[inline(never)]
-    fn insert_grown(&mut self, id: u32, value: T) {
+    /// Inserts `id` (growing the table until its slot is free: nothing is
+    /// ever overwritten).
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, id: u32, value: T) {
         while !self.is_free(id) {
             debug_assert!(
                 self.slots.is_empty() || self.get(id).is_none(),
@@ -122,12 +130,6 @@ impl<T> IdTable<T> {
         let i = self.index(id);
         self.slots[i] = Some((id, value));
         self.len += 1;
-    }
-
-    /// [`IdTable::insert_with`] a value.
-    #[cfg(test)]
-    pub(crate) fn insert(&mut self, id: u32, value: T) {
-        self.insert_with(id, || value);
     }
 
     /// Removes `id`'s value.

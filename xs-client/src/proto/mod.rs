@@ -47,7 +47,7 @@ use crate::{Error, Event, Problem};
 use outbox::Outbox;
 pub use outbox::Outgoing;
 pub use requests::Deadline;
-use requests::{Entry, Extra, OnLoss, Requests, State, Submitted, Waiter, WatchOrigin};
+use requests::{Entry, OnLoss, Requests, State, Submitted, Waiter, WatchOrigin};
 pub use response::Response;
 pub use watches::MonitorId;
 use watches::{Pair, Watches, Wire};
@@ -105,6 +105,15 @@ fn is_optional(op: Op) -> bool {
 #[inline]
 fn saturating_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Keeps the frame of the request just queued (its newest `len` bytes)
+/// in its entry `e` if it may be sent again over a new connection.
+#[inline(always)]
+fn keep_frame<W>(e: &mut Entry<W>, resend: bool, outbox: &Outbox, len: usize) {
+    if resend && e.on_loss() == OnLoss::Resend {
+        e.set_frame(Some(Box::from(outbox.newest(len))));
+    }
 }
 
 /// The slot of `op` in `capabilities`.
@@ -287,40 +296,28 @@ impl<W: Clone> Core<W> {
             }
             .into());
         }
-        let req_id = self.requests.fresh_id();
         let len = HEADER_SIZE + payload.len();
-        self.outbox.push(len, |buf| {
-            let header = Header {
-                op,
-                req_id,
-                tx_id,
-                len: payload.len() as u32,
-            };
-            buf[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
-            buf[HEADER_SIZE..len].copy_from_slice(payload);
-            Ok::<usize, Error>(len)
-        })?;
         let commit = op == Op::TransactionEnd && payload.first() == Some(&b'T');
-        let new = Submitted::new(op, tx_id, commit, deadline, self.timeout);
-        self.record(req_id, len, new, Waiter::Woken(waker), None);
-        Ok(req_id)
-    }
-
-    /// Records request `req_id`, the newest `len` bytes of the outbox,
-    /// keeping its frame if it may be sent again.
-    #[inline(always)]
-    fn record(
-        &mut self,
-        req_id: u32,
-        len: usize,
-        new: Submitted,
-        waiter: Waiter<W>,
-        watch: Option<WatchOrigin>,
-    ) {
-        let resend = self.resend && new.on_loss() == OnLoss::Resend;
-        let kept = resend.then(|| Box::from(self.outbox.newest(len)));
+        let new = Submitted { tx_id, deadline };
+        let (outbox, resend) = (&mut self.outbox, self.resend);
         self.requests
-            .insert(req_id, new, waiter, Extra::of(watch, kept));
+            .insert_new(new, Waiter::Woken(waker), None, |req_id, e| {
+                outbox.push(len, |buf| {
+                    let header = Header {
+                        op,
+                        req_id,
+                        tx_id,
+                        len: payload.len() as u32,
+                    };
+                    buf[..HEADER_SIZE].copy_from_slice(&header.to_bytes());
+                    buf[HEADER_SIZE..len].copy_from_slice(payload);
+                    Ok::<usize, Error>(len)
+                })?;
+                e.op = op;
+                e.commit = commit;
+                keep_frame(e, resend, outbox, len);
+                Ok(())
+            })
     }
 
     /// Encodes `req` into the outbox and records it (see [`Core::submit`];
@@ -347,7 +344,6 @@ impl<W: Clone> Core<W> {
         waiter: Waiter<W>,
         watch: Option<WatchOrigin>,
     ) -> Result<u32, Error> {
-        let req_id = self.requests.fresh_id();
         let limit = self.max_payload;
         // Room for any frame within the limit (a bigger one is refused
         // before anything is written), unless the limit is huge.
@@ -356,27 +352,37 @@ impl<W: Clone> Core<W> {
                 true => limit,
                 false => req.payload_len().min(limit),
             };
-        let ids = Ids::in_transaction(req_id, tx_id);
-        // The type comes out of the encoding's match (set on success only).
-        // The encoder is inlined always: left to the compiler it stays a
-        // call in `enqueue_reading`, its captures and result in memory.
-        let mut op = Op::Read;
-        let len = self
-            .outbox
-            .push(
-                room,
-                #[inline(always)]
-                |buf| {
-                    let (encoded, n) = req.encode_op_with_limit(ids, limit, buf)?;
-                    op = encoded;
-                    Ok::<usize, xs_wire::WireError>(n)
-                },
-            )?
-            .len();
-        let commit = matches!(req, Request::TransactionEnd { commit: true });
-        let new = Submitted::new(op, tx_id, commit, deadline, self.timeout);
-        self.record(req_id, len, new, waiter, watch);
-        Ok(req_id)
+        let new = Submitted { tx_id, deadline };
+        let (outbox, resend) = (&mut self.outbox, self.resend);
+        self.requests.insert_new(
+            new,
+            waiter,
+            watch,
+            #[inline(always)]
+            |req_id, e| {
+                let ids = Ids::in_transaction(req_id, tx_id);
+                // The type comes out of the encoding's match. The encoder
+                // is inlined always: left to the compiler it stays a call
+                // in `enqueue_reading`, its captures and result in memory.
+                let len = outbox
+                    .push(
+                        room,
+                        #[inline(always)]
+                        |buf| {
+                            let (op, n) = req.encode_op_with_limit(ids, limit, buf)?;
+                            e.op = op;
+                            // Looked at in one type of request only.
+                            if op == Op::TransactionEnd {
+                                e.commit = matches!(req, Request::TransactionEnd { commit: true });
+                            }
+                            Ok::<usize, xs_wire::WireError>(n)
+                        },
+                    )?
+                    .len();
+                keep_frame(e, resend, outbox, len);
+                Ok::<(), Error>(())
+            },
+        )
     }
 
     /// Queues a request nobody waits for (undoing something): its reply is
