@@ -413,10 +413,14 @@ impl<W: Clone> Core<W> {
     /// Whether [`Core::poll_reply`] has something for `req_id`.
     #[inline]
     pub fn is_ready(&self, req_id: u32) -> bool {
-        !matches!(
-            self.requests.get(req_id).map(|e| &e.state),
-            Some(State::Waiting)
-        ) || (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
+        // Usually the request just answered: no lookup. (0 is no request,
+        // always ready.)
+        req_id == self.requests.last_answered
+            || !matches!(
+                self.requests.get(req_id).map(|e| &e.state),
+                Some(State::Waiting)
+            )
+            || (!self.requests.expired.is_empty() && self.requests.expired.contains_key(&req_id))
     }
 
     /// Replaces the waker of a waiting request (an async caller polled
@@ -621,6 +625,7 @@ impl<W: Clone> Core<W> {
             None
         };
         self.requests.answered += 1;
+        self.requests.last_answered = req_id;
         if let Some(o) = refused {
             self.watches.watch_failed(o.monitor, &o.pair);
             self.watch_refused(&o.pair);

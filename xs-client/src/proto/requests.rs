@@ -190,6 +190,9 @@ pub(crate) struct Requests<W> {
     pub(crate) abandoned: usize,
     /// Entries in state `Answered` (see [`Requests::recount`]).
     pub(crate) answered: usize,
+    /// The request answered last, until its answer is taken or its entry
+    /// leaves that state (0: none): its readiness is then one compare.
+    pub(crate) last_answered: u32,
     /// The default timeout's clock, coarsely: groups of requests whose
     /// clocks started within 1/64 of the timeout of each other (see
     /// [`Group`]), oldest first; later requests may join only `open`, the
@@ -298,6 +301,7 @@ impl<W> Requests<W> {
             expired: IdMap::default(),
             abandoned: 0,
             answered: 0,
+            last_answered: 0,
             closed: VecDeque::new(),
             open: None,
             armed_below: 0,
@@ -398,6 +402,7 @@ impl<W> Requests<W> {
     #[inline]
     pub(crate) fn remove(&mut self, req_id: u32) -> Option<Entry<W>> {
         let e = self.entries.remove(req_id)?;
+        self.forget_answered(req_id);
         match e.state {
             State::Abandoned => self.abandoned -= 1,
             State::Answered(_) => self.answered -= 1,
@@ -430,11 +435,20 @@ impl<W> Requests<W> {
             return Some(Err(not_ours())); // not so: seen above
         };
         self.answered -= 1;
+        self.last_answered = 0;
         self.disarm(&e);
         match e.state {
             State::Answered(Ok(resp)) => Some(Ok(resp)),
             State::Answered(Err(error)) => Some(Err(*error)),
             State::Waiting | State::Abandoned => Some(Err(not_ours())), // seen above
+        }
+    }
+
+    /// `req_id`'s entry leaves the state `Answered`.
+    #[inline]
+    fn forget_answered(&mut self, req_id: u32) {
+        if self.last_answered == req_id {
+            self.last_answered = 0;
         }
     }
 
@@ -471,6 +485,7 @@ impl<W> Requests<W> {
         }
         e.waker = None;
         let before = std::mem::replace(&mut e.state, State::Abandoned);
+        self.forget_answered(req_id);
         self.abandoned += 1;
         if matches!(before, State::Answered(_)) {
             self.answered -= 1;

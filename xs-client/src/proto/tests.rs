@@ -215,6 +215,26 @@ fn round_trip(c: &mut C, p: &str) -> u32 {
 }
 
 #[test]
+fn an_answer_taken_or_dropped_leaves_its_id_not_ready_when_used_again() {
+    // `is_ready` remembers the request answered last; that must not
+    // outlive its answer, as ids are used again after the wrap.
+    let mut c = socket();
+    let taken = round_trip(&mut c, "/a");
+    c.requests.set_next_id(taken);
+    assert_eq!(read(&mut c, "/a", 1), taken);
+    assert!(!c.is_ready(taken));
+
+    let dropped = read(&mut c, "/b", 2);
+    transmit(&mut c);
+    feed(&mut c, Op::Read, dropped, 0, b"b").unwrap();
+    assert!(c.is_ready(dropped));
+    c.abandon(dropped);
+    c.requests.set_next_id(dropped);
+    assert_eq!(read(&mut c, "/b", 3), dropped);
+    assert!(!c.is_ready(dropped) && !c.is_ready(taken));
+}
+
+#[test]
 fn an_id_sharing_its_table_slot_with_an_outstanding_request_is_skipped() {
     // The table is a ring indexed by the id's low bits: ids a multiple of
     // its size apart share a slot. Across the wrap of u32, too.
