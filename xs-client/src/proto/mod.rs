@@ -353,7 +353,8 @@ impl<W: Clone> Core<W> {
                 false => req.payload_len().min(limit),
             };
         let new = Submitted { tx_id, deadline };
-        let (outbox, resend) = (&mut self.outbox, self.resend);
+        // The flag read where it is used, not kept across the encoding.
+        let (outbox, resend) = (&mut self.outbox, &self.resend);
         self.requests.insert_new(
             new,
             waiter,
@@ -379,7 +380,7 @@ impl<W: Clone> Core<W> {
                         },
                     )?
                     .len();
-                keep_frame(e, resend, outbox, len);
+                keep_frame(e, *resend, outbox, len);
                 Ok::<(), Error>(())
             },
         )

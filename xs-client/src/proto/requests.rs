@@ -341,7 +341,9 @@ impl<W> Requests<W> {
             Waiter::Nobody => (None, true),
         };
         let Submitted { tx_id, deadline } = new;
-        let seq = self.next_seq;
+        // Read as the entry is built (kept across the id search, it went
+        // through the stack).
+        let seq = &self.next_seq;
         let extra = Extra::of(deadline, watch);
         let expired = &self.expired;
         // Plain values moved in, the entry built in its slot: a `State`
@@ -352,7 +354,7 @@ impl<W> Requests<W> {
             move || Entry {
                 op: Op::Invalid, // set by `encode`
                 tx_id,
-                seq,
+                seq: *seq,
                 state: match abandoned {
                     true => State::Abandoned,
                     false => State::Waiting,
