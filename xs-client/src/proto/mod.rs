@@ -578,7 +578,7 @@ impl<W: Clone> Core<W> {
 
     #[inline]
     fn handle_reply(&mut self, frame: &Frame<'_>) -> Result<(), Problem> {
-        let h = frame.header;
+        let h = &frame.header;
         // Request ids are never 0. The xenbus device answers WATCH with
         // req_id 0 (a kernel bug): the daemon answers in order, so it is
         // the oldest WATCH's.
@@ -608,12 +608,12 @@ impl<W: Clone> Core<W> {
         }
         if matches!(e.state, State::Abandoned) {
             if let Some(e) = self.requests.remove(req_id) {
-                self.undo_late(&e, &h, frame.payload);
+                self.undo_late(&e, h, frame.payload);
             }
             return Ok(());
         }
         e.state = State::Answered(Ok(Response {
-            header: h,
+            header: *h,
             payload: frame.payload.to_vec(),
             epoch: self.epoch,
         }));
