@@ -174,7 +174,8 @@ impl Outbox {
     /// on the device one frame, and only while no request is unanswered.
     #[inline]
     pub(crate) fn transmit(&self) -> Option<&[u8]> {
-        if self.paused || self.head >= self.end {
+        // Nothing queued first: the usual answer after a reply.
+        if self.head >= self.end || self.paused {
             return None;
         }
         if !self.one_at_a_time {
