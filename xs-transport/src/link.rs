@@ -159,6 +159,17 @@ impl<H: Halves> Link<H> {
         result
     }
 
+    /// [`Link::settle`] of an error, out of line: the error, the link
+    /// closed if it is fatal.
+    #[cold]
+    #[inline(never)]
+    fn failed(&mut self, e: TransportError) -> TransportError {
+        if e.is_fatal() {
+            self.close();
+        }
+        e
+    }
+
     /// Closes the link after a fatal error: see [`Link::guarded`].
     #[cold]
     #[inline(never)]
@@ -204,8 +215,10 @@ impl<H: Reads> Link<H> {
         enough: impl FnMut() -> bool,
     ) -> Result<(), TransportError> {
         self.ensure_open()?;
-        let result = self.halves.rx_mut().recv_until(&self.fd, on_frame, enough);
-        self.settle(result)
+        match self.halves.rx_mut().recv_until(&self.fd, on_frame, enough) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.failed(e)),
+        }
     }
 
     #[inline]
