@@ -23,6 +23,7 @@ use xs_wire::Frame;
 use crate::device;
 use crate::fd::Fd;
 use crate::read_half::ReadHalf;
+use crate::reader::ReadError;
 use crate::write_half::{FirstTry, WriteHalf};
 use crate::{TransportError, TransportKind};
 
@@ -159,11 +160,11 @@ impl<H: Halves> Link<H> {
         result
     }
 
-    /// [`Link::settle`] of an error, out of line: the error, the link
-    /// closed if it is fatal.
+    /// [`Link::settle`] of a read's error, out of line: the error, the
+    /// link closed if it is fatal.
     #[cold]
     #[inline(never)]
-    fn failed(&mut self, e: TransportError) -> TransportError {
+    fn failed(&mut self, e: ReadError) -> ReadError {
         if e.is_fatal() {
             self.close();
         }
@@ -217,7 +218,7 @@ impl<H: Reads> Link<H> {
         self.ensure_open()?;
         match self.halves.rx_mut().recv_until(&self.fd, on_frame, enough) {
             Ok(()) => Ok(()),
-            Err(e) => Err(self.failed(e)),
+            Err(e) => Err(*self.failed(e)),
         }
     }
 

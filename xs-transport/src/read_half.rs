@@ -10,6 +10,7 @@ use xs_wire::Frame;
 
 use crate::device::DeviceRx;
 use crate::fd::Fd;
+use crate::reader::ReadError;
 use crate::{FrameReader, TransportError};
 
 /// The default bound on received payloads: 64 KiB. See
@@ -82,9 +83,9 @@ impl ReadHalf {
         fd: &Fd,
         on_frame: impl FnMut(Frame<'_>),
         mut enough: impl FnMut() -> bool,
-    ) -> Result<(), TransportError> {
+    ) -> Result<(), ReadError> {
         if !fd.is_socket() || self.device.is_some() {
-            return self.recv(fd, on_frame);
+            return Ok(self.recv(fd, on_frame)?);
         }
         self.unread = false;
         let short = Cell::new(false);

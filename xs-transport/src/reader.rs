@@ -22,6 +22,12 @@ use crate::read_half::RECV_LIMIT_CEILING;
 
 use crate::TransportError;
 
+/// A read's error, boxed where a result travels through several layers
+/// (see [`FrameReader::read_until`]): then it fits in a register, and the
+/// usual `Ok` is no value the size of a [`TransportError`] stored, copied
+/// and tested on its way out.
+pub(crate) type ReadError = Box<TransportError>;
+
 /// How many bytes one `read()` asks for at least.
 pub const READ_CHUNK: usize = 4096;
 
@@ -211,35 +217,36 @@ impl FrameReader {
     /// says "would block", or until `stop` says so: it is asked, with
     /// whether any frame came in this call, after the frames of each read
     /// (and of the buffer, if it held any) have been delivered. Returns
-    /// whether any frame came.
+    /// whether any frame came; errors as `E`: a [`TransportError`] or a
+    /// [`ReadError`].
     ///
     /// The usual call, one whole frame from one read into an empty buffer,
     /// hands the frame out where it lies and leaves the buffer empty;
     /// everything else (more reads, ends of file, errors, big, split or
     /// several frames) is [`read_on`](Self::read_on)'s, out of line.
     #[inline(always)]
-    pub(crate) fn read_until(
+    pub(crate) fn read_until<E: From<TransportError>>(
         &mut self,
         mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
         mut on_frame: impl FnMut(Frame<'_>),
         mut stop: impl FnMut(bool) -> bool,
-    ) -> Result<bool, TransportError> {
+    ) -> Result<bool, E> {
         if self.start != self.end || self.buf.len() != self.base {
-            return self.read_on(read, on_frame, stop, false, None);
+            return Ok(self.read_on(read, on_frame, stop, false, None)?);
         }
         let n = match read(&mut self.buf) {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(false),
-            Err(e) => return Err(TransportError::Io(e)),
+            Err(e) => return Err(TransportError::Io(e).into()),
         };
         let Some(frame) = lone_frame(&self.buf, n, self.max_payload) else {
-            return self.read_on(read, on_frame, stop, false, Some(n));
+            return Ok(self.read_on(read, on_frame, stop, false, Some(n))?);
         };
         on_frame(frame);
         if stop(true) {
             return Ok(true);
         }
-        self.read_on(read, on_frame, stop, true, None)
+        Ok(self.read_on(read, on_frame, stop, true, None)?)
     }
 
     /// [`read_until`](Self::read_until) the general way, `delivered`
