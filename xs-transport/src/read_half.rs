@@ -2,7 +2,6 @@
 //! [`FrameReceiver`](crate::FrameReceiver): the read buffer and, on the
 //! device, the end through which made-up error replies arrive.
 
-use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -88,15 +87,11 @@ impl ReadHalf {
             return Ok(self.recv(fd, on_frame)?);
         }
         self.unread = false;
-        let short = Cell::new(false);
-        let read = |buf: &mut [u8]| {
-            let n = fd.read_nonblocking(buf)?;
-            short.set(n.is_some_and(|n| n < buf.len()));
-            Ok(n)
-        };
         // Frames of a short read were delivered: enough()'s moment.
-        let stop = |_| short.get() && enough();
-        self.reader.read_until(read, on_frame, stop).map(drop)
+        let stop = |_, short| short && enough();
+        self.reader
+            .read_until(|buf| fd.read_nonblocking(buf), on_frame, stop)
+            .map(drop)
     }
 
     /// Waits at most `timeout` for frames and delivers them, stopping once
