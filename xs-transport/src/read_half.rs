@@ -42,6 +42,8 @@ pub const RECV_LIMIT_CEILING: usize = 16 << 20;
 pub(crate) struct ReadHalf {
     reader: FrameReader,
     device: Option<DeviceRx>,
+    /// A socket without a device: reads may stop early or wait in `recv`.
+    direct: bool,
     /// The socket's receive timeout as last set.
     recv_timeout: Option<Duration>,
     /// The last read stopped before "would block": bytes may be waiting
@@ -50,9 +52,11 @@ pub(crate) struct ReadHalf {
 }
 
 impl ReadHalf {
-    pub(crate) fn new(device: Option<DeviceRx>) -> ReadHalf {
+    /// `is_socket`: whether the fd it reads is a socket.
+    pub(crate) fn new(device: Option<DeviceRx>, is_socket: bool) -> ReadHalf {
         ReadHalf {
             reader: FrameReader::with_limit(DEFAULT_RECV_LIMIT),
+            direct: is_socket && device.is_none(),
             device,
             recv_timeout: None,
             unread: false,
@@ -83,14 +87,14 @@ impl ReadHalf {
         on_frame: impl FnMut(Frame<'_>),
         mut enough: impl FnMut() -> bool,
     ) -> Result<(), ReadError> {
-        if !fd.is_socket() || self.device.is_some() {
+        if !self.direct {
             return Ok(self.recv(fd, on_frame)?);
         }
         self.unread = false;
         // Frames of a short read were delivered: enough()'s moment.
         let stop = |_, short| short && enough();
         self.reader
-            .read_until(|buf| fd.read_nonblocking(buf), on_frame, stop)
+            .read_until(|buf| fd.recv_nonblocking(buf), on_frame, stop)
             .map(drop)
     }
 
@@ -104,7 +108,7 @@ impl ReadHalf {
         timeout: Duration,
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
-        if !fd.is_socket() || self.device.is_some() {
+        if !self.direct {
             return self.recv_any(fd, on_frame);
         }
         if self.recv_timeout != Some(timeout) {
