@@ -279,7 +279,7 @@ impl Connection {
                 peer,
                 closed: false,
                 halves: Duplex {
-                    rx: ReadHalf::new(rx_dev),
+                    rx: ReadHalf::new(rx_dev, is_socket),
                     tx: WriteHalf::new(kind, tx_dev, is_socket),
                 },
             },

@@ -60,6 +60,13 @@ pub struct Seen {
 pub fn wait(epoll: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<Seen> {
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
     let n = sys::epoll_wait(epoll, &mut events, timeout.map_or(-1, millis_rounded_up))?;
+    if n == 1 && events[0].events == libc::EPOLLIN as u32 {
+        // The usual wake-up: one source readable, nothing more.
+        return Ok(Seen {
+            events: 1,
+            end_or_error: false,
+        });
+    }
     let end_or_error = events[..n].iter().any(|e| {
         let flags = e.events as libc::c_int;
         flags & (libc::EPOLLHUP | libc::EPOLLERR) != 0

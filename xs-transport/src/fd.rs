@@ -128,6 +128,12 @@ impl Fd {
         sys::read_nonblocking(sys::borrow(&self.file), buf)
     }
 
+    /// Socket only: [`Fd::read_nonblocking`] without asking what the fd is.
+    #[inline]
+    pub(crate) fn recv_nonblocking(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        sys::recv_nonblocking(sys::borrow(&self.file), buf)
+    }
+
     /// Socket only: waits for data at most the socket's receive timeout
     /// (see [`Fd::set_recv_timeout`]); `Ok(None)` when it passed (or a
     /// signal came), `Ok(Some(0))` at end of file.

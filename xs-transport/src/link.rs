@@ -23,6 +23,7 @@ use xs_wire::Frame;
 use crate::device;
 use crate::fd::Fd;
 use crate::read_half::ReadHalf;
+use crate::reader::ReadError;
 use crate::write_half::{FirstTry, WriteHalf};
 use crate::{TransportError, TransportKind};
 
@@ -159,6 +160,17 @@ impl<H: Halves> Link<H> {
         result
     }
 
+    /// [`Link::settle`] of a read's error, out of line: the error, the
+    /// link closed if it is fatal.
+    #[cold]
+    #[inline(never)]
+    fn failed(&mut self, e: ReadError) -> ReadError {
+        if e.is_fatal() {
+            self.close();
+        }
+        e
+    }
+
     /// Closes the link after a fatal error: see [`Link::guarded`].
     #[cold]
     #[inline(never)]
@@ -204,8 +216,10 @@ impl<H: Reads> Link<H> {
         enough: impl FnMut() -> bool,
     ) -> Result<(), TransportError> {
         self.ensure_open()?;
-        let result = self.halves.rx_mut().recv_until(&self.fd, on_frame, enough);
-        self.settle(result)
+        match self.halves.rx_mut().recv_until(&self.fd, on_frame, enough) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(*self.failed(e)),
+        }
     }
 
     #[inline]

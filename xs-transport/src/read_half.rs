@@ -2,7 +2,6 @@
 //! [`FrameReceiver`](crate::FrameReceiver): the read buffer and, on the
 //! device, the end through which made-up error replies arrive.
 
-use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use xs_wire::Frame;
 
 use crate::device::DeviceRx;
 use crate::fd::Fd;
+use crate::reader::ReadError;
 use crate::{FrameReader, TransportError};
 
 /// The default bound on received payloads: 64 KiB. See
@@ -42,6 +42,8 @@ pub const RECV_LIMIT_CEILING: usize = 16 << 20;
 pub(crate) struct ReadHalf {
     reader: FrameReader,
     device: Option<DeviceRx>,
+    /// A socket without a device: reads may stop early or wait in `recv`.
+    direct: bool,
     /// The socket's receive timeout as last set.
     recv_timeout: Option<Duration>,
     /// The last read stopped before "would block": bytes may be waiting
@@ -50,9 +52,11 @@ pub(crate) struct ReadHalf {
 }
 
 impl ReadHalf {
-    pub(crate) fn new(device: Option<DeviceRx>) -> ReadHalf {
+    /// `is_socket`: whether the fd it reads is a socket.
+    pub(crate) fn new(device: Option<DeviceRx>, is_socket: bool) -> ReadHalf {
         ReadHalf {
             reader: FrameReader::with_limit(DEFAULT_RECV_LIMIT),
+            direct: is_socket && device.is_none(),
             device,
             recv_timeout: None,
             unread: false,
@@ -82,20 +86,16 @@ impl ReadHalf {
         fd: &Fd,
         on_frame: impl FnMut(Frame<'_>),
         mut enough: impl FnMut() -> bool,
-    ) -> Result<(), TransportError> {
-        if !fd.is_socket() || self.device.is_some() {
-            return self.recv(fd, on_frame);
+    ) -> Result<(), ReadError> {
+        if !self.direct {
+            return Ok(self.recv(fd, on_frame)?);
         }
         self.unread = false;
-        let short = Cell::new(false);
-        let read = |buf: &mut [u8]| {
-            let n = fd.read_nonblocking(buf)?;
-            short.set(n.is_some_and(|n| n < buf.len()));
-            Ok(n)
-        };
         // Frames of a short read were delivered: enough()'s moment.
-        let stop = |_| short.get() && enough();
-        self.reader.read_until(read, on_frame, stop).map(drop)
+        let stop = |_, short| short && enough();
+        self.reader
+            .read_until(|buf| fd.recv_nonblocking(buf), on_frame, stop)
+            .map(drop)
     }
 
     /// Waits at most `timeout` for frames and delivers them, stopping once
@@ -108,7 +108,7 @@ impl ReadHalf {
         timeout: Duration,
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
-        if !fd.is_socket() || self.device.is_some() {
+        if !self.direct {
             return self.recv_any(fd, on_frame);
         }
         if self.recv_timeout != Some(timeout) {

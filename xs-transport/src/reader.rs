@@ -22,6 +22,12 @@ use crate::read_half::RECV_LIMIT_CEILING;
 
 use crate::TransportError;
 
+/// A read's error, boxed where a result travels through several layers
+/// (see [`FrameReader::read_until`]): then it fits in a register, and the
+/// usual `Ok` is no value the size of a [`TransportError`] stored, copied
+/// and tested on its way out.
+pub(crate) type ReadError = Box<TransportError>;
+
 /// How many bytes one `read()` asks for at least.
 pub const READ_CHUNK: usize = 4096;
 
@@ -191,7 +197,7 @@ impl FrameReader {
         read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<(), TransportError> {
-        self.read_until(read, on_frame, |_| false).map(drop)
+        self.read_until(read, on_frame, |_, _| false).map(drop)
     }
 
     /// Reads with `read` (which may wait) until at least one frame has
@@ -204,42 +210,46 @@ impl FrameReader {
         read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
-        self.read_until(read, on_frame, |delivered| delivered)
+        self.read_until(read, on_frame, |delivered, _| delivered)
     }
 
     /// Delivers what is buffered, then reads and delivers until `read`
     /// says "would block", or until `stop` says so: it is asked, with
-    /// whether any frame came in this call, after the frames of each read
-    /// (and of the buffer, if it held any) have been delivered. Returns
-    /// whether any frame came.
+    /// whether any frame came in this call and whether the read came back
+    /// short (did not fill the room it was given: the fd held no more just
+    /// then), after the frames of each read (and of the buffer, if it held
+    /// any, as a read that is not short) have been delivered. Returns
+    /// whether any frame came; errors as `E`: a [`TransportError`] or a
+    /// [`ReadError`].
     ///
     /// The usual call, one whole frame from one read into an empty buffer,
     /// hands the frame out where it lies and leaves the buffer empty;
     /// everything else (more reads, ends of file, errors, big, split or
     /// several frames) is [`read_on`](Self::read_on)'s, out of line.
     #[inline(always)]
-    pub(crate) fn read_until(
+    pub(crate) fn read_until<E: From<TransportError>>(
         &mut self,
         mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
         mut on_frame: impl FnMut(Frame<'_>),
-        mut stop: impl FnMut(bool) -> bool,
-    ) -> Result<bool, TransportError> {
+        mut stop: impl FnMut(bool, bool) -> bool,
+    ) -> Result<bool, E> {
         if self.start != self.end || self.buf.len() != self.base {
-            return self.read_on(read, on_frame, stop, false, None);
+            return Ok(self.read_on(read, on_frame, stop, false, None)?);
         }
         let n = match read(&mut self.buf) {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(false),
-            Err(e) => return Err(TransportError::Io(e)),
+            Err(e) => return Err(TransportError::Io(e).into()),
         };
         let Some(frame) = lone_frame(&self.buf, n, self.max_payload) else {
-            return self.read_on(read, on_frame, stop, false, Some(n));
+            return Ok(self.read_on(read, on_frame, stop, false, Some(n))?);
         };
         on_frame(frame);
-        if stop(true) {
+        // A lone frame is a short read (`lone_frame`).
+        if stop(true, true) {
             return Ok(true);
         }
-        self.read_on(read, on_frame, stop, true, None)
+        Ok(self.read_on(read, on_frame, stop, true, None)?)
     }
 
     /// [`read_until`](Self::read_until) the general way, `delivered`
@@ -251,7 +261,7 @@ impl FrameReader {
         &mut self,
         mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
         mut on_frame: impl FnMut(Frame<'_>),
-        mut stop: impl FnMut(bool) -> bool,
+        mut stop: impl FnMut(bool, bool) -> bool,
         mut delivered: bool,
         mut got: Option<usize>,
     ) -> Result<bool, TransportError> {
@@ -261,14 +271,17 @@ impl FrameReader {
             self.end = 0;
         } else if self.start != self.end {
             missing = self.drain(&mut on_frame, &mut delivered)?;
-            if stop(delivered) {
+            if stop(delivered, false) {
                 return Ok(delivered);
             }
         }
         loop {
-            let result = match got.take() {
-                Some(n) => Ok(Some(n)),
-                None => read(self.room(missing)),
+            let (result, room) = match got.take() {
+                Some(n) => (Ok(Some(n)), self.buf.len()),
+                None => {
+                    let room = self.room(missing);
+                    (read(&mut *room), room.len())
+                }
             };
             let n = match result {
                 Ok(Some(n)) if n > 0 => n,
@@ -278,7 +291,7 @@ impl FrameReader {
             // A misbehaving Read impl could claim more than the slice held.
             self.end = (self.end + n).min(self.buf.len());
             missing = self.drain(&mut on_frame, &mut delivered)?;
-            if stop(delivered) {
+            if stop(delivered, n < room) {
                 return Ok(delivered);
             }
         }
@@ -361,10 +374,14 @@ impl FrameReader {
 }
 
 /// The frame that the first `n` bytes of `buf` are, if they are exactly
-/// one within `max_payload` (the usual read: one reply, whole).
+/// one within `max_payload` and fill less than `buf` (the usual read: one
+/// reply, whole, and nothing more waiting).
 #[inline(always)]
 fn lone_frame(buf: &[u8], n: usize, max_payload: usize) -> Option<Frame<'_>> {
-    let (head, payload) = buf.get(..n)?.split_first_chunk::<HEADER_SIZE>()?;
+    if n >= buf.len() {
+        return None;
+    }
+    let (head, payload) = buf[..n].split_first_chunk::<HEADER_SIZE>()?;
     let header = Header::from_bytes(head);
     let len = header.len as usize;
     (len == payload.len() && len <= max_payload).then_some(Frame { header, payload })

@@ -62,7 +62,7 @@ impl WriteHalf {
     /// caller's slice (no copy through the queue).
     #[inline(always)]
     pub(crate) fn try_whole(&self, fd: &Fd, frame: &[u8]) -> FirstTry {
-        if self.writer.is_empty() && is_whole_frame(frame, self.direct_below) {
+        if is_whole_frame(frame, self.direct_below) && self.writer.is_empty() {
             return match fd.send_once(frame) {
                 Ok(n) if n == frame.len() => FirstTry::Whole,
                 sent => FirstTry::Sent(sent),

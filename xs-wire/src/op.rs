@@ -167,10 +167,11 @@ impl Op {
     /// assert!(matches!(Op::from_u32(1000), Op::Unknown(1000)));
     /// ```
     pub const fn from_u32(code: u32) -> Op {
-        if code == INVALID_CODE {
-            Op::Invalid
-        } else if (code as usize) < KNOWN.len() {
+        // The table first: every frame's type is in it.
+        if (code as usize) < KNOWN.len() {
             KNOWN[code as usize]
+        } else if code == INVALID_CODE {
+            Op::Invalid
         } else {
             Op::Unknown(code)
         }
