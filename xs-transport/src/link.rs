@@ -37,6 +37,7 @@ pub(crate) struct Duplex {
 /// Which halves a link has.
 pub(crate) trait Halves {
     fn read_half(&self) -> Option<&ReadHalf>;
+    fn read_half_mut(&mut self) -> Option<&mut ReadHalf>;
     fn write_half_mut(&mut self) -> Option<&mut WriteHalf>;
     /// Whether the link writes (for the registration's interest).
     const WRITES: bool;
@@ -57,6 +58,9 @@ impl Halves for ReadHalf {
     fn read_half(&self) -> Option<&ReadHalf> {
         Some(self)
     }
+    fn read_half_mut(&mut self) -> Option<&mut ReadHalf> {
+        Some(self)
+    }
     fn write_half_mut(&mut self) -> Option<&mut WriteHalf> {
         None
     }
@@ -71,6 +75,9 @@ impl Reads for ReadHalf {
 
 impl Halves for WriteHalf {
     fn read_half(&self) -> Option<&ReadHalf> {
+        None
+    }
+    fn read_half_mut(&mut self) -> Option<&mut ReadHalf> {
         None
     }
     fn write_half_mut(&mut self) -> Option<&mut WriteHalf> {
@@ -91,6 +98,9 @@ impl Writes for WriteHalf {
 impl Halves for Duplex {
     fn read_half(&self) -> Option<&ReadHalf> {
         Some(&self.rx)
+    }
+    fn read_half_mut(&mut self) -> Option<&mut ReadHalf> {
+        Some(&mut self.rx)
     }
     fn write_half_mut(&mut self) -> Option<&mut WriteHalf> {
         Some(&mut self.tx)
@@ -171,14 +181,19 @@ impl<H: Halves> Link<H> {
         e
     }
 
-    /// Closes the link after a fatal error: see [`Link::guarded`].
+    /// Closes the link after a fatal error: see [`Link::guarded`]. Its
+    /// halves are told too: a closed link is never direct, so the hot
+    /// paths test that alone.
     #[cold]
     #[inline(never)]
     fn close(&mut self) {
         self.closed = true;
         self.fd.shutdown();
+        if let Some(rx) = self.halves.read_half_mut() {
+            rx.close();
+        }
         if let Some(tx) = self.halves.write_half_mut() {
-            tx.writer_mut().clear();
+            tx.close();
         }
     }
 
@@ -215,7 +230,9 @@ impl<H: Reads> Link<H> {
         on_frame: impl FnMut(Frame<'_>),
         enough: impl FnMut() -> bool,
     ) -> Result<(), TransportError> {
-        self.ensure_open()?;
+        if !self.halves.rx_mut().is_direct() {
+            return self.recv(on_frame); // closed, or not a socket alone
+        }
         match self.halves.rx_mut().recv_until(&self.fd, on_frame, enough) {
             Ok(()) => Ok(()),
             Err(e) => Err(*self.failed(e)),
@@ -228,7 +245,12 @@ impl<H: Reads> Link<H> {
         timeout: std::time::Duration,
         on_frame: impl FnMut(Frame<'_>),
     ) -> Result<bool, TransportError> {
-        self.ensure_open()?;
+        if !self.halves.rx_mut().is_direct() {
+            // Closed, or not a socket alone.
+            self.ensure_open()?;
+            let result = self.halves.rx_mut().recv_any(&self.fd, on_frame);
+            return self.settle(result);
+        }
         let result = self.halves.rx_mut().recv_wait(&self.fd, timeout, on_frame);
         self.settle(result)
     }
@@ -241,13 +263,10 @@ impl<H: Writes> Link<H> {
         self.send_after(frame, first)
     }
 
-    /// [`WriteHalf::try_whole`] on an open link; nothing is tried on a
-    /// closed one.
+    /// [`WriteHalf::try_whole`]; nothing is tried on a closed link (see
+    /// [`Link::close`]).
     #[inline(always)]
     pub(crate) fn try_send_whole(&mut self, frame: &[u8]) -> FirstTry {
-        if self.closed {
-            return FirstTry::NotTried;
-        }
         self.halves.tx().try_whole(&self.fd, frame)
     }
 

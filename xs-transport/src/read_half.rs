@@ -42,7 +42,8 @@ pub const RECV_LIMIT_CEILING: usize = 16 << 20;
 pub(crate) struct ReadHalf {
     reader: FrameReader,
     device: Option<DeviceRx>,
-    /// A socket without a device: reads may stop early or wait in `recv`.
+    /// A socket without a device, on an open link: reads may stop early
+    /// or wait in `recv`.
     direct: bool,
     /// The socket's receive timeout as last set.
     recv_timeout: Option<Duration>,
@@ -123,7 +124,7 @@ impl ReadHalf {
     /// whether a frame was.
     #[cold]
     #[inline(never)]
-    fn recv_any(
+    pub(crate) fn recv_any(
         &mut self,
         fd: &Fd,
         mut on_frame: impl FnMut(Frame<'_>),
@@ -143,6 +144,18 @@ impl ReadHalf {
         fd.set_recv_timeout(timeout).map_err(TransportError::Io)?;
         self.recv_timeout = Some(timeout);
         Ok(())
+    }
+
+    /// Whether reads may stop early or wait in `recv`: false once the
+    /// link is closed.
+    #[inline(always)]
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// The link closed.
+    pub(crate) fn close(&mut self) {
+        self.direct = false;
     }
 
     /// Whether bytes may be waiting that readiness will not announce (the

@@ -31,7 +31,8 @@ pub(crate) struct WriteHalf {
     writer: FrameWriter,
     device: Option<DeviceTx>,
     /// Payloads shorter than this may go straight out in one `send()`:
-    /// the limit plus one on a socket without a device, else 0 (none).
+    /// the limit plus one on a socket without a device, else 0 (none, and
+    /// none once the link is closed).
     direct_below: usize,
 }
 
@@ -52,6 +53,13 @@ impl WriteHalf {
 
     pub(crate) fn writer_mut(&mut self) -> &mut FrameWriter {
         &mut self.writer
+    }
+
+    /// The link closed: queued bytes are dropped, and nothing more goes
+    /// out directly.
+    pub(crate) fn close(&mut self) {
+        self.writer.clear();
+        self.direct_below = 0;
     }
 
     /// Sending a frame, first part: the usual case in full: a socket with nothing queued takes a

@@ -592,6 +592,14 @@ fn recv_wait_waits_for_a_frame_then_stops_without_draining() {
     // A closed receiver has nothing left for a readiness reader to drain
     // (else one that skips its poll for it would spin on the error).
     assert!(!rx.may_have_unread());
+    // Every way of reading now says Closed, without waiting.
+    let closed = |r: Result<(), TransportError>| matches!(r, Err(TransportError::Closed));
+    assert!(closed(
+        rx.recv_wait(Duration::from_secs(5), |_| {}).map(drop)
+    ));
+    assert!(closed(rx.recv_until(|_| {}, || true)));
+    assert!(closed(rx.recv(|_| {})));
+    assert!(t0.elapsed() < Duration::from_secs(1));
 }
 
 #[test]
